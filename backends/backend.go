@@ -1,0 +1,238 @@
+package backends
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Proto is a transport protocol.
+type Proto string
+
+// Protocols a backend may serve.
+const (
+	TCP Proto = "tcp"
+	UDP Proto = "udp"
+)
+
+// Service is what a server does with the bytes it receives.
+type Service string
+
+// Services. Echo returns every byte it receives (TCP: a byte stream echo, so
+// any echo server is a valid peer; UDP: each datagram back to its sender).
+// Sink reads and discards. Source sends without being asked: TCP, a stream of
+// SourceByte pattern on every accepted connection; UDP, datagrams of MsgSize
+// bytes (see FillSourceDatagram) to every peer that sent it a datagram.
+const (
+	Echo   Service = "echo"
+	Sink   Service = "sink"
+	Source Service = "source"
+)
+
+// Protocol limits.
+const (
+	// MaxUDPPayload is the largest UDP payload on a 1500-byte MTU without
+	// fragmentation (1500 - 20 IPv4 - 8 UDP).
+	MaxUDPPayload = 1472
+	// MaxTCPMessage is the largest message the workloads send over TCP.
+	MaxTCPMessage = 64 << 10
+)
+
+// Config is what a server is started with.
+type Config struct {
+	Proto   Proto
+	Service Service
+	// Host is the IPv4 address to listen on ("127.0.0.1", "10.203.0.1").
+	// Empty means all addresses.
+	Host string
+	// Port to listen on; 0 lets the kernel pick one, reported by Server.Port.
+	Port int
+	// CPUs: one event loop per CPU, each on a locked OS thread pinned to its
+	// CPU. Empty means one unpinned loop.
+	CPUs []int
+	// MsgSize is the size of each message a source sends; echo and sink
+	// servers may use it as a hint for buffer sizes.
+	MsgSize int
+	// MaxMsg is the largest UDP datagram accepted; a larger one is dropped
+	// and counted in Counters.Dropped. 0 means MaxUDPPayload.
+	MaxMsg int
+	// Iface names the network interface a kernel-bypass backend drives (the
+	// server's veth end); kernel backends ignore it.
+	Iface string
+	// Options carries backend-specific settings ("key" -> "value"), such as
+	// DPDK's EAL arguments. Unknown keys are an error.
+	Options map[string]string
+}
+
+// MaxDatagram returns the configured UDP size limit.
+func (c Config) MaxDatagram() int {
+	if c.MaxMsg > 0 {
+		return c.MaxMsg
+	}
+	return MaxUDPPayload
+}
+
+// Counters is a snapshot of what a running server counted since it started.
+// Every field is cumulative; consumers take differences between snapshots.
+type Counters struct {
+	// Syscalls the server issued itself on its data path (an io_uring_enter
+	// is one; a DPDK poll is none).
+	Syscalls uint64 `json:"syscalls"`
+	// Accepted and Closed connections (TCP).
+	Accepted uint64 `json:"accepted"`
+	Closed   uint64 `json:"closed"`
+	// Bytes and messages (reads or datagrams) received and sent.
+	RxBytes uint64 `json:"rx_bytes"`
+	TxBytes uint64 `json:"tx_bytes"`
+	RxMsgs  uint64 `json:"rx_msgs"`
+	TxMsgs  uint64 `json:"tx_msgs"`
+	// Dropped counts malformed or oversize input that was discarded.
+	Dropped uint64 `json:"dropped"`
+	// Errors counts connection errors (resets, failed sends).
+	Errors uint64 `json:"errors"`
+	// Extra holds backend-specific counters, such as "zc_copied" (io_uring
+	// zero-copy sends the kernel copied anyway) or "busy_cycles" (DPDK).
+	Extra map[string]uint64 `json:"extra,omitempty"`
+}
+
+// Server is a running backend.
+type Server interface {
+	// Port is the port the server listens on.
+	Port() int
+	// Counters returns a snapshot; it is safe to call from any goroutine.
+	Counters() Counters
+	// Close stops every loop and frees every resource the server made. It
+	// returns the first error a loop failed with, if any.
+	Close() error
+}
+
+// Backend describes one registered server implementation.
+type Backend struct {
+	// Name is the registry name: Family alone for the default variant,
+	// else Family-Variant ("uring-sqpoll").
+	Name    string
+	Family  string
+	Variant string
+	// Summary says in one line what this variant does.
+	Summary  string
+	Protos   []Proto
+	Services []Service
+	// Probe reports whether this machine can run the backend; a missing
+	// feature is an error that matches ErrNotSupported.
+	Probe func() error
+	// New starts a server.
+	New func(Config) (Server, error)
+}
+
+// Supports reports whether the backend serves proto and service, and if not,
+// why.
+func (b Backend) Supports(p Proto, s Service) error {
+	if !contains(b.Protos, p) {
+		return fmt.Errorf("%s does not serve %s (it serves %s): %w", b.Name, p, join(b.Protos), ErrNotSupported)
+	}
+	if !contains(b.Services, s) {
+		return fmt.Errorf("%s does not serve %s (it serves %s): %w", b.Name, s, join(b.Services), ErrNotSupported)
+	}
+	return nil
+}
+
+var (
+	mu       sync.Mutex
+	registry = map[string]Backend{}
+)
+
+// Register adds b to the registry. It panics on a duplicate or incomplete
+// entry: that is a programming error found at init.
+func Register(b Backend) {
+	mu.Lock()
+	defer mu.Unlock()
+	if b.Name == "" || b.Family == "" || b.New == nil {
+		panic("backends: Register needs Name, Family and New")
+	}
+	if b.Variant == "" {
+		b.Variant = "default"
+	}
+	if b.Probe == nil {
+		b.Probe = func() error { return nil }
+	}
+	if _, dup := registry[b.Name]; dup {
+		panic("backends: duplicate backend " + b.Name)
+	}
+	registry[b.Name] = b
+}
+
+// Lookup returns the backend registered as name.
+func Lookup(name string) (Backend, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	b, ok := registry[name]
+	if !ok {
+		return Backend{}, fmt.Errorf("unknown backend %q (known: %s)", name, strings.Join(namesLocked(), ", "))
+	}
+	return b, nil
+}
+
+// All returns every registered backend, sorted by name.
+func All() []Backend {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]Backend, 0, len(registry))
+	for _, n := range namesLocked() {
+		out = append(out, registry[n])
+	}
+	return out
+}
+
+func namesLocked() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ErrNotSupported is matched (errors.Is) by every error that says this
+// machine, kernel or build lacks what a backend or meter needs.
+var ErrNotSupported = errors.New("not supported")
+
+// NotSupportedError names a missing feature and, where known, the kernel
+// version that brought it.
+type NotSupportedError struct {
+	Feature   string // "IORING_OP_RECV multishot"
+	MinKernel string // "6.0"; empty when not a kernel matter
+	Reason    string // what was observed: "probe: opcode unsupported"
+}
+
+func (e *NotSupportedError) Error() string {
+	s := e.Feature + " not supported"
+	if e.MinKernel != "" {
+		s += " (needs Linux " + e.MinKernel + ")"
+	}
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrNotSupported) true.
+func (e *NotSupportedError) Is(target error) bool { return target == ErrNotSupported }
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func join[T ~string](s []T) string {
+	parts := make([]string, len(s))
+	for i, x := range s {
+		parts[i] = string(x)
+	}
+	return strings.Join(parts, ", ")
+}

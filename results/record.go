@@ -1,0 +1,141 @@
+package results
+
+import "time"
+
+// Status of a trial.
+const (
+	StatusOK      = "ok"
+	StatusFailed  = "failed"  // the trial ran and broke; Error says how
+	StatusSkipped = "skipped" // the trial could not run here; Error says why
+)
+
+// Record is one trial: its configuration, every meter, its flags and the
+// environment. It is plain data: JSON field names are the file format.
+// Pointer fields are null when the meter could not be read; a *Note field
+// then says why.
+type Record struct {
+	Run     string    `json:"run"`   // run identifier (the results folder's)
+	Trial   int       `json:"trial"` // index of the configuration in the matrix
+	Repeat  int       `json:"repeat"`
+	Attempt int       `json:"attempt"` // 1 + re-runs after a noisy attempt
+	Time    time.Time `json:"time"`
+	Status  string    `json:"status"`
+	Error   string    `json:"error,omitempty"`
+
+	Config
+
+	// Throughput over the measurement window.
+	Ops           uint64   `json:"ops"`
+	Bytes         uint64   `json:"bytes"`
+	Packets       *uint64  `json:"packets"` // server interface rx+tx packets
+	PacketsSource string   `json:"packets_source,omitempty"`
+	ThroughputOps float64  `json:"throughput_ops"`
+	Gbps          float64  `json:"throughput_gbps"`
+	PPS           *float64 `json:"throughput_pps"`
+
+	// Latency in microseconds (open loop: from each request's intended send
+	// time). LatCurve holds (percentile, µs) points for distribution charts.
+	LatP50  float64      `json:"lat_p50_us"`
+	LatP90  float64      `json:"lat_p90_us"`
+	LatP99  float64      `json:"lat_p99_us"`
+	LatP999 float64      `json:"lat_p999_us"`
+	LatMax  float64      `json:"lat_max_us"`
+	LatMean float64      `json:"lat_mean_us"`
+	Curve   []Percentile `json:"lat_curve,omitempty"`
+
+	// Server CPU: process CPU time of all its threads (kernel work in its
+	// context included), and its cores' busy time from /proc/stat.
+	CPUNs           float64  `json:"cpu_ns"`
+	CPUNsPerOp      float64  `json:"cpu_ns_per_op"`
+	CPUNsPerPacket  *float64 `json:"cpu_ns_per_packet"`
+	BusyNs          float64  `json:"busy_ns"`
+	BusyNsPerOp     float64  `json:"busy_ns_per_op"`
+	BusyNsPerPacket *float64 `json:"busy_ns_per_packet"`
+	ServerBusy      float64  `json:"server_busy"` // busy fraction of the server cores
+	ClientBusy      float64  `json:"client_busy"` // busy fraction of the client cores
+
+	// Cycles on the server cores: perf (hardware counter) or tsc (busy time
+	// × TSC frequency).
+	Cycles          float64  `json:"cycles"`
+	CyclesPerOp     float64  `json:"cycles_per_op"`
+	CyclesPerPacket *float64 `json:"cycles_per_packet"`
+	CyclesSource    string   `json:"cycles_source"`
+
+	// Syscalls: counted outside the server by the raw_syscalls:sys_enter
+	// tracepoint, and by the backend itself.
+	Syscalls             *uint64           `json:"syscalls"`
+	SyscallsPerOp        *float64          `json:"syscalls_per_op"`
+	SyscallsNote         string            `json:"syscalls_note,omitempty"`
+	BackendSyscallsPerOp *float64          `json:"backend_syscalls_per_op"`
+	BackendCounters      map[string]uint64 `json:"backend_counters,omitempty"`
+
+	// Errors seen by the generator in the window.
+	Errors      uint64 `json:"errors"`
+	ErrMismatch uint64 `json:"err_mismatch"`
+	ErrReset    uint64 `json:"err_reset"`
+	ErrTimeout  uint64 `json:"err_timeout"`
+	ErrLost     uint64 `json:"err_lost"`
+
+	// Flags.
+	ClientBound   bool     `json:"client_bound"`
+	Noisy         bool     `json:"noisy"`
+	NoiseOtherCPU float64  `json:"noise_other_cpu"` // other tasks' share of the server cores
+	NoiseRunDelay float64  `json:"noise_run_delay"` // server run delay / window
+	Notes         []string `json:"notes,omitempty"`
+
+	Env Env `json:"env"`
+}
+
+// Config is a trial's configuration.
+type Config struct {
+	Backend    string  `json:"backend"` // family: epoll, uring, dpdk, external
+	Variant    string  `json:"variant"` // "default", "sqpoll", ...
+	Workload   string  `json:"workload"`
+	Proto      string  `json:"proto"`
+	Topology   string  `json:"topology"`
+	Service    string  `json:"service"`
+	Conns      int     `json:"conns"`
+	Depth      int     `json:"depth"`
+	Size       int     `json:"size"`
+	RateTarget float64 `json:"rate_target"` // ops/s; 0 means closed loop
+	Arrival    string  `json:"arrival,omitempty"`
+	Cores      int     `json:"cores"`
+	ServerCPUs []int   `json:"server_cpus"`
+	ClientCPUs []int   `json:"client_cpus"`
+	WarmupS    float64 `json:"warmup_s"`
+	DurationS  float64 `json:"duration_s"`
+	ServerCmd  string  `json:"server_cmd,omitempty"` // external backend only
+}
+
+// Label names the server: the family alone for the default variant.
+func (c Config) Label() string {
+	if c.Variant == "" || c.Variant == "default" {
+		return c.Backend
+	}
+	return c.Backend + "-" + c.Variant
+}
+
+// Key identifies a configuration across repeats and runs.
+func (c Config) Key() string {
+	return fmtKey(c)
+}
+
+// Percentile is one point of a latency distribution.
+type Percentile struct {
+	P  float64 `json:"p"` // 0..100
+	US float64 `json:"us"`
+}
+
+// Env describes the machine and build a trial ran on.
+type Env struct {
+	Kernel       string  `json:"kernel"`
+	CPUModel     string  `json:"cpu_model"`
+	CPUs         int     `json:"cpus"`
+	TSCHz        float64 `json:"tsc_hz"`
+	TSCSource    string  `json:"tsc_source"`
+	CyclesSource string  `json:"cycles_source"`
+	GoVersion    string  `json:"go_version"`
+	GitRev       string  `json:"git_rev"`
+	Hostname     string  `json:"hostname"`
+	Virtualized  bool    `json:"virtualized"`
+}
