@@ -119,6 +119,9 @@ type Backend struct {
 	Summary  string
 	Protos   []Proto
 	Services []Service
+	// NotServed says why a protocol is not served ("no kernel TCP stack");
+	// tables show it in place of a figure.
+	NotServed map[Proto]string
 	// Probe reports whether this machine can run the backend; a missing
 	// feature is an error that matches ErrNotSupported.
 	Probe func() error
@@ -130,6 +133,9 @@ type Backend struct {
 // why.
 func (b Backend) Supports(p Proto, s Service) error {
 	if !contains(b.Protos, p) {
+		if why, ok := b.NotServed[p]; ok {
+			return &NotSupportedError{Feature: fmt.Sprintf("%s over %s", b.Name, p), Reason: why}
+		}
 		return fmt.Errorf("%s does not serve %s (it serves %s): %w", b.Name, p, join(b.Protos), ErrNotSupported)
 	}
 	if !contains(b.Services, s) {
