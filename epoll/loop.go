@@ -1,0 +1,281 @@
+package epoll
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"ringbench/backends"
+)
+
+const (
+	// maxEvents is the size of each loop's fixed epoll event array.
+	maxEvents = 256
+	// udpBatch is how many datagrams one recvmmsg or sendmmsg moves.
+	udpBatch = 32
+	// ioBudget caps the reads and writes one socket gets per turn, so one
+	// busy peer cannot starve the others; a socket that still has work goes
+	// on the loop's again list and epoll_wait stops blocking until it is
+	// served.
+	ioBudget = 16
+)
+
+// loop is one event loop: its epoll instance, its wake eventfd, its
+// listening (TCP) or serving (UDP) socket, and what it serves.
+type loop struct {
+	*plan
+	cpu    int // -1: unpinned
+	epfd   int
+	wakefd int
+	sock   int
+
+	events [maxEvents]unix.EpollEvent
+	conns  []*conn // by fd
+	// again holds connections whose turn ended with work left; spare is
+	// the previous turn's list, reused so requeueing never allocates.
+	again, spare []*conn
+	// udpAgain: the UDP socket's turn ended with work left.
+	udpAgain bool
+	udp      *udpState
+
+	// count is written by the loop alone; published is its copy that other
+	// goroutines read.
+	count     counts
+	published publishedCounts
+
+	started bool
+	done    chan struct{}
+	err     error
+}
+
+// newLoop creates the loop's epoll instance, eventfd and socket bound to
+// port, freeing what it made if a later step fails.
+func newLoop(p *plan, cpu, port int, reusePort bool) (_ *loop, err error) {
+	l := &loop{plan: p, cpu: cpu, epfd: -1, wakefd: -1, sock: -1, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			l.release()
+		}
+	}()
+	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("create epoll: %w", err)
+	}
+	if l.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("create eventfd: %w", err)
+	}
+	if err = l.watch(l.wakefd, unix.EPOLLIN); err != nil {
+		return nil, err
+	}
+	if l.sock, err = bindSocket(p, port, reusePort); err != nil {
+		return nil, err
+	}
+	events := uint32(unix.EPOLLIN | unix.EPOLLET)
+	if p.proto == backends.UDP {
+		events |= unix.EPOLLOUT
+		l.udp = newUDPState(p)
+	}
+	if err = l.watch(l.sock, events); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *loop) watch(fd int, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("add fd to epoll: %w", err)
+	}
+	return nil
+}
+
+// bindSocket returns a non-blocking socket bound to the plan's address and
+// port, listening if TCP.
+func bindSocket(p *plan, port int, reusePort bool) (fd int, err error) {
+	typ := unix.SOCK_STREAM
+	if p.proto == backends.UDP {
+		typ = unix.SOCK_DGRAM
+	}
+	if fd, err = unix.Socket(unix.AF_INET, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+		return -1, fmt.Errorf("create socket: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			unix.Close(fd)
+			fd = -1
+		}
+	}()
+	if p.proto == backends.TCP {
+		if err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return -1, fmt.Errorf("set SO_REUSEADDR: %w", err)
+		}
+	}
+	if reusePort {
+		if err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return -1, fmt.Errorf("set SO_REUSEPORT: %w", err)
+		}
+	}
+	if err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: p.addr}); err != nil {
+		return -1, fmt.Errorf("bind %v:%d: %w", p.addr, port, err)
+	}
+	if p.proto == backends.TCP {
+		if err = unix.Listen(fd, unix.SOMAXCONN); err != nil {
+			return -1, fmt.Errorf("listen: %w", err)
+		}
+	}
+	return fd, nil
+}
+
+// run is the loop's goroutine. It never unlocks its OS thread: the thread's
+// CPU affinity was changed, so it must end with the goroutine rather than go
+// back to the runtime's pool.
+func (l *loop) run(ready chan<- error) {
+	defer close(l.done)
+	runtime.LockOSThread()
+	if l.cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(l.cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			ready <- fmt.Errorf("pin loop to CPU %d: %w", l.cpu, err)
+			return
+		}
+	}
+	ready <- nil
+	l.err = l.serve()
+	l.publish()
+}
+
+// start records, before the goroutine starts, that stop must join it.
+func (l *loop) start(ready chan<- error) {
+	l.started = true
+	go l.run(ready)
+}
+
+// serve waits for events and dispatches them until the wake eventfd fires.
+func (l *loop) serve() error {
+	for {
+		timeout := -1
+		if len(l.again) > 0 || l.udpAgain {
+			timeout = 0
+		}
+		l.count.syscalls++
+		l.publish()
+		n, err := unix.EpollWait(l.epfd, l.events[:], timeout)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait for events: %w", err)
+		}
+		for i := range n {
+			ev := &l.events[i]
+			switch fd := int(ev.Fd); {
+			case fd == l.wakefd:
+				return nil
+			case fd == l.sock && l.proto == backends.UDP:
+				l.udp.ready(l, ev.Events)
+			case fd == l.sock:
+				l.accept()
+			case fd < len(l.conns) && l.conns[fd] != nil:
+				l.conns[fd].ready(l, ev.Events)
+			}
+		}
+		if l.udpAgain {
+			l.udpAgain = false
+			l.udp.step(l)
+		}
+		l.serveAgain()
+	}
+}
+
+// serveAgain gives every connection whose last turn ran out of budget
+// another turn.
+func (l *loop) serveAgain() {
+	if len(l.again) == 0 {
+		return
+	}
+	list := l.again
+	l.again = l.spare[:0]
+	for _, c := range list {
+		c.queued = false
+		if !c.closed {
+			c.step(l)
+		}
+	}
+	clear(list)
+	l.spare = list[:0]
+}
+
+// wake makes the loop's epoll_wait return so that the loop exits.
+func (l *loop) wake() {
+	if l.wakefd < 0 {
+		return
+	}
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	unix.Write(l.wakefd, one[:]) // an eventfd write fails only on counter overflow
+}
+
+// release closes every fd the loop holds; the loop must not be running.
+func (l *loop) release() {
+	for fd, c := range l.conns {
+		if c != nil {
+			unix.Close(fd)
+		}
+	}
+	l.conns = nil
+	for _, fd := range []*int{&l.sock, &l.wakefd, &l.epfd} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
+
+// counts is what a loop counts, in plain fields only the loop writes.
+type counts struct {
+	syscalls, accepted, closed       uint64
+	rxBytes, txBytes, rxMsgs, txMsgs uint64
+	dropped, errors                  uint64
+}
+
+// publishedCounts is the loop's counts as other goroutines read them. The
+// padding keeps two loops' counters off one cache line.
+type publishedCounts struct {
+	_                                atomicPad
+	syscalls, accepted, closed       atomic.Uint64
+	rxBytes, txBytes, rxMsgs, txMsgs atomic.Uint64
+	dropped, errors                  atomic.Uint64
+	_                                atomicPad
+}
+
+type atomicPad [64]byte
+
+// publish copies the loop's counts for readers: a few atomic stores per
+// epoll_wait rather than an atomic add per packet.
+func (l *loop) publish() {
+	c, p := &l.count, &l.published
+	p.syscalls.Store(c.syscalls)
+	p.accepted.Store(c.accepted)
+	p.closed.Store(c.closed)
+	p.rxBytes.Store(c.rxBytes)
+	p.txBytes.Store(c.txBytes)
+	p.rxMsgs.Store(c.rxMsgs)
+	p.txMsgs.Store(c.txMsgs)
+	p.dropped.Store(c.dropped)
+	p.errors.Store(c.errors)
+}
+
+func (p *publishedCounts) addTo(c *backends.Counters) {
+	c.Syscalls += p.syscalls.Load()
+	c.Accepted += p.accepted.Load()
+	c.Closed += p.closed.Load()
+	c.RxBytes += p.rxBytes.Load()
+	c.TxBytes += p.txBytes.Load()
+	c.RxMsgs += p.rxMsgs.Load()
+	c.TxMsgs += p.txMsgs.Load()
+	c.Dropped += p.dropped.Load()
+	c.Errors += p.errors.Load()
+}

@@ -1,0 +1,206 @@
+package epoll
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"ringbench/backends"
+)
+
+func init() {
+	backends.Register(backends.Backend{
+		Name:     "epoll",
+		Family:   "epoll",
+		Variant:  "default",
+		Summary:  "edge-triggered epoll over non-blocking sockets, a syscall per read or write (recvmmsg/sendmmsg batches for UDP)",
+		Protos:   []backends.Proto{backends.TCP, backends.UDP},
+		Services: []backends.Service{backends.Echo, backends.Sink, backends.Source},
+		Probe:    func() error { return nil },
+		New:      func(cfg backends.Config) (backends.Server, error) { return New(cfg) },
+	})
+}
+
+// sourcePeriod is the period of backends.SourceByte (its prime modulus,
+// which backends does not export); a test holds the two together.
+const sourcePeriod = 251
+
+// defaultMsgSize is the message size a source sends when Config.MsgSize is 0.
+const defaultMsgSize = 1024
+
+// Server is a running epoll backend.
+type Server struct {
+	port      int
+	loops     []*loop
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ backends.Server = (*Server)(nil)
+
+// New binds the sockets, starts one loop per Config.CPUs entry (one unpinned
+// loop when it is empty) and returns once every loop is pinned and waiting.
+func New(cfg backends.Config) (_ *Server, err error) {
+	plan, err := newPlan(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cpus := cfg.CPUs
+	if len(cpus) == 0 {
+		cpus = []int{-1}
+	}
+	s := &Server{port: cfg.Port}
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+	for _, cpu := range cpus {
+		l, err := newLoop(plan, cpu, s.port, len(cpus) > 1)
+		if err != nil {
+			return nil, err
+		}
+		s.loops = append(s.loops, l)
+		if s.port == 0 {
+			// Later loops join the port the kernel picked for the first.
+			if s.port, err = boundPort(l.sock); err != nil {
+				return nil, err
+			}
+		}
+	}
+	ready := make(chan error, len(s.loops))
+	for _, l := range s.loops {
+		l.start(ready)
+	}
+	for range s.loops {
+		if e := <-ready; e != nil && err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Port returns the port every loop listens on.
+func (s *Server) Port() int { return s.port }
+
+// Counters sums the loops' published counters.
+func (s *Server) Counters() backends.Counters {
+	var c backends.Counters
+	for _, l := range s.loops {
+		l.published.addTo(&c)
+	}
+	return c
+}
+
+// Close stops the loops and frees everything they held. It returns the first
+// error a loop failed with.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.stop() })
+	return s.closeErr
+}
+
+// stop wakes and joins the loops that run, then releases every loop's fds.
+func (s *Server) stop() error {
+	for _, l := range s.loops {
+		l.wake()
+	}
+	var first error
+	for _, l := range s.loops {
+		if l.started {
+			<-l.done
+		}
+		if l.err != nil && first == nil {
+			first = l.err
+		}
+	}
+	for _, l := range s.loops {
+		l.release()
+	}
+	return first
+}
+
+// plan is what every loop of one server shares, read-only.
+type plan struct {
+	proto   backends.Proto
+	service backends.Service
+	addr    [4]byte
+	// maxDatagram is the largest UDP payload served; a larger one is dropped.
+	maxDatagram int
+	msgSize     int
+	// connBuffer is the size of each TCP connection's buffer.
+	connBuffer int
+	// pattern holds the source pattern from offset 0, msgSize+sourcePeriod
+	// bytes long, so the bytes for any stream offset o are the slice that
+	// starts at o%sourcePeriod: sending costs no pattern computation.
+	pattern []byte
+}
+
+func newPlan(cfg backends.Config) (*plan, error) {
+	p := &plan{proto: cfg.Proto, service: cfg.Service, maxDatagram: cfg.MaxDatagram(), msgSize: cfg.MsgSize}
+	switch cfg.Proto {
+	case backends.TCP, backends.UDP:
+	default:
+		return nil, fmt.Errorf("check config: unknown protocol %q", cfg.Proto)
+	}
+	switch cfg.Service {
+	case backends.Echo, backends.Sink, backends.Source:
+	default:
+		return nil, fmt.Errorf("check config: unknown service %q", cfg.Service)
+	}
+	if len(cfg.Options) > 0 {
+		keys := make([]string, 0, len(cfg.Options))
+		for k := range cfg.Options {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return nil, fmt.Errorf("check config: epoll takes no options, got %s", strings.Join(keys, ", "))
+	}
+	if cfg.Host != "" {
+		a, err := netip.ParseAddr(cfg.Host)
+		if err != nil {
+			return nil, fmt.Errorf("parse host: %w", err)
+		}
+		if !a.Is4() {
+			return nil, fmt.Errorf("check config: host %s is not IPv4", cfg.Host)
+		}
+		p.addr = a.As4()
+	}
+	if p.msgSize <= 0 {
+		p.msgSize = defaultMsgSize
+	}
+	if cfg.Proto == backends.UDP && cfg.Service == backends.Source &&
+		(p.msgSize < backends.SourceHeader || p.msgSize > p.maxDatagram) {
+		return nil, fmt.Errorf("check config: UDP source message size %d outside %d..%d",
+			p.msgSize, backends.SourceHeader, p.maxDatagram)
+	}
+	if p.msgSize > backends.MaxTCPMessage<<4 {
+		return nil, fmt.Errorf("check config: message size %d over %d", p.msgSize, backends.MaxTCPMessage<<4)
+	}
+	p.connBuffer = max(p.msgSize, 32<<10)
+	if cfg.Service == backends.Source {
+		p.pattern = make([]byte, p.msgSize+sourcePeriod)
+		backends.FillSource(p.pattern, 0)
+	}
+	return p, nil
+}
+
+// boundPort returns the local port of socket fd.
+func boundPort(fd int) (int, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, fmt.Errorf("get socket name: %w", err)
+	}
+	sa4, ok := sa.(*unix.SockaddrInet4)
+	if !ok {
+		return 0, errors.New("get socket name: not an IPv4 address")
+	}
+	return sa4.Port, nil
+}
