@@ -1,0 +1,266 @@
+package dpdk
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"ringbench/backends"
+)
+
+// Option keys a dpdk server accepts in Config.Options.
+const (
+	OptPMD         = "pmd"          // af_xdp | af_packet | auto (default) for Config.Iface
+	OptMemifSocket = "memif_socket" // path of the memif control socket; the server is role=server
+	OptVdev        = "vdev"         // a full --vdev override, e.g. "net_null0"
+	OptPCI         = "pci"          // a PCI address bound to vfio-pci (lab); drops --no-pci
+	OptHugepages   = "hugepages"    // "0" forces --no-huge
+	OptUDPChecksum = "udp_checksum" // full (default) | zero: what echoes carry
+)
+
+var knownOptions = []string{OptPMD, OptMemifSocket, OptVdev, OptPCI, OptHugepages, OptUDPChecksum}
+
+// DefaultPort is the UDP port a server answers on when Config.Port is 0:
+// there is no kernel to pick a free one.
+const DefaultPort = 9000
+
+// PMD names for OptPMD.
+const (
+	PMDAuto     = "auto"
+	PMDAFXDP    = "af_xdp"
+	PMDAFPacket = "af_packet"
+)
+
+// serverSettings is a Config checked and resolved into what the EAL and the
+// reflector need.
+type serverSettings struct {
+	rules     Reflector
+	lcore     int
+	vdev      string // empty with pci
+	pci       string
+	noHuge    bool
+	cfgPMD    string // the pmd option as given, for error messages
+	chosenPMD string // af_xdp, af_packet, memif, or "" for an override
+}
+
+// parseServerConfig checks cfg and resolves its options. afxdp reports
+// whether AF_XDP sockets can be made here (for pmd=auto); hugepages whether
+// 2 MiB pages are reserved.
+func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() bool) (serverSettings, error) {
+	var s serverSettings
+	if cfg.Proto != "" && cfg.Proto != backends.UDP {
+		return s, &backends.NotSupportedError{Feature: "dpdk over " + string(cfg.Proto), Reason: "no kernel TCP stack"}
+	}
+	switch cfg.Service {
+	case backends.Echo, backends.Sink, backends.Source:
+	case "":
+		cfg.Service = backends.Echo
+	default:
+		return s, fmt.Errorf("check config: unknown service %q", cfg.Service)
+	}
+	for k := range cfg.Options {
+		if !contains(knownOptions, k) {
+			return s, fmt.Errorf("check config: unknown option %q (known: %s)", k, strings.Join(sortedCopy(knownOptions), ", "))
+		}
+	}
+	opt := cfg.Options
+
+	s.rules = Reflector{Service: cfg.Service, MaxPayload: cfg.MaxDatagram(), Port: DefaultPort, SourceSize: cfg.MsgSize}
+	if s.rules.MaxPayload > backends.MaxUDPPayload {
+		return s, fmt.Errorf("check config: MaxMsg %d over the %d a 1500-byte MTU carries", s.rules.MaxPayload, backends.MaxUDPPayload)
+	}
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return s, fmt.Errorf("check config: port %d out of range", cfg.Port)
+	}
+	if cfg.Port != 0 {
+		s.rules.Port = uint16(cfg.Port)
+	}
+	if cfg.Host != "" && cfg.Host != "0.0.0.0" {
+		ip, err := netip.ParseAddr(cfg.Host)
+		if err != nil || !ip.Is4() {
+			return s, fmt.Errorf("check config: host %q is not an IPv4 address", cfg.Host)
+		}
+		s.rules.IP = ip
+	}
+	if cfg.Service == backends.Source && (cfg.MsgSize < backends.SourceHeader || cfg.MsgSize > backends.MaxUDPPayload) {
+		return s, fmt.Errorf("check config: source MsgSize %d outside [%d, %d]", cfg.MsgSize, backends.SourceHeader, backends.MaxUDPPayload)
+	}
+	switch v := opt[OptUDPChecksum]; v {
+	case "", "full":
+	case "zero":
+		s.rules.ZeroUDPChecksum = true
+	default:
+		return s, fmt.Errorf("check config: %s=%q, want full or zero", OptUDPChecksum, v)
+	}
+	switch len(cfg.CPUs) {
+	case 0:
+		cpu, err := firstAllowedCPU()
+		if err != nil {
+			return s, err
+		}
+		s.lcore = cpu
+	case 1:
+		s.lcore = cfg.CPUs[0]
+	default:
+		// One lcore polls one queue pair; spreading a virtual port's single
+		// queue over more cores would measure lock contention, not DPDK.
+		return s, &backends.NotSupportedError{Feature: fmt.Sprintf("dpdk on %d cores", len(cfg.CPUs)), Reason: "this server polls one queue pair on one core"}
+	}
+	if s.lcore < 0 {
+		return s, fmt.Errorf("check config: cpu %d", s.lcore)
+	}
+
+	switch h := opt[OptHugepages]; h {
+	case "0":
+		s.noHuge = true
+	case "", "1", "auto":
+		s.noHuge = !hugepages()
+	default:
+		return s, fmt.Errorf("check config: %s=%q, want 0 or auto", OptHugepages, h)
+	}
+
+	set := 0
+	for _, k := range []string{OptVdev, OptPCI, OptMemifSocket} {
+		if opt[k] != "" {
+			set++
+		}
+	}
+	if cfg.Iface != "" && set == 0 {
+		set++
+	}
+	if set != 1 {
+		return s, fmt.Errorf("check config: name exactly one port: Iface, or option %s, %s or %s", OptMemifSocket, OptVdev, OptPCI)
+	}
+	s.cfgPMD = opt[OptPMD]
+	switch {
+	case opt[OptVdev] != "":
+		s.vdev = opt[OptVdev]
+	case opt[OptPCI] != "":
+		s.pci = opt[OptPCI]
+	case opt[OptMemifSocket] != "":
+		s.vdev = memifVdev(opt[OptMemifSocket], "server")
+		s.chosenPMD = "memif"
+	default:
+		pmd := s.cfgPMD
+		switch pmd {
+		case "", PMDAuto:
+			pmd = PMDAFPacket
+			if afxdp() {
+				pmd = PMDAFXDP
+			}
+		case PMDAFXDP, PMDAFPacket:
+		default:
+			return s, fmt.Errorf("check config: %s=%q, want af_xdp, af_packet or auto", OptPMD, pmd)
+		}
+		if strings.ContainsAny(cfg.Iface, ",= ") {
+			return s, fmt.Errorf("check config: interface name %q", cfg.Iface)
+		}
+		s.chosenPMD = pmd
+		s.vdev = ifaceVdev(pmd, cfg.Iface)
+	}
+	if cfg.Options[OptPMD] != "" && s.chosenPMD != PMDAFXDP && s.chosenPMD != PMDAFPacket {
+		return s, fmt.Errorf("check config: %s applies to Iface only", OptPMD)
+	}
+	return s, nil
+}
+
+// ifaceVdev is the --vdev for a kernel interface driven by pmd.
+func ifaceVdev(pmd, iface string) string {
+	if pmd == PMDAFXDP {
+		return "net_af_xdp0,iface=" + iface + ",start_queue=0,queue_count=1"
+	}
+	return "net_af_packet0,iface=" + iface + ",qpairs=1"
+}
+
+// memifVdev is the --vdev for one end of a memif pair; socket-abstract=no
+// keeps the socket a file both processes name by path.
+func memifVdev(socket, role string) string {
+	return "net_memif0,role=" + role + ",id=0,socket=" + socket + ",socket-abstract=no"
+}
+
+// ealArgs is the EAL command line for one port on one lcore. --in-memory
+// keeps two DPDK processes on one machine (server and generator) from
+// sharing runtime files; --no-huge cannot go with it, so there a unique
+// file prefix does that job and runtimeDir(prefix) is removed after.
+func ealArgs(lcore int, vdev, pci string, noHuge bool, prefix string) []string {
+	args := []string{"ringbench", "-l", strconv.Itoa(lcore), "--log-level=*:warning"}
+	if noHuge {
+		args = append(args, "--no-huge", "-m", "256", "--no-shconf", "--file-prefix", prefix)
+	} else {
+		args = append(args, "--in-memory")
+	}
+	if pci != "" {
+		args = append(args, "-a", pci)
+	} else {
+		args = append(args, "--no-pci")
+	}
+	if vdev != "" {
+		args = append(args, "--vdev", vdev)
+	}
+	return args
+}
+
+// filePrefix is a per-process EAL file prefix.
+func filePrefix(role string) string {
+	return fmt.Sprintf("ringbench-%s-%d", role, os.Getpid())
+}
+
+// runtimeDir is where the EAL keeps a prefix's runtime files (as
+// eal_get_runtime_dir decides: /var/run for root, else XDG_RUNTIME_DIR).
+func runtimeDir(prefix string) string {
+	base := "/var/run"
+	if os.Geteuid() != 0 {
+		if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+			base = x
+		} else {
+			base = "/tmp"
+		}
+	}
+	return filepath.Join(base, "dpdk", prefix)
+}
+
+// afxdpAvailable reports whether this kernel and process can open an AF_XDP
+// socket (net_af_xdp needs one per queue).
+func afxdpAvailable() bool {
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
+func firstAllowedCPU() (int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return 0, fmt.Errorf("read cpu affinity: %w", err)
+	}
+	for i := 0; i < len(set)*64; i++ {
+		if set.IsSet(i) {
+			return i, nil
+		}
+	}
+	return 0, errors.New("read cpu affinity: empty set")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	sort.Strings(c)
+	return c
+}

@@ -1,0 +1,27 @@
+// Package dpdk is ringbench's kernel-bypass backend: a UDP reflector (echo,
+// sink, source) on a DPDK port that never enters the kernel on its data path,
+// the reference dpdk-testpmd run as a child process, and a DPDK load
+// generator for the memif topology.
+//
+// Data flow of a server ("dpdk"):
+//
+//  1. New checks the Config and its Options, then initialises the EAL once
+//     per process: the lcore on the server CPU, --no-pci unless a PCI address
+//     is set, --no-huge when no hugepages are reserved, and one --vdev
+//     (net_af_xdp or net_af_packet on Config.Iface, net_memif, or an override).
+//  2. It sets up the port: a mempool, one RX and one TX queue, burst 32.
+//  3. The reflector loop runs in C on a locked, pinned Go thread: one cgo call
+//     that loops until a stop flag is set. Each burst is received, every frame
+//     is judged by the rules Reflector.Reflect states in Go (ARP reply, UDP
+//     echo with swapped addresses and valid checksums, sink, or a counted
+//     drop), and the replies go out in one tx burst.
+//  4. Counters reads the loop's counters (one C struct) and the port's
+//     statistics; Close stops the loop, stops and closes the port, and cleans
+//     up the EAL.
+//
+// The cgo binding lives in the files tagged dpdk (build with -tags dpdk, which
+// make build turns on when pkg-config finds libdpdk). Without the tag the
+// package still builds: its backends answer with a NotSupportedError saying
+// how to enable them, and the pure-Go parts (Reflector, ReserveHugepages,
+// option checks) work and are tested everywhere.
+package dpdk

@@ -1,0 +1,107 @@
+//go:build dpdk
+
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "eal.h"
+
+#define NB_MBUFS 8191 // 2^n-1 is the ring's best size
+#define MBUF_CACHE 256
+
+int rb_eal_init(int argc, char **argv, char *err, int errlen)
+{
+	if (rte_eal_init(argc, argv) < 0) {
+		snprintf(err, errlen, "rte_eal_init: %s", rte_strerror(rte_errno));
+		return -1;
+	}
+	return 0;
+}
+
+// rb_port_open configures the one port the EAL found with one rx and one tx
+// queue of nb_desc descriptors and starts it.
+int rb_port_open(uint16_t nb_desc, uint16_t *port_id, uint8_t mac[6], struct rte_mempool **pool, char *err, int errlen)
+{
+	uint16_t n = rte_eth_dev_count_avail();
+	if (n != 1) {
+		snprintf(err, errlen, "want exactly one port, the EAL found %u", n);
+		return -1;
+	}
+	uint16_t pid = 0;
+	RTE_ETH_FOREACH_DEV(pid) break;
+
+	struct rte_mempool *mp = rte_pktmbuf_pool_create("ringbench_mbufs", NB_MBUFS, MBUF_CACHE, 0,
+							 RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+	if (mp == NULL) {
+		snprintf(err, errlen, "rte_pktmbuf_pool_create: %s", rte_strerror(rte_errno));
+		return -1;
+	}
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	int rc;
+	uint16_t nb_rxd = nb_desc, nb_txd = nb_desc;
+	const char *step = "rte_eth_dev_configure";
+	if ((rc = rte_eth_dev_configure(pid, 1, 1, &conf)) < 0)
+		goto fail;
+	step = "rte_eth_dev_adjust_nb_rx_tx_desc";
+	if ((rc = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd)) < 0)
+		goto fail;
+	step = "rte_eth_rx_queue_setup";
+	if ((rc = rte_eth_rx_queue_setup(pid, 0, nb_rxd, rte_eth_dev_socket_id(pid), NULL, mp)) < 0)
+		goto fail;
+	step = "rte_eth_tx_queue_setup";
+	if ((rc = rte_eth_tx_queue_setup(pid, 0, nb_txd, rte_eth_dev_socket_id(pid), NULL)) < 0)
+		goto fail;
+	step = "rte_eth_dev_start";
+	if ((rc = rte_eth_dev_start(pid)) < 0)
+		goto fail;
+	struct rte_ether_addr addr;
+	step = "rte_eth_macaddr_get";
+	if ((rc = rte_eth_macaddr_get(pid, &addr)) < 0) {
+		rte_eth_dev_stop(pid);
+		goto fail;
+	}
+	memcpy(mac, addr.addr_bytes, 6);
+	*port_id = pid;
+	*pool = mp;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: %s", step, rte_strerror(-rc));
+	rte_eth_dev_close(pid);
+	rte_mempool_free(mp);
+	return -1;
+}
+
+int rb_port_close(uint16_t port_id, struct rte_mempool *pool, char *err, int errlen)
+{
+	int rc = rte_eth_dev_stop(port_id);
+	const char *step = "rte_eth_dev_stop";
+	if (rc == 0) {
+		rc = rte_eth_dev_close(port_id);
+		step = "rte_eth_dev_close";
+	} else {
+		rte_eth_dev_close(port_id);
+	}
+	// Every mbuf is back in the pool once the port is closed.
+	rte_mempool_free(pool);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", step, rte_strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+int rb_eal_cleanup(void) { return rte_eal_cleanup(); }
+
+int rb_link_up(uint16_t port_id)
+{
+	struct rte_eth_link link;
+	if (rte_eth_link_get_nowait(port_id, &link) < 0)
+		return 0;
+	return link.link_status == RTE_ETH_LINK_UP;
+}

@@ -1,0 +1,90 @@
+//go:build dpdk
+
+package dpdk
+
+/*
+#cgo pkg-config: libdpdk
+#cgo CFLAGS: -O3
+#include <stdlib.h>
+#include "eal.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+)
+
+// built says the cgo binding is compiled in.
+const built = true
+
+// errNoTag is never returned in this build; it keeps shared code simple.
+var errNoTag error = nil
+
+// ealUsed: the EAL initialises once per process and cannot start again after
+// rte_eal_cleanup, so every DPDK server or generator runs in its own process.
+var ealUsed atomic.Bool
+
+var errEALUsed = errors.New("init EAL: already used in this process (a DPDK server or generator needs a process of its own)")
+
+// ealInit initialises the EAL with args (args[0] is the program name). The
+// calling OS thread becomes the main lcore and is pinned to its CPU, so the
+// caller must hold runtime.LockOSThread for as long as the EAL lives.
+func ealInit(args []string) error {
+	if !ealUsed.CompareAndSwap(false, true) {
+		return errEALUsed
+	}
+	argv := C.malloc(C.size_t(len(args)+1) * C.size_t(unsafe.Sizeof(uintptr(0))))
+	defer C.free(argv)
+	ptrs := unsafe.Slice((**C.char)(argv), len(args)+1)
+	for i, a := range args {
+		ptrs[i] = C.CString(a)
+	}
+	ptrs[len(args)] = nil
+	// rte_eal_init keeps pointers into argv for its lifetime (lcore and
+	// device strings), so the strings are not freed.
+	var msg [256]C.char
+	if C.rb_eal_init(C.int(len(args)), (**C.char)(argv), &msg[0], C.int(len(msg))) != 0 {
+		return fmt.Errorf("init EAL: %s", C.GoString(&msg[0]))
+	}
+	return nil
+}
+
+func ealCleanup() error {
+	if rc := C.rb_eal_cleanup(); rc != 0 {
+		return fmt.Errorf("clean up EAL: rte_eal_cleanup returned %d", int(rc))
+	}
+	return nil
+}
+
+// port is an opened, started ethdev port and its mbuf pool.
+type port struct {
+	id   C.uint16_t
+	mac  [6]byte
+	pool *C.struct_rte_mempool
+}
+
+func openPort(desc int) (*port, error) {
+	var p port
+	var mac [6]C.uint8_t
+	var msg [256]C.char
+	if C.rb_port_open(C.uint16_t(desc), &p.id, &mac[0], &p.pool, &msg[0], C.int(len(msg))) != 0 {
+		return nil, fmt.Errorf("open port: %s", C.GoString(&msg[0]))
+	}
+	for i := range mac {
+		p.mac[i] = byte(mac[i])
+	}
+	return &p, nil
+}
+
+func (p *port) close() error {
+	var msg [256]C.char
+	if C.rb_port_close(p.id, p.pool, &msg[0], C.int(len(msg))) != 0 {
+		return fmt.Errorf("close port: %s", C.GoString(&msg[0]))
+	}
+	return nil
+}
+
+func (p *port) linkUp() bool { return C.rb_link_up(p.id) != 0 }

@@ -1,0 +1,77 @@
+//go:build dpdk
+
+// The reflector's fast path: the rules of reflector.go, in C, applied a burst
+// at a time. Every number here is shared with the Go side.
+#ifndef RINGBENCH_REFLECTOR_H
+#define RINGBENCH_REFLECTOR_H
+
+#include <stdint.h>
+
+#define RB_BURST 32
+#define RB_MAX_PEERS 16
+
+enum rb_action { RB_DROP = 0, RB_REPLY = 1, RB_CONSUME = 2 };
+enum rb_service { RB_ECHO = 0, RB_SINK = 1, RB_SOURCE = 2 };
+
+enum rb_reason {
+	RB_NONE = 0, RB_TRUNCATED, RB_ETHERTYPE, RB_DST_MAC, RB_ARP, RB_VERSION,
+	RB_IHL, RB_IP_OPTIONS, RB_IP_LENGTH, RB_IP_CHECKSUM, RB_FRAGMENT,
+	RB_NOT_UDP, RB_DST_IP, RB_UDP_LENGTH, RB_DST_PORT, RB_OVERSIZE,
+	RB_NUM_REASONS
+};
+
+struct rb_rules {
+	uint8_t mac[6];
+	uint8_t has_ip;
+	uint8_t ip[4];
+	uint16_t port;        // host order
+	uint16_t max_payload;
+	uint8_t service;      // enum rb_service
+	uint8_t zero_udp_csum;
+	uint16_t source_size; // payload bytes of each source datagram
+};
+
+struct rb_verdict {
+	uint8_t action, reason, arp;
+	uint16_t len, payload;
+};
+
+// Counters written only by the loop's thread and read with relaxed atomics
+// by rb_read; each is cumulative.
+struct rb_counters {
+	uint64_t rx_msgs, rx_bytes, tx_msgs, tx_bytes;
+	uint64_t arp_replies, tx_full, busy_cycles, busy_packets, nomem;
+	uint64_t drops[RB_NUM_REASONS];
+};
+
+// A source peer: the reply headers of a datagram that asked for data.
+struct rb_peer {
+	uint8_t mac[6];
+	uint8_t ip[4];
+	uint16_t port; // host order
+	uint64_t seq;
+};
+
+struct rb_loop {
+	uint16_t port_id, queue;
+	struct rb_rules rules;
+	struct rte_mempool *pool;
+	int stop;
+	struct rb_counters c;
+	int npeers, next_peer;
+	struct rb_peer peers[RB_MAX_PEERS];
+};
+
+struct rb_snapshot {
+	struct rb_counters c;
+	uint64_t port_rx_packets, port_tx_packets, port_rx_missed, port_rx_errors,
+		port_tx_errors, port_rx_nombuf, tsc_hz;
+	int stats_err;
+};
+
+struct rb_verdict rb_reflect(const struct rb_rules *r, uint8_t *f, uint32_t len);
+int rb_run(struct rb_loop *l);
+void rb_stop(struct rb_loop *l);
+void rb_read(struct rb_loop *l, struct rb_snapshot *s);
+
+#endif

@@ -1,0 +1,213 @@
+//go:build dpdk
+
+package dpdk
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "reflector.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"ringbench/backends"
+)
+
+var _ backends.Server = (*Server)(nil)
+
+// Server is a running DPDK reflector: one port, one lcore polling it.
+type Server struct {
+	port      int
+	mac       [6]byte
+	pmd       string
+	loop      *C.struct_rb_loop // C memory: the Go GC never moves it
+	done      chan error
+	closeOnce sync.Once
+	closeErr  error
+
+	mu    sync.Mutex
+	ended bool // the loop returned; last holds its final counters
+	last  backends.Counters
+}
+
+func probeServer() error {
+	if os.Geteuid() != 0 {
+		return &backends.NotSupportedError{Feature: "dpdk", Reason: "driving a port needs root"}
+	}
+	return nil
+}
+
+func newServer(cfg backends.Config) (backends.Server, error) {
+	st, err := parseServerConfig(cfg, afxdpAvailable, hugepagesFree)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{port: int(st.rules.Port), pmd: st.chosenPMD, done: make(chan error, 1)}
+	ready := make(chan error, 1)
+	go s.run(st, ready)
+	if err := <-ready; err != nil {
+		<-s.done
+		return nil, err
+	}
+	return s, nil
+}
+
+// run owns the EAL's main lcore for the server's life. It never unlocks its
+// OS thread: the EAL pinned that thread to the server CPU, and a locked
+// goroutine that returns takes its thread with it instead of handing a
+// pinned thread back to the scheduler.
+func (s *Server) run(st serverSettings, ready chan<- error) {
+	runtime.LockOSThread()
+	err := s.serve(st, ready)
+	s.done <- err
+}
+
+func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
+	prefix := filePrefix("server")
+	defer os.RemoveAll(runtimeDir(prefix))
+	if err := ealInit(ealArgs(st.lcore, st.vdev, st.pci, st.noHuge, prefix)); err != nil {
+		if errors.Is(err, errEALUsed) {
+			ready <- err
+			return nil
+		}
+		ready <- errors.Join(err, ealCleanup())
+		return nil
+	}
+	p, err := openPort(1024)
+	if err != nil {
+		ready <- errors.Join(err, ealCleanup())
+		return nil
+	}
+	s.mac = p.mac
+	st.rules.MAC = p.mac
+	loop := (*C.struct_rb_loop)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_rb_loop{}))))
+	loop.port_id = p.id
+	loop.pool = p.pool
+	loop.rules = cRules(&st.rules)
+	s.loop = loop
+	ready <- nil
+
+	C.rb_run(loop)
+
+	s.mu.Lock()
+	s.last = s.snapshot()
+	s.ended = true
+	s.mu.Unlock()
+	err = errors.Join(p.close(), ealCleanup())
+	return err
+}
+
+func cRules(r *Reflector) C.struct_rb_rules {
+	var c C.struct_rb_rules
+	for i, b := range r.MAC {
+		c.mac[i] = C.uint8_t(b)
+	}
+	if r.IP.Is4() {
+		c.has_ip = 1
+		for i, b := range r.IP.As4() {
+			c.ip[i] = C.uint8_t(b)
+		}
+	}
+	c.port = C.uint16_t(r.Port)
+	c.max_payload = C.uint16_t(r.MaxPayload)
+	switch r.Service {
+	case backends.Sink:
+		c.service = C.RB_SINK
+	case backends.Source:
+		c.service = C.RB_SOURCE
+	default:
+		c.service = C.RB_ECHO
+	}
+	if r.ZeroUDPChecksum {
+		c.zero_udp_csum = 1
+	}
+	c.source_size = C.uint16_t(r.SourceSize)
+	return c
+}
+
+// Port is the UDP port the server answers on.
+func (s *Server) Port() int { return s.port }
+
+// MAC is the port's Ethernet address.
+func (s *Server) MAC() [6]byte { return s.mac }
+
+// PMD is the poll-mode driver chosen for Config.Iface ("af_xdp",
+// "af_packet"), "memif", or "" for an override.
+func (s *Server) PMD() string { return s.pmd }
+
+// Counters reads the loop's counters and the port's statistics in one C call.
+func (s *Server) Counters() backends.Counters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return s.last
+	}
+	return s.snapshot()
+}
+
+func (s *Server) snapshot() backends.Counters {
+	var snap C.struct_rb_snapshot
+	C.rb_read(s.loop, &snap)
+	c := snap.c
+	out := backends.Counters{
+		RxMsgs:  uint64(c.rx_msgs),
+		RxBytes: uint64(c.rx_bytes),
+		TxMsgs:  uint64(c.tx_msgs),
+		TxBytes: uint64(c.tx_bytes),
+		Extra: map[string]uint64{
+			"busy_cycles":  uint64(c.busy_cycles),
+			"busy_packets": uint64(c.busy_packets),
+			"tsc_hz":       uint64(snap.tsc_hz),
+			"arp_replies":  uint64(c.arp_replies),
+			"tx_full":      uint64(c.tx_full),
+			"mbuf_nomem":   uint64(c.nomem),
+		},
+	}
+	for r := ReasonNone + 1; r < numReasons; r++ {
+		n := uint64(c.drops[r])
+		out.Extra["drop_"+r.String()] = n
+		if r.Malformed() {
+			out.Dropped += n
+		}
+	}
+	if snap.stats_err == 0 {
+		out.Extra["port_rx_packets"] = uint64(snap.port_rx_packets)
+		out.Extra["port_tx_packets"] = uint64(snap.port_tx_packets)
+		out.Extra["port_rx_missed"] = uint64(snap.port_rx_missed)
+		out.Extra["port_rx_errors"] = uint64(snap.port_rx_errors)
+		out.Extra["port_tx_errors"] = uint64(snap.port_tx_errors)
+		out.Extra["port_rx_nombuf"] = uint64(snap.port_rx_nombuf)
+	}
+	return out
+}
+
+// Close stops the loop, stops and closes the port (which detaches an
+// af_xdp program from its interface) and cleans up the EAL.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		C.rb_stop(s.loop)
+		if err := <-s.done; err != nil {
+			s.closeErr = fmt.Errorf("close dpdk server: %w", err)
+		}
+		C.free(unsafe.Pointer(s.loop))
+	})
+	return s.closeErr
+}
+
+// reflectC runs the C fast path's rules on one frame; tests compare it with
+// Reflector.Reflect.
+func reflectC(r *Reflector, frame []byte) Verdict {
+	rules := cRules(r)
+	buf := C.CBytes(frame)
+	defer C.free(buf)
+	v := C.rb_reflect(&rules, (*C.uint8_t)(buf), C.uint32_t(len(frame)))
+	copy(frame, unsafe.Slice((*byte)(buf), len(frame)))
+	return Verdict{Action: Action(v.action), Reason: DropReason(v.reason), Len: int(v.len), Payload: int(v.payload), ARP: v.arp != 0}
+}
