@@ -190,7 +190,7 @@ func memifVdev(socket, role string) string {
 // sharing runtime files; --no-huge cannot go with it, so there a unique
 // file prefix does that job and runtimeDir(prefix) is removed after.
 func ealArgs(lcore int, vdev, pci string, noHuge bool, prefix string) []string {
-	args := []string{"ringbench", "-l", strconv.Itoa(lcore), "--log-level=*:warning"}
+	args := []string{"ringbench", "-l", strconv.Itoa(lcore), "--log-level=*:warning", "--no-telemetry"}
 	if noHuge {
 		args = append(args, "--no-huge", "-m", "256", "--no-shconf", "--file-prefix", prefix)
 	} else {

@@ -40,12 +40,20 @@ func testReflector(svc backends.Service) *Reflector {
 // before the IPv4 checksum is (re)computed unless the edit says otherwise.
 type udpFrame struct {
 	payload     []byte
-	partialCsum bool // leave the UDP checksum as veth does: pseudo-header only
+	partialCsum bool    // leave the UDP checksum as veth does: pseudo-header only
+	dstMAC      [6]byte // default serverMAC
+	dstPort     uint16  // default serverPort
 }
 
 func (f udpFrame) build() []byte {
+	if f.dstMAC == [6]byte{} {
+		f.dstMAC = serverMAC
+	}
+	if f.dstPort == 0 {
+		f.dstPort = serverPort
+	}
 	b := make([]byte, ethHeaderLen+ipv4HeaderLen+udpHeaderLen+len(f.payload))
-	copy(b[0:6], serverMAC[:])
+	copy(b[0:6], f.dstMAC[:])
 	copy(b[6:12], clientMAC[:])
 	binary.BigEndian.PutUint16(b[12:14], etherTypeIPv4)
 	ip := b[ethHeaderLen:]
@@ -61,7 +69,7 @@ func (f udpFrame) build() []byte {
 	fixIPChecksum(ip)
 	udp := ip[ipv4HeaderLen:]
 	binary.BigEndian.PutUint16(udp[0:2], 40000)
-	binary.BigEndian.PutUint16(udp[2:4], serverPort)
+	binary.BigEndian.PutUint16(udp[2:4], f.dstPort)
 	binary.BigEndian.PutUint16(udp[4:6], uint16(len(udp)))
 	copy(udp[udpHeaderLen:], f.payload)
 	if f.partialCsum {
