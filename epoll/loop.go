@@ -3,6 +3,7 @@ package epoll
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"sync/atomic"
 
@@ -74,8 +75,13 @@ func newLoop(p *plan, cpu, port int, reusePort bool) (_ *loop, err error) {
 	}
 	events := uint32(unix.EPOLLIN | unix.EPOLLET)
 	if p.proto == backends.UDP {
-		events |= unix.EPOLLOUT
 		l.udp = newUDPState(p)
+		if p.service == backends.Source {
+			// Only a source waits for room to send: a UDP socket reports
+			// EPOLLOUT each time a sent datagram is freed, which would cost
+			// echo an extra epoll_wait per batch.
+			events |= unix.EPOLLOUT
+		}
 	}
 	if err = l.watch(l.sock, events); err != nil {
 		return nil, err
@@ -93,18 +99,18 @@ func (l *loop) watch(fd int, events uint32) error {
 
 // bindSocket returns a non-blocking socket bound to the plan's address and
 // port, listening if TCP.
-func bindSocket(p *plan, port int, reusePort bool) (fd int, err error) {
+func bindSocket(p *plan, port int, reusePort bool) (_ int, err error) {
 	typ := unix.SOCK_STREAM
 	if p.proto == backends.UDP {
 		typ = unix.SOCK_DGRAM
 	}
-	if fd, err = unix.Socket(unix.AF_INET, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
 		return -1, fmt.Errorf("create socket: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			unix.Close(fd)
-			fd = -1
 		}
 	}()
 	if p.proto == backends.TCP {
@@ -118,7 +124,7 @@ func bindSocket(p *plan, port int, reusePort bool) (fd int, err error) {
 		}
 	}
 	if err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: p.addr}); err != nil {
-		return -1, fmt.Errorf("bind %v:%d: %w", p.addr, port, err)
+		return -1, fmt.Errorf("bind %v:%d: %w", netip.AddrFrom4(p.addr), port, err)
 	}
 	if p.proto == backends.TCP {
 		if err = unix.Listen(fd, unix.SOMAXCONN); err != nil {

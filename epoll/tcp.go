@@ -21,7 +21,9 @@ type conn struct {
 	// read or write returns EAGAIN, since edge-triggered epoll will not
 	// report it again.
 	readable, writable bool
-	queued, closed     bool
+	// hungUp: the peer shut down or reset; reads go on until they say so.
+	hungUp         bool
+	queued, closed bool
 }
 
 // accept takes every pending connection (edge-triggered: until EAGAIN).
@@ -69,6 +71,9 @@ func (l *loop) accept() {
 func (c *conn) ready(l *loop, events uint32) {
 	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		c.readable = true
+	}
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.hungUp = true
 	}
 	if events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		c.writable = true
@@ -168,6 +173,11 @@ func (c *conn) write(l *loop, p []byte) (int, bool) {
 		case nil:
 			l.count.txBytes += uint64(n)
 			l.count.txMsgs++
+			if n < len(p) {
+				// The socket buffer is full: EPOLLOUT reports the room,
+				// without a write that returns EAGAIN.
+				c.writable = false
+			}
 			return n, true
 		case unix.EINTR:
 		case unix.EAGAIN:
@@ -204,6 +214,13 @@ func (c *conn) read(l *loop) (int, bool) {
 		}
 		l.count.rxBytes += uint64(n)
 		l.count.rxMsgs++
+		if n < len(c.buf) && !c.hungUp {
+			// A short read drained the socket; bytes that arrive later
+			// raise a new edge, so the EAGAIN read is a syscall saved.
+			// Not after a hang-up: its EOF or error is still to be read
+			// and no new edge will announce it.
+			c.readable = false
+		}
 		return n, true
 	}
 }

@@ -89,6 +89,10 @@ func (u *udpState) receive(l *loop) {
 		l.count.errors++
 		return
 	}
+	if n < u.in.Len() {
+		// The queue is drained; later datagrams raise a new edge.
+		u.readable = false
+	}
 	kept := 0
 	for i := range n {
 		size := u.in.Size(i)
