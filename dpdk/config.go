@@ -186,13 +186,14 @@ func memifVdev(socket, role string) string {
 }
 
 // ealArgs is the EAL command line for one port on one lcore. --in-memory
-// keeps two DPDK processes on one machine (server and generator) from
-// sharing runtime files; --no-huge cannot go with it, so there a unique
-// file prefix does that job and runtimeDir(prefix) is removed after.
+// (or, with --no-huge, which cannot go with it, --no-shconf) and a unique
+// file prefix keep two DPDK processes on one machine (server and generator)
+// from sharing runtime files; the EAL still makes runtimeDir(prefix), which
+// its owner removes after.
 func ealArgs(lcore int, vdev, pci string, noHuge bool, prefix string) []string {
-	args := []string{"ringbench", "-l", strconv.Itoa(lcore), "--log-level=*:warning", "--no-telemetry"}
+	args := []string{"ringbench", "-l", strconv.Itoa(lcore), "--log-level=*:warning", "--no-telemetry", "--file-prefix", prefix}
 	if noHuge {
-		args = append(args, "--no-huge", "-m", "256", "--no-shconf", "--file-prefix", prefix)
+		args = append(args, "--no-huge", "-m", "256", "--no-shconf")
 	} else {
 		args = append(args, "--in-memory")
 	}
