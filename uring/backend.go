@@ -1,0 +1,362 @@
+package uring
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"ringbench/backends"
+	"ringbench/uring/internal/abi"
+)
+
+// variant is what tells the registered backends apart.
+type variant struct {
+	name    string
+	summary string
+	// setup flags wanted; optional ones are dropped when the kernel
+	// refuses them (see setupFlags).
+	flags    uint32
+	optional uint32
+	sqpoll   bool
+	zc       bool
+	bundle   bool
+	basic    bool
+}
+
+var variants = []*variant{
+	{
+		name:     "uring",
+		summary:  "SINGLE_ISSUER|DEFER_TASKRUN ring, multishot accept (direct fds) and recv into a provided buffer ring, zero-copy echo from the received buffer, one enter per batch",
+		flags:    abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_DEFER_TASKRUN | abi.IORING_SETUP_SUBMIT_ALL,
+		optional: abi.IORING_SETUP_NO_SQARRAY,
+	},
+	{
+		name:     "uring-sqpoll",
+		summary:  "kernel SQ polling thread pinned to the server CPU, the loop spins on the CQ: no syscalls under load (a busy-polling core, as DPDK)",
+		flags:    abi.IORING_SETUP_SQPOLL | abi.IORING_SETUP_SQ_AFF | abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_SUBMIT_ALL,
+		optional: abi.IORING_SETUP_NO_SQARRAY,
+		sqpoll:   true,
+	},
+	{
+		name:     "uring-zc",
+		summary:  "as uring, with SEND_ZC/SENDMSG_ZC: buffers return at the notification; counts the sends the kernel copied anyway",
+		flags:    abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_DEFER_TASKRUN | abi.IORING_SETUP_SUBMIT_ALL,
+		optional: abi.IORING_SETUP_NO_SQARRAY,
+		zc:       true,
+	},
+	{
+		name:     "uring-bundle",
+		summary:  "as uring, with recv bundles (one CQE for several buffers) and gathered sends of every queued buffer",
+		flags:    abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_DEFER_TASKRUN | abi.IORING_SETUP_SUBMIT_ALL,
+		optional: abi.IORING_SETUP_NO_SQARRAY,
+		bundle:   true,
+	},
+	{
+		name:    "uring-basic",
+		summary: "the naive port: plain ring, one-shot accept, recv and send with per-connection buffers, no multishot, no provided buffers",
+		basic:   true,
+	},
+}
+
+func init() {
+	for _, v := range variants {
+		v := v
+		family, name := "uring", v.name
+		variantName := "default"
+		if i := strings.IndexByte(name, '-'); i >= 0 {
+			variantName = name[i+1:]
+		}
+		backends.Register(backends.Backend{
+			Name:     name,
+			Family:   family,
+			Variant:  variantName,
+			Summary:  v.summary,
+			Protos:   []backends.Proto{backends.TCP, backends.UDP},
+			Services: []backends.Service{backends.Echo, backends.Sink, backends.Source},
+			Probe:    v.probe,
+			New:      func(cfg backends.Config) (backends.Server, error) { return newServer(v, cfg) },
+		})
+	}
+}
+
+// sourcePeriod is the period of backends.SourceByte (its prime modulus).
+const sourcePeriod = 251
+
+// defaultMsgSize is what a source sends per message when Config.MsgSize is
+// 0 (the epoll backend's default too).
+const defaultMsgSize = 1024
+
+// tcpSourceChunk is how many pattern bytes one TCP source send carries: the
+// stream has no message boundaries, so fewer, larger sends.
+const tcpSourceChunk = 64 << 10
+
+// plan is what every loop of one server shares, read-only.
+type plan struct {
+	v           *variant
+	proto       backends.Proto
+	service     backends.Service
+	addr        [4]byte
+	maxDatagram int
+	msgSize     int
+	// Options.
+	spinNs    int64 // sqpoll: how long the loop spins on the CQ before it sleeps in enter
+	sqIdleMs  uint32
+	sqCPU     int // -1: the loop's CPU
+	bufSize   int
+	bufCount  int
+	ringSize  uint32
+	connBytes int // uring-basic's per-connection buffer
+	// pattern holds the source pattern from offset 0, one send plus
+	// sourcePeriod bytes long, so the bytes for any stream offset o start
+	// at pattern[o%sourcePeriod].
+	pattern []byte
+}
+
+// Options the backend takes (Config.Options).
+const (
+	optSpinUs   = "spin_us"    // sqpoll: CQ spin before sleeping, µs (default 2000)
+	optSqIdle   = "sq_idle_ms" // sqpoll: sq_thread_idle, ms (default 100)
+	optSqCPU    = "sq_cpu"     // sqpoll: CPU of the SQ thread (default: the loop's)
+	optBufSize  = "buf_size"   // provided buffer size, bytes
+	optBufCount = "buf_count"  // provided buffers per loop (power of two)
+	optEntries  = "sq_entries" // SQ ring size (CQ is 8x)
+)
+
+func newPlan(v *variant, cfg backends.Config) (*plan, error) {
+	p := &plan{v: v, proto: cfg.Proto, service: cfg.Service, maxDatagram: cfg.MaxDatagram(), msgSize: cfg.MsgSize,
+		spinNs: 2e6, sqIdleMs: 100, sqCPU: -1, ringSize: 1024}
+	switch cfg.Proto {
+	case backends.TCP, backends.UDP:
+	default:
+		return nil, fmt.Errorf("check config: unknown protocol %q", cfg.Proto)
+	}
+	switch cfg.Service {
+	case backends.Echo, backends.Sink, backends.Source:
+	default:
+		return nil, fmt.Errorf("check config: unknown service %q", cfg.Service)
+	}
+	if cfg.Host != "" {
+		a, err := netip.ParseAddr(cfg.Host)
+		if err != nil {
+			return nil, fmt.Errorf("parse host: %w", err)
+		}
+		if !a.Is4() {
+			return nil, fmt.Errorf("check config: host %s is not IPv4", cfg.Host)
+		}
+		p.addr = a.As4()
+	}
+	if p.msgSize <= 0 {
+		p.msgSize = defaultMsgSize
+	}
+	if p.msgSize > backends.MaxTCPMessage<<4 {
+		return nil, fmt.Errorf("check config: message size %d over %d", p.msgSize, backends.MaxTCPMessage<<4)
+	}
+	if cfg.Proto == backends.UDP && cfg.Service == backends.Source &&
+		(p.msgSize < backends.SourceHeader || p.msgSize > p.maxDatagram) {
+		return nil, fmt.Errorf("check config: UDP source message size %d outside %d..%d",
+			p.msgSize, backends.SourceHeader, p.maxDatagram)
+	}
+	// Provided buffers: TCP reads at most a buffer per CQE, so larger
+	// messages want larger buffers; UDP needs the recvmsg header, the peer's
+	// address and one byte over the limit (so an oversize datagram shows).
+	if cfg.Proto == backends.UDP {
+		p.bufSize = nextPow2(recvmsgHeadroom + p.maxDatagram + 1)
+	} else {
+		p.bufSize = min(max(nextPow2(p.msgSize), 4096), 64<<10)
+	}
+	p.bufCount = min(max(nextPow2((8<<20)/p.bufSize), 256), 4096)
+	p.connBytes = max(p.msgSize, 32<<10)
+	if err := p.options(cfg.Options); err != nil {
+		return nil, err
+	}
+	if cfg.Service == backends.Source {
+		chunk := p.msgSize
+		if cfg.Proto == backends.TCP {
+			chunk = max(chunk, tcpSourceChunk)
+		}
+		p.pattern = make([]byte, chunk+sourcePeriod)
+		backends.FillSource(p.pattern, 0)
+	}
+	return p, nil
+}
+
+func (p *plan) options(opts map[string]string) error {
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		n, err := strconv.Atoi(opts[k])
+		if err != nil || n < 0 {
+			return fmt.Errorf("check option %s=%q: want a non-negative integer", k, opts[k])
+		}
+		switch k {
+		case optSpinUs:
+			p.spinNs = int64(n) * 1000
+		case optSqIdle:
+			p.sqIdleMs = uint32(n)
+		case optSqCPU:
+			p.sqCPU = n
+		case optBufSize:
+			if n < recvmsgHeadroom+1 {
+				return fmt.Errorf("check option %s=%d: too small", k, n)
+			}
+			p.bufSize = n
+		case optBufCount:
+			if n == 0 || n&(n-1) != 0 || n > 1<<15 {
+				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
+			}
+			p.bufCount = n
+		case optEntries:
+			if n == 0 || n&(n-1) != 0 || n > 32768 {
+				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
+			}
+			p.ringSize = uint32(n)
+		default:
+			return fmt.Errorf("check config: unknown option %q (known: %s, %s, %s, %s, %s, %s)", k,
+				optSpinUs, optSqIdle, optSqCPU, optBufSize, optBufCount, optEntries)
+		}
+	}
+	return nil
+}
+
+func nextPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// Server is a running io_uring backend.
+type Server struct {
+	port      int
+	loops     []*loop
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ backends.Server = (*Server)(nil)
+
+// newServer binds the sockets, starts one loop per Config.CPUs entry (one
+// unpinned loop when it is empty) and returns once every loop has its ring
+// set up and armed.
+func newServer(v *variant, cfg backends.Config) (_ *Server, err error) {
+	if err := v.probe(); err != nil {
+		return nil, err
+	}
+	p, err := newPlan(v, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cpus := cfg.CPUs
+	if len(cpus) == 0 {
+		cpus = []int{-1}
+	}
+	s := &Server{port: cfg.Port}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	for _, cpu := range cpus {
+		fd, port, err := bindSocket(p, s.port, len(cpus) > 1)
+		if err != nil {
+			return nil, err
+		}
+		s.port = port
+		l, err := startLoop(p, cpu, fd)
+		if err != nil {
+			return nil, err
+		}
+		s.loops = append(s.loops, l)
+	}
+	return s, nil
+}
+
+// Port is the port the server listens on.
+func (s *Server) Port() int { return s.port }
+
+// Counters sums every loop's last published counters.
+func (s *Server) Counters() backends.Counters {
+	var c backends.Counters
+	extra := map[string]uint64{}
+	for _, l := range s.loops {
+		l.pub.addTo(&c, extra)
+	}
+	if len(extra) > 0 {
+		c.Extra = extra
+	}
+	return c
+}
+
+// Close stops every loop and waits for it to free its ring and sockets.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		for _, l := range s.loops {
+			l.stop()
+		}
+		for _, l := range s.loops {
+			if err := l.wait(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// bindSocket makes one loop's socket: a TCP listener or a bound UDP socket.
+// With reuse, every loop binds its own socket to the same port.
+func bindSocket(p *plan, port int, reuse bool) (fd, bound int, err error) {
+	typ := unix.SOCK_STREAM
+	if p.proto == backends.UDP {
+		typ = unix.SOCK_DGRAM
+	}
+	fd, err = unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, 0, fmt.Errorf("create socket: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			unix.Close(fd)
+		}
+	}()
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return -1, 0, fmt.Errorf("set SO_REUSEADDR: %w", err)
+	}
+	if reuse {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return -1, 0, fmt.Errorf("set SO_REUSEPORT: %w", err)
+		}
+	}
+	if p.proto == backends.UDP {
+		// Room for bursts while the loop is busy elsewhere.
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: p.addr}); err != nil {
+		return -1, 0, fmt.Errorf("bind port %d: %w", port, err)
+	}
+	if p.proto == backends.TCP {
+		if err := unix.Listen(fd, 4096); err != nil {
+			return -1, 0, fmt.Errorf("listen: %w", err)
+		}
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return -1, 0, fmt.Errorf("get socket name: %w", err)
+	}
+	sa4, ok := sa.(*unix.SockaddrInet4)
+	if !ok {
+		return -1, 0, errors.New("get socket name: not an IPv4 address")
+	}
+	return fd, sa4.Port, nil
+}

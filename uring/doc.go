@@ -1,0 +1,36 @@
+// Package uring is ringbench's raw io_uring backend: no cgo, no liburing,
+// only io_uring_setup/enter/register through golang.org/x/sys/unix and the
+// ring memory shared with the kernel (uring/internal/ring, uring/internal/abi).
+//
+// Variants, each registered by name: "uring" (SINGLE_ISSUER|DEFER_TASKRUN,
+// multishot accept into direct descriptors, multishot recv into a provided
+// buffer ring, echo sent straight from the received buffer, one enter per
+// loop iteration that submits and waits), "uring-sqpoll" (a kernel SQ thread
+// submits; the loop spins on the CQ and makes no syscalls under load),
+// "uring-zc" (SEND_ZC/SENDMSG_ZC; buffers recycled at the notification),
+// "uring-bundle" (recv bundles: one CQE for several buffers; sends gather
+// every queued buffer in one SENDMSG) and "uring-basic" (one-shot accept,
+// recv and send with per-connection buffers: the naive port).
+//
+// Data flow:
+//
+//  1. New binds one listening (TCP) or bound (UDP) socket per loop with
+//     SO_REUSEPORT, then starts one goroutine per Config.CPUs entry; each
+//     locks its OS thread and pins it BEFORE io_uring_setup, because a
+//     SINGLE_ISSUER|DEFER_TASKRUN ring accepts enters only from that thread.
+//  2. The loop sets up its ring, registers the ring fd, a sparse
+//     direct-descriptor table and a provided-buffer ring, arms multishot
+//     accept (TCP) or multishot recvmsg (UDP) and a poll on its stop eventfd.
+//  3. Each iteration reaps every CQE (recv -> queue the buffer on its
+//     connection and send it if no send is in flight; send -> send the rest
+//     or recycle the buffer and send the next), publishes the recycled
+//     buffers with one store, publishes its counters, then makes one
+//     io_uring_enter that submits the batch and waits for the next.
+//  4. Close writes each loop's eventfd; the loop sees the poll completion,
+//     closes its ring (the kernel cancels what is in flight and drops the
+//     direct descriptors), its socket and eventfd, and returns.
+//
+// Per connection state lives in a slice indexed by direct-descriptor slot;
+// an SQE's user_data carries (op, generation, buffer id, slot), so the data
+// path allocates nothing and looks nothing up in a map.
+package uring

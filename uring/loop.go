@@ -1,0 +1,502 @@
+package uring
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ringbench/backends"
+	"ringbench/uring/internal/abi"
+	"ringbench/uring/internal/ring"
+)
+
+// op says what a completion belongs to; it is the top byte of user_data.
+type op uint8
+
+const (
+	opStop      op = iota + 1 // poll on the stop eventfd
+	opAccept                  // accept (multishot and direct, or one-shot)
+	opRecv                    // TCP recv (multishot with buffer select, or one-shot)
+	opSend                    // TCP send of n queued buffers
+	opSource                  // TCP source send of the pattern
+	opClose                   // cancel+close of a connection (errors only)
+	opRecvmsg                 // UDP recvmsg (multishot with buffer select, or one-shot)
+	opSendmsg                 // UDP sendmsg of one received buffer
+	opUDPSource               // UDP source datagram
+)
+
+// user_data layout: op 8 | generation 16 | buffer count-1 4 | bid 16 | slot 20.
+// The generation tells a completion of a closed connection from one of the
+// connection that reused its slot.
+const (
+	slotBits  = 20
+	maxSlots  = 1 << slotBits
+	bidShift  = slotBits
+	cntShift  = bidShift + 16
+	genShift  = cntShift + 4
+	opShift   = genShift + 16
+	maxGather = 16 // buffers one gathered send carries (4 bits)
+)
+
+func userData(o op, gen uint16, n int, bid uint16, slot uint32) uint64 {
+	return uint64(o)<<opShift | uint64(gen)<<genShift | uint64(n-1)<<cntShift | uint64(bid)<<bidShift | uint64(slot)
+}
+
+func udOp(ud uint64) op          { return op(ud >> opShift) }
+func udGen(ud uint64) uint16     { return uint16(ud >> genShift) }
+func udCount(ud uint64) int      { return int(ud>>cntShift&0xf) + 1 }
+func udBid(ud uint64) uint16     { return uint16(ud >> bidShift) }
+func udSlot(ud uint64) uint32    { return uint32(ud & (maxSlots - 1)) }
+func cqeBid(flags uint32) uint16 { return uint16(flags >> abi.IORING_CQE_BUFFER_SHIFT) }
+
+// Counter indexes: a loop counts in plain words and publishes them once per
+// iteration, so Counters never costs the data path an atomic add.
+const (
+	cSyscalls = iota
+	cAccepted
+	cClosed
+	cRxBytes
+	cTxBytes
+	cRxMsgs
+	cTxMsgs
+	cDropped
+	cErrors
+	cZCSends
+	cZCCopied
+	cSQWakeups
+	cCQOverflow
+	nCounters
+)
+
+type published [nCounters]atomic.Uint64
+
+func (p *published) store(c *[nCounters]uint64) {
+	for i := range c {
+		p[i].Store(c[i])
+	}
+}
+
+func (p *published) addTo(c *backends.Counters, extra map[string]uint64) {
+	c.Syscalls += p[cSyscalls].Load()
+	c.Accepted += p[cAccepted].Load()
+	c.Closed += p[cClosed].Load()
+	c.RxBytes += p[cRxBytes].Load()
+	c.TxBytes += p[cTxBytes].Load()
+	c.RxMsgs += p[cRxMsgs].Load()
+	c.TxMsgs += p[cTxMsgs].Load()
+	c.Dropped += p[cDropped].Load()
+	c.Errors += p[cErrors].Load()
+	for _, e := range []struct {
+		name string
+		i    int
+	}{{"zc_sends", cZCSends}, {"zc_copied", cZCCopied}, {"sq_wakeups", cSQWakeups}, {"cqe_overflow", cCQOverflow}} {
+		if v := p[e.i].Load(); v != 0 {
+			extra[e.name] += v
+		}
+	}
+}
+
+// loop is one event loop: one ring, one socket, on one locked OS thread.
+type loop struct {
+	p     *plan
+	cpu   int
+	sock  int // TCP listener or UDP socket; the loop closes it
+	efd   int // stop eventfd; the Server closes it after the loop exits
+	fixed bool
+
+	ring *ring.Ring
+	bufs *ring.BufRing // nil for uring-basic
+
+	// Buffer state by bid: a buffer is the kernel's while in the ring and
+	// the loop's from its recv completion until refs drops to 0.
+	refs      []uint8
+	next      []int32 // per-connection send queue links
+	off, end  []int32 // bytes [off, end) of the buffer still to send
+	free      int     // buffers in the ring, as far as the loop knows
+	recycled  bool
+	conns     []conn
+	starved   []uint32 // connections whose multishot recv ended with ENOBUFS
+	udpArmed  bool
+	udp       *udpState
+	sendFlags uint32 // MSG_NOSIGNAL and friends
+
+	count    [nCounters]uint64
+	pub      published
+	stopping atomic.Bool
+	done     bool
+	err      error
+	ready    chan error
+	exited   chan struct{}
+}
+
+// startLoop starts a loop on cpu (-1: unpinned) serving sock, and waits
+// until its ring is set up and armed. It owns sock from here on, even on
+// error.
+func startLoop(p *plan, cpu, sock int) (*loop, error) {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(sock)
+		return nil, fmt.Errorf("create eventfd: %w", err)
+	}
+	l := &loop{p: p, cpu: cpu, sock: sock, efd: efd, fixed: !p.v.basic, sendFlags: unix.MSG_NOSIGNAL,
+		ready: make(chan error, 1), exited: make(chan struct{})}
+	go l.run()
+	if err := <-l.ready; err != nil {
+		<-l.exited
+		unix.Close(efd)
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *loop) run() {
+	defer close(l.exited)
+	// The thread is never unlocked: it carries the loop's CPU affinity, so
+	// it must die with the goroutine rather than go back to the scheduler.
+	runtime.LockOSThread()
+	err := l.setup()
+	if err != nil {
+		l.teardown()
+		l.ready <- err
+		return
+	}
+	l.ready <- nil
+	if l.p.v.sqpoll {
+		l.err = l.serveSQPoll()
+	} else {
+		l.err = l.serve()
+	}
+	l.teardown()
+}
+
+// setup pins the thread, then (in that order, for SINGLE_ISSUER) creates
+// the ring, registers what the variant uses and arms the first requests.
+func (l *loop) setup() error {
+	if l.cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(l.cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			return fmt.Errorf("pin loop to CPU %d: %w", l.cpu, err)
+		}
+	}
+	r, err := setupRing(l.p, l.cpu)
+	if err != nil {
+		return err
+	}
+	l.ring = r
+	if err := r.RegisterRingFd(); err != nil && !errors.Is(err, unix.EINVAL) {
+		return err
+	}
+	if !l.p.v.basic {
+		if l.p.proto == backends.TCP {
+			if err := r.RegisterFilesSparse(uint32(maxConnsPerLoop)); err != nil {
+				return err
+			}
+			// Accepted sockets inherit TCP_NODELAY from the listener, so
+			// direct descriptors need no setsockopt of their own.
+			if err := unix.SetsockoptInt(l.sock, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+				return fmt.Errorf("set TCP_NODELAY: %w", err)
+			}
+		}
+		l.bufs, err = ring.NewBufRing(r, 0, l.p.bufCount, l.p.bufSize)
+		if err != nil {
+			return err
+		}
+		n := l.p.bufCount
+		l.refs = make([]uint8, n)
+		l.next = make([]int32, n)
+		l.off = make([]int32, n)
+		l.end = make([]int32, n)
+		l.free = n
+	} else if l.p.proto == backends.TCP {
+		if err := unix.SetsockoptInt(l.sock, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return fmt.Errorf("set TCP_NODELAY: %w", err)
+		}
+	}
+	l.armStop()
+	if l.p.proto == backends.TCP {
+		l.armAccept()
+	} else {
+		l.udp = newUDPState(l)
+		l.udp.arm(l)
+	}
+	if _, err := l.ring.Submit(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// maxConnsPerLoop sizes the direct-descriptor table.
+const maxConnsPerLoop = 1 << 14
+
+// setupRing creates the variant's ring, dropping optional flags the kernel
+// refuses (NO_SQARRAY before 6.6).
+func setupRing(p *plan, cpu int) (*ring.Ring, error) {
+	rp := ring.Params{Entries: p.ringSize, CQEntries: p.ringSize * 8, Flags: p.v.flags | p.v.optional}
+	if p.v.sqpoll {
+		rp.SQThreadIdle = p.sqIdleMs
+		switch {
+		case p.sqCPU >= 0:
+			rp.SQThreadCPU = uint32(p.sqCPU)
+		case cpu >= 0:
+			rp.SQThreadCPU = uint32(cpu)
+		default:
+			rp.Flags &^= abi.IORING_SETUP_SQ_AFF
+		}
+	}
+	r, err := ring.Setup(rp)
+	if errors.Is(err, unix.EINVAL) && p.v.optional != 0 {
+		rp.Flags &^= p.v.optional
+		r, err = ring.Setup(rp)
+	}
+	return r, err
+}
+
+func (l *loop) teardown() {
+	// Closing the ring cancels every request and drops the direct
+	// descriptors; only then may the buffers it wrote into be unmapped.
+	if l.ring != nil {
+		if !l.fixed {
+			// uring-basic's sockets are in the process's fd table: submit
+			// the closes already queued, then close what is still open.
+			l.ring.Submit()
+			for fd := range l.conns {
+				if l.conns[fd].open {
+					unix.Close(fd)
+				}
+			}
+		}
+		l.count[cSyscalls] = l.ring.Enters
+		l.ring.Close()
+	}
+	if l.bufs != nil {
+		l.bufs.Close()
+	}
+	if l.udp != nil {
+		l.udp.free()
+	}
+	l.pub.store(&l.count)
+	unix.Close(l.sock)
+}
+
+// stop asks the loop to return; it does not wait.
+func (l *loop) stop() {
+	l.stopping.Store(true)
+	one := [8]byte{1}
+	unix.Write(l.efd, one[:])
+}
+
+// wait waits for the loop to exit, closes its eventfd and returns the error
+// it failed with, if any.
+func (l *loop) wait() error {
+	<-l.exited
+	unix.Close(l.efd)
+	l.efd = -1
+	return l.err
+}
+
+// serve is the default loop. Per iteration: reap every CQE, then one
+// io_uring_enter that submits what the batch produced and waits for at
+// least one completion. Under load one enter serves many packets; the
+// DEFER_TASKRUN ring runs the network completions' task work inside that
+// same enter, on this thread, instead of interrupting it.
+func (l *loop) serve() error {
+	for {
+		l.reap()
+		if l.done {
+			return nil
+		}
+		l.afterBatch()
+		if _, err := l.ring.SubmitAndWait(1); err != nil && !retryable(err) {
+			return err
+		}
+	}
+}
+
+// serveSQPoll is the zero-syscall loop. The kernel's SQ thread picks up
+// SQEs as soon as the tail moves, so submitting costs no syscall; waiting
+// for completions without a syscall means spinning on the CQ tail, as a
+// DPDK poll-mode driver spins on its RX ring: the core is 100% busy whether
+// packets come or not, which is the price of the zero. After spinNs with
+// nothing to do the loop sleeps in io_uring_enter(GETEVENTS), so an idle
+// server stops burning its core. An enter is otherwise made only to wake
+// a sleeping SQ thread (IORING_SQ_NEED_WAKEUP) or to flush a CQ overflow.
+func (l *loop) serveSQPoll() error {
+	for {
+		n := l.reap()
+		if l.done {
+			return nil
+		}
+		l.afterBatch()
+		pending := l.ring.Flush()
+		flags := l.ring.SQFlags()
+		if pending > 0 && flags&abi.IORING_SQ_NEED_WAKEUP != 0 {
+			l.count[cSQWakeups]++
+			if _, err := l.ring.Enter(0, 0, abi.IORING_ENTER_SQ_WAKEUP, nil, 0); err != nil && !retryable(err) {
+				return err
+			}
+		}
+		if flags&abi.IORING_SQ_CQ_OVERFLOW != 0 {
+			if _, err := l.ring.Enter(0, 0, abi.IORING_ENTER_GETEVENTS, nil, 0); err != nil && !retryable(err) {
+				return err
+			}
+			continue
+		}
+		if n > 0 || l.ring.CQReady() > 0 {
+			continue
+		}
+		if l.spin() {
+			continue
+		}
+		ef := uint32(abi.IORING_ENTER_GETEVENTS)
+		if l.ring.Pending() > 0 && l.ring.SQFlags()&abi.IORING_SQ_NEED_WAKEUP != 0 {
+			ef |= abi.IORING_ENTER_SQ_WAKEUP
+			l.count[cSQWakeups]++
+		}
+		if _, err := l.ring.Enter(0, 1, ef, nil, 0); err != nil && !retryable(err) {
+			return err
+		}
+	}
+}
+
+// spin polls the CQ tail for up to spinNs and reports whether a completion
+// arrived. Reading the clock costs a vDSO call, not a syscall; it is read
+// once per 256 polls.
+func (l *loop) spin() bool {
+	start := time.Now()
+	for i := 1; ; i++ {
+		if l.ring.CQReady() > 0 {
+			return true
+		}
+		if i&255 == 0 {
+			if l.stopping.Load() || time.Since(start).Nanoseconds() > l.p.spinNs {
+				return l.ring.CQReady() > 0
+			}
+		}
+	}
+}
+
+// retryable reports whether an enter error only means "reap and go round":
+// EBUSY/EAGAIN say the CQ (or its overflow list) is full.
+func retryable(err error) bool {
+	return errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EAGAIN)
+}
+
+// reap handles every completion that is ready and returns how many.
+func (l *loop) reap() int {
+	head, tail := l.ring.CQHead(), l.ring.CQTail()
+	n := int(tail - head)
+	for ; head != tail; head++ {
+		cqe := l.ring.CQE(head)
+		ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
+		switch udOp(ud) {
+		case opStop:
+			l.done = true
+		case opAccept:
+			l.onAccept(res, flags)
+		case opRecv:
+			l.onRecv(ud, res, flags)
+		case opSend:
+			l.onSend(ud, res, flags)
+		case opSource:
+			l.onSource(ud, res)
+		case opClose:
+			// Only failures post (CQE_SKIP_SUCCESS); the connection is gone
+			// either way.
+		case opRecvmsg:
+			l.udp.onRecvmsg(l, ud, res, flags)
+		case opSendmsg:
+			l.udp.onSendmsg(l, ud, res, flags)
+		case opUDPSource:
+			l.udp.onSource(l, ud, res)
+		}
+	}
+	l.ring.CQAdvance(head)
+	return n
+}
+
+// afterBatch does once per batch what would be waste per packet: publish
+// the recycled buffers with one store, re-arm receives that ran out of
+// buffers, publish the counters.
+func (l *loop) afterBatch() {
+	if l.recycled {
+		l.bufs.Publish()
+		l.recycled = false
+	}
+	if l.free > 0 {
+		for len(l.starved) > 0 && l.free > 0 {
+			slot := l.starved[len(l.starved)-1]
+			l.starved = l.starved[:len(l.starved)-1]
+			c := &l.conns[slot]
+			if !c.starved {
+				continue // closed, and the slot maybe reused, meanwhile
+			}
+			c.starved = false
+			if c.open && !c.eof {
+				l.armRecv(slot)
+			}
+		}
+		if l.udp != nil && !l.udpArmed {
+			l.udp.arm(l)
+		}
+	}
+	if l.ring.SQFlags()&abi.IORING_SQ_CQ_OVERFLOW != 0 {
+		l.count[cCQOverflow]++
+	}
+	l.count[cSyscalls] = l.ring.Enters
+	l.pub.store(&l.count)
+}
+
+// sqe returns a free SQE. When the SQ is full it submits what is queued
+// first: one extra enter, counted, and rare with a 1024-entry ring. With
+// SQPOLL the enter waits (IORING_ENTER_SQ_WAIT) for the SQ thread to make
+// room, since spinning would starve an SQ thread that shares the CPU.
+func (l *loop) sqe() *abi.IoUringSqe {
+	for {
+		if s := l.ring.GetSQE(); s != nil {
+			return s
+		}
+		var err error
+		if l.p.v.sqpoll {
+			l.ring.Flush()
+			ef := uint32(abi.IORING_ENTER_SQ_WAIT)
+			if l.ring.SQFlags()&abi.IORING_SQ_NEED_WAKEUP != 0 {
+				ef |= abi.IORING_ENTER_SQ_WAKEUP
+				l.count[cSQWakeups]++
+			}
+			_, err = l.ring.Enter(0, 0, ef, nil, 0)
+		} else {
+			_, err = l.ring.Submit()
+		}
+		if err != nil && !retryable(err) {
+			l.count[cErrors]++
+		}
+	}
+}
+
+// recycle gives buffer bid back to the kernel (published in afterBatch).
+func (l *loop) recycle(bid uint16) {
+	l.bufs.Recycle(bid)
+	l.free++
+	l.recycled = true
+}
+
+// unref drops one reference to bid and recycles it at the last one.
+func (l *loop) unref(bid uint16) {
+	l.refs[bid]--
+	if l.refs[bid] == 0 {
+		l.recycle(bid)
+	}
+}
+
+func (l *loop) armStop() {
+	s := l.sqe()
+	s.Opcode = abi.IORING_OP_POLL_ADD
+	s.Fd = int32(l.efd)
+	s.OpFlags = unix.POLLIN
+	s.UserData = userData(opStop, 0, 1, 0, 0)
+}
