@@ -112,13 +112,19 @@ func (u *udpState) receive(l *loop) {
 		}
 	}
 	if kept > 0 {
-		u.send(l, u.in, kept)
+		// Echoes the socket has no room for are dropped, as the network
+		// would drop them, rather than stall the loop; they count as
+		// failed sends.
+		if sent := u.send(l, u.in, kept); sent < kept {
+			l.count.errors += uint64(kept - sent)
+		}
 	}
 }
 
-// send sends slots 0..n-1 of b. A datagram the kernel refuses (a firewall's
-// EPERM) is counted and skipped; when the socket buffer is full the rest are
-// dropped, as the network would, rather than stalling the loop.
+// send sends slots 0..n-1 of b and returns how many it is done with. A
+// datagram the kernel refuses (a firewall's EPERM) is counted and skipped.
+// When the socket buffer is full (EAGAIN) it stops there and leaves the
+// rest to the caller.
 func (u *udpState) send(l *loop, b *mmsg.Batch, n int) int {
 	sent := 0
 	for sent < n {
@@ -134,7 +140,6 @@ func (u *udpState) send(l *loop, b *mmsg.Batch, n int) int {
 		case unix.EINTR:
 		case unix.EAGAIN:
 			u.writable = false
-			l.count.errors += uint64(n - sent)
 			return sent
 		default:
 			l.count.errors++

@@ -97,11 +97,20 @@ func (o *RunOptions) fill() {
 		var d net.Dialer
 		o.Dial = d.DialContext
 	}
+	// CPUs 0 and 1 unless this process may not run there (taskset, a
+	// cpuset): then the first CPUs it may use.
+	allowed := allowedCPUs()
 	if o.OneLoop == nil {
 		o.OneLoop = []int{0}
+		if len(allowed) > 0 && allowed[0] != 0 {
+			o.OneLoop = allowed[:1]
+		}
 	}
 	if o.TwoLoops == nil {
 		o.TwoLoops = []int{0, 1}
+		if len(allowed) >= 2 && !usableCPUs(o.TwoLoops) {
+			o.TwoLoops = allowed[:2]
+		}
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
@@ -197,7 +206,7 @@ func (s suite) start(t *testing.T, cfg backends.Config) *server {
 			t.Errorf("close server: %v", err)
 			return
 		}
-		if err := snap.leaks(2 * time.Second); err != nil {
+		if err := snap.leaks(s.o.Timeout); err != nil {
 			t.Errorf("after Close: %v", err)
 		}
 	})
@@ -285,9 +294,16 @@ func (s suite) closeLive(t *testing.T) {
 	testenv.SkipIfUnsupported(t, err)
 	h := &server{s: s, srv: srv}
 	c := h.dial(t)
-	if s.proto == backends.TCP {
+	switch s.proto {
+	case backends.TCP:
 		// Make sure the server holds the connection before it closes.
 		h.eventually(t, "Accepted = 1", func(c backends.Counters) bool { return c.Accepted == 1 })
+	case backends.UDP:
+		// A peer to answer: an echo or a source is busy when it closes.
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		h.eventually(t, "RxMsgs = 1", func(c backends.Counters) bool { return c.RxMsgs == 1 })
 	}
 	if err := closeWithin(srv, s.o.Timeout); err != nil {
 		t.Fatalf("close server: %v", err)
@@ -299,9 +315,24 @@ func (s suite) closeLive(t *testing.T) {
 		}
 	}
 	c.Close()
-	if err := snap.leaks(2 * time.Second); err != nil {
+	if err := snap.leaks(s.o.Timeout); err != nil {
 		t.Errorf("after Close: %v", err)
 	}
+}
+
+// allowedCPUs lists the CPUs this process may run on, in order.
+func allowedCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil
+	}
+	var cpus []int
+	for c := range len(set) * 64 {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus
 }
 
 // usableCPUs reports whether this process may run on every CPU in cpus.
