@@ -1,0 +1,9 @@
+package workloads
+
+import (
+	"testing"
+
+	"ringbench/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }

@@ -1,0 +1,229 @@
+package workloads
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+
+	"ringbench/backends"
+)
+
+// streamUp sends Size-byte messages to a sink: over TCP as one byte stream
+// written in large chunks, over UDP one datagram per message. Closed loop
+// it writes whenever the socket is writable; open loop it writes the
+// messages the schedule queued.
+type streamUp struct {
+	sock
+	size int
+	part int    // TCP: bytes of the current message already written
+	off  uint64 // TCP: stream offset of the next byte
+}
+
+var _ flow = (*streamUp)(nil)
+
+// streamChunk is the most one TCP write of a stream carries.
+const streamChunk = readBufSize
+
+// udpWriteBatch bounds the datagrams written per readiness event.
+const udpWriteBatch = 64
+
+func (s *streamUp) start() {
+	if !s.l.open {
+		s.watchOut(true)
+	}
+}
+
+func (s *streamUp) readable() {
+	// A sink sends nothing; a read here finds an error or the peer's close.
+	n := s.read(s.l.rbuf)
+	if n > 0 {
+		s.l.mismatch(nanotime())
+	}
+}
+
+func (s *streamUp) writable() { s.pump() }
+
+func (s *streamUp) pump() {
+	if s.dgram {
+		s.pumpDatagrams()
+	} else {
+		s.pumpBytes()
+	}
+}
+
+// pumpBytes costs one write per up to streamChunk bytes. The bytes are
+// the source pattern from stream offset 0, so a sink could verify them.
+func (s *streamUp) pumpBytes() {
+	for {
+		want := streamChunk
+		if s.l.open {
+			want = min(streamChunk, s.queue.len()*s.size-s.part)
+			if want <= 0 {
+				s.watchOut(false)
+				return
+			}
+		}
+		n, ok := s.send(sourceAt(s.off, want))
+		if !ok {
+			return
+		}
+		now := nanotime()
+		if s.l.inWindow(now) {
+			s.l.n.bytes += uint64(n)
+		}
+		s.off += uint64(n)
+		s.part += n
+		for s.part >= s.size {
+			s.part -= s.size
+			at := now
+			if s.l.open {
+				at = s.queue.pop()
+			}
+			s.l.sent(now, at)
+			s.l.complete(now, -1, 0)
+		}
+		if !s.l.open {
+			return // EPOLLOUT stays on: the next event writes again
+		}
+		if n < want {
+			s.watchOut(true) // the socket is full: wait for room
+			return
+		}
+	}
+}
+
+// pumpDatagrams costs one write per message.
+func (s *streamUp) pumpDatagrams() {
+	for range udpWriteBatch {
+		at := int64(0)
+		if s.l.open {
+			if s.queue.len() == 0 {
+				s.watchOut(false)
+				return
+			}
+			at = s.queue.peek()
+		}
+		_, ok := s.send(sourcePattern[:s.size])
+		if !ok {
+			return
+		}
+		now := nanotime()
+		if s.l.open {
+			s.queue.pop()
+		} else {
+			at = now
+		}
+		s.l.sent(now, at)
+		s.l.complete(now, -1, s.size)
+	}
+	if s.l.open && s.queue.len() > 0 {
+		// The batch ran out before the queue: come back when writable.
+		s.watchOut(true)
+	}
+}
+
+func (s *streamUp) expire(int64) {}
+
+// tcpStreamDown reads a TCP source's byte stream and checks every byte
+// against backends.FillSource from stream offset 0; a message is Size bytes
+// of the stream and is a mismatch if any of its bytes differs.
+type tcpStreamDown struct {
+	sock
+	size   int
+	off    uint64 // stream offset of the next byte
+	msgPos int    // bytes of the current message seen
+	bad    bool
+}
+
+var _ flow = (*tcpStreamDown)(nil)
+
+func (t *tcpStreamDown) start()    {}
+func (t *tcpStreamDown) writable() {}
+func (t *tcpStreamDown) pump()     {}
+
+func (t *tcpStreamDown) expire(int64) {}
+
+// readable costs one read per up to readBufSize bytes and one bytes.Equal
+// per message piece.
+func (t *tcpStreamDown) readable() {
+	n := t.read(t.l.rbuf)
+	if n <= 0 {
+		return
+	}
+	now := nanotime()
+	p := t.l.rbuf[:n]
+	for len(p) > 0 {
+		k := min(t.size-t.msgPos, len(p))
+		if !bytes.Equal(p[:k], sourceAt(t.off, k)) {
+			t.bad = true
+		}
+		p = p[k:]
+		t.off += uint64(k)
+		t.msgPos += k
+		if t.msgPos < t.size {
+			break
+		}
+		if t.bad {
+			t.l.mismatch(now)
+		} else {
+			t.l.complete(now, -1, t.size)
+		}
+		t.msgPos, t.bad = 0, false
+	}
+}
+
+// udpStreamDown subscribes to a UDP source with one datagram, then checks
+// each datagram it receives against backends.FillSourceDatagram. A source
+// sends without flow control, so a gap in its sequence numbers is the
+// receiver's overflow, not an error; it resubscribes when the source falls
+// silent, in case its first datagram was lost.
+type udpStreamDown struct {
+	sock
+	size   int
+	lastRx int64
+}
+
+var _ flow = (*udpStreamDown)(nil)
+
+// resubscribeAfter is the silence after which the subscription is resent.
+const resubscribeAfter = int64(100 * time.Millisecond)
+
+// subscribeMsg is the datagram that asks a source for its stream.
+var subscribeMsg = []byte{'S'}
+
+func (u *udpStreamDown) start() {
+	u.lastRx = nanotime()
+	u.write(subscribeMsg)
+}
+
+func (u *udpStreamDown) writable() {}
+func (u *udpStreamDown) pump()     {}
+
+func (u *udpStreamDown) readable() {
+	for range udpReadBatch {
+		n := u.read(u.l.rbuf)
+		if n < 0 {
+			return
+		}
+		now := nanotime()
+		u.lastRx = now
+		p := u.l.rbuf[:n]
+		if n != u.size {
+			u.l.mismatch(now)
+			continue
+		}
+		seq := binary.LittleEndian.Uint64(p)
+		if !bytes.Equal(p[backends.SourceHeader:], sourceAt(seq, n-backends.SourceHeader)) {
+			u.l.mismatch(now)
+			continue
+		}
+		u.l.complete(now, -1, n)
+	}
+}
+
+func (u *udpStreamDown) expire(now int64) {
+	if now-u.lastRx > resubscribeAfter {
+		u.lastRx = now
+		u.write(subscribeMsg)
+	}
+}
