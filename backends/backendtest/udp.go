@@ -1,10 +1,12 @@
 package backendtest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -22,22 +24,29 @@ const udpWait = 300 * time.Millisecond
 
 const udpTries = 10
 
-// udpEchoOne sends p until its echo comes back and checks the echo.
-func udpEchoOne(c net.Conn, p []byte) error {
+// udpEchoOne sends p until its echo comes back and checks the echo. A
+// late echo of an earlier datagram on c (one sent again after a timeout
+// comes back twice) is passed over.
+func udpEchoOne(c net.Conn, p []byte, earlier ...[]byte) error {
 	buf := make([]byte, 64<<10)
 	for range udpTries {
 		if _, err := c.Write(p); err != nil {
 			return fmt.Errorf("send %d bytes: %w", len(p), err)
 		}
 		c.SetReadDeadline(time.Now().Add(udpWait))
-		n, err := c.Read(buf)
-		if isTimeout(err) {
-			continue
+		for {
+			n, err := c.Read(buf)
+			if isTimeout(err) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read echo: %w", err)
+			}
+			if slices.ContainsFunc(earlier, func(e []byte) bool { return bytes.Equal(e, buf[:n]) }) {
+				continue
+			}
+			return compare(buf[:n], p)
 		}
-		if err != nil {
-			return fmt.Errorf("read echo: %w", err)
-		}
-		return compare(buf[:n], p)
 	}
 	return fmt.Errorf("no echo of a %d-byte datagram after %d tries", len(p), udpTries)
 }
@@ -52,10 +61,12 @@ func (s suite) udpEcho(t *testing.T) {
 	for i, size := range udpSizes {
 		t.Run("size="+strconv.Itoa(size), func(t *testing.T) {
 			c := h.dial(t)
-			for round := range 2 {
-				if err := udpEchoOne(c, payload(uint64(i*2+round), size)); err != nil {
-					t.Fatal(err)
-				}
+			first, second := payload(uint64(i*2), size), payload(uint64(i*2+1), size)
+			if err := udpEchoOne(c, first); err != nil {
+				t.Fatal(err)
+			}
+			if err := udpEchoOne(c, second, first); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
@@ -131,7 +142,7 @@ func (s suite) udpEchoCounters(t *testing.T) {
 	got := h.eventually(t, "RxMsgs = TxMsgs >= 64, RxBytes = TxBytes", func(c backends.Counters) bool {
 		return c.RxMsgs >= n && c.RxMsgs == c.TxMsgs && c.RxBytes == c.TxBytes
 	})
-	h.checkSyscalls(t, got)
+	h.checkSyscalls(t)
 	if got.RxBytes != got.RxMsgs*size {
 		t.Errorf("counters: RxBytes %d for %d datagrams of %d bytes", got.RxBytes, got.RxMsgs, size)
 	}
@@ -275,8 +286,8 @@ func (s suite) udpSink(t *testing.T) {
 			return c.RxMsgs == want && c.RxBytes == want*size
 		})
 	}
+	h.checkSyscalls(t)
 	got := h.srv.Counters()
-	h.checkSyscalls(t, got)
 	if got.TxBytes != 0 || got.Dropped != 0 {
 		t.Errorf("counters: a sink sent %d bytes and dropped %d legal datagrams", got.TxBytes, got.Dropped)
 	}
@@ -327,5 +338,5 @@ func (s suite) udpSource(t *testing.T) {
 		last = seq
 		got++
 	}
-	h.checkSyscalls(t, h.srv.Counters())
+	h.checkSyscalls(t)
 }
