@@ -1,0 +1,497 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"ringbench/backends"
+	"ringbench/dpdk"
+	"ringbench/harness"
+	"ringbench/plots"
+	"ringbench/results"
+	"ringbench/workloads"
+
+	// Backends register themselves.
+	_ "ringbench/epoll"
+	_ "ringbench/uring"
+)
+
+var errUsage = errors.New("usage: ringbench <run|bench|lesson|report|compare|doctor|backends> [flags]; ringbench help")
+
+const usage = `ringbench measures what a packet costs over epoll, io_uring and DPDK.
+
+Commands:
+  run      one configuration:   ringbench run --backend uring --workload echo --proto tcp --conns 16 --size 64
+  bench    a matrix (profile):  ringbench bench [--profile quick|full|FILE.yaml] [--out DIR]
+  lesson   the middle-ground experiments (kernel features per path, null-syscall cost): ringbench lesson --out DIR
+  report   render report.md and report.html from a results folder: ringbench report DIR
+  compare  compare two results folders, as benchstat would: ringbench compare DIR_A DIR_B
+  doctor   what this machine supports, each line with its reason
+  backends the registered backends and variants
+
+Run 'ringbench <command> -h' for its flags.
+`
+
+func ringbench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return runCmd(ctx, rest, stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, rest, stdout, stderr)
+	case "lesson":
+		return lessonCmd(ctx, rest, stdout, stderr)
+	case "report":
+		return reportCmd(rest, stdout, stderr)
+	case "compare":
+		return compareCmd(rest, stdout, stderr)
+	case "doctor":
+		return doctorCmd(stdout)
+	case "backends":
+		return backendsCmd(stdout)
+	case "serve":
+		return serveCmd(rest, stdin, stdout, stderr)
+	case "dpdkgen":
+		return dpdk.GeneratorMain(rest, stdin, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// trialFlags are the flags that describe one configuration.
+type trialFlags struct {
+	backend, serverCmd, workload, direction, proto, topology, arrival string
+	conns, depth, size, cores, repeats                                int
+	rate                                                              float64
+	warmup, duration                                                  time.Duration
+}
+
+func (f *trialFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.backend, "backend", "epoll", "server: a registered backend (see `ringbench backends`) or external")
+	fs.StringVar(&f.serverCmd, "server-cmd", "", "external server command line; {port} and {host} are replaced with where it must listen")
+	fs.StringVar(&f.workload, "workload", "echo", "echo (request/response) or stream (one-way bulk)")
+	fs.StringVar(&f.direction, "direction", "up", "stream direction: up (client sends, server sinks) or down (server sources)")
+	fs.StringVar(&f.proto, "proto", "tcp", "tcp or udp")
+	fs.StringVar(&f.topology, "topology", "auto", "loopback, veth (two network namespaces; root), memif (DPDK only), or auto (veth as root, else loopback)")
+	fs.StringVar(&f.arrival, "arrival", "constant", "open-loop arrivals: constant or poisson")
+	fs.IntVar(&f.conns, "conns", 16, "connections (UDP: connected sockets)")
+	fs.IntVar(&f.depth, "depth", 1, "echo requests in flight per connection")
+	fs.IntVar(&f.size, "size", 64, "message size in bytes (TCP up to 65536, UDP up to 1472)")
+	fs.IntVar(&f.cores, "cores", 1, "server cores, one event loop each (the generator gets the other CPUs)")
+	fs.IntVar(&f.repeats, "repeats", 1, "times to repeat the trial")
+	fs.Float64Var(&f.rate, "rate", 0, "open loop at this many ops/s (0: closed loop, as fast as it goes)")
+	fs.DurationVar(&f.warmup, "warmup", time.Second, "warm-up before the measurement window")
+	fs.DurationVar(&f.duration, "duration", 3*time.Second, "measurement window")
+}
+
+func (f *trialFlags) trial() (harness.Trial, error) {
+	topo := f.topology
+	if topo == "auto" {
+		topo = harness.AutoTopology()
+	}
+	if f.backend != "external" {
+		if _, err := backends.Lookup(f.backend); err != nil {
+			return harness.Trial{}, err
+		}
+	} else if f.serverCmd == "" {
+		return harness.Trial{}, errors.New("--backend external needs --server-cmd 'CMD' (with {port} where it takes its port)")
+	}
+	switch topo {
+	case harness.Loopback, harness.Veth, harness.Memif:
+	default:
+		return harness.Trial{}, fmt.Errorf("unknown topology %q (known: loopback, veth, memif, auto)", f.topology)
+	}
+	if f.repeats < 1 {
+		return harness.Trial{}, fmt.Errorf("--repeats must be at least 1, got %d", f.repeats)
+	}
+	if f.warmup < 0 || f.duration <= 0 {
+		return harness.Trial{}, fmt.Errorf("--duration must be positive and --warmup not negative")
+	}
+	t := harness.Trial{
+		Backend: f.backend, ServerCmd: f.serverCmd,
+		Workload: workloads.Kind(f.workload), Direction: workloads.Direction(f.direction),
+		Proto: backends.Proto(f.proto), Topology: topo,
+		Conns: f.conns, Depth: f.depth, Size: f.size, Rate: f.rate,
+		Arrival: workloads.Arrival(f.arrival), Cores: f.cores,
+		Warmup: f.warmup, Duration: f.duration,
+	}
+	if t.Workload == workloads.Echo {
+		t.Direction = ""
+	}
+	if _, _, err := harness.CPUs(f.cores); err != nil {
+		return t, err
+	}
+	spec := workloads.Spec{Workload: t.Workload, Direction: t.Direction, Proto: t.Proto, Conns: t.Conns,
+		Depth: t.Depth, Size: t.Size, Rate: t.Rate, Arrival: t.Arrival, Warmup: t.Warmup, Duration: t.Duration}
+	return t, spec.Validate()
+}
+
+func newRunner(out string, log io.Writer) (*harness.Runner, *results.Store, error) {
+	store, err := results.Create(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := harness.NewRunner(store, filepath.Base(out), log)
+	r.Hugepages = dpdk.ReserveHugepages
+	r.MemifGenerator = memifGenerator
+	for _, ns := range harness.SweepStale() {
+		fmt.Fprintf(log, "removed network namespace %s left by an earlier run\n", ns)
+	}
+	return r, store, nil
+}
+
+func memifGenerator(ctx context.Context, spec workloads.Spec, socket string, cpus []int, hooks workloads.Hooks) (*workloads.Report, error) {
+	return dpdk.Generate(ctx, spec, dpdk.GenOptions{Socket: socket, CPUs: cpus}, hooks)
+}
+
+func defaultOut() string {
+	return filepath.Join("bench-results", time.Now().Format("20060102-150405"))
+}
+
+// markLatest points bench-results/latest at dir, for `make report`.
+func markLatest(dir string) {
+	parent := filepath.Dir(dir)
+	link := filepath.Join(parent, "latest")
+	os.Remove(link)
+	os.Symlink(filepath.Base(dir), link)
+}
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var tf trialFlags
+	tf.register(fs)
+	out := fs.String("out", "", "results folder (default bench-results/<time>)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
+	}
+	t, err := tf.trial()
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if *out == "" {
+		*out = defaultOut()
+	}
+	r, store, err := newRunner(*out, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	defer r.Close()
+	var trials []harness.Trial
+	for i := 0; i < tf.repeats; i++ {
+		t.Repeat = i
+		trials = append(trials, t)
+	}
+	recs, benchErr := harness.Bench(ctx, r, trials, stderr)
+	if err := finish(*out, recs, stdout); err != nil {
+		return err
+	}
+	if benchErr != nil {
+		return fmt.Errorf("interrupted: %d finished trials kept in %s", len(recs), *out)
+	}
+	for _, rec := range recs {
+		if rec.Status == results.StatusFailed {
+			return fmt.Errorf("trial failed: %s", rec.Error)
+		}
+	}
+	return nil
+}
+
+// finish writes the benchmark-format file and the summary of a folder and
+// prints the table.
+func finish(dir string, recs []results.Record, stdout io.Writer) error {
+	all, err := results.Load(dir)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, results.BenchFile))
+	if err != nil {
+		return fmt.Errorf("create benchmark file: %w", err)
+	}
+	if err := results.WriteBenchfmt(f, all); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write benchmark file: %w", err)
+	}
+	sf, err := os.Create(filepath.Join(dir, results.SummaryFile))
+	if err != nil {
+		return fmt.Errorf("create summary: %w", err)
+	}
+	if err := plots.Summary(dir, sf); err != nil {
+		sf.Close()
+		return err
+	}
+	if err := sf.Close(); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	plots.PrintTable(stdout, recs)
+	fmt.Fprintf(stdout, "\nresults: %s (%s, %s, %s)\n", dir, results.JSONLFile, results.BenchFile, results.SummaryFile)
+	return nil
+}
+
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	profile := fs.String("profile", "quick", "built-in profile ("+strings.Join(harness.Profiles(), ", ")+") or a YAML file")
+	out := fs.String("out", "", "results folder (default bench-results/<time>)")
+	topology := fs.String("topology", "", "override every experiment's topology (loopback, veth)")
+	only := fs.String("backends", "", "comma-separated backends to keep (default: the profile's)")
+	lesson := fs.Bool("lesson", true, "run the middle-ground experiments too")
+	report := fs.Bool("report", true, "write report.md and report.html at the end")
+	dry := fs.Bool("n", false, "list the trials and exit")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	p, err := harness.LoadProfile(*profile)
+	if err != nil {
+		return err
+	}
+	trials, err := p.Trials(harness.AutoTopology())
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	trials, err = filterTrials(trials, *topology, *only)
+	if err != nil {
+		return err
+	}
+	if *dry {
+		for i, t := range trials {
+			fmt.Fprintf(stdout, "%3d %s\n", i+1, harness.Describe(t))
+		}
+		return nil
+	}
+	if *out == "" {
+		*out = defaultOut()
+	}
+	r, store, err := newRunner(*out, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	defer r.Close()
+	markLatest(*out)
+	fmt.Fprintf(stderr, "profile %s: %d trials into %s\n", p.Name, len(trials), *out)
+	recs, benchErr := harness.Bench(ctx, r, trials, stderr)
+	if benchErr == nil && *lesson {
+		fmt.Fprintln(stderr, "lesson: kernel features per path and the null-syscall cost")
+		l := r.Lesson(ctx, lessonBackends(trials))
+		if err := l.Save(*out); err != nil {
+			return err
+		}
+	}
+	if err := finish(*out, recs, stdout); err != nil {
+		return err
+	}
+	if *report && benchErr == nil {
+		if err := plots.Report(*out); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, results.ReportHTML))
+	}
+	if benchErr != nil {
+		return fmt.Errorf("interrupted: %d finished trials kept in %s; `ringbench report %s` renders them", len(recs), *out, *out)
+	}
+	return nil
+}
+
+func lessonBackends(trials []harness.Trial) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, t := range trials {
+		if t.Backend == "dpdk-testpmd" || seen[t.Backend] {
+			continue
+		}
+		seen[t.Backend] = true
+		names = append(names, t.Backend)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func filterTrials(trials []harness.Trial, topology, only string) ([]harness.Trial, error) {
+	keep := map[string]bool{}
+	for _, b := range strings.Split(only, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			if _, err := backends.Lookup(b); err != nil {
+				return nil, err
+			}
+			keep[b] = true
+		}
+	}
+	var out []harness.Trial
+	for _, t := range trials {
+		if len(keep) > 0 && !keep[t.Backend] {
+			continue
+		}
+		if topology != "" && t.Topology != harness.Memif {
+			t.Topology = topology
+		}
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no trials left after --backends/--topology")
+	}
+	return out, nil
+}
+
+func lessonCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lesson", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "results folder to store lesson.json in")
+	names := fs.String("backends", "epoll,uring,uring-sqpoll,dpdk", "backends to check")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *out == "" {
+		return errors.New("lesson: --out DIR is required")
+	}
+	r, store, err := newRunner(*out, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	defer r.Close()
+	var list []string
+	for _, n := range strings.Split(*names, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			if _, err := backends.Lookup(n); err != nil {
+				return err
+			}
+			list = append(list, n)
+		}
+	}
+	l := r.Lesson(ctx, list)
+	if err := l.Save(*out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "null syscall: %.1f ns\n", l.SyscallCost.NsPerCall)
+	for _, f := range l.Features {
+		fmt.Fprintf(stdout, "%-14s nft counts: %-10s nft drop stops: %-10s ss lists: %s\n", f.Backend, f.NftCounts.Verdict, f.NftDropStops.Verdict, f.SSListsSocket.Verdict)
+	}
+	for _, w := range l.NotMeasured {
+		fmt.Fprintln(stdout, "not measured:", w)
+	}
+	return nil
+}
+
+func reportCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 1 {
+		return errors.New("report: want one results folder: ringbench report DIR")
+	}
+	dir := fs.Arg(0)
+	if err := plots.Report(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n%s\n", filepath.Join(dir, results.ReportMD), filepath.Join(dir, results.ReportHTML))
+	return nil
+}
+
+func compareCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	charts := fs.String("charts", "", "folder to write the comparison chart into (default: DIR_B)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() != 2 {
+		return errors.New("compare: want two results folders: ringbench compare DIR_A DIR_B")
+	}
+	if *charts == "" {
+		*charts = fs.Arg(1)
+	}
+	return plots.Compare(fs.Arg(0), fs.Arg(1), stdout, *charts)
+}
+
+func backendsCmd(stdout io.Writer) error {
+	for _, b := range backends.All() {
+		status := "available"
+		if err := b.Probe(); err != nil {
+			status = "unavailable: " + err.Error()
+		}
+		fmt.Fprintf(stdout, "%-14s %-40s protos %-8s %s\n", b.Name, b.Summary, joinProtos(b.Protos), status)
+	}
+	return nil
+}
+
+func joinProtos(ps []backends.Proto) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ",")
+}
+
+// serveCmd is the internal server process the harness starts.
+func serveCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("backend", "", "backend name")
+	proto := fs.String("proto", "tcp", "tcp or udp")
+	service := fs.String("service", "echo", "echo, sink or source")
+	host := fs.String("host", "127.0.0.1", "address to listen on")
+	port := fs.Int("port", 0, "port (0: any)")
+	cpus := fs.String("cpus", "", "comma-separated CPUs, one loop each")
+	msg := fs.Int("msg-size", 0, "message size")
+	maxMsg := fs.Int("max-msg", 0, "largest UDP datagram accepted")
+	iface := fs.String("iface", "", "interface (DPDK)")
+	var opts optionFlag
+	fs.Var(&opts, "opt", "backend option key=value (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg := backends.Config{Proto: backends.Proto(*proto), Service: backends.Service(*service), Host: *host,
+		Port: *port, MsgSize: *msg, MaxMsg: *maxMsg, Iface: *iface, Options: opts.m}
+	for _, c := range strings.Split(*cpus, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		n, err := strconv.Atoi(c)
+		if err != nil {
+			return fmt.Errorf("serve: bad cpu %q", c)
+		}
+		cfg.CPUs = append(cfg.CPUs, n)
+	}
+	return harness.Serve(*name, cfg, stdin, stdout)
+}
+
+type optionFlag struct{ m map[string]string }
+
+func (o *optionFlag) String() string { return fmt.Sprint(o.m) }
+func (o *optionFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok {
+		return fmt.Errorf("want key=value, got %q", s)
+	}
+	if o.m == nil {
+		o.m = map[string]string{}
+	}
+	o.m[k] = v
+	return nil
+}

@@ -1,0 +1,15 @@
+// Command ringbench measures what a packet costs on Linux's syscall
+// (epoll), io_uring and DPDK paths.
+//
+// main only calls ringbench(ctx, args, stdin, stdout, stderr), so every
+// command is testable. The commands:
+//
+//  1. run and bench build trials (one configuration, or a profile's
+//     matrix) and hand them to the harness, which appends a record per trial
+//     to DIR/results.jsonl;
+//  2. when the trials end, the benchmark-format file and the summary table
+//     are written, and bench runs the lesson and renders the report;
+//  3. report, compare and lesson work on results folders; doctor and
+//     backends describe this machine; serve and dpdkgen are the internal
+//     processes the harness starts.
+package main

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"ringbench/harness"
+	"ringbench/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	// The harness re-executes its own binary as the server ("serve"); in
+	// tests that binary is this one.
+	if len(os.Args) > 1 && (os.Args[1] == "serve" || os.Args[1] == "dpdkgen") {
+		if err := ringbench(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	testenv.Main(m)
+}
+
+// The contract later work relies on: run writes DIR/results.jsonl with these
+// keys.
+var requiredKeys = []string{"backend", "variant", "workload", "proto", "topology", "conns", "depth",
+	"size", "rate_target", "ops", "throughput_ops", "lat_p50_us", "lat_p99_us", "cpu_ns_per_op",
+	"cycles_per_op", "cycles_per_packet", "cycles_source", "syscalls_per_op", "errors",
+	"client_bound", "noisy"}
+
+func runAndLoad(t *testing.T, args ...string) []map[string]any {
+	t.Helper()
+	dir := t.TempDir()
+	args = append([]string{"run", "--out", dir, "--warmup", "300ms", "--duration", "1s"}, args...)
+	var out, errOut strings.Builder
+	if err := ringbench(context.Background(), args, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("ringbench %v: %v\nstderr: %s", args, err, errOut.String())
+	}
+	f, err := os.Open(filepath.Join(dir, "results.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, m)
+	}
+	if len(recs) == 0 {
+		t.Fatal("no records")
+	}
+	for _, name := range []string{"results.bench", "summary.md"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("missing %s: %v", name, err)
+		}
+	}
+	return recs
+}
+
+func checkRecord(t *testing.T, rec map[string]any) {
+	t.Helper()
+	for _, k := range requiredKeys {
+		if _, ok := rec[k]; !ok {
+			t.Errorf("record lacks key %q", k)
+		}
+	}
+	if rec["status"] != "ok" {
+		t.Fatalf("status %v: %v", rec["status"], rec["error"])
+	}
+	if ops, _ := rec["ops"].(float64); ops <= 0 {
+		t.Errorf("ops = %v", rec["ops"])
+	}
+	if e, _ := rec["errors"].(float64); e != 0 {
+		t.Errorf("errors = %v", e)
+	}
+	if c, _ := rec["cpu_ns_per_op"].(float64); c <= 0 {
+		t.Errorf("cpu_ns_per_op = %v: the server's CPU was not measured", rec["cpu_ns_per_op"])
+	}
+}
+
+func TestRunLoopbackEcho(t *testing.T) {
+	if _, _, err := harness.CPUs(1); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	recs := runAndLoad(t, "--backend", "epoll", "--workload", "echo", "--proto", "tcp",
+		"--conns", "8", "--depth", "2", "--size", "64", "--topology", "loopback")
+	checkRecord(t, recs[0])
+	if recs[0]["topology"] != "loopback" || recs[0]["backend"] != "epoll" {
+		t.Errorf("record config: %v %v", recs[0]["topology"], recs[0]["backend"])
+	}
+}
+
+func TestRunVethOpenLoop(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "the veth topology")
+	if _, _, err := harness.CPUs(1); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	recs := runAndLoad(t, "--backend", "epoll", "--workload", "echo", "--proto", "udp",
+		"--conns", "4", "--depth", "1", "--size", "100", "--rate", "2000", "--topology", "veth")
+	rec := recs[0]
+	checkRecord(t, rec)
+	if p, ok := rec["packets"].(float64); !ok || p <= 0 {
+		t.Errorf("packets = %v: the veth counters were not read", rec["packets"])
+	}
+	if sc, ok := rec["syscalls_per_op"].(float64); !ok || sc <= 0 {
+		t.Errorf("syscalls_per_op = %v (%v)", rec["syscalls_per_op"], rec["syscalls_note"])
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nosuch"}, "unknown command"},
+		{[]string{"run", "--backend", "nosuch"}, `unknown backend "nosuch"`},
+		{[]string{"run", "--proto", "sctp"}, "sctp"},
+		{[]string{"run", "--proto", "udp", "--size", "2000"}, "1472"},
+		{[]string{"run", "--size", "100000"}, "65536"},
+		{[]string{"run", "--conns", "0"}, "conns"},
+		{[]string{"run", "--rate", "-5"}, "rate"},
+		{[]string{"run", "--workload", "chat"}, "chat"},
+		{[]string{"run", "--topology", "mesh"}, `unknown topology "mesh"`},
+		{[]string{"run", "--backend", "external"}, "--server-cmd"},
+		{[]string{"run", "--cores", "64"}, "CPUs"},
+		{[]string{"bench", "--profile", "nosuch"}, `unknown profile "nosuch"`},
+		{[]string{"report"}, "want one results folder"},
+		{[]string{"compare", "a"}, "want two results folders"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errOut strings.Builder
+			err := ringbench(context.Background(), tc.args, strings.NewReader(""), &out, &errOut)
+			if err == nil || !strings.Contains(err.Error()+errOut.String(), tc.want) {
+				t.Errorf("error %v (stderr %q), want one mentioning %q", err, errOut.String(), tc.want)
+			}
+		})
+	}
+}
+
+// Every built-in profile expands against the registered backends.
+func TestBuiltinProfiles(t *testing.T) {
+	for _, name := range harness.Profiles() {
+		p, err := harness.LoadProfile(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		trials, err := p.Trials(harness.Loopback)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(trials) == 0 {
+			t.Errorf("%s: no trials", name)
+		}
+	}
+}

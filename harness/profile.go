@@ -1,0 +1,218 @@
+package harness
+
+import (
+	"embed"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"ringbench/backends"
+	"ringbench/workloads"
+)
+
+// Profile is a matrix of trials: a list of experiments, each a cartesian
+// product of its lists, run over its backends and repeated.
+type Profile struct {
+	Name        string       `yaml:"name"`
+	Description string       `yaml:"description"`
+	Warmup      Duration     `yaml:"warmup"`
+	Duration    Duration     `yaml:"duration"`
+	Repeats     int          `yaml:"repeats"`
+	Topology    string       `yaml:"topology"` // default for experiments; "auto" = veth where root allows, else loopback
+	Backends    []string     `yaml:"backends"` // default for experiments
+	Cores       int          `yaml:"cores"`
+	Experiments []Experiment `yaml:"experiments"`
+}
+
+// Experiment is one family of trials.
+type Experiment struct {
+	Name      string    `yaml:"name"`
+	Backends  []string  `yaml:"backends"`
+	Topology  string    `yaml:"topology"`
+	Workload  string    `yaml:"workload"`
+	Direction string    `yaml:"direction"`
+	Proto     []string  `yaml:"proto"`
+	Size      []int     `yaml:"size"`
+	Conns     []int     `yaml:"conns"`
+	Depth     []int     `yaml:"depth"`
+	Rate      []float64 `yaml:"rate"` // 0 = closed loop
+	Arrival   string    `yaml:"arrival"`
+	Repeats   int       `yaml:"repeats"`
+	Cores     []int     `yaml:"cores"`
+}
+
+// Duration reads "2s" style durations from YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: bad duration %q: %w", n.Line, n.Value, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+//go:embed profiles/*.yaml
+var builtin embed.FS
+
+// Profiles lists the built-in profile names.
+func Profiles() []string {
+	ents, _ := builtin.ReadDir("profiles")
+	var names []string
+	for _, e := range ents {
+		names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// LoadProfile reads a built-in profile by name, or a YAML file by path.
+func LoadProfile(nameOrPath string) (*Profile, error) {
+	b, err := builtin.ReadFile("profiles/" + nameOrPath + ".yaml")
+	if err != nil {
+		b, err = os.ReadFile(nameOrPath)
+		if err != nil {
+			return nil, fmt.Errorf("unknown profile %q: neither a built-in (%s) nor a readable file", nameOrPath, strings.Join(Profiles(), ", "))
+		}
+	}
+	return ParseProfile(b)
+}
+
+// ParseProfile decodes and checks a profile. Unknown keys are errors, so a
+// typo does not silently drop a dimension of the matrix.
+func ParseProfile(b []byte) (*Profile, error) {
+	var p Profile
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("parse profile: %w", err)
+	}
+	if len(p.Experiments) == 0 {
+		return nil, fmt.Errorf("parse profile: no experiments")
+	}
+	if p.Warmup == 0 {
+		p.Warmup = Duration(time.Second)
+	}
+	if p.Duration == 0 {
+		p.Duration = Duration(3 * time.Second)
+	}
+	if p.Repeats == 0 {
+		p.Repeats = 1
+	}
+	if p.Cores == 0 {
+		p.Cores = 1
+	}
+	if p.Topology == "" {
+		p.Topology = "auto"
+	}
+	if _, err := p.Trials("loopback"); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Trials expands the profile. auto is the topology that "auto" stands for.
+func (p *Profile) Trials(auto string) ([]Trial, error) {
+	var out []Trial
+	for i, e := range p.Experiments {
+		where := fmt.Sprintf("experiment %d", i+1)
+		if e.Name != "" {
+			where += " (" + e.Name + ")"
+		}
+		bs := e.Backends
+		if len(bs) == 0 {
+			bs = p.Backends
+		}
+		if len(bs) == 0 {
+			return nil, fmt.Errorf("%s: no backends", where)
+		}
+		for _, b := range bs {
+			if b == "external" {
+				return nil, fmt.Errorf("%s: the external backend is run with `ringbench run --backend external`", where)
+			}
+			if _, err := backends.Lookup(b); err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+		}
+		topo := e.Topology
+		if topo == "" {
+			topo = p.Topology
+		}
+		if topo == "auto" {
+			topo = auto
+		}
+		reps := e.Repeats
+		if reps == 0 {
+			reps = p.Repeats
+		}
+		protos := or(e.Proto, []string{"tcp"})
+		sizes := or(e.Size, []int{64})
+		conns := or(e.Conns, []int{1})
+		depths := or(e.Depth, []int{1})
+		rates := or(e.Rate, []float64{0})
+		cores := or(e.Cores, []int{p.Cores})
+		for _, proto := range protos {
+			for _, size := range sizes {
+				for _, c := range conns {
+					for _, d := range depths {
+						for _, rate := range rates {
+							for _, nc := range cores {
+								for _, b := range bs {
+									t := Trial{
+										Backend: b, Workload: workloads.Kind(e.Workload),
+										Direction: workloads.Direction(e.Direction), Proto: backends.Proto(proto),
+										Topology: topo, Conns: c, Depth: d, Size: size, Rate: rate,
+										Arrival: workloads.Arrival(e.Arrival), Cores: nc,
+										Warmup: time.Duration(p.Warmup), Duration: time.Duration(p.Duration),
+									}
+									if t.Workload == "" {
+										t.Workload = workloads.Echo
+									}
+									if t.Workload == workloads.Stream && t.Direction == "" {
+										t.Direction = workloads.Up
+									}
+									if t.Arrival == "" {
+										t.Arrival = workloads.Constant
+									}
+									if err := t.spec(nil).Validate(); err != nil {
+										return nil, fmt.Errorf("%s: %w", where, err)
+									}
+									for r := 0; r < reps; r++ {
+										t.Index = len(out) / reps
+										t.Repeat = r
+										out = append(out, t)
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	// Trial indexes count configurations, so repeats share one.
+	idx := map[string]int{}
+	for i := range out {
+		k := fmt.Sprintf("%+v", trialKey(out[i]))
+		if _, ok := idx[k]; !ok {
+			idx[k] = len(idx)
+		}
+		out[i].Index = idx[k]
+	}
+	return out, nil
+}
+
+func trialKey(t Trial) Trial { t.Index, t.Repeat = 0, 0; return t }
+
+func or[T any](v, def []T) []T {
+	if len(v) == 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,306 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"ringbench/backends"
+)
+
+// ServerSpec says which server a trial starts and how.
+type ServerSpec struct {
+	// Backend is a registry name, or "external" with Command set.
+	Backend string
+	// Command is an external server's command line; {port} and {host} are
+	// replaced with the port and address it must listen on.
+	Command string
+	Config  backends.Config
+}
+
+// server is a running server process: ringbench re-executed as `serve`, or
+// an external command, pinned to the server CPUs and (veth) in the server's
+// network namespace. The serve child speaks a line protocol on its stdin
+// and stdout: it prints {"port":N} when ready, answers "counters" with a
+// JSON backends.Counters, and exits when stdin closes.
+type server struct {
+	cmd      *exec.Cmd
+	pid      int
+	port     int
+	external bool
+
+	mu     sync.Mutex // serialises the stdin/stdout conversation
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
+
+	exited  chan struct{}
+	waitErr error
+	stderr  *tailBuffer
+}
+
+// ServeArgs is the command line of the internal serve subcommand.
+func serveArgs(cfg backends.Config, name string) []string {
+	args := []string{"serve", "--backend", name,
+		"--proto", string(cfg.Proto), "--service", string(cfg.Service),
+		"--host", cfg.Host, "--port", strconv.Itoa(cfg.Port),
+		"--cpus", joinInts(cfg.CPUs),
+		"--msg-size", strconv.Itoa(cfg.MsgSize), "--max-msg", strconv.Itoa(cfg.MaxMsg)}
+	if cfg.Iface != "" {
+		args = append(args, "--iface", cfg.Iface)
+	}
+	for k, v := range cfg.Options {
+		args = append(args, "--opt", k+"="+v)
+	}
+	return args
+}
+
+// startServer starts the server and waits until it listens.
+func startServer(ctx context.Context, topo Topology, spec ServerSpec) (s *server, err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	cfg := spec.Config
+	var argv []string
+	external := spec.Backend == "external"
+	if external {
+		if spec.Command == "" {
+			return nil, errors.New("start server: --backend external needs --server-cmd")
+		}
+		if cfg.Port == 0 {
+			cfg.Port = 20000 + rand.IntN(20000)
+		}
+		line := strings.NewReplacer("{port}", strconv.Itoa(cfg.Port), "{host}", cfg.Host).Replace(spec.Command)
+		argv = []string{"sh", "-c", "exec " + line}
+	} else {
+		argv = append([]string{self}, serveArgs(cfg, spec.Backend)...)
+	}
+	// taskset pins the process before it runs a single instruction of its
+	// own, so every thread it ever makes inherits the server CPUs.
+	if len(cfg.CPUs) > 0 {
+		argv = append([]string{"taskset", "-c", joinInts(cfg.CPUs)}, argv...)
+	}
+	if ns := topo.ServerNetns(); ns != "" {
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	// Its own process group, so that a forking external server is stopped
+	// whole, and so that Ctrl-C reaches the harness only: the harness stops
+	// the server itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	s = &server{cmd: cmd, external: external, exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
+	cmd.Stderr = s.stderr
+	if s.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	if external {
+		cmd.Stdout = nil
+		go io.Copy(io.Discard, out)
+	} else {
+		s.stdout = bufio.NewReader(out)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server %s: %w", argv[0], err)
+	}
+	s.pid = cmd.Process.Pid
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+	if external {
+		s.port = cfg.Port
+		return s, s.waitListening(ctx, topo, cfg)
+	}
+	ready := make(chan error, 1)
+	go func() {
+		var hello struct {
+			Port  int    `json:"port"`
+			Error string `json:"error"`
+		}
+		line, err := s.stdout.ReadBytes('\n')
+		if err == nil {
+			err = json.Unmarshal(line, &hello)
+		}
+		if err == nil && hello.Error != "" {
+			err = errors.New(hello.Error)
+		}
+		s.port = hello.Port
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return nil, s.failure(err)
+		}
+		return s, nil
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("start server: not ready after 30s%s", s.stderrTail())
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// waitListening polls `ss` in the server's namespace until the external
+// server has a socket bound to its port.
+func (s *server) waitListening(ctx context.Context, topo Topology, cfg backends.Config) error {
+	flag := "-Hltn"
+	if cfg.Proto == backends.UDP {
+		flag = "-Hlun"
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		args := []string{flag, fmt.Sprintf("sport = :%d", cfg.Port)}
+		if ns := topo.ServerNetns(); ns != "" {
+			args = append([]string{"-N", ns}, args...)
+		}
+		out, err := exec.Command("ss", args...).Output()
+		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return s.failure(errors.New("exited before listening"))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("start external server: nothing listens on port %d after 20s%s", cfg.Port, s.stderrTail())
+}
+
+// counters asks the serve child for its counters. External servers have
+// none: that is not an error, the record just lacks the backend's own view.
+func (s *server) counters() (backends.Counters, error) {
+	if s.external {
+		return backends.Counters{}, errNoCounters
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.alive(); err != nil {
+		return backends.Counters{}, err
+	}
+	if _, err := io.WriteString(s.stdin, "counters\n"); err != nil {
+		return backends.Counters{}, s.failure(err)
+	}
+	line, err := s.stdout.ReadBytes('\n')
+	if err != nil {
+		return backends.Counters{}, s.failure(err)
+	}
+	var c backends.Counters
+	if err := json.Unmarshal(line, &c); err != nil {
+		return backends.Counters{}, fmt.Errorf("decode server counters: %w", err)
+	}
+	return c, nil
+}
+
+var errNoCounters = errors.New("an external server reports no counters of its own")
+
+// alive is nil while the process runs.
+func (s *server) alive() error {
+	select {
+	case <-s.exited:
+		return s.failure(errors.New("server exited"))
+	default:
+		return nil
+	}
+}
+
+func (s *server) failure(err error) error {
+	select {
+	case <-s.exited:
+		if s.waitErr != nil {
+			return fmt.Errorf("server died: %v: %w%s", s.waitErr, err, s.stderrTail())
+		}
+	default:
+	}
+	return fmt.Errorf("server: %w%s", err, s.stderrTail())
+}
+
+func (s *server) stderrTail() string {
+	t := strings.TrimSpace(s.stderr.String())
+	if t == "" {
+		return ""
+	}
+	return " (stderr: " + t + ")"
+}
+
+// stop ends the server: closing stdin asks the serve child to Close and exit;
+// then SIGTERM, then SIGKILL to the whole process group.
+func (s *server) stop() error {
+	s.stdin.Close()
+	grace := 5 * time.Second
+	if s.external {
+		syscall.Kill(-s.pid, syscall.SIGTERM)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(grace):
+		syscall.Kill(-s.pid, syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(grace):
+			syscall.Kill(-s.pid, syscall.SIGKILL)
+			<-s.exited
+		}
+	}
+	// Whatever the group left behind (an external server's workers).
+	syscall.Kill(-s.pid, syscall.SIGKILL)
+	if s.external {
+		return nil // killed by us; its exit status says nothing
+	}
+	if s.waitErr != nil {
+		return fmt.Errorf("server exit: %v%s", s.waitErr, s.stderrTail())
+	}
+	return nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}
