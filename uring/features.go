@@ -20,7 +20,24 @@ type Feature struct {
 	Name      string // "IORING_SETUP_DEFER_TASKRUN", "IORING_OP_SEND_ZC", ...
 	Supported bool
 	MinKernel string // the release that brought it
-	Reason    string // how it was found missing (or present)
+	// Detail says how it was found and, when missing, why and which
+	// kernel brings it: "since Linux 6.1 (opcode probe)".
+	Detail string
+}
+
+func feature(name string, ok bool, minKernel, how string) Feature {
+	f := Feature{Name: name, Supported: ok, MinKernel: minKernel}
+	switch {
+	case ok && minKernel != "":
+		f.Detail = "since Linux " + minKernel + " (" + how + ")"
+	case ok:
+		f.Detail = how
+	case minKernel != "":
+		f.Detail = "needs Linux " + minKernel + ": " + how
+	default:
+		f.Detail = how
+	}
+	return f
 }
 
 type setupFlag struct {
@@ -90,16 +107,16 @@ var featBits = []featBit{
 func Features() []Feature {
 	var out []Feature
 	if err := available(); err != nil {
-		return append(out, Feature{Name: "io_uring", MinKernel: "5.1", Reason: err.Error()})
+		return append(out, feature("io_uring", false, "5.1", err.Error()))
 	}
-	out = append(out, Feature{Name: "io_uring", Supported: true, MinKernel: "5.1", Reason: disabledSysctl()})
+	out = append(out, feature("io_uring", true, "5.1", disabledSysctl()))
 	for _, f := range setupFlags {
 		err := trySetup(f.flags)
-		out = append(out, Feature{Name: f.name, Supported: err == nil, MinKernel: f.minKernel, Reason: reason(err, "io_uring_setup")})
+		out = append(out, feature(f.name, err == nil, f.minKernel, reason(err, "io_uring_setup")))
 	}
 	r, err := ring.Setup(ring.Params{Entries: 4})
 	if err != nil {
-		return append(out, Feature{Name: "io_uring_setup", Reason: err.Error()})
+		return append(out, feature("io_uring_setup", false, "", err.Error()))
 	}
 	defer r.Close()
 	probe, perr := r.RegisterProbe()
@@ -109,14 +126,14 @@ func Features() []Feature {
 		if perr != nil {
 			why = perr.Error()
 		}
-		out = append(out, Feature{Name: o.name, Supported: ok, MinKernel: o.minKernel, Reason: why})
+		out = append(out, feature(o.name, ok, o.minKernel, why))
 	}
 	for _, b := range featBits {
-		out = append(out, Feature{Name: b.name, Supported: r.Features()&b.bit != 0, MinKernel: b.minKernel, Reason: "io_uring_params.features"})
+		out = append(out, feature(b.name, r.Features()&b.bit != 0, b.minKernel, "io_uring_params.features"))
 	}
 	for _, c := range capabilities {
 		err := c.try()
-		out = append(out, Feature{Name: c.name, Supported: err == nil, MinKernel: c.minKernel, Reason: reason(err, "exercised")})
+		out = append(out, feature(c.name, err == nil, c.minKernel, reason(err, "exercised")))
 	}
 	return out
 }

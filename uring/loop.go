@@ -493,6 +493,38 @@ func (l *loop) unref(bid uint16) {
 	}
 }
 
+// zcCompletion does the zero-copy bookkeeping of a send completion on
+// buffer bid and reports whether the CQE was a notification, which ends
+// there. A SEND_ZC/SENDMSG_ZC result with F_MORE promises a notification:
+// the buffer keeps a reference until it comes, since the kernel may still
+// be reading its pages.
+func (l *loop) zcCompletion(bid uint16, res int32, flags uint32) bool {
+	if flags&abi.IORING_CQE_F_NOTIF != 0 {
+		l.count[cZCSends]++
+		if uint32(res)&abi.IORING_NOTIF_USAGE_ZC_COPIED != 0 {
+			l.count[cZCCopied]++
+		}
+		l.unref(bid)
+		return true
+	}
+	if flags&abi.IORING_CQE_F_MORE != 0 {
+		l.refs[bid]++
+	}
+	return false
+}
+
+// sent counts a send's result: bytes and a message, or an error (a
+// cancelled send is the loop's own doing at close, not an error).
+func (l *loop) sent(res int32) {
+	switch {
+	case res >= 0:
+		l.count[cTxBytes] += uint64(res)
+		l.count[cTxMsgs]++
+	case res != -int32(unix.ECANCELED):
+		l.count[cErrors]++
+	}
+}
+
 func (l *loop) armStop() {
 	s := l.sqe()
 	s.Opcode = abi.IORING_OP_POLL_ADD

@@ -255,18 +255,8 @@ func (l *loop) onSend(ud uint64, res int32, flags uint32) {
 		return
 	}
 	bid := udBid(ud)
-	if flags&abi.IORING_CQE_F_NOTIF != 0 {
-		// The kernel is done with the pages: only now may the buffer go
-		// back to the ring.
-		l.count[cZCSends]++
-		if uint32(res)&abi.IORING_NOTIF_USAGE_ZC_COPIED != 0 {
-			l.count[cZCCopied]++
-		}
-		l.unref(bid)
+	if l.zcCompletion(bid, res, flags) {
 		return
-	}
-	if flags&abi.IORING_CQE_F_MORE != 0 {
-		l.refs[bid]++ // a notification will follow
 	}
 	slot := udSlot(ud)
 	c := l.connOf(ud)
@@ -282,13 +272,11 @@ func (l *loop) onSend(ud uint64, res int32, flags uint32) {
 		return
 	}
 	c.sending = false
+	l.sent(res)
 	if res < 0 {
-		l.count[cErrors]++
 		l.closeConn(slot)
 		return
 	}
-	l.count[cTxBytes] += uint64(res)
-	l.count[cTxMsgs]++
 	// Consume res bytes from the head of the queue; a short send leaves the
 	// rest of a buffer at the head, to go next.
 	for res > 0 && c.qHead >= 0 {
@@ -335,16 +323,12 @@ func (l *loop) onSource(ud uint64, res int32) {
 		return
 	}
 	c.sending = false
+	l.sent(res)
 	if res <= 0 {
-		if res != -int32(unix.ECANCELED) {
-			l.count[cErrors]++
-		}
 		l.closeConn(udSlot(ud))
 		return
 	}
 	c.srcOff += uint64(res)
-	l.count[cTxBytes] += uint64(res)
-	l.count[cTxMsgs]++
 	if !c.eof {
 		l.sendSource(udSlot(ud))
 	}
@@ -460,13 +444,11 @@ func (l *loop) onSendBasic(ud uint64, res int32) {
 	}
 	slot := udSlot(ud)
 	c.sending = false
+	l.sent(res)
 	if res < 0 {
-		l.count[cErrors]++
 		l.closeConn(slot)
 		return
 	}
-	l.count[cTxBytes] += uint64(res)
-	l.count[cTxMsgs]++
 	c.off += int(res)
 	switch {
 	case c.off < c.end:

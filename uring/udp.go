@@ -179,25 +179,10 @@ func (u *udpState) onSendmsg(l *loop, ud uint64, res int32, flags uint32) {
 		return
 	}
 	bid := udBid(ud)
-	if flags&abi.IORING_CQE_F_NOTIF != 0 {
-		l.count[cZCSends]++
-		if uint32(res)&abi.IORING_NOTIF_USAGE_ZC_COPIED != 0 {
-			l.count[cZCCopied]++
-		}
-		l.unref(bid)
+	if l.zcCompletion(bid, res, flags) {
 		return
 	}
-	if flags&abi.IORING_CQE_F_MORE != 0 {
-		l.refs[bid]++
-	}
-	if res < 0 {
-		if res != -int32(unix.ECANCELED) {
-			l.count[cErrors]++
-		}
-	} else {
-		l.count[cTxBytes] += uint64(res)
-		l.count[cTxMsgs]++
-	}
+	l.sent(res)
 	l.unref(bid)
 }
 
@@ -208,13 +193,22 @@ func (u *udpState) recvBasic(l *loop, i int) {
 	sl := &u.basic[i]
 	sl.iov.Base = &sl.buf[0]
 	sl.iov.SetLen(len(sl.buf))
+	sl.submit(l, abi.IORING_OP_RECVMSG, userData(opRecvmsg, 0, 1, 0, uint32(i)))
+}
+
+// submit queues a recvmsg or sendmsg of the slot's whole buffer, to or from
+// the slot's address.
+func (sl *udpSlot) submit(l *loop, opcode uint8, ud uint64) {
 	sl.hdr = unix.Msghdr{Name: &sl.name[0], Namelen: unix.SizeofSockaddrInet4, Iov: &sl.iov, Iovlen: 1}
 	s := l.sqe()
-	s.Opcode = abi.IORING_OP_RECVMSG
+	s.Opcode = opcode
 	s.Fd = int32(l.sock)
 	s.Addr = ring.Addr(&sl.hdr)
 	s.Len = 1
-	s.UserData = userData(opRecvmsg, 0, 1, 0, uint32(i))
+	if opcode == abi.IORING_OP_SENDMSG {
+		s.OpFlags = l.sendFlags
+	}
+	s.UserData = ud
 }
 
 func (u *udpState) onRecvBasic(l *loop, i int, res int32) {
@@ -236,14 +230,9 @@ func (u *udpState) onRecvBasic(l *loop, i int, res int32) {
 	l.count[cRxMsgs]++
 	switch l.p.service {
 	case backends.Echo:
+		// The recvmsg wrote the peer's address into sl.name.
 		sl.iov.SetLen(int(res))
-		s := l.sqe()
-		s.Opcode = abi.IORING_OP_SENDMSG
-		s.Fd = int32(l.sock)
-		s.Addr = ring.Addr(&sl.hdr)
-		s.Len = 1
-		s.OpFlags = l.sendFlags
-		s.UserData = userData(opSendmsg, 0, 1, 0, uint32(i))
+		sl.submit(l, abi.IORING_OP_SENDMSG, userData(opSendmsg, 0, 1, 0, uint32(i)))
 		return
 	case backends.Source:
 		u.addPeer(l, sl.name)
@@ -253,14 +242,9 @@ func (u *udpState) onRecvBasic(l *loop, i int, res int32) {
 
 // onSendmsgBasic is onSendmsg for uring-basic: the slot receives again.
 func (u *udpState) onSendmsgBasic(l *loop, ud uint64, res int32) {
-	if res < 0 {
-		if res == -int32(unix.ECANCELED) {
-			return
-		}
-		l.count[cErrors]++
-	} else {
-		l.count[cTxBytes] += uint64(res)
-		l.count[cTxMsgs]++
+	l.sent(res)
+	if res == -int32(unix.ECANCELED) {
+		return
 	}
 	u.recvBasic(l, int(udSlot(ud)))
 }
@@ -304,25 +288,13 @@ func (u *udpState) sendSource(l *loop, i int) {
 	sl.name = p.name
 	sl.iov.Base = &sl.buf[0]
 	sl.iov.SetLen(len(sl.buf))
-	sl.hdr = unix.Msghdr{Name: &sl.name[0], Namelen: unix.SizeofSockaddrInet4, Iov: &sl.iov, Iovlen: 1}
-	s := l.sqe()
-	s.Opcode = abi.IORING_OP_SENDMSG
-	s.Fd = int32(l.sock)
-	s.Addr = ring.Addr(&sl.hdr)
-	s.Len = 1
-	s.OpFlags = l.sendFlags
-	s.UserData = userData(opUDPSource, 0, 1, 0, uint32(i))
+	sl.submit(l, abi.IORING_OP_SENDMSG, userData(opUDPSource, 0, 1, 0, uint32(i)))
 }
 
 func (u *udpState) onSource(l *loop, ud uint64, res int32) {
+	l.sent(res)
 	if res == -int32(unix.ECANCELED) {
 		return
-	}
-	if res < 0 {
-		l.count[cErrors]++
-	} else {
-		l.count[cTxBytes] += uint64(res)
-		l.count[cTxMsgs]++
 	}
 	u.sendSource(l, int(udSlot(ud)))
 }

@@ -1,0 +1,156 @@
+package uring
+
+import (
+	"runtime"
+	"testing"
+
+	"ringbench/backends"
+)
+
+func TestUserDataRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		op   op
+		gen  uint16
+		n    int
+		bid  uint16
+		slot uint32
+	}{
+		{opRecv, 0, 1, 0, 0},
+		{opSend, 0xffff, maxGather, 0xffff, maxSlots - 1},
+		{opSendmsg, 7, 3, 4095, 12345},
+	} {
+		ud := userData(tc.op, tc.gen, tc.n, tc.bid, tc.slot)
+		if udOp(ud) != tc.op || udGen(ud) != tc.gen || udCount(ud) != tc.n || udBid(ud) != tc.bid || udSlot(ud) != tc.slot {
+			t.Errorf("%+v: decoded op %d gen %d n %d bid %d slot %d", tc, udOp(ud), udGen(ud), udCount(ud), udBid(ud), udSlot(ud))
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	v := variants[0]
+	for _, tc := range []struct {
+		opts map[string]string
+		ok   bool
+	}{
+		{nil, true},
+		{map[string]string{optSpinUs: "50", optSqCPU: "1", optBufCount: "1024", optEntries: "256"}, true},
+		{map[string]string{"bogus": "1"}, false},
+		{map[string]string{optBufCount: "1000"}, false},
+		{map[string]string{optEntries: "-1"}, false},
+	} {
+		_, err := newPlan(v, backends.Config{Proto: backends.TCP, Service: backends.Echo, Options: tc.opts})
+		if (err == nil) != tc.ok {
+			t.Errorf("options %v: err = %v, want ok %v", tc.opts, err, tc.ok)
+		}
+	}
+}
+
+func TestFeatures(t *testing.T) {
+	fs := Features()
+	if len(fs) == 0 || fs[0].Name != "io_uring" {
+		t.Fatalf("Features() = %+v, want io_uring first", fs)
+	}
+	if !fs[0].Supported {
+		t.Skipf("skipped: io_uring unavailable: %s", fs[0].Detail)
+	}
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if f.Detail == "" {
+			t.Errorf("%s: no detail", f.Name)
+		}
+		seen[f.Name] = f.Supported
+	}
+	// Every variant's probe must agree with the list: a variant that runs
+	// has its setup flags listed as supported.
+	for _, v := range variants {
+		if v.probe() != nil {
+			continue
+		}
+		for _, f := range setupFlags {
+			if f.flags&v.flags != 0 && f.flags&^v.flags == 0 && !seen[f.name] {
+				t.Errorf("%s runs but Features says %s is unsupported", v.name, f.name)
+			}
+		}
+	}
+}
+
+// TestEchoAllVariants checks correctness and counters under pipelined load
+// on many connections, for every variant (backendtest covers the edge cases).
+func TestEchoAllVariants(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			srv := startServer(t, v.name, backends.Config{Proto: backends.TCP, Service: backends.Echo, CPUs: []int{0}})
+			n := echoLoad(t, srv.Port(), 16, 4, 300, 50)
+			want := n * 300
+			c := waitCounters(t, srv, func(c backends.Counters) bool { return c.TxBytes == want && c.Closed == 16 })
+			if c.RxBytes != want || c.TxBytes != want {
+				t.Errorf("RxBytes %d TxBytes %d, want %d each", c.RxBytes, c.TxBytes, want)
+			}
+			if c.Accepted != 16 || c.Closed != 16 {
+				t.Errorf("Accepted %d Closed %d, want 16 each", c.Accepted, c.Closed)
+			}
+			if c.Syscalls == 0 {
+				t.Error("Syscalls = 0 after traffic")
+			}
+			if v.zc && c.Extra["zc_sends"] == 0 {
+				t.Errorf("zc: no zc_sends counted (extra %v)", c.Extra)
+			}
+		})
+	}
+}
+
+// TestNoAllocPerPacket checks the data path allocates nothing: a few
+// thousand echoes may cost the whole process (client included) only a
+// handful of allocations.
+func TestNoAllocPerPacket(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			// Unpinned: a pinned SQPOLL loop shares its CPU with its SQ
+			// thread, and a ping-pong then waits a scheduler slice per echo.
+			srv := startServer(t, v.name, backends.Config{Proto: backends.TCP, Service: backends.Echo})
+			// Warm up: the connection's first packets grow tables once.
+			echoLoad(t, srv.Port(), 1, 1, 64, 10)
+			// A ping-pong over SQPOLL waits a scheduler slice per echo
+			// when the machine is busy: fewer rounds keep it short.
+			rounds := 4000
+			if v.sqpoll {
+				rounds = 300
+			}
+			allocs := testing.AllocsPerRun(1, func() {
+				// One connection; the dial costs a few allocations, the
+				// echoes must cost none.
+				echoConnAllocs(t, srv.Port(), rounds)
+			})
+			if allocs > float64(rounds)/10 {
+				t.Errorf("%v allocations for %d echoes: the data path allocates", allocs, rounds)
+			}
+		})
+	}
+}
+
+func echoConnAllocs(t *testing.T, port, rounds int) {
+	if err := echoConn(port, 1, 1, 64, rounds); err != nil {
+		t.Fatal(err)
+	}
+	runtime.Gosched()
+}
+
+// TestSQPollSyscallRatio checks the point of SQPOLL: under the same echo
+// load it makes far fewer syscalls per echo than the default ring, which
+// already batches (a ratio, so it holds on any machine).
+func TestSQPollSyscallRatio(t *testing.T) {
+	perOp := map[string]float64{}
+	for _, name := range []string{"uring", "uring-sqpoll"} {
+		srv := startServer(t, name, backends.Config{Proto: backends.TCP, Service: backends.Echo})
+		before := srv.Counters().Syscalls
+		n := echoLoad(t, srv.Port(), 8, 4, 64, 500)
+		perOp[name] = float64(srv.Counters().Syscalls-before) / float64(n)
+	}
+	t.Logf("syscalls per echo: uring %.3f, uring-sqpoll %.4f", perOp["uring"], perOp["uring-sqpoll"])
+	if perOp["uring"] == 0 {
+		t.Fatal("uring counted no syscalls")
+	}
+	if perOp["uring-sqpoll"] > perOp["uring"]/4 {
+		t.Errorf("uring-sqpoll makes %.4f syscalls per echo, not far below uring's %.3f", perOp["uring-sqpoll"], perOp["uring"])
+	}
+}
