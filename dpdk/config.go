@@ -265,3 +265,10 @@ func sortedCopy(s []string) []string {
 	sort.Strings(c)
 	return c
 }
+
+func removeRuntimeDir(prefix string) error {
+	if err := os.RemoveAll(runtimeDir(prefix)); err != nil {
+		return fmt.Errorf("remove EAL runtime dir: %w", err)
+	}
+	return nil
+}

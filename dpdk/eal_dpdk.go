@@ -5,6 +5,7 @@ package dpdk
 /*
 #cgo pkg-config: libdpdk
 #cgo CFLAGS: -O3
+#cgo LDFLAGS: -lm
 #include <stdlib.h>
 #include "eal.h"
 */

@@ -2,7 +2,11 @@
 
 package dpdk
 
-import "ringbench/backends"
+import (
+	"io"
+
+	"ringbench/backends"
+)
 
 // built says the cgo binding is compiled in.
 const built = false
@@ -16,3 +20,5 @@ var errNoTag = &backends.NotSupportedError{
 func probeServer() error { return errNoTag }
 
 func newServer(cfg backends.Config) (backends.Server, error) { return nil, errNoTag }
+
+func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) error { return errNoTag }

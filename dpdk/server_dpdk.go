@@ -71,7 +71,7 @@ func (s *Server) run(st serverSettings, ready chan<- error) {
 
 func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 	prefix := filePrefix("server")
-	defer os.RemoveAll(runtimeDir(prefix))
+	defer removeRuntimeDir(prefix)
 	if err := ealInit(ealArgs(st.lcore, st.vdev, st.pci, st.noHuge, prefix)); err != nil {
 		if errors.Is(err, errEALUsed) {
 			ready <- err

@@ -1,0 +1,293 @@
+//go:build dpdk
+
+#include <math.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include "gen.h"
+
+#define BURST 32
+#define HDR 42
+#define STAMP 16 // payload bytes before the pattern: seq, stamp
+
+static inline uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline void put_be16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+static inline uint64_t le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline void put_le64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+uint64_t rb_tsc(void) { return rte_rdtsc(); }
+uint64_t rb_tsc_hz(void) { return rte_get_tsc_hz(); }
+
+static inline uint32_t slot_of(const struct rb_gen *g, uint64_t seq)
+{
+	return g->open_loop ? (uint32_t)(seq & (g->nslots - 1)) : (uint32_t)(seq % g->nslots);
+}
+
+static inline void build(const struct rb_gen *g, struct rte_mbuf *m, uint64_t seq, uint64_t stamp)
+{
+	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+	memcpy(f, g->hdr, HDR);
+	put_be16(f + 34, (uint16_t)(g->base_sport + seq % g->conns));
+	uint8_t *p = f + HDR;
+	put_le64(p, seq);
+	put_le64(p + 8, stamp);
+	memcpy(p + STAMP, g->pattern + seq % 251 + STAMP, g->size - STAMP);
+	m->data_len = m->pkt_len = HDR + g->size;
+}
+
+// xorshift: Poisson gaps need a uniform variate per request, cheaply.
+static inline double uniform(struct rb_gen *g)
+{
+	uint64_t x = g->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	g->rng = x;
+	return ((x >> 11) + 1) * (1.0 / 9007199254740993.0);
+}
+
+static inline void advance(struct rb_gen *g)
+{
+	if (g->poisson)
+		g->next_tsc += (uint64_t)(-log(uniform(g)) * (double)g->interval_tsc);
+	else
+		g->next_tsc += g->interval_tsc;
+}
+
+// send_burst sends what was built with retries (the server's ring being full
+// is backpressure), and returns how many left.
+static uint16_t send_burst(struct rb_gen *g, struct rte_mbuf **tx, uint16_t n)
+{
+	uint16_t sent = 0;
+	for (int tries = 0; sent < n && tries < 1000; tries++)
+		sent += rte_eth_tx_burst(g->port_id, 0, tx + sent, n - sent);
+	if (sent < n) {
+		g->c.tx_full += n - sent;
+		rte_pktmbuf_free_bulk(tx + sent, n - sent);
+	}
+	g->c.sent += sent;
+	return sent;
+}
+
+// Each slot is in the ready ring at most once, so nslots entries hold it.
+static void push_ready(struct rb_gen *g, uint32_t s)
+{
+	g->ready[g->rtail] = s;
+	if (++g->rtail == g->nslots)
+		g->rtail = 0;
+	g->rcount++;
+}
+
+static uint32_t pop_ready(struct rb_gen *g)
+{
+	uint32_t s = g->ready[g->rhead];
+	if (++g->rhead == g->nslots)
+		g->rhead = 0;
+	g->rcount--;
+	return s;
+}
+
+static void start(struct rb_gen *g, uint64_t now)
+{
+	g->started = 1;
+	g->next_tsc = now;
+	g->last_scan = now;
+	if (!g->open_loop && g->mode == RB_GEN_ECHO) {
+		for (uint32_t s = 0; s < g->nslots; s++) {
+			g->slots[s].seq = s;
+			push_ready(g, s);
+		}
+	}
+}
+
+static void send_requests(struct rb_gen *g, uint64_t now)
+{
+	struct rte_mbuf *tx[BURST];
+	uint32_t slots[BURST];
+	uint16_t want;
+	if (g->open_loop) {
+		want = 0;
+		for (uint64_t t = g->next_tsc; want < BURST && t <= now; want++)
+			t += g->interval_tsc; // an estimate; advance() decides
+	} else if (g->mode == RB_GEN_ECHO) {
+		want = g->rcount < BURST ? g->rcount : BURST;
+	} else {
+		want = BURST;
+	}
+	if (want == 0)
+		return;
+	if (rte_pktmbuf_alloc_bulk(g->pool, tx, want) != 0) {
+		g->c.nomem++;
+		return;
+	}
+	uint16_t n = 0;
+	for (; n < want; n++) {
+		uint64_t seq, stamp = now;
+		if (g->open_loop) {
+			if (g->next_tsc > now)
+				break;
+			stamp = g->next_tsc;
+			if (now - stamp > g->late_tsc)
+				g->c.late++;
+			advance(g);
+			seq = g->next_seq++;
+		} else if (g->mode == RB_GEN_ECHO) {
+			uint32_t s = pop_ready(g);
+			seq = g->slots[s].seq;
+		} else {
+			seq = g->next_seq++;
+		}
+		if (g->mode == RB_GEN_ECHO) {
+			uint32_t s = slot_of(g, seq);
+			struct rb_slot *sl = &g->slots[s];
+			if (g->open_loop && sl->busy)
+				g->c.lost++; // nslots requests later and still unanswered
+			sl->seq = seq;
+			sl->stamp = stamp;
+			sl->sent = now;
+			sl->busy = 1;
+			slots[n] = s;
+		}
+		build(g, tx[n], seq, stamp);
+	}
+	if (n < want)
+		rte_pktmbuf_free_bulk(tx + n, want - n);
+	uint16_t sent = send_burst(g, tx, n);
+	if (g->mode == RB_GEN_STREAM_UP) {
+		g->c.ops += sent;
+		g->c.bytes += (uint64_t)sent * g->size;
+	}
+	for (uint16_t i = sent; i < n && g->mode == RB_GEN_ECHO; i++) {
+		// Not sent: the slot goes back as if its request had timed out.
+		struct rb_slot *sl = &g->slots[slots[i]];
+		sl->busy = 0;
+		g->c.lost++;
+		if (!g->open_loop) {
+			sl->seq += g->nslots;
+			push_ready(g, slots[i]);
+		}
+	}
+}
+
+static void receive(struct rb_gen *g)
+{
+	struct rte_mbuf *rx[BURST];
+	uint16_t n = rte_eth_rx_burst(g->port_id, 0, rx, BURST);
+	if (n == 0)
+		return;
+	uint64_t now = rte_rdtsc();
+	for (uint16_t i = 0; i < n && g->mode == RB_GEN_ECHO; i++) {
+		struct rte_mbuf *m = rx[i];
+		const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+		uint32_t len = rte_pktmbuf_data_len(m);
+		if (len < HDR + STAMP || be16(f + 12) != 0x0800 || f[23] != 17 || be16(f + 34) != g->server_port)
+			continue; // not an echo: ARP, or another's traffic
+		const uint8_t *p = f + HDR;
+		uint64_t seq = le64(p);
+		uint32_t s = slot_of(g, seq);
+		struct rb_slot *sl = &g->slots[s];
+		if (!sl->busy || sl->seq != seq) {
+			g->c.stale++; // answered after its timeout, or a mangled seq
+			continue;
+		}
+		sl->busy = 0;
+		if (len < (uint32_t)HDR + g->size || be16(f + 38) != 8 + g->size ||
+		    be16(f + 36) != (uint16_t)(g->base_sport + seq % g->conns) || le64(p + 8) != sl->stamp ||
+		    memcmp(p + STAMP, g->pattern + seq % 251 + STAMP, g->size - STAMP) != 0) {
+			g->c.mismatch++;
+		} else {
+			g->c.ops++;
+			g->c.bytes += g->size;
+			if (g->nlat < g->lat_cap)
+				g->lat[g->nlat++] = (uint64_t)((double)(now - sl->stamp) * g->ns_per_tsc);
+		}
+		if (!g->open_loop) {
+			sl->seq += g->nslots;
+			push_ready(g, s);
+		}
+	}
+	rte_pktmbuf_free_bulk(rx, n);
+}
+
+static void expire(struct rb_gen *g, uint64_t now)
+{
+	for (uint32_t s = 0; s < g->nslots; s++) {
+		struct rb_slot *sl = &g->slots[s];
+		if (!sl->busy || now - sl->sent < g->timeout_tsc)
+			continue;
+		sl->busy = 0;
+		g->c.lost++;
+		if (!g->open_loop) {
+			sl->seq += g->nslots;
+			push_ready(g, s);
+		}
+	}
+}
+
+uint32_t rb_gen_run(struct rb_gen *g, uint64_t until)
+{
+	uint64_t now = rte_rdtsc();
+	if (!g->started)
+		start(g, now);
+	uint64_t scan_every = rte_get_tsc_hz() / 1000;
+	while (now < until && g->nlat + BURST <= g->lat_cap) {
+		receive(g);
+		now = rte_rdtsc();
+		send_requests(g, now);
+		if (g->mode == RB_GEN_ECHO && now - g->last_scan > scan_every) {
+			expire(g, now);
+			g->last_scan = now;
+		}
+	}
+	return g->nlat;
+}
+
+int rb_gen_arp(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t src_ip[4], const uint8_t ip[4], uint8_t mac[6], uint64_t until)
+{
+	uint64_t next = 0, gap = rte_get_tsc_hz() / 10;
+	struct rte_mbuf *rx[BURST];
+	while (rte_rdtsc() < until) {
+		if (rte_rdtsc() >= next) {
+			struct rte_mbuf *m = rte_pktmbuf_alloc(g->pool);
+			if (m) {
+				uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+				memset(f, 0, 60);
+				memset(f, 0xff, 6);
+				memcpy(f + 6, src_mac, 6);
+				put_be16(f + 12, 0x0806);
+				uint8_t *a = f + 14;
+				put_be16(a, 1);
+				put_be16(a + 2, 0x0800);
+				a[4] = 6;
+				a[5] = 4;
+				put_be16(a + 6, 1);
+				memcpy(a + 8, src_mac, 6);
+				memcpy(a + 14, src_ip, 4);
+				memcpy(a + 24, ip, 4);
+				m->data_len = m->pkt_len = 60;
+				if (rte_eth_tx_burst(g->port_id, 0, &m, 1) == 0)
+					rte_pktmbuf_free(m);
+			}
+			next = rte_rdtsc() + gap;
+		}
+		uint16_t n = rte_eth_rx_burst(g->port_id, 0, rx, BURST);
+		int found = 0;
+		for (uint16_t i = 0; i < n; i++) {
+			const uint8_t *f = rte_pktmbuf_mtod(rx[i], const uint8_t *);
+			const uint8_t *a = f + 14;
+			if (!found && rte_pktmbuf_data_len(rx[i]) >= 42 && be16(f + 12) == 0x0806 &&
+			    be16(a + 6) == 2 && memcmp(a + 14, ip, 4) == 0) {
+				memcpy(mac, a + 8, 6);
+				found = 1;
+			}
+		}
+		if (n)
+			rte_pktmbuf_free_bulk(rx, n);
+		if (found)
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,60 @@
+//go:build dpdk
+
+// The memif load generator's engine: requests and their verification a burst
+// at a time, in C, so Go calls it once per slice of time, never per packet.
+#ifndef RINGBENCH_GEN_H
+#define RINGBENCH_GEN_H
+
+#include <stdint.h>
+
+struct rte_mempool;
+
+enum rb_gen_mode { RB_GEN_ECHO = 0, RB_GEN_STREAM_UP = 1 };
+
+// A request slot: one request in flight. In closed loop slot s carries the
+// sequence numbers s, s+n, s+2n, ...; in open loop seq & (n-1).
+struct rb_slot {
+	uint64_t seq;
+	uint64_t stamp; // TSC the latency counts from (intended time, open loop)
+	uint64_t sent;  // TSC the request left
+	uint8_t busy;
+};
+
+struct rb_gen_counters {
+	uint64_t sent, ops, bytes, mismatch, lost, late, stale, nomem, tx_full;
+};
+
+struct rb_gen {
+	uint16_t port_id;
+	struct rte_mempool *pool;
+	uint8_t hdr[42]; // Ethernet, IPv4 and UDP headers of every request
+	uint16_t size;   // payload bytes
+	uint16_t server_port, base_sport;
+	uint32_t conns;
+	uint8_t mode, open_loop, poisson;
+	uint64_t timeout_tsc, interval_tsc, next_tsc, late_tsc;
+	double ns_per_tsc;
+	uint64_t rng;
+	uint64_t next_seq;
+	uint32_t nslots; // closed loop: conns*depth; open loop: a power of two
+	struct rb_slot *slots;
+	uint32_t *ready; // closed loop: slots ready to send, a ring of nslots
+	uint32_t rhead, rtail, rcount;
+	uint64_t last_scan;
+	uint8_t started;
+	struct rb_gen_counters c;
+	uint64_t *lat; // latencies in ns, drained by Go
+	uint32_t nlat, lat_cap;
+	const uint8_t *pattern; // 251 + 1472 bytes of the payload pattern
+};
+
+// rb_gen_run drives the port until the TSC reaches until or the latency
+// buffer is full, and returns the number of latencies in it.
+uint32_t rb_gen_run(struct rb_gen *g, uint64_t until);
+// rb_gen_arp asks for ip's MAC and polls for the answer until the TSC
+// reaches until; it returns 1 and fills mac when one came.
+int rb_gen_arp(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t src_ip[4], const uint8_t ip[4], uint8_t mac[6], uint64_t until);
+uint64_t rb_tsc(void);
+uint64_t rb_tsc_hz(void);
+
+#endif

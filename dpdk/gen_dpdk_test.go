@@ -1,0 +1,150 @@
+//go:build dpdk
+
+package dpdk
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"ringbench/backends"
+	"ringbench/workloads"
+)
+
+// TestGeneratorChild is the generator's process when Generate starts this
+// test binary; it only runs then.
+func TestGeneratorChild(t *testing.T) {
+	if os.Getenv("RINGBENCH_DPDK_GEN") == "" {
+		t.Skip("helper process for the memif tests")
+	}
+	if err := GeneratorMain(flag.Args(), os.Stdin, os.Stdout); err != nil {
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func testGenOptions(t *testing.T, socket string) GenOptions {
+	t.Setenv("RINGBENCH_DPDK_GEN", "1")
+	return GenOptions{
+		Socket:   socket,
+		CPUs:     []int{0},
+		ServerIP: serverIP,
+		Command:  []string{os.Args[0], "-test.run=^TestGeneratorChild$", "-test.count=1", "--"},
+		Stderr:   &testLog{t: t},
+	}
+}
+
+// The pure bypass path: a DPDK server and the DPDK generator, two processes
+// joined by memif, no kernel between them.
+func TestMemifServerAndGenerator(t *testing.T) {
+	skipUnlessDPDK(t)
+	for _, tc := range []struct {
+		name string
+		spec workloads.Spec
+		svc  backends.Service
+	}{
+		{"echo closed loop", workloads.Spec{Workload: workloads.Echo, Conns: 2, Depth: 4, Size: 64}, backends.Echo},
+		{"echo open loop", workloads.Spec{Workload: workloads.Echo, Conns: 3, Depth: 1, Size: 200, Rate: 20000, Arrival: workloads.Poisson}, backends.Echo},
+		{"echo max size", workloads.Spec{Workload: workloads.Echo, Conns: 1, Depth: 8, Size: backends.MaxUDPPayload}, backends.Echo},
+		{"stream up", workloads.Spec{Workload: workloads.Stream, Direction: workloads.Up, Conns: 2, Size: 512}, backends.Sink},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			socket := filepath.Join(t.TempDir(), "memif.sock")
+			s := startServer(t, backends.Config{Proto: backends.UDP, Service: tc.svc, Host: serverIP.String(), CPUs: []int{1},
+				Options: map[string]string{OptMemifSocket: socket, OptHugepages: "0"}}, "")
+			spec := tc.spec
+			spec.Proto = backends.UDP
+			spec.Warmup = 200 * time.Millisecond
+			spec.Duration = time.Second
+			spec.Timeout = time.Second
+			var before, after backends.Counters
+			hooks := workloads.Hooks{
+				WindowStart: func() { before = s.counters(t) },
+				WindowEnd:   func() { after = s.counters(t) },
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			rep, err := Generate(ctx, spec, testGenOptions(t, socket), hooks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("report: ops %d sent %d errors %+v late %d window %v client busy %.2f", rep.Ops, rep.Sent, rep.Errors, rep.Late, rep.Window, rep.ClientBusy)
+			// Requests in flight at the window's edges are counted on one
+			// side only; a burst more for the server's per-burst publishing.
+			slack := uint64(spec.Conns*max(spec.Depth, 1))*2 + 32
+			if spec.Rate > 0 {
+				slack += uint64(spec.Rate * spec.Timeout.Seconds())
+			}
+			if rep.Ops == 0 || rep.Errors.Mismatch != 0 || rep.Window < spec.Duration {
+				t.Errorf("report %+v: want verified ops, no mismatch, a full window", rep)
+			}
+			rx, tx := after.RxMsgs-before.RxMsgs, after.TxMsgs-before.TxMsgs
+			if spec.Workload == workloads.Echo {
+				if rep.Ops > rep.Sent+slack || rep.Latency.TotalCount() != int64(rep.Ops) {
+					t.Errorf("sent %d, ops %d, latencies %d", rep.Sent, rep.Ops, rep.Latency.TotalCount())
+				}
+				if tx+slack < rep.Ops || rx > rep.Sent+slack {
+					t.Errorf("server echoed %d of %d received in the window; generator sent %d, verified %d", tx, rx, rep.Sent, rep.Ops)
+				}
+				if rep.Bytes != rep.Ops*uint64(spec.Size) {
+					t.Errorf("bytes %d for %d ops of %d", rep.Bytes, rep.Ops, spec.Size)
+				}
+			} else if rep.Ops != rep.Sent || rx == 0 || rx > rep.Sent+slack {
+				t.Errorf("stream: sent %d, ops %d, server received %d", rep.Sent, rep.Ops, rx)
+			}
+			if x := after.Extra; x["busy_packets"] > before.Extra["busy_packets"] {
+				t.Logf("dpdk server busy cycles/packet: %.1f", float64(x["busy_cycles"]-before.Extra["busy_cycles"])/float64(x["busy_packets"]-before.Extra["busy_packets"]))
+			} else {
+				t.Errorf("no busy packets counted in the window")
+			}
+			s.close(t)
+		})
+	}
+}
+
+// The reference: testpmd's 5tswap on the same memif pair, driven by the same
+// generator (it answers no ARP, so requests go to broadcast).
+func TestMemifTestpmd(t *testing.T) {
+	skipUnlessDPDK(t)
+	testenvSkipTestpmd(t)
+	socket := filepath.Join(t.TempDir(), "memif.sock")
+	srv, err := newTestpmd(backends.Config{Proto: backends.UDP, Service: backends.Echo, CPUs: []int{1},
+		Options: map[string]string{OptMemifSocket: socket, OptHugepages: "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	spec := workloads.Spec{Workload: workloads.Echo, Proto: backends.UDP, Conns: 2, Depth: 4, Size: 64,
+		Warmup: 200 * time.Millisecond, Duration: time.Second}
+	var before, after backends.Counters
+	opt := testGenOptions(t, socket)
+	opt.ServerMAC = srv.(*Testpmd).MAC()
+	rep, err := Generate(context.Background(), spec, opt, workloads.Hooks{
+		WindowStart: func() { before = srv.Counters() },
+		WindowEnd:   func() { after = srv.Counters() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Ops == 0 || rep.Errors.Mismatch != 0 {
+		t.Errorf("report %+v: want verified echoes from 5tswap", rep)
+	}
+	if bp := after.Extra["busy_packets"] - before.Extra["busy_packets"]; bp > 0 {
+		t.Logf("testpmd busy cycles/packet: %.1f", float64(after.Extra["busy_cycles"]-before.Extra["busy_cycles"])/float64(bp))
+	} else {
+		t.Errorf("testpmd counted no busy packets: %v", after.Extra)
+	}
+	if err := srv.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+func testenvSkipTestpmd(t *testing.T) {
+	t.Helper()
+	if err := probeTestpmd(); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+}

@@ -1,0 +1,277 @@
+package dpdk
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"ringbench/backends"
+	"ringbench/workloads"
+)
+
+// GenOptions say where the memif generator sends its load.
+type GenOptions struct {
+	// Socket is the memif control socket the server (role=server) made;
+	// the generator connects as role=client.
+	Socket string
+	// CPUs: the generator's lcore is CPUs[0]; empty means the first CPU
+	// the process may run on.
+	CPUs []int
+	// Hugepages lets the generator's EAL use reserved 2 MiB pages; false
+	// runs it with --no-huge.
+	Hugepages bool
+	// ServerMAC is the server port's address; empty asks by ARP and, with
+	// no answer (dpdk-testpmd answers none), sends to broadcast.
+	ServerMAC net.HardwareAddr
+	// ServerIP and ServerPort are where requests go (default port
+	// DefaultPort); ClientIP is their source (default ServerIP's next).
+	ServerIP   netip.Addr
+	ServerPort int
+	ClientIP   netip.Addr
+	// Command is the child's argv before its request; default
+	// os.Executable() "dpdkgen", which the ringbench command hands to
+	// GeneratorMain. Tests start their own binary.
+	Command []string
+	// Stderr receives the child's stderr (the EAL's log); default discard.
+	Stderr io.Writer
+}
+
+// genRequest is what the parent hands the child, as one JSON argument.
+type genRequest struct {
+	Spec       workloads.Spec `json:"spec"`
+	Socket     string         `json:"socket"`
+	Lcore      int            `json:"lcore"`
+	Hugepages  bool           `json:"hugepages"`
+	ServerMAC  string         `json:"server_mac,omitempty"`
+	ServerIP   netip.Addr     `json:"server_ip"`
+	ServerPort int            `json:"server_port"`
+	ClientIP   netip.Addr     `json:"client_ip"`
+}
+
+// genReport is the child's last line: what it measured in the window.
+type genReport struct {
+	WindowNS    int64                  `json:"window_ns"`
+	Ops         uint64                 `json:"ops"`
+	Bytes       uint64                 `json:"bytes"`
+	Sent        uint64                 `json:"sent"`
+	Errors      workloads.Errors       `json:"errors"`
+	Late        uint64                 `json:"late"`
+	Stale       uint64                 `json:"stale"`
+	ClientCPUNS int64                  `json:"client_cpu_ns"`
+	Latency     *hdrhistogram.Snapshot `json:"latency"`
+	ServerMAC   string                 `json:"server_mac"`
+}
+
+// The child's protocol on stdout, one line each; the parent answers the
+// window edges on stdin after running its hook.
+const (
+	lineWindowStart = "window-start" // parent runs WindowStart, answers "go"
+	lineWindowEnd   = "window-end"   // parent runs WindowEnd, answers "ok"
+	lineReport      = "report"       // followed by the genReport JSON
+	lineError       = "error"        // followed by why the child failed
+)
+
+// minGenPayload: every request carries its sequence number and the TSC its
+// latency counts from.
+const minGenPayload = 16
+
+// Generate drives a DPDK server (or dpdk-testpmd) over net_memif with spec's
+// load: UDP echo (closed loop, or open loop at spec.Rate with latency from
+// the intended send time) or a UDP stream up to a sink. The EAL lives once
+// per process, so the load comes from a child process; hooks run in this
+// process at the window's edges while the child waits.
+func Generate(ctx context.Context, spec workloads.Spec, opt GenOptions, hooks workloads.Hooks) (*workloads.Report, error) {
+	if !built {
+		return nil, errNoTag
+	}
+	req, err := genRequestFor(spec, opt)
+	if err != nil {
+		return nil, err
+	}
+	arg, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode generator request: %w", err)
+	}
+	argv := opt.Command
+	if len(argv) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find ringbench binary: %w", err)
+		}
+		argv = []string{exe, "dpdkgen"}
+	}
+	cmd := exec.CommandContext(ctx, argv[0], append(argv[1:len(argv):len(argv)], string(arg))...)
+	cmd.Stderr = opt.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start generator: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start generator: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start generator: %w", err)
+	}
+	rep, err := followGenerator(stdout, stdin, hooks)
+	stdin.Close()
+	if werr := cmd.Wait(); err == nil && werr != nil {
+		err = fmt.Errorf("run generator: %w", werr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func genRequestFor(spec workloads.Spec, opt GenOptions) (genRequest, error) {
+	if spec.Proto != "" && spec.Proto != backends.UDP {
+		return genRequest{}, &backends.NotSupportedError{Feature: "dpdk generator over " + string(spec.Proto), Reason: "no TCP stack on a memif port"}
+	}
+	spec.Proto = backends.UDP
+	switch {
+	case spec.Workload == workloads.Echo:
+	case spec.Workload == workloads.Stream && (spec.Direction == "" || spec.Direction == workloads.Up):
+		spec.Direction = workloads.Up
+	default:
+		return genRequest{}, fmt.Errorf("check generator spec: %s %s: %w", spec.Workload, spec.Direction, backends.ErrNotSupported)
+	}
+	if spec.Size < minGenPayload || spec.Size > backends.MaxUDPPayload {
+		return genRequest{}, fmt.Errorf("check generator spec: size %d outside [%d, %d]", spec.Size, minGenPayload, backends.MaxUDPPayload)
+	}
+	if spec.Conns <= 0 {
+		spec.Conns = 1
+	}
+	if spec.Conns > 1024 {
+		return genRequest{}, fmt.Errorf("check generator spec: %d conns, at most 1024 source ports", spec.Conns)
+	}
+	if spec.Depth <= 0 {
+		spec.Depth = 1
+	}
+	if spec.Timeout <= 0 {
+		spec.Timeout = time.Second
+	}
+	if spec.Duration <= 0 {
+		return genRequest{}, errors.New("check generator spec: no duration")
+	}
+	if opt.Socket == "" || !opt.ServerIP.Is4() {
+		return genRequest{}, errors.New("check generator options: Socket and an IPv4 ServerIP are required")
+	}
+	req := genRequest{Spec: spec, Socket: opt.Socket, Hugepages: opt.Hugepages, ServerIP: opt.ServerIP,
+		ServerPort: opt.ServerPort, ClientIP: opt.ClientIP}
+	if req.ServerPort == 0 {
+		req.ServerPort = DefaultPort
+	}
+	if !req.ClientIP.IsValid() {
+		req.ClientIP = opt.ServerIP.Next()
+	}
+	if len(opt.ServerMAC) != 0 {
+		req.ServerMAC = opt.ServerMAC.String()
+	}
+	if len(opt.CPUs) > 0 {
+		req.Lcore = opt.CPUs[0]
+	} else {
+		cpu, err := firstAllowedCPU()
+		if err != nil {
+			return genRequest{}, err
+		}
+		req.Lcore = cpu
+	}
+	return req, nil
+}
+
+// followGenerator reads the child's lines, runs the hooks at the window's
+// edges, and returns its report.
+func followGenerator(out io.Reader, in io.Writer, hooks workloads.Hooks) (*workloads.Report, error) {
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64<<10), 16<<20) // the histogram snapshot is one long line
+	for sc.Scan() {
+		word, rest, _ := strings.Cut(sc.Text(), " ")
+		switch word {
+		case lineWindowStart:
+			if hooks.WindowStart != nil {
+				hooks.WindowStart()
+			}
+			if _, err := fmt.Fprintln(in, "go"); err != nil {
+				return nil, fmt.Errorf("answer generator: %w", err)
+			}
+		case lineWindowEnd:
+			if hooks.WindowEnd != nil {
+				hooks.WindowEnd()
+			}
+			if _, err := fmt.Fprintln(in, "ok"); err != nil {
+				return nil, fmt.Errorf("answer generator: %w", err)
+			}
+		case lineReport:
+			var r genReport
+			if err := json.Unmarshal([]byte(rest), &r); err != nil {
+				return nil, fmt.Errorf("decode generator report: %w", err)
+			}
+			return r.report(), nil
+		case lineError:
+			return nil, fmt.Errorf("run generator: %s", rest)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read generator: %w", err)
+	}
+	return nil, errors.New("run generator: ended without a report")
+}
+
+func (r genReport) report() *workloads.Report {
+	rep := &workloads.Report{
+		Window:    time.Duration(r.WindowNS),
+		Ops:       r.Ops,
+		Bytes:     r.Bytes,
+		Sent:      r.Sent,
+		Errors:    r.Errors,
+		Late:      r.Late,
+		ClientCPU: time.Duration(r.ClientCPUNS),
+	}
+	if r.Latency != nil {
+		rep.Latency = hdrhistogram.Import(r.Latency)
+	} else {
+		rep.Latency = newLatencyHistogram()
+	}
+	if r.WindowNS > 0 {
+		rep.ClientBusy = float64(r.ClientCPUNS) / float64(r.WindowNS)
+	}
+	return rep
+}
+
+// newLatencyHistogram covers 1 ns to a minute at 3 significant digits.
+func newLatencyHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Minute), 3)
+}
+
+// GeneratorMain is the child side of Generate: `ringbench dpdkgen <request>`.
+// It talks to its parent over stdin and stdout and returns when the report
+// is written.
+func GeneratorMain(args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "dpdkgen" {
+		args = args[1:]
+	}
+	if len(args) != 1 {
+		return errors.New("dpdkgen: want one argument, the request JSON (Generate starts this)")
+	}
+	var req genRequest
+	if err := json.Unmarshal([]byte(args[0]), &req); err != nil {
+		return fmt.Errorf("decode generator request: %w", err)
+	}
+	err := generatorMain(req, stdin, stdout)
+	if err != nil {
+		fmt.Fprintf(stdout, "%s %v\n", lineError, err)
+	}
+	return err
+}
