@@ -22,7 +22,7 @@ const (
 	OptVdev        = "vdev"         // a full --vdev override, e.g. "net_null0"
 	OptPCI         = "pci"          // a PCI address bound to vfio-pci (lab); drops --no-pci
 	OptHugepages   = "hugepages"    // "0" forces --no-huge
-	OptUDPChecksum = "udp_checksum" // full (default) | zero: what echoes carry
+	OptUDPChecksum = "udp_checksum" // full | zero | keep: what echoes carry (default: full on Iface, else keep)
 )
 
 var knownOptions = []string{OptPMD, OptMemifSocket, OptVdev, OptPCI, OptHugepages, OptUDPChecksum}
@@ -92,13 +92,6 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 	if cfg.Service == backends.Source && (cfg.MsgSize < backends.SourceHeader || cfg.MsgSize > backends.MaxUDPPayload) {
 		return s, fmt.Errorf("check config: source MsgSize %d outside [%d, %d]", cfg.MsgSize, backends.SourceHeader, backends.MaxUDPPayload)
 	}
-	switch v := opt[OptUDPChecksum]; v {
-	case "", "full":
-	case "zero":
-		s.rules.ZeroUDPChecksum = true
-	default:
-		return s, fmt.Errorf("check config: %s=%q, want full or zero", OptUDPChecksum, v)
-	}
 	switch len(cfg.CPUs) {
 	case 0:
 		cpu, err := firstAllowedCPU()
@@ -167,6 +160,23 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 	}
 	if cfg.Options[OptPMD] != "" && s.chosenPMD != PMDAFXDP && s.chosenPMD != PMDAFPacket {
 		return s, fmt.Errorf("check config: %s applies to Iface only", OptPMD)
+	}
+	switch v := opt[OptUDPChecksum]; v {
+	case "":
+		// Only a peer on this host leaves checksums partial (veth); memif
+		// peers and real wires carry complete ones, which a swap keeps valid.
+		s.rules.UDPChecksum = ChecksumKeep
+		if s.chosenPMD == PMDAFXDP || s.chosenPMD == PMDAFPacket {
+			s.rules.UDPChecksum = ChecksumFull
+		}
+	case "full":
+		s.rules.UDPChecksum = ChecksumFull
+	case "zero":
+		s.rules.UDPChecksum = ChecksumZero
+	case "keep":
+		s.rules.UDPChecksum = ChecksumKeep
+	default:
+		return s, fmt.Errorf("check config: %s=%q, want full, zero or keep", OptUDPChecksum, v)
 	}
 	return s, nil
 }

@@ -121,10 +121,12 @@ struct rb_verdict rb_reflect(const struct rb_rules *r, uint8_t *f, uint32_t len)
 	memcpy(t, udp, 2);
 	memcpy(udp, udp + 2, 2);
 	memcpy(udp + 2, t, 2);
-	udp[6] = udp[7] = 0;
-	if (!r->zero_udp_csum) {
-		uint16_t c = udp_csum(ip, udp, udp_len);
-		memcpy(udp + 6, &c, 2); // already in network order
+	if (r->csum_mode != RB_CSUM_KEEP) {
+		udp[6] = udp[7] = 0;
+		if (r->csum_mode == RB_CSUM_FULL) {
+			uint16_t c = udp_csum(ip, udp, udp_len);
+			memcpy(udp + 6, &c, 2); // already in network order
+		}
 	}
 	struct rb_verdict v = {RB_REPLY, RB_NONE, 0, (uint16_t)(ETH_LEN + total), payload};
 	return v;
@@ -184,7 +186,7 @@ static uint16_t source_frame(const struct rb_rules *r, const struct rb_peer *p, 
 		if (++k == 251)
 			k = 0;
 	}
-	if (!r->zero_udp_csum) {
+	if (r->csum_mode != RB_CSUM_ZERO) { // a source's datagrams are new: keep means full
 		uint16_t c = udp_csum(ip, udp, udp_len);
 		memcpy(udp + 6, &c, 2);
 	}
@@ -198,8 +200,8 @@ static inline void add(uint64_t *dst, uint64_t v)
 }
 
 // rb_run polls the port until rb_stop. Per packet it costs the rx and tx
-// descriptors, one parse over the headers, a swap, and (unless zero_udp_csum)
-// one pass over the payload for the UDP checksum; counters are summed per
+// descriptors, one parse over the headers, a swap, and in csum_mode full one pass over
+// the payload for the UDP checksum; counters are summed per
 // burst and published once.
 int rb_run(struct rb_loop *l)
 {

@@ -113,10 +113,26 @@ type Reflector struct {
 	Service    backends.Service
 	// SourceSize is the payload size of each datagram a source sends.
 	SourceSize int
-	// ZeroUDPChecksum sends echoes with UDP checksum 0 ("none", which IPv4
-	// allows) instead of a full checksum.
-	ZeroUDPChecksum bool
+	// UDPChecksum says what checksum an echo carries.
+	UDPChecksum ChecksumMode
 }
+
+// ChecksumMode is what the reflector does with an echo's UDP checksum. The
+// numbers are shared with reflector.h.
+type ChecksumMode uint8
+
+// Checksum modes.
+const (
+	// ChecksumFull computes the full checksum: the only right answer to a
+	// peer on the same host (veth, tap) whose kernel left it partial.
+	ChecksumFull ChecksumMode = iota
+	// ChecksumZero sends 0, "no checksum", which IPv4 allows.
+	ChecksumZero
+	// ChecksumKeep leaves it: swapping addresses and ports does not change
+	// a one's-complement sum, so a complete checksum stays valid. For peers
+	// whose frames carry complete checksums (memif, a real wire).
+	ChecksumKeep
+)
 
 var broadcastMAC = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
@@ -236,8 +252,11 @@ func (r *Reflector) ipv4(frame []byte) Verdict {
 	copy(port[:], udp[0:2])
 	copy(udp[0:2], udp[2:4])
 	copy(udp[2:4], port[:])
-	binary.BigEndian.PutUint16(udp[6:8], 0)
-	if !r.ZeroUDPChecksum {
+	switch r.UDPChecksum {
+	case ChecksumZero:
+		binary.BigEndian.PutUint16(udp[6:8], 0)
+	case ChecksumFull:
+		binary.BigEndian.PutUint16(udp[6:8], 0)
 		binary.BigEndian.PutUint16(udp[6:8], udpChecksum(ip[12:20], udp))
 	}
 	return Verdict{Action: Reply, Len: ethHeaderLen + total, Payload: payload}

@@ -12,6 +12,7 @@
 
 enum rb_action { RB_DROP = 0, RB_REPLY = 1, RB_CONSUME = 2 };
 enum rb_service { RB_ECHO = 0, RB_SINK = 1, RB_SOURCE = 2 };
+enum rb_csum_mode { RB_CSUM_FULL = 0, RB_CSUM_ZERO = 1, RB_CSUM_KEEP = 2 };
 
 enum rb_reason {
 	RB_NONE = 0, RB_TRUNCATED, RB_ETHERTYPE, RB_DST_MAC, RB_ARP, RB_VERSION,
@@ -27,7 +28,7 @@ struct rb_rules {
 	uint16_t port;        // host order
 	uint16_t max_payload;
 	uint8_t service;      // enum rb_service
-	uint8_t zero_udp_csum;
+	uint8_t csum_mode;    // enum rb_csum_mode
 	uint16_t source_size; // payload bytes of each source datagram
 };
 

@@ -155,7 +155,9 @@ func TestReflectEcho(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := testReflector(backends.Echo)
-			r.ZeroUDPChecksum = tc.zero
+			if tc.zero {
+				r.UDPChecksum = ChecksumZero
+			}
 			in := udpFrame{payload: tc.payload, partialCsum: tc.partial}.build()
 			frame := append(in, make([]byte, 6)...) // Ethernet padding is not echoed
 			v := r.Reflect(frame)
@@ -338,4 +340,17 @@ func FuzzReflect(f *testing.F) {
 			t.Fatalf("action %d from an echo server", v.Action)
 		}
 	})
+}
+
+// A swap leaves a complete checksum valid, so keep mode sends the one that
+// came; full mode repairs veth's partial one.
+func TestReflectChecksumKeep(t *testing.T) {
+	r := testReflector(backends.Echo)
+	r.UDPChecksum = ChecksumKeep
+	payload := []byte("complete checksum from a memif peer")
+	frame := udpFrame{payload: payload}.build()
+	if v := r.Reflect(frame); v.Action != Reply {
+		t.Fatalf("verdict %+v", v)
+	}
+	validEcho(t, frame, payload)
 }

@@ -125,9 +125,7 @@ func cRules(r *Reflector) C.struct_rb_rules {
 	default:
 		c.service = C.RB_ECHO
 	}
-	if r.ZeroUDPChecksum {
-		c.zero_udp_csum = 1
-	}
+	c.csum_mode = C.uint8_t(r.UDPChecksum)
 	c.source_size = C.uint16_t(r.SourceSize)
 	return c
 }

@@ -60,14 +60,14 @@ func TestReflectCMatchesGo(t *testing.T) {
 		}
 	}
 	for _, svc := range []backends.Service{backends.Echo, backends.Sink} {
-		for _, zero := range []bool{false, true} {
+		for _, mode := range []ChecksumMode{ChecksumFull, ChecksumZero, ChecksumKeep} {
 			r := testReflector(svc)
-			r.ZeroUDPChecksum = zero
+			r.UDPChecksum = mode
 			for i, f := range frames {
 				goFrame, cFrame := bytes.Clone(f), bytes.Clone(f)
 				gv, cv := r.Reflect(goFrame), reflectC(r, cFrame)
 				if gv != cv || !bytes.Equal(goFrame, cFrame) {
-					t.Fatalf("%s zero=%v frame %d (%x):\n Go %+v %x\n C  %+v %x", svc, zero, i, f, gv, goFrame, cv, cFrame)
+					t.Fatalf("%s checksum mode %d frame %d (%x):\n Go %+v %x\n C  %+v %x", svc, mode, i, f, gv, goFrame, cv, cFrame)
 				}
 			}
 		}

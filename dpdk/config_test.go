@@ -1,0 +1,142 @@
+package dpdk
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"ringbench/backends"
+	"ringbench/workloads"
+)
+
+func TestParseServerConfig(t *testing.T) {
+	yes := func() bool { return true }
+	no := func() bool { return false }
+	base := func() backends.Config {
+		return backends.Config{Proto: backends.UDP, Service: backends.Echo, Host: "10.203.0.1", CPUs: []int{1}, Iface: "veth0"}
+	}
+	for _, tc := range []struct {
+		name     string
+		edit     func(*backends.Config)
+		afxdp    bool
+		wantVdev string
+		wantCsum ChecksumMode
+		wantErr  string
+	}{
+		{"auto picks af_xdp", func(c *backends.Config) {}, true, "net_af_xdp0,iface=veth0,start_queue=0,queue_count=1", ChecksumFull, ""},
+		{"auto falls back to af_packet", func(c *backends.Config) {}, false, "net_af_packet0,iface=veth0,qpairs=1", ChecksumFull, ""},
+		{"pmd forced", func(c *backends.Config) { c.Options = map[string]string{OptPMD: PMDAFPacket} }, true, "net_af_packet0,iface=veth0,qpairs=1", ChecksumFull, ""},
+		{"memif server", func(c *backends.Config) { c.Iface = ""; c.Options = map[string]string{OptMemifSocket: "/run/m.sock"} }, false,
+			"net_memif0,role=server,id=0,socket=/run/m.sock,socket-abstract=no", ChecksumKeep, ""},
+		{"vdev override", func(c *backends.Config) {
+			c.Iface = ""
+			c.Options = map[string]string{OptVdev: "net_null0", OptUDPChecksum: "zero"}
+		}, false, "net_null0", ChecksumZero, ""},
+		{"unknown option", func(c *backends.Config) { c.Options = map[string]string{"ring": "1"} }, false, "", 0, "unknown option"},
+		{"vdev overrides Iface", func(c *backends.Config) { c.Options = map[string]string{OptVdev: "net_null0"} }, true, "net_null0", ChecksumKeep, ""},
+		{"two ports", func(c *backends.Config) { c.Options = map[string]string{OptVdev: "net_null0", OptMemifSocket: "/m"} }, false, "", 0, "exactly one port"},
+		{"no port", func(c *backends.Config) { c.Iface = "" }, false, "", 0, "exactly one port"},
+		{"bad pmd", func(c *backends.Config) { c.Options = map[string]string{OptPMD: "vfio"} }, false, "", 0, "pmd"},
+		{"pmd without iface", func(c *backends.Config) {
+			c.Iface = ""
+			c.Options = map[string]string{OptPMD: PMDAFXDP, OptVdev: "net_null0"}
+		}, false, "", 0, "Iface only"},
+		{"bad host", func(c *backends.Config) { c.Host = "::1" }, false, "", 0, "IPv4"},
+		{"bad checksum mode", func(c *backends.Config) { c.Options = map[string]string{OptUDPChecksum: "partial"} }, false, "", 0, "full, zero or keep"},
+		{"tcp", func(c *backends.Config) { c.Proto = backends.TCP }, false, "", 0, "no kernel TCP stack"},
+		{"two cores", func(c *backends.Config) { c.CPUs = []int{0, 1} }, false, "", 0, "one core"},
+		{"source needs a size", func(c *backends.Config) { c.Service = backends.Source; c.MsgSize = 4 }, false, "", 0, "MsgSize"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base()
+			tc.edit(&cfg)
+			st, err := parseServerConfig(cfg, func() bool { return tc.afxdp }, no)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.vdev != tc.wantVdev || st.rules.UDPChecksum != tc.wantCsum || st.lcore != 1 || !st.noHuge {
+				t.Errorf("settings %+v, want vdev %q checksum %d on lcore 1 without hugepages", st, tc.wantVdev, tc.wantCsum)
+			}
+			if st.rules.Port != DefaultPort || st.rules.IP.String() != "10.203.0.1" {
+				t.Errorf("rules %+v", st.rules)
+			}
+		})
+	}
+	st, err := parseServerConfig(backends.Config{Proto: backends.UDP, Service: backends.Echo, Port: 7, Iface: "x", CPUs: []int{0}}, yes, yes)
+	if err != nil || st.noHuge || st.rules.Port != 7 {
+		t.Errorf("hugepages free and port 7: %+v, %v", st, err)
+	}
+	_, err = parseServerConfig(backends.Config{Proto: backends.TCP}, yes, yes)
+	if !errors.Is(err, backends.ErrNotSupported) {
+		t.Errorf("TCP: %v does not match ErrNotSupported", err)
+	}
+}
+
+func TestEALArgs(t *testing.T) {
+	for _, tc := range []struct {
+		noHuge  bool
+		pci     string
+		want    []string
+		mustNot string
+	}{
+		{true, "", []string{"-l", "3", "--no-huge", "--no-shconf", "--no-pci", "--vdev", "--file-prefix"}, "--in-memory"},
+		{false, "", []string{"--in-memory", "--no-pci"}, "--no-huge"},
+		{false, "0000:3b:00.0", []string{"-a", "0000:3b:00.0"}, "--no-pci"},
+	} {
+		args := ealArgs(3, "net_null0", tc.pci, tc.noHuge, "p")
+		for _, w := range tc.want {
+			if !slices.Contains(args, w) {
+				t.Errorf("ealArgs(noHuge=%v, pci=%q) = %v, lacks %s", tc.noHuge, tc.pci, args, w)
+			}
+		}
+		if slices.Contains(args, tc.mustNot) {
+			t.Errorf("ealArgs(noHuge=%v, pci=%q) = %v, has %s", tc.noHuge, tc.pci, args, tc.mustNot)
+		}
+	}
+}
+
+func TestNotSupportedWithoutTag(t *testing.T) {
+	if built {
+		t.Skip("skipped: built with the dpdk tag")
+	}
+	for _, name := range []string{"dpdk"} {
+		b, err := backends.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, err := range []error{b.Probe(), func() error { _, err := b.New(backends.Config{}); return err }()} {
+			if !errors.Is(err, backends.ErrNotSupported) || !strings.Contains(err.Error(), "make build") {
+				t.Errorf("%s: %v, want a not-supported error saying how to build", name, err)
+			}
+		}
+	}
+	if _, err := Generate(t.Context(), workloads.Spec{Workload: workloads.Echo, Size: 64, Duration: 1}, GenOptions{}, workloads.Hooks{}); !errors.Is(err, backends.ErrNotSupported) {
+		t.Errorf("Generate: %v", err)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	for _, tc := range []struct{ name, variant string }{{"dpdk", "default"}, {"dpdk-testpmd", "testpmd"}} {
+		b, err := backends.Lookup(tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Family != "dpdk" || b.Variant != tc.variant {
+			t.Errorf("%s: family %q variant %q", tc.name, b.Family, b.Variant)
+		}
+		err = b.Supports(backends.TCP, backends.Echo)
+		if !errors.Is(err, backends.ErrNotSupported) || !strings.Contains(err.Error(), "no kernel TCP stack") {
+			t.Errorf("%s over TCP: %v", tc.name, err)
+		}
+		if err := b.Supports(backends.UDP, backends.Echo); err != nil {
+			t.Errorf("%s over UDP: %v", tc.name, err)
+		}
+	}
+}
