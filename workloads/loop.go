@@ -9,6 +9,9 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
+
+	"ringbench/backends"
+	"ringbench/internal/mmsg"
 )
 
 const (
@@ -27,6 +30,12 @@ const (
 	lateAfter = int64(time.Millisecond)
 	// maxLatency is the histogram's highest trackable value.
 	maxLatency = int64(60 * time.Second)
+	// udpBatch is the datagrams one recvmmsg or sendmmsg moves at most, so
+	// also the most one socket gets per readiness event.
+	udpBatch = 32
+	// udpSlotBytes holds the largest datagram plus one byte, so an oversize
+	// reply shows as truncated.
+	udpSlotBytes = 2048
 	// timerTag marks the timerfd in epoll event data; flows use their index.
 	timerTag = -1
 )
@@ -60,15 +69,18 @@ type counters struct {
 // share of the open-loop schedule. Only its own thread touches it while it
 // runs; Run reads it after the loop has ended.
 type loop struct {
-	r       *runState
-	spec    Spec
-	cpu     int // -1: unpinned
-	ep      int
-	tfd     int // -1 in closed loop
-	flows   []flow
-	live    int
-	events  []unix.EpollEvent
-	rbuf    []byte
+	r      *runState
+	spec   Spec
+	cpu    int // -1: unpinned
+	ep     int
+	tfd    int // -1 in closed loop
+	flows  []flow
+	live   int
+	events []unix.EpollEvent
+	rbuf   []byte
+	// UDP datagram batches, one recvmmsg or sendmmsg each, shared by the
+	// loop's connections.
+	rx, tx  *mmsg.Batch
 	hist    *hdrhistogram.Histogram
 	n       counters
 	open    bool
@@ -92,6 +104,17 @@ func newLoop(r *runState, spec Spec, cpu int) (l *loop, err error) {
 		open:     spec.Rate > 0,
 		timeout:  int64(spec.Timeout),
 		winStart: math.MaxInt64, winEnd: math.MaxInt64,
+	}
+	if spec.Proto == backends.UDP {
+		l.rx = mmsg.NewBatch(udpBatch, udpSlotBytes)
+		l.tx = mmsg.NewBatch(udpBatch, udpSlotBytes)
+		if spec.Workload == Stream {
+			// A stream's datagrams are all alike: fill them once.
+			for i := range udpBatch {
+				copy(l.tx.Buf(i), sourcePattern[:spec.Size])
+				l.tx.SetSize(i, spec.Size)
+			}
+		}
 	}
 	defer func() {
 		if err != nil {

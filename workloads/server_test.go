@@ -59,13 +59,17 @@ func (p *peer) Close() {
 	p.wg.Wait()
 }
 
-// serveTCP accepts connections and runs handle on each.
+// serveTCP accepts connections on 127.0.0.1 and runs handle on each.
 func serveTCP(t *testing.T, handle func(p *peer, c net.Conn)) *peer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveTCPOn(t, ln, handle)
+}
+
+func serveTCPOn(t *testing.T, ln net.Listener, handle func(p *peer, c net.Conn)) *peer {
 	p := &peer{ln: ln, addr: ln.Addr().(*net.TCPAddr).AddrPort(), done: make(chan struct{})}
 	p.wg.Add(1)
 	go func() {
@@ -127,8 +131,10 @@ func flipEvery(k int) corrupt {
 	}
 }
 
-func tcpEchoPeer(t *testing.T, c corrupt) *peer {
-	return serveTCP(t, func(p *peer, conn net.Conn) {
+func tcpEchoPeer(t *testing.T, c corrupt) *peer { return serveTCP(t, echoConn(c)) }
+
+func echoConn(c corrupt) func(p *peer, conn net.Conn) {
+	return func(p *peer, conn net.Conn) {
 		buf := make([]byte, 64<<10)
 		for {
 			n, err := conn.Read(buf)
@@ -142,7 +148,7 @@ func tcpEchoPeer(t *testing.T, c corrupt) *peer {
 				return
 			}
 		}
-	})
+	}
 }
 
 // udpEchoPeer echoes datagrams; drop(i) true drops the i-th.

@@ -135,6 +135,19 @@ func (s *sock) write(p []byte) int {
 	}
 }
 
+// mmsgResult turns a recvmmsg or sendmmsg result into a count, wouldBlock
+// or failed, like read and write.
+func (s *sock) mmsgResult(op string, n int, err error) int {
+	switch {
+	case err == nil:
+		return n
+	case err == unix.EAGAIN, err == unix.EINTR:
+		return wouldBlock // epoll reports the socket again
+	}
+	s.ioFailed(op, err)
+	return failed
+}
+
 // send writes p once; when the socket is full it watches for room and
 // reports false, as it does when the connection failed.
 func (s *sock) send(p []byte) (int, bool) {
@@ -163,6 +176,9 @@ func (b *backlog) push(t int64) {
 }
 
 func (b *backlog) peek() int64 { return b.buf[b.head] }
+
+// at returns the i-th oldest time, i < len().
+func (b *backlog) at(i int) int64 { return b.buf[(b.head+i)%len(b.buf)] }
 
 func (b *backlog) pop() int64 {
 	t := b.buf[b.head]

@@ -24,9 +24,6 @@ var _ flow = (*streamUp)(nil)
 // streamChunk is the most one TCP write of a stream carries.
 const streamChunk = readBufSize
 
-// udpWriteBatch bounds the datagrams written per readiness event.
-const udpWriteBatch = 64
-
 func (s *streamUp) start() {
 	if !s.l.open {
 		s.watchOut(true)
@@ -92,33 +89,34 @@ func (s *streamUp) pumpBytes() {
 	}
 }
 
-// pumpDatagrams costs one write per message.
+// pumpDatagrams costs one sendmmsg per up to udpBatch messages; the
+// loop's send batch already holds the datagram.
 func (s *streamUp) pumpDatagrams() {
-	for range udpWriteBatch {
-		at := int64(0)
-		if s.l.open {
-			if s.queue.len() == 0 {
-				s.watchOut(false)
-				return
-			}
-			at = s.queue.peek()
-		}
-		_, ok := s.send(sourcePattern[:s.size])
-		if !ok {
+	k := s.l.tx.Len()
+	if s.l.open {
+		k = min(k, s.queue.len())
+		if k == 0 {
+			s.watchOut(false)
 			return
 		}
-		now := nanotime()
+	}
+	n, err := s.l.tx.Send(s.fd, 0, k, 0)
+	sent := s.mmsgResult("send", n, err)
+	if sent == failed {
+		return
+	}
+	now := nanotime()
+	for range max(sent, 0) {
+		at := now
 		if s.l.open {
-			s.queue.pop()
-		} else {
-			at = now
+			at = s.queue.pop()
 		}
 		s.l.sent(now, at)
 		s.l.complete(now, -1, s.size)
 	}
-	if s.l.open && s.queue.len() > 0 {
-		// The batch ran out before the queue: come back when writable.
-		s.watchOut(true)
+	if s.l.open {
+		// Come back when writable if the socket was full or more is queued.
+		s.watchOut(sent < k || s.queue.len() > 0)
 	}
 }
 
@@ -199,25 +197,29 @@ func (u *udpStreamDown) start() {
 func (u *udpStreamDown) writable() {}
 func (u *udpStreamDown) pump()     {}
 
+// readable takes up to udpBatch datagrams with one recvmmsg and compares
+// each with one bytes.Equal.
 func (u *udpStreamDown) readable() {
-	for range udpReadBatch {
-		n := u.read(u.l.rbuf)
-		if n < 0 {
-			return
-		}
-		now := nanotime()
-		u.lastRx = now
-		p := u.l.rbuf[:n]
-		if n != u.size {
+	rx := u.l.rx
+	n, err := rx.Recv(u.fd, 0)
+	n = u.mmsgResult("receive", n, err)
+	if n <= 0 {
+		return
+	}
+	now := nanotime()
+	u.lastRx = now
+	for i := range n {
+		p := rx.Payload(i)
+		if len(p) != u.size || rx.Truncated(i) {
 			u.l.mismatch(now)
 			continue
 		}
 		seq := binary.LittleEndian.Uint64(p)
-		if !bytes.Equal(p[backends.SourceHeader:], sourceAt(seq, n-backends.SourceHeader)) {
+		if !bytes.Equal(p[backends.SourceHeader:], sourceAt(seq, len(p)-backends.SourceHeader)) {
 			u.l.mismatch(now)
 			continue
 		}
-		u.l.complete(now, -1, n)
+		u.l.complete(now, -1, len(p))
 	}
 }
 

@@ -3,8 +3,6 @@ package netns
 import (
 	"errors"
 	"os"
-	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,32 +13,15 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// newNetns makes a fresh network namespace on a parked thread and returns
-// its path; the thread (and so the namespace) lives until the test ends.
 func newNetns(t *testing.T) string {
 	t.Helper()
 	testenv.SkipUnlessRoot(t, "creating a network namespace")
-	type made struct {
-		path string
-		err  error
+	path, release, err := Scratch()
+	if err != nil {
+		t.Fatal(err)
 	}
-	madec := make(chan made, 1)
-	done := make(chan struct{})
-	go func() {
-		runtime.LockOSThread() // the thread dies with this goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			madec <- made{err: err}
-			return
-		}
-		madec <- made{path: "/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"}
-		<-done
-	}()
-	m := <-madec
-	if m.err != nil {
-		t.Fatalf("unshare netns: %v", m.err)
-	}
-	t.Cleanup(func() { close(done) })
-	return m.path
+	t.Cleanup(release)
+	return path
 }
 
 func nsInode(t *testing.T, path string) uint64 {
@@ -74,11 +55,39 @@ func TestInNetnsEntersNamespace(t *testing.T) {
 	if got != want {
 		t.Errorf("fn ran in netns inode %d, want %d", got, want)
 	}
-	// The new namespace's loopback is down, so a socket made there cannot
-	// reach 127.0.0.1 while one made here can at least try.
-	err = unix.Connect(fd, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{127, 0, 0, 1}})
-	if !errors.Is(err, unix.ENETUNREACH) {
-		t.Errorf("connect from the new netns: got %v, want ENETUNREACH", err)
+	// A listener made in the namespace is reachable from a socket made
+	// there, even when used from this thread.
+	var ln int
+	err = InNetns(path, func() error {
+		var err error
+		ln, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			return err
+		}
+		return unix.Listen(ln, 1)
+	})
+	if err != nil {
+		t.Fatalf("listen in netns: %v", err)
+	}
+	defer unix.Close(ln)
+	sa, err := unix.Getsockname(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Connect(fd, sa); err != nil {
+		t.Errorf("connect inside the netns: %v", err)
+	}
+	// The same address from this namespace finds nothing listening.
+	here, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(here)
+	if err := unix.Connect(here, sa); !errors.Is(err, unix.ECONNREFUSED) {
+		t.Errorf("connect from outside the netns: %v, want ECONNREFUSED", err)
 	}
 }
 
