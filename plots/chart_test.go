@@ -1,0 +1,130 @@
+package plots
+
+import (
+	"bytes"
+	"encoding/binary"
+	"image"
+	"image/draw"
+	"image/png"
+	"os"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/plot/vg"
+)
+
+// TestCharts checks what each chart says; TestReport/charts checks the
+// pictures Report saves, so that each is rasterized once per test run.
+func TestCharts(t *testing.T) {
+	recs, lesson := synthetic(t)
+	charts, skipped := Charts(recs, lesson)
+	// The test input has two workloads: each gets cycles/op, cycles/pkt,
+	// syscalls and crossing charts and a latency distribution; only echo/tcp
+	// has the sweeps for throughput and latency against load.
+	wantNames := []string{
+		"cycles-per-op-echo-tcp-veth", "cycles-per-packet-echo-tcp-veth", "syscalls-per-op-echo-tcp-veth",
+		"crossing-cost-echo-tcp-veth", "cycles-per-op-echo-udp-veth", "cycles-per-packet-echo-udp-veth",
+		"syscalls-per-op-echo-udp-veth", "crossing-cost-echo-udp-veth", "throughput-vs-conns-echo-tcp-veth",
+		"latency-vs-load-echo-tcp-veth", "latency-distribution-echo-tcp-veth", "latency-distribution-echo-udp-veth",
+	}
+	var names []string
+	for _, c := range charts {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, " ") != strings.Join(wantNames, " ") {
+		t.Errorf("charts = %v, want %v", names, wantNames)
+	}
+	if len(skipped) != 2 {
+		t.Errorf("skipped charts = %q, want the two sweeps echo/udp lacks", skipped)
+	}
+	for _, c := range charts {
+		t.Run(c.Name, func(t *testing.T) {
+			if c.Caption == "" {
+				t.Error("chart has no caption")
+			}
+			svg, err := c.SVG()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(svg, []byte("<svg")) {
+				t.Errorf("inline SVG starts %q", svg[:min(len(svg), 20)])
+			}
+			// Every chart names the machine and the cycle source.
+			for _, want := range []string{"Synthetic Test CPU", "cycles_source: tsc"} {
+				if !strings.Contains(c.Plot.Title.Text, want) {
+					t.Errorf("title %q lacks %q", c.Plot.Title.Text, want)
+				}
+			}
+		})
+	}
+}
+
+// inkStats counts distinct colours and pixels that differ from the corner
+// (background) pixel. It reads the pixel bytes directly: image.At boxes a
+// colour per pixel, which the race detector makes slow.
+func inkStats(img image.Image) (colours, inked int) {
+	rgba, ok := img.(*image.RGBA)
+	if !ok {
+		b := img.Bounds()
+		rgba = image.NewRGBA(b)
+		draw.Draw(rgba, b, img, b.Min, draw.Src)
+	}
+	pix := rgba.Pix
+	seen := map[uint32]bool{}
+	bg := binary.LittleEndian.Uint32(pix)
+	for i := 0; i+4 <= len(pix); i += 4 {
+		c := binary.LittleEndian.Uint32(pix[i:])
+		seen[c] = true
+		if c != bg {
+			inked++
+		}
+	}
+	return len(seen), inked
+}
+
+func TestMissingBackendIsLabelledNotZero(t *testing.T) {
+	recs, lesson := synthetic(t)
+	r := newRun(recs, lesson)
+	p, ok := r.mainPoint(family{"echo", "echo", "tcp", "veth"})
+	if !ok {
+		t.Fatal("no main point for echo/tcp")
+	}
+	c, err := r.metricBars(family{"echo", "echo", "tcp", "veth"}, p, "cycles/op", "cycles-per-op", "Cycles per op", "cycles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(c.Caption, "n/a: dpdk: no kernel TCP stack") {
+		t.Errorf("caption %q does not say why dpdk is missing", c.Caption)
+	}
+	svg, err := c.SVG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(svg, []byte(">n/a<")) {
+		t.Error("chart does not draw an n/a label for the skipped backend")
+	}
+}
+
+// checkPNG decodes a saved chart and checks its size (its height only when
+// h > 0) and that it is not blank.
+func checkPNG(t *testing.T, path string, w, h vg.Length) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("decode %s: %v", path, err)
+	}
+	// gonum renders PNGs at 96 dpi.
+	wantW, wantH := int(float64(w/vg.Inch)*96+0.5), int(float64(h/vg.Inch)*96+0.5)
+	if got := img.Bounds().Size(); got.X != wantW || (h > 0 && got.Y != wantH) {
+		t.Errorf("%s: size %v, want %dx%d", path, got, wantW, wantH)
+	}
+	colours, inked := inkStats(img)
+	if colours < 8 || inked < img.Bounds().Dx()*img.Bounds().Dy()/50 {
+		t.Errorf("%s looks blank: %d colours, %d non-background pixels", path, colours, inked)
+	}
+}

@@ -1,0 +1,161 @@
+package plots
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"strings"
+)
+
+// block is one piece of the report, rendered the same way into Markdown and
+// into HTML so that the two never say different things.
+type block interface {
+	markdown(b *bytes.Buffer) error
+	html(b *bytes.Buffer) error
+}
+
+type heading struct {
+	level int
+	text  string
+}
+
+func (h heading) markdown(b *bytes.Buffer) error {
+	fmt.Fprintf(b, "%s %s\n\n", strings.Repeat("#", h.level), h.text)
+	return nil
+}
+
+func (h heading) html(b *bytes.Buffer) error {
+	fmt.Fprintf(b, "<h%d>%s</h%d>\n", h.level, html.EscapeString(h.text), h.level)
+	return nil
+}
+
+type paragraph string
+
+func (p paragraph) markdown(b *bytes.Buffer) error {
+	b.WriteString(string(p) + "\n\n")
+	return nil
+}
+
+func (p paragraph) html(b *bytes.Buffer) error {
+	fmt.Fprintf(b, "<p>%s</p>\n", html.EscapeString(string(p)))
+	return nil
+}
+
+type bullets []string
+
+func (l bullets) markdown(b *bytes.Buffer) error {
+	for _, s := range l {
+		fmt.Fprintf(b, "- %s\n", s)
+	}
+	b.WriteString("\n")
+	return nil
+}
+
+func (l bullets) html(b *bytes.Buffer) error {
+	b.WriteString("<ul>\n")
+	for _, s := range l {
+		fmt.Fprintf(b, "<li>%s</li>\n", html.EscapeString(s))
+	}
+	b.WriteString("</ul>\n")
+	return nil
+}
+
+type tableBlock struct{ t *table }
+
+func (tb tableBlock) markdown(b *bytes.Buffer) error {
+	if err := tb.t.render(b, markdown); err != nil {
+		return err
+	}
+	b.WriteString("\n")
+	for i, n := range tb.t.notes {
+		fmt.Fprintf(b, "[%d] %s  \n", i+1, n)
+	}
+	if len(tb.t.notes) > 0 {
+		b.WriteString("\n")
+	}
+	return nil
+}
+
+func (tb tableBlock) html(b *bytes.Buffer) error {
+	b.WriteString("<div class=\"table\">\n")
+	if err := tb.t.render(b, htmlTable); err != nil {
+		return err
+	}
+	b.WriteString("</div>\n")
+	if len(tb.t.notes) > 0 {
+		b.WriteString("<ol class=\"notes\">\n")
+		for _, n := range tb.t.notes {
+			fmt.Fprintf(b, "<li>%s</li>\n", html.EscapeString(n))
+		}
+		b.WriteString("</ol>\n")
+	}
+	return nil
+}
+
+// figure is a chart: a link to its SVG file in Markdown, the SVG itself
+// inline in HTML.
+type figure struct {
+	chart *Chart
+	file  string // path relative to the report
+	svg   []byte // the chart already rendered, or nil
+}
+
+func (f figure) markdown(b *bytes.Buffer) error {
+	fmt.Fprintf(b, "![%s](%s)\n\n*%s*\n\n", f.chart.Title, f.file, f.chart.Caption)
+	return nil
+}
+
+func (f figure) html(b *bytes.Buffer) error {
+	svg := f.svg
+	if svg == nil {
+		var err error
+		if svg, err = f.chart.SVG(); err != nil {
+			return err
+		}
+	}
+	b.WriteString("<figure>\n")
+	b.Write(svg)
+	fmt.Fprintf(b, "\n<figcaption>%s</figcaption>\n</figure>\n", html.EscapeString(f.chart.Caption))
+	return nil
+}
+
+type document struct {
+	title  string
+	blocks []block
+}
+
+func (d *document) add(bs ...block) { d.blocks = append(d.blocks, bs...) }
+
+func (d *document) markdown() ([]byte, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# %s\n\n", d.title)
+	for _, bl := range d.blocks {
+		if err := bl.markdown(&b); err != nil {
+			return nil, err
+		}
+	}
+	return b.Bytes(), nil
+}
+
+// pageStyle keeps report.html self-contained: no external font, script or
+// stylesheet.
+const pageStyle = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;background:#fff;line-height:1.45}
+h1{border-bottom:2px solid #333}h2{border-bottom:1px solid #ccc;margin-top:2em}
+.table{overflow-x:auto}table{border-collapse:collapse;font-size:13px;margin:1em 0}
+th,td{border:1px solid #ccc;padding:3px 7px;white-space:nowrap}th{background:#f0f0f0}
+tr:nth-child(even) td{background:#fafafa}
+figure{margin:1.5em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:14px;color:#444;margin-top:.3em}.notes{font-size:13px;color:#444}`
+
+func (d *document) html() ([]byte, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n<style>\n%s\n</style>\n</head>\n<body>\n<h1>%s</h1>\n",
+		html.EscapeString(d.title), pageStyle, html.EscapeString(d.title))
+	for _, bl := range d.blocks {
+		if err := bl.html(&b); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteString("</body>\n</html>\n")
+	return b.Bytes(), nil
+}

@@ -1,0 +1,278 @@
+package plots
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"ringbench/results"
+)
+
+// middleGround is the lesson, drawn from measurements: what each path costs
+// in crossings and in the stack, and which kernel features still see it.
+func (r *run) middleGround(doc *document, crossing []*Chart, svgs map[*Chart][]byte) {
+	doc.add(heading{2, "The middle ground"})
+	doc.add(paragraph("Syscalls per op and cycles per packet per path, at the point of each workload where " +
+		"most backends ran. Crossings are syscalls per op × the calibrated cost of one null syscall; the rest " +
+		"is the work of the kernel's network stack and the application. The last column sets each path's rest " +
+		"against the first path's."))
+	if t := r.pathTable(); len(t.rows) > 0 {
+		doc.add(tableBlock{t})
+	} else {
+		doc.add(paragraph("No trial finished, so there is no per-path cost to show."))
+	}
+
+	doc.add(heading{3, "Crossing cost"})
+	switch {
+	case r.lesson == nil:
+		doc.add(paragraph("Not measured: this folder has no " + results.LessonFile + "."))
+	case r.lesson.SyscallCost == nil:
+		doc.add(paragraph("Not measured: the null-syscall calibration did not run (see Not measured)."))
+	default:
+		c := r.lesson.SyscallCost
+		s := fmt.Sprintf("A null syscall cost %s ns on this machine, measured over %d calls (%s).",
+			num(c.NsPerCall), c.Calls, c.Method)
+		if cyc, ok := r.crossingCycles(); ok {
+			s += fmt.Sprintf(" That is %s TSC cycles per crossing.", num(cyc))
+		}
+		doc.add(paragraph(s))
+	}
+	for _, c := range crossing {
+		doc.add(figure{c, ChartDir + "/" + c.Name + ".svg", svgs[c]})
+	}
+
+	doc.add(heading{3, "Kernel features kept"})
+	if r.lesson == nil || len(r.lesson.Features) == 0 {
+		doc.add(paragraph("Not measured: no kernel-feature checks in this folder (see Not measured)."))
+		return
+	}
+	doc.add(paragraph("Measured live on the veth topology for each backend: does an nftables counter rule in the " +
+		"server's namespace count the backend's packets, does an nftables drop rule stop its traffic, does `ss` " +
+		"list its socket."))
+	doc.add(tableBlock{r.featureTable()})
+}
+
+func (r *run) pathTable() *table {
+	t := &table{
+		header: []string{"workload", "backend", "syscalls/op", "own syscalls/op", "cycles/op", "cycles/pkt",
+			"crossings cycles/op", "rest cycles/op", "rest vs first"},
+		right: []bool{false, false, true, true, true, true, true, true, true},
+	}
+	perCall, haveCal := r.crossingCycles()
+	for _, f := range r.order {
+		p, ok := r.mainPoint(f)
+		if !ok {
+			continue
+		}
+		firstRest := 0.0
+		for _, l := range r.labels {
+			g := r.group(l, p)
+			if g == nil {
+				continue
+			}
+			row := []string{p.String(), l}
+			if len(g.OK) == 0 {
+				row = append(row, notRun+": "+truncate(g.Reason(), 50), notRun, notRun, notRun, notRun, notRun, notRun)
+				t.rows = append(t.rows, row)
+				continue
+			}
+			for _, m := range []string{results.MSyscallsPerOp, results.MBackendSyscalls, results.MCyclesPerOp, results.MCyclesPerPacket} {
+				if s, ok := g.Stat(m); ok {
+					row = append(row, num(s.Center)+" "+ciPct(s))
+				} else {
+					row = append(row, missing+" "+t.note(m+" not read for "+l+": "+meterNote(g, m)))
+				}
+			}
+			sp, ok := r.crossingSplit(l, p, perCall)
+			switch {
+			case !haveCal:
+				why := missing + " " + t.note("no null-syscall calibration")
+				row = append(row, why, why, why)
+			case !ok:
+				why := missing + " " + t.note("needs both cycles/op and syscalls/op")
+				row = append(row, why, why, why)
+			default:
+				cross := num(sp.crossing)
+				if sp.clamped {
+					cross += " " + t.note("the crossing estimate exceeded the measured cycles/op; shown clamped")
+				}
+				vs := "1.00×"
+				if firstRest == 0 {
+					firstRest = sp.rest
+				} else {
+					vs = ratio(sp.rest, firstRest)
+				}
+				row = append(row, cross, num(sp.rest), vs)
+			}
+			t.rows = append(t.rows, row)
+		}
+	}
+	return t
+}
+
+func (r *run) featureTable() *table {
+	t := &table{header: []string{"backend", "topology", "proto", "nft counter counts its packets",
+		"nft drop rule stops it", "ss lists its socket"}}
+	for _, kf := range r.lesson.Features {
+		t.rows = append(t.rows, []string{kf.Backend, kf.Topology, kf.Proto,
+			t.checkCell(kf.Backend, kf.NftCounts), t.checkCell(kf.Backend, kf.NftDropStops), t.checkCell(kf.Backend, kf.SSListsSocket)})
+	}
+	return t
+}
+
+func (t *table) checkCell(backend string, c results.FeatureCheck) string {
+	s := string(c.Verdict)
+	if s == "" {
+		s = string(results.Unmeasured)
+	}
+	if c.Counted != nil && c.Sent != nil {
+		s += fmt.Sprintf(" (%d of %d)", *c.Counted, *c.Sent)
+	} else if c.Counted != nil {
+		s += fmt.Sprintf(" (%d counted)", *c.Counted)
+	}
+	if c.Reason != "" {
+		s += ": " + c.Reason
+	}
+	if c.Note != "" {
+		s += " " + t.note(backend+": "+c.Note)
+	}
+	return s
+}
+
+func (r *run) envTable() *table {
+	e := r.env
+	tsc := missing
+	if e.TSCHz > 0 {
+		tsc = fmt.Sprintf("%s GHz (%s)", strconv.FormatFloat(e.TSCHz/1e9, 'f', 3, 64), e.TSCSource)
+	}
+	t := &table{header: []string{"", ""}}
+	for _, kv := range [][2]string{
+		{"CPU", e.CPUModel},
+		{"CPUs", strconv.Itoa(e.CPUs)},
+		{"kernel", e.Kernel},
+		{"virtualized", strconv.FormatBool(e.Virtualized)},
+		{"TSC", tsc},
+		{"cycles_source", r.cyclesSource()},
+		{"Go", e.GoVersion},
+		{"git revision", e.GitRev},
+		{"host", e.Hostname},
+	} {
+		v := kv[1]
+		if v == "" || v == "0" {
+			v = missing
+		}
+		t.rows = append(t.rows, []string{kv[0], v})
+	}
+	t.header = []string{"", "value"}
+	return t
+}
+
+// method explains how each meter was read and lists the trials whose
+// numbers need a caveat.
+func (r *run) method(doc *document) {
+	doc.add(heading{2, "Method"})
+	doc.add(bullets{
+		"ops and bytes: counted by the load generator, which verifies every echoed payload.",
+		"packets: the server-side interface's statistics (veth: sysfs counters; DPDK: port stats).",
+		"latency: an HDR histogram of per-request latency; in open loop measured from each request's intended send time, so it is corrected for coordinated omission.",
+		"CPU ns/op: process CPU time of every thread of the server process (io_uring's iou-sqp and iou-wrk threads included) over the window, per op.",
+		"cycles: hardware cycles on the server cores via perf_event_open where the machine has a PMU (cycles_source perf); otherwise the cores' busy time from /proc/stat × the TSC frequency (cycles_source tsc).",
+		"syscalls/op: the raw_syscalls:sys_enter tracepoint filtered to the server process (every syscall, the Go runtime's included); own syscalls/op is the backend's count of its data-path syscalls.",
+		"noise: other tasks' CPU on the server cores and the server's run delay; a trial over the threshold is flagged noisy and repeated.",
+		"statistics: each figure is the median over a configuration's ok repeats; intervals are 95% and distribution-free, and comparisons use the Mann-Whitney U test, as benchstat does (x/perf/benchmath).",
+	})
+	if strings.Contains(r.cyclesSource(), "tsc") {
+		s := "This run's cycles are TSC-equivalent cycles: busy time × the constant TSC rate"
+		if r.env.TSCHz > 0 {
+			s += fmt.Sprintf(" (%s GHz)", strconv.FormatFloat(r.env.TSCHz/1e9, 'f', 3, 64))
+		}
+		s += ". On a VM they count the time a vCPU was busy, not instructions retired: time the hypervisor stole " +
+			"from a busy vCPU is counted, and a busy-polling server (DPDK) counts every polling cycle, so its cycles/op " +
+			"at a low offered load are mostly idle polls."
+		doc.add(paragraph(s))
+	}
+	var flagged []string
+	for _, g := range r.sortedGroups() {
+		for _, rec := range g.OK {
+			var why []string
+			if rec.ClientBound {
+				why = append(why, fmt.Sprintf("client-bound (client cores %.0f%% busy)", rec.ClientBusy*100))
+			}
+			if rec.Noisy {
+				why = append(why, fmt.Sprintf("noisy (other tasks %.0f%% of the server cores, run delay %.1f%%)",
+					rec.NoiseOtherCPU*100, rec.NoiseRunDelay*100))
+			}
+			if len(why) > 0 {
+				flagged = append(flagged, fmt.Sprintf("%s repeat %d: %s", g.Key, rec.Repeat, strings.Join(why, ", ")))
+			}
+		}
+		for _, rec := range g.NotOK {
+			if rec.Status == results.StatusFailed {
+				flagged = append(flagged, fmt.Sprintf("%s repeat %d: failed: %s", g.Key, rec.Repeat, rec.Error))
+			}
+		}
+	}
+	if len(flagged) == 0 {
+		doc.add(paragraph("No trial was flagged client-bound or noisy, and none failed."))
+		return
+	}
+	doc.add(paragraph("Trials flagged or failed:"), bullets(flagged))
+}
+
+// notMeasured gathers every gap, one sentence each: from the lesson, from
+// skipped configurations, from unread meters and from charts not drawn.
+func (r *run) notMeasured(skippedCharts []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	if r.lesson == nil {
+		add("The middle-ground experiments (kernel-feature checks, null-syscall calibration): this folder has no " + results.LessonFile + ".")
+	} else {
+		for _, s := range r.lesson.NotMeasured {
+			add(s)
+		}
+		if r.lesson.SyscallCost == nil {
+			add("Null-syscall calibration: not in " + results.LessonFile + ".")
+		}
+		for _, kf := range r.lesson.Features {
+			for _, c := range []struct {
+				name string
+				fc   results.FeatureCheck
+			}{{"nft counter", kf.NftCounts}, {"nft drop", kf.NftDropStops}, {"ss", kf.SSListsSocket}} {
+				if c.fc.Verdict == results.Unmeasured || c.fc.Verdict == "" {
+					add(fmt.Sprintf("%s check for %s: %s", c.name, kf.Backend, orElse(c.fc.Reason, "no reason given")))
+				}
+			}
+		}
+	}
+	if len(r.recs) == 0 {
+		add("Trials: this folder has no " + results.JSONLFile + ".")
+	}
+	for _, g := range r.sortedGroups() {
+		if len(g.OK) == 0 {
+			add(fmt.Sprintf("%s over %s: %s", g.Config.Label(), g.Config.Proto, g.Reason()))
+			continue
+		}
+		for _, m := range []string{results.MSyscallsPerOp, results.MCyclesPerPacket, results.MCyclesPerOp} {
+			if _, ok := g.Stat(m); !ok {
+				add(fmt.Sprintf("%s for %s: %s", m, g.Key, meterNote(g, m)))
+			}
+		}
+	}
+	for _, s := range skippedCharts {
+		add("Chart " + s)
+	}
+	return out
+}
+
+func orElse(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}

@@ -1,0 +1,144 @@
+package plots
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"ringbench/results"
+)
+
+// ChartDir is the folder, inside a results folder, that Report saves charts to.
+const ChartDir = "charts"
+
+// Report writes dir/report.md (charts beside it in dir/charts) and a
+// self-contained dir/report.html from dir's results.jsonl and lesson.json.
+func Report(dir string) error {
+	r, err := loadRun(dir)
+	if err != nil {
+		return err
+	}
+	charts, skipped := r.charts()
+	// Each chart is drawn once as SVG, for its file and for the page.
+	svgs := map[*Chart][]byte{}
+	for _, c := range charts {
+		svg, err := c.saveFiles(filepath.Join(dir, ChartDir))
+		if err != nil {
+			return err
+		}
+		svgs[c] = svg
+	}
+	doc := r.report(charts, svgs, skipped)
+	md, err := doc.markdown()
+	if err != nil {
+		return fmt.Errorf("render report: %w", err)
+	}
+	page, err := doc.html()
+	if err != nil {
+		return fmt.Errorf("render report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, results.ReportMD), md, 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, results.ReportHTML), page, 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// Summary writes the main results table of dir as Markdown, as summary.md
+// holds it.
+func Summary(dir string, w io.Writer) error {
+	r, err := loadRun(dir)
+	if err != nil {
+		return err
+	}
+	doc := &document{title: "ringbench summary — " + r.runName()}
+	doc.add(paragraph(r.tableIntro()), tableBlock{r.resultsTable()})
+	md, err := doc.markdown()
+	if err != nil {
+		return fmt.Errorf("render summary: %w", err)
+	}
+	if _, err := w.Write(md); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	return nil
+}
+
+// loadRun reads a results folder: records and lesson, either may be absent
+// but not both.
+func loadRun(dir string) (*run, error) {
+	recs, err := results.Load(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("load results: %w", err)
+	}
+	lesson, err := results.LoadLesson(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load lesson: %w", err)
+	}
+	if len(recs) == 0 && lesson == nil {
+		return nil, fmt.Errorf("load results: no %s or %s in %s", results.JSONLFile, results.LessonFile, dir)
+	}
+	return newRun(recs, lesson), nil
+}
+
+func (r *run) runName() string {
+	for _, rec := range r.recs {
+		if rec.Run != "" {
+			return rec.Run
+		}
+	}
+	return "unnamed run"
+}
+
+func (r *run) tableIntro() string {
+	return fmt.Sprintf("One row per configuration: medians over its ok repeats (n). "+
+		"\"%s\" marks a meter that was not read (the note says why), \"%s\" a configuration that could not run here. "+
+		"Syscalls/op counts every syscall of the server process at the raw_syscalls:sys_enter tracepoint; "+
+		"own syscalls/op is the backend's own count.", missing, notRun)
+}
+
+func (r *run) report(charts []*Chart, svgs map[*Chart][]byte, skipped []string) *document {
+	doc := &document{title: "ringbench report — " + r.runName()}
+	doc.add(heading{2, "Summary"})
+	if f := r.findings(); len(f) > 0 {
+		doc.add(bullets(f))
+	} else {
+		doc.add(paragraph("No trial finished, so there are no findings."))
+	}
+
+	doc.add(heading{2, "Results"}, paragraph(r.tableIntro()), tableBlock{r.resultsTable()})
+
+	doc.add(heading{2, "Charts"})
+	var middle []*Chart
+	for _, c := range charts {
+		if isCrossing(c) {
+			middle = append(middle, c)
+			continue
+		}
+		doc.add(figure{c, ChartDir + "/" + c.Name + ".svg", svgs[c]})
+	}
+	if len(charts) == 0 {
+		doc.add(paragraph("No chart could be drawn from this folder."))
+	}
+
+	r.middleGround(doc, middle, svgs)
+
+	doc.add(heading{2, "Environment"}, tableBlock{r.envTable()})
+	r.method(doc)
+	doc.add(heading{2, "Not measured"})
+	if nm := r.notMeasured(skipped); len(nm) > 0 {
+		doc.add(bullets(nm))
+	} else {
+		doc.add(paragraph("Everything the suite measures was measured in this run."))
+	}
+	return doc
+}
+
+func isCrossing(c *Chart) bool {
+	return strings.HasPrefix(c.Name, "crossing-cost-")
+}

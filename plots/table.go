@@ -1,0 +1,240 @@
+package plots
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"ringbench/results"
+)
+
+// table is rows of cells, rendered for the terminal, Markdown or HTML.
+type table struct {
+	header []string
+	rows   [][]string
+	right  []bool   // right-align column i (numbers)
+	notes  []string // footnotes, numbered from 1, that cells refer to as [n]
+	index  map[string]int
+}
+
+// Output formats of a table.
+type tableFormat int
+
+const (
+	terminal tableFormat = iota
+	markdown
+	htmlTable
+)
+
+// note returns the footnote marker for text, adding it once.
+func (t *table) note(text string) string {
+	if t.index == nil {
+		t.index = map[string]int{}
+	}
+	n, ok := t.index[text]
+	if !ok {
+		t.notes = append(t.notes, text)
+		n = len(t.notes)
+		t.index[text] = n
+	}
+	return "[" + strconv.Itoa(n) + "]"
+}
+
+func (t *table) render(w io.Writer, f tableFormat) error {
+	var r tw.Renderer
+	switch f {
+	case markdown:
+		r = renderer.NewMarkdown()
+	case htmlTable:
+		r = renderer.NewHTML()
+	default:
+		r = renderer.NewBlueprint()
+	}
+	align := make([]tw.Align, len(t.header))
+	for i := range align {
+		align[i] = tw.AlignLeft
+		if i < len(t.right) && t.right[i] {
+			align[i] = tw.AlignRight
+		}
+	}
+	tbl := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(r),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAlignmentConfig(tw.CellAlignment{PerColumn: align}),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: align}),
+	)
+	tbl.Header(cells(t.header, f))
+	for _, row := range t.rows {
+		if err := tbl.Append(cells(row, f)); err != nil {
+			return fmt.Errorf("add table row: %w", err)
+		}
+	}
+	if err := tbl.Render(); err != nil {
+		return fmt.Errorf("render table: %w", err)
+	}
+	return nil
+}
+
+// cells escapes what Markdown would read as a column break.
+func cells(row []string, f tableFormat) []string {
+	if f != markdown {
+		return row
+	}
+	out := make([]string, len(row))
+	for i, c := range row {
+		out[i] = strings.ReplaceAll(c, "|", `\|`)
+	}
+	return out
+}
+
+// PrintTable writes the main results table of recs for a terminal, with
+// its footnotes below.
+func PrintTable(w io.Writer, recs []results.Record) {
+	t := newRun(recs, nil).resultsTable()
+	if err := t.render(w, terminal); err != nil {
+		fmt.Fprintln(w, err)
+		return
+	}
+	for i, n := range t.notes {
+		fmt.Fprintf(w, "[%d] %s\n", i+1, n)
+	}
+}
+
+// sortedGroups orders groups by family, then load and shape, then backend,
+// so rows of one comparison sit together.
+func (r *run) sortedGroups() []*results.Group {
+	famIdx := map[family]int{}
+	for i, f := range r.order {
+		famIdx[f] = i
+	}
+	out := make([]*results.Group, len(r.groups))
+	for i := range r.groups {
+		out[i] = &r.groups[i]
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := pointOf(out[i].Config), pointOf(out[j].Config)
+		if fa, fb := famIdx[a.family()], famIdx[b.family()]; fa != fb {
+			return fa < fb
+		}
+		ka := [5]float64{a.Rate, float64(a.Conns), float64(a.Depth), float64(a.Size), float64(a.Cores)}
+		kb := [5]float64{b.Rate, float64(b.Conns), float64(b.Depth), float64(b.Size), float64(b.Cores)}
+		if ka != kb {
+			for k := range ka {
+				if ka[k] != kb[k] {
+					return ka[k] < kb[k]
+				}
+			}
+		}
+		ra, la := labelRank(out[i].Config.Label())
+		rb, lb := labelRank(out[j].Config.Label())
+		if ra != rb {
+			return ra < rb
+		}
+		return la < lb
+	})
+	return out
+}
+
+// resultsTable is the main table: one row per configuration, medians over
+// its ok repeats.
+func (r *run) resultsTable() *table {
+	t := &table{
+		header: []string{"backend", "workload", "proto", "topology", "conns×depth", "size B", "rate target",
+			"ops/s", "Gbit/s", "p50 µs", "p99 µs", "CPU ns/op", "cycles/op", "cycles/pkt", "cycles src",
+			"syscalls/op", "own syscalls/op", "errors", "n", "flags"},
+		right: []bool{false, false, false, false, true, true, true,
+			true, true, true, true, true, true, true, false,
+			true, true, true, true, false},
+	}
+	metrics := []string{results.MThroughput, results.MGbps, results.MLatP50, results.MLatP99, results.MCPUNsPerOp,
+		results.MCyclesPerOp, results.MCyclesPerPacket, "src", results.MSyscallsPerOp, results.MBackendSyscalls}
+	for _, g := range r.sortedGroups() {
+		c := g.Config
+		row := []string{c.Label(), c.Workload, c.Proto, c.Topology, fmt.Sprintf("%d×%d", c.Conns, c.Depth),
+			strconv.Itoa(c.Size), rateText(c.RateTarget)}
+		if len(g.OK) == 0 {
+			for i := range metrics {
+				cell := notRun
+				if i == 0 {
+					cell = notRun + ": " + truncate(g.Reason(), 60)
+				}
+				row = append(row, cell)
+			}
+			row = append(row, notRun, "0", g.NotOK[0].Status)
+			t.rows = append(t.rows, row)
+			continue
+		}
+		for _, m := range metrics {
+			if m == "src" {
+				row = append(row, g.OK[0].CyclesSource)
+				continue
+			}
+			s, ok := g.Stat(m)
+			if !ok {
+				row = append(row, missing+" "+t.note(m+" not read for "+g.Key+": "+meterNote(g, m)))
+				continue
+			}
+			row = append(row, num(s.Center))
+		}
+		row = append(row, errorsCell(g), strconv.Itoa(len(g.OK)), flagsCell(g))
+		t.rows = append(t.rows, row)
+	}
+	return t
+}
+
+func errorsCell(g *results.Group) string {
+	var total, mismatch, reset, timeout, lost uint64
+	for _, r := range g.OK {
+		total += r.Errors
+		mismatch += r.ErrMismatch
+		reset += r.ErrReset
+		timeout += r.ErrTimeout
+		lost += r.ErrLost
+	}
+	if total == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, p := range []struct {
+		n    uint64
+		name string
+	}{{mismatch, "mismatch"}, {reset, "reset"}, {timeout, "timeout"}, {lost, "lost"}} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.name))
+		}
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
+}
+
+func flagsCell(g *results.Group) string {
+	var flags []string
+	if g.ClientBound() {
+		flags = append(flags, "client-bound")
+	}
+	if g.Noisy() {
+		flags = append(flags, "noisy")
+	}
+	failed, skipped := 0, 0
+	for _, r := range g.NotOK {
+		if r.Status == results.StatusSkipped {
+			skipped++
+		} else {
+			failed++
+		}
+	}
+	if failed > 0 {
+		flags = append(flags, fmt.Sprintf("%d failed", failed))
+	}
+	if skipped > 0 {
+		flags = append(flags, fmt.Sprintf("%d skipped", skipped))
+	}
+	return strings.Join(flags, ", ")
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+# Writes results.jsonl: SYNTHETIC TEST INPUT for the plots golden tests.
+# Every number below was chosen by hand to exercise the tables, charts and
+# report (repeats with and without a confidence interval, a skipped backend,
+# a failed repeat, a missing meter, client-bound and noisy flags). None of it
+# is a measurement and none of it may be quoted as one.
+import json
+
+ENV = {"kernel": "0.0.0-synthetic", "cpu_model": "Synthetic Test CPU (not a measurement)", "cpus": 2,
+       "tsc_hz": 2.6e9, "tsc_source": "synthetic", "cycles_source": "tsc", "go_version": "go1.26.8",
+       "git_rev": "synthetic", "hostname": "synthetic", "virtualized": True}
+JITTER = [0.0, 0.01, -0.01, 0.02, -0.02, 0.005]   # repeat i scales values by 1+JITTER[i]
+# label -> (cycles/op at 10k ops/s, syscalls/op outside, backend's own syscalls/op, p50 µs, p99 µs)
+BASE = {"epoll": (26000, 1.9, 1.8, 60, 180), "uring": (24000, 0.52, 0.5, 55, 160),
+        "uring-sqpoll": (21000, 0.004, 0.002, 40, 120), "dpdk": (52000, 0.0, 0.0, 25, 70)}
+TIME = "2026-01-01T00:00:%02dZ"
+
+recs, n = [], [0]
+
+def rec(label, workload, proto, conns, depth, size, rate, repeat, status="ok", error="", **kw):
+    fam, _, var = label.partition("-")
+    n[0] += 1
+    r = {"run": "synthetic-test-input", "trial": n[0], "repeat": repeat, "attempt": 1,
+         "time": TIME % (n[0] % 60), "status": status, "backend": fam, "variant": var or "default",
+         "workload": workload, "proto": proto, "topology": "veth", "service": "echo", "conns": conns,
+         "depth": depth, "size": size, "rate_target": rate, "arrival": "constant" if rate else "",
+         "cores": 1, "server_cpus": [1], "client_cpus": [0], "warmup_s": 1, "duration_s": 5, "env": ENV}
+    if error:
+        r["error"] = error
+    if status != "ok":
+        r.update({"ops": 0, "bytes": 0, "packets": None, "throughput_ops": 0, "throughput_gbps": 0,
+                  "throughput_pps": None, "cycles_per_packet": None, "syscalls": None, "syscalls_per_op": None,
+                  "backend_syscalls_per_op": None, "cpu_ns_per_packet": None, "busy_ns_per_packet": None,
+                  "cycles_source": ""})
+        recs.append(r)
+        return
+    cyc, sc, own, p50, p99 = BASE[label]
+    j = 1 + JITTER[repeat % len(JITTER)]
+    ops_s = rate if rate else kw.pop("closed_ops")
+    dur = 5
+    ops = int(ops_s * dur)
+    load = 1 + (ops_s / 50000) * 0.6 if label != "dpdk" else 1
+    cyc_op = cyc * j / (1 + ops_s / 20000) if label != "dpdk" else 2.6e9 / ops_s * j
+    pkts = ops * 2
+    r.update({"ops": ops, "bytes": ops * size * 2, "packets": pkts, "packets_source": "veth sysfs",
+              "throughput_ops": ops_s * j if not rate else ops_s, "throughput_gbps": ops_s * size * 2 * 8 / 1e9,
+              "throughput_pps": pkts / dur,
+              "lat_p50_us": p50 * load * j, "lat_p90_us": p99 * 0.6 * load * j, "lat_p99_us": p99 * load * j,
+              "lat_p999_us": p99 * 2 * load * j, "lat_max_us": p99 * 4 * load * j, "lat_mean_us": p50 * 1.1 * load * j,
+              "cpu_ns": cyc_op / 2.6 * ops, "cpu_ns_per_op": cyc_op / 2.6, "cpu_ns_per_packet": cyc_op / 2.6 / 2,
+              "busy_ns": cyc_op / 2.6 * ops, "busy_ns_per_op": cyc_op / 2.6, "busy_ns_per_packet": cyc_op / 2.6 / 2,
+              "server_busy": min(1.0, cyc_op * ops_s / 2.6e9), "client_busy": 0.4,
+              "cycles": cyc_op * ops, "cycles_per_op": cyc_op, "cycles_per_packet": cyc_op / 2, "cycles_source": "tsc",
+              "syscalls": int(sc * j * ops), "syscalls_per_op": sc * j, "backend_syscalls_per_op": own * j,
+              "errors": 0, "err_mismatch": 0, "err_reset": 0, "err_timeout": 0, "err_lost": 0,
+              "client_bound": False, "noisy": False, "noise_other_cpu": 0.01, "noise_run_delay": 0.002})
+    if kw.pop("curve", False):
+        r["lat_curve"] = [{"p": p, "us": round(v * load * j, 3)} for p, v in
+                          [(0, p50 * 0.4), (50, p50), (90, p99 * 0.6), (99, p99), (99.9, p99 * 2), (99.99, p99 * 3), (100, p99 * 4)]]
+    if kw.pop("no_syscalls", False):
+        r.update({"syscalls": None, "syscalls_per_op": None, "syscalls_note": "tracefs not mounted (synthetic)"})
+    r.update(kw)
+    recs.append(r)
+
+# A: echo/tcp 64x4, open loop at three rates; 6 repeats at 20000 so it has a 95% interval.
+for rate, reps in [(10000, 3), (20000, 6), (50000, 3)]:
+    for label in ["epoll", "uring", "uring-sqpoll"]:
+        for i in range(reps):
+            rec(label, "echo", "tcp", 64, 4, 64, rate, i, curve=(rate == 20000))
+    rec("dpdk", "echo", "tcp", 64, 4, 64, rate, 0, status="skipped", error="no kernel TCP stack")
+# B: echo/udp 16x1 at 20000 ops/s, every backend, 3 repeats.
+for label in ["epoll", "uring", "uring-sqpoll", "dpdk"]:
+    for i in range(3):
+        rec(label, "echo", "udp", 16, 1, 64, 20000, i, curve=True)
+# C: echo/tcp closed loop over connections, one repeat; flags, a failure and a missing meter.
+CLOSED = {"epoll": [30000, 90000, 110000], "uring": [32000, 100000, 125000], "uring-sqpoll": [40000, 120000, 140000]}
+for label, rates in CLOSED.items():
+    for conns, ops_s in zip([1, 16, 64], rates):
+        extra = {}
+        if label == "uring-sqpoll" and conns == 64:
+            extra["client_bound"] = True
+        if label == "epoll" and conns == 16:
+            extra.update({"noisy": True, "noise_other_cpu": 0.12})
+        if label == "uring" and conns == 1:
+            extra["no_syscalls"] = True
+        rec(label, "echo", "tcp", conns, 1, 64, 0, 0, closed_ops=ops_s, **extra)
+rec("uring", "echo", "tcp", 1, 1, 64, 0, 1, status="failed", error="server exited: signal: killed (synthetic)")
+
+with open("results.jsonl", "w") as f:
+    for r in recs:
+        f.write(json.dumps(r, ensure_ascii=False) + "\n")

@@ -1,0 +1,101 @@
+package results
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Lesson is what the middle-ground experiments measured beside the trials:
+// what one kernel crossing costs here, and which kernel features still see
+// each backend's traffic. The harness fills it; reports only read it.
+type Lesson struct {
+	SyscallCost *SyscallCost     `json:"syscall_cost"` // nil: not calibrated
+	Features    []KernelFeatures `json:"features"`
+	// NotMeasured gives, one sentence each, what was not measured and why
+	// ("nft: command not found", "dpdk: backend unavailable").
+	NotMeasured []string `json:"not_measured,omitempty"`
+	Env         Env      `json:"env"`
+}
+
+// SyscallCost is the calibration of a null syscall on this machine.
+type SyscallCost struct {
+	NsPerCall float64 `json:"ns_per_call"`
+	Method    string  `json:"method"` // how it was timed: "getppid via syscall.RawSyscall, best of 5"
+	Calls     uint64  `json:"calls"`
+	// CyclesPerCall is NsPerCall × TSC Hz; nil when the TSC rate is unknown.
+	CyclesPerCall *float64 `json:"cycles_per_call,omitempty"`
+}
+
+// Verdict is the answer of a kernel-feature check.
+type Verdict string
+
+// Verdicts.
+const (
+	Yes        Verdict = "yes"
+	No         Verdict = "no"
+	Unmeasured Verdict = "unmeasured" // Reason says why
+)
+
+// FeatureCheck is one kernel-feature check for one backend.
+type FeatureCheck struct {
+	Verdict Verdict `json:"verdict"`
+	Reason  string  `json:"reason,omitempty"` // why unmeasured
+	// Counted is what the kernel feature saw (packets an nft counter
+	// counted), Sent what the generator sent; nil when not applicable.
+	Counted *uint64 `json:"counted,omitempty"`
+	Sent    *uint64 `json:"sent,omitempty"`
+	Note    string  `json:"note,omitempty"`
+}
+
+// KernelFeatures is one backend's row of the kernel-features table.
+type KernelFeatures struct {
+	Backend  string `json:"backend"` // label: epoll, uring, uring-sqpoll, dpdk
+	Topology string `json:"topology"`
+	Proto    string `json:"proto"`
+	// NftCounts: a counter rule in the server's namespace counted its packets.
+	NftCounts FeatureCheck `json:"nft_counts"`
+	// NftDropStops: a drop rule there stopped its traffic.
+	NftDropStops FeatureCheck `json:"nft_drop_stops"`
+	// SSListsSocket: `ss` in the server's namespace listed its socket.
+	SSListsSocket FeatureCheck `json:"ss_lists_socket"`
+}
+
+// LoadLesson reads dir's lesson.json; a folder without one gives nil, nil.
+func LoadLesson(dir string) (*Lesson, error) {
+	b, err := os.ReadFile(filepath.Join(dir, LessonFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read lesson: %w", err)
+	}
+	var l Lesson
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("decode lesson: %w", err)
+	}
+	return &l, nil
+}
+
+// Save writes l as dir's lesson.json, replacing it whole so that a reader
+// never sees half a file.
+func (l *Lesson) Save(dir string) error {
+	b, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode lesson: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create results folder: %w", err)
+	}
+	tmp := filepath.Join(dir, LessonFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write lesson: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, LessonFile)); err != nil {
+		return fmt.Errorf("rename lesson: %w", err)
+	}
+	return nil
+}

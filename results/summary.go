@@ -1,0 +1,203 @@
+package results
+
+import (
+	"math"
+	"sort"
+
+	"golang.org/x/perf/benchmath"
+)
+
+// Metric is one meter of a Record that summaries, benchmark files and
+// comparisons share, so that all three name and judge it the same way.
+type Metric struct {
+	Name string // short name used in tables and charts: "cycles/op"
+	// BenchUnit is the unit in Go's benchmark format; benchstat tidies
+	// "-ns" units to seconds, so latency and CPU time print scaled.
+	BenchUnit string
+	// BenchScale converts a value in Name's unit to BenchUnit.
+	BenchScale float64
+	// Better is +1 when higher values are better, -1 when lower are.
+	Better int
+	// Of returns the record's value, or false when the meter was not read.
+	Of func(*Record) (float64, bool)
+}
+
+// Metric names, the keys of Group.Stats.
+const (
+	MThroughput      = "ops/s"
+	MGbps            = "Gbit/s"
+	MCyclesPerOp     = "cycles/op"
+	MCyclesPerPacket = "cycles/pkt"
+	MCPUNsPerOp      = "cpu-ns/op"
+	MSyscallsPerOp   = "syscalls/op"
+	MBackendSyscalls = "backend-syscalls/op"
+	MLatP50          = "p50-µs"
+	MLatP99          = "p99-µs"
+)
+
+// Metrics lists every summarized meter in table order.
+var Metrics = []Metric{
+	{MThroughput, "ops/s", 1, +1, func(r *Record) (float64, bool) { return r.ThroughputOps, r.Ops > 0 }},
+	{MGbps, "B/s", 1e9 / 8, +1, func(r *Record) (float64, bool) { return r.Gbps, r.Bytes > 0 }},
+	{MCyclesPerOp, "cycles/op", 1, -1, func(r *Record) (float64, bool) { return r.CyclesPerOp, r.Ops > 0 && r.Cycles > 0 }},
+	{MCyclesPerPacket, "cycles/pkt", 1, -1, optional(func(r *Record) *float64 { return r.CyclesPerPacket })},
+	{MCPUNsPerOp, "cpu-ns/op", 1, -1, func(r *Record) (float64, bool) { return r.CPUNsPerOp, r.Ops > 0 && r.CPUNs > 0 }},
+	{MSyscallsPerOp, "syscalls/op", 1, -1, optional(func(r *Record) *float64 { return r.SyscallsPerOp })},
+	{MBackendSyscalls, "backend-syscalls/op", 1, -1, optional(func(r *Record) *float64 { return r.BackendSyscallsPerOp })},
+	{MLatP50, "p50-ns", 1e3, -1, func(r *Record) (float64, bool) { return r.LatP50, r.Ops > 0 && r.LatP50 > 0 }},
+	{MLatP99, "p99-ns", 1e3, -1, func(r *Record) (float64, bool) { return r.LatP99, r.Ops > 0 && r.LatP99 > 0 }},
+}
+
+func optional(field func(*Record) *float64) func(*Record) (float64, bool) {
+	return func(r *Record) (float64, bool) {
+		p := field(r)
+		if p == nil {
+			return 0, false
+		}
+		return *p, true
+	}
+}
+
+// MetricByName returns the metric called name.
+func MetricByName(name string) (Metric, bool) {
+	for _, m := range Metrics {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Metric{}, false
+}
+
+// Confidence is the level of every interval in a summary.
+const Confidence = 0.95
+
+// Stat summarizes one metric over a configuration's repeats as benchstat
+// does: the median and a distribution-free confidence interval around it.
+type Stat struct {
+	Center float64
+	// Lo and Hi bound the interval; they are infinite when there are too
+	// few repeats for one at the requested level (Warnings says how many).
+	Lo, Hi     float64
+	Confidence float64
+	N          int
+	Values     []float64 // ascending
+	Warnings   []string
+	sample     *benchmath.Sample
+}
+
+// HasCI reports whether the interval is finite.
+func (s Stat) HasCI() bool { return !math.IsInf(s.Lo, 0) && !math.IsInf(s.Hi, 0) }
+
+// Compare tests whether two stats come from the same distribution
+// (Mann-Whitney U, as benchstat's default assumption).
+func (s Stat) Compare(other Stat) benchmath.Comparison {
+	return benchmath.AssumeNothing.Compare(s.sample, other.sample)
+}
+
+// Group is every record of one configuration (Config.Key).
+type Group struct {
+	Key    string
+	Config Config
+	Env    Env
+	OK     []Record // Status ok, in file order
+	NotOK  []Record // failed or skipped
+	// Stats holds a Stat per metric name read in at least one ok record.
+	Stats map[string]Stat
+}
+
+// Stat returns the summary of metric name, if any record measured it.
+func (g *Group) Stat(name string) (Stat, bool) {
+	s, ok := g.Stats[name]
+	return s, ok
+}
+
+// Reason says why a group has no ok record: the first failure or skip.
+func (g *Group) Reason() string {
+	if len(g.OK) > 0 || len(g.NotOK) == 0 {
+		return ""
+	}
+	r := g.NotOK[0]
+	if r.Error == "" {
+		return r.Status
+	}
+	return r.Error
+}
+
+// ClientBound reports whether any ok repeat was flagged client-bound.
+func (g *Group) ClientBound() bool {
+	return g.any(func(r *Record) bool { return r.ClientBound })
+}
+
+// Noisy reports whether any ok repeat was flagged noisy.
+func (g *Group) Noisy() bool {
+	return g.any(func(r *Record) bool { return r.Noisy })
+}
+
+func (g *Group) any(f func(*Record) bool) bool {
+	for i := range g.OK {
+		if f(&g.OK[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Summarize groups records by configuration, in order of first appearance,
+// and summarizes each metric over the ok repeats. Failed and skipped
+// records are kept beside, never counted.
+func Summarize(recs []Record) []Group {
+	var groups []*Group
+	byKey := map[string]*Group{}
+	for _, r := range recs {
+		k := r.Config.Key()
+		g := byKey[k]
+		if g == nil {
+			g = &Group{Key: k, Config: r.Config, Env: r.Env}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+		if r.Status == StatusOK {
+			if len(g.OK) == 0 {
+				g.Env = r.Env
+			}
+			g.OK = append(g.OK, r)
+		} else {
+			g.NotOK = append(g.NotOK, r)
+		}
+	}
+	out := make([]Group, len(groups))
+	for i, g := range groups {
+		g.Stats = summarizeMetrics(g.OK)
+		out[i] = *g
+	}
+	return out
+}
+
+func summarizeMetrics(recs []Record) map[string]Stat {
+	stats := map[string]Stat{}
+	for _, m := range Metrics {
+		var vals []float64
+		for i := range recs {
+			if v, ok := m.Of(&recs[i]); ok && !math.IsNaN(v) {
+				vals = append(vals, v)
+			}
+		}
+		if len(vals) == 0 {
+			continue
+		}
+		stats[m.Name] = newStat(vals)
+	}
+	return stats
+}
+
+func newStat(vals []float64) Stat {
+	sort.Float64s(vals)
+	s := benchmath.NewSample(vals, &benchmath.DefaultThresholds)
+	sum := benchmath.AssumeNothing.Summary(s, Confidence)
+	st := Stat{Center: sum.Center, Lo: sum.Lo, Hi: sum.Hi, Confidence: sum.Confidence,
+		N: len(vals), Values: s.Values, sample: s}
+	for _, w := range append(s.Warnings, sum.Warnings...) {
+		st.Warnings = append(st.Warnings, w.Error())
+	}
+	return st
+}
