@@ -247,10 +247,14 @@ type counts struct {
 	dropped, errors                  uint64
 }
 
-// publishedCounts is the loop's counts as other goroutines read them. The
+// publishedCounts is the loop's counts as other goroutines read them,
+// behind a sequence count (a seqlock) so that a reader gets one moment's
+// counts, never RxBytes from one turn and TxBytes from another. The
 // padding keeps two loops' counters off one cache line.
 type publishedCounts struct {
-	_                                atomicPad
+	_ atomicPad
+	// seq is odd while the loop writes.
+	seq                              atomic.Uint64
 	syscalls, accepted, closed       atomic.Uint64
 	rxBytes, txBytes, rxMsgs, txMsgs atomic.Uint64
 	dropped, errors                  atomic.Uint64
@@ -263,6 +267,7 @@ type atomicPad [64]byte
 // epoll_wait rather than an atomic add per packet.
 func (l *loop) publish() {
 	c, p := &l.count, &l.published
+	p.seq.Add(1)
 	p.syscalls.Store(c.syscalls)
 	p.accepted.Store(c.accepted)
 	p.closed.Store(c.closed)
@@ -272,16 +277,40 @@ func (l *loop) publish() {
 	p.txMsgs.Store(c.txMsgs)
 	p.dropped.Store(c.dropped)
 	p.errors.Store(c.errors)
+	p.seq.Add(1)
 }
 
+// addTo adds one consistent snapshot of the loop's counts to c.
 func (p *publishedCounts) addTo(c *backends.Counters) {
-	c.Syscalls += p.syscalls.Load()
-	c.Accepted += p.accepted.Load()
-	c.Closed += p.closed.Load()
-	c.RxBytes += p.rxBytes.Load()
-	c.TxBytes += p.txBytes.Load()
-	c.RxMsgs += p.rxMsgs.Load()
-	c.TxMsgs += p.txMsgs.Load()
-	c.Dropped += p.dropped.Load()
-	c.Errors += p.errors.Load()
+	for {
+		seq := p.seq.Load()
+		if seq&1 != 0 {
+			runtime.Gosched() // the loop is mid-publish, or preempted there
+			continue
+		}
+		snap := backends.Counters{
+			Syscalls: p.syscalls.Load(),
+			Accepted: p.accepted.Load(),
+			Closed:   p.closed.Load(),
+			RxBytes:  p.rxBytes.Load(),
+			TxBytes:  p.txBytes.Load(),
+			RxMsgs:   p.rxMsgs.Load(),
+			TxMsgs:   p.txMsgs.Load(),
+			Dropped:  p.dropped.Load(),
+			Errors:   p.errors.Load(),
+		}
+		if p.seq.Load() != seq {
+			continue
+		}
+		c.Syscalls += snap.Syscalls
+		c.Accepted += snap.Accepted
+		c.Closed += snap.Closed
+		c.RxBytes += snap.RxBytes
+		c.TxBytes += snap.TxBytes
+		c.RxMsgs += snap.RxMsgs
+		c.TxMsgs += snap.TxMsgs
+		c.Dropped += snap.Dropped
+		c.Errors += snap.Errors
+		return
+	}
 }

@@ -210,6 +210,9 @@ func (s suite) start(t *testing.T, cfg backends.Config) *server {
 			t.Errorf("after Close: %v", err)
 		}
 	})
+	if srv.Port() <= 0 {
+		t.Errorf("Port() = %d after starting on port 0; want the port the kernel picked", srv.Port())
+	}
 	return h
 }
 
