@@ -186,7 +186,7 @@ func (r *run) syscallChart(f family, p point) (*Chart, error) {
 		"syscalls per op (log scale)")
 	c.Plot.NominalX(labels...)
 	c.Plot.Y.Scale = plot.LogScale{}
-	c.Plot.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	c.Plot.Y.Tick.Marker = plainLogTicks{}
 	names := []string{"outside count (raw_syscalls tracepoint)", "backend's own count"}
 	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}}
 	for k := range dots {
@@ -525,7 +525,7 @@ func (r *run) loadChart(f family) (*Chart, error) {
 		fmt.Sprintf("Latency vs offered load — %s, %d×%d, %d B", f, sw.base.Conns, sw.base.Depth, sw.base.Size),
 		"offered load (ops/s)", "latency (µs, log scale)")
 	c.Plot.Y.Scale = plot.LogScale{}
-	c.Plot.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	c.Plot.Y.Tick.Marker = plainLogTicks{}
 	rate := func(p point) float64 { return p.Rate }
 	n99, err := r.lineChart(c, sw, rate, results.MLatP99, false, " p99", true)
 	if err != nil {
@@ -565,10 +565,7 @@ func (ninesTicks) Ticks(min, max float64) []plot.Tick {
 	return out
 }
 
-func nines(p float64) float64 {
-	const top = 99.9999 // the maximum (p = 100) would sit at infinity
-	return -math.Log10(1 - math.Min(p, top)/100)
-}
+func nines(p float64) float64 { return -math.Log10(1 - p/100) }
 
 // distributionChart: the latency percentile curve of each backend at the
 // open-loop point of f where most backends recorded a curve.
@@ -593,8 +590,8 @@ func (r *run) distributionChart(f family) (*Chart, error) {
 		"percentile", "latency (µs, log scale)")
 	c.Plot.X.Tick.Marker = ninesTicks{}
 	c.Plot.Y.Scale = plot.LogScale{}
-	c.Plot.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	var absent []string
+	c.Plot.Y.Tick.Marker = plainLogTicks{}
+	var absent, maxes []string
 	for _, l := range r.labels {
 		curve := curveOf(r.group(l, best))
 		if curve == nil {
@@ -607,7 +604,9 @@ func (r *run) distributionChart(f family) (*Chart, error) {
 		}
 		var xys plotter.XYs
 		for _, pt := range curve {
-			if pt.US > 0 {
+			// The maximum (p = 100) would sit at infinity; the caption
+			// gives it instead.
+			if pt.US > 0 && pt.P < 100 {
 				xys = append(xys, plotter.XY{X: nines(pt.P), Y: pt.US})
 			}
 		}
@@ -621,14 +620,22 @@ func (r *run) distributionChart(f family) (*Chart, error) {
 		line.Color, line.Width = r.labelColor(l), vg.Points(1.5)
 		c.Plot.Add(line)
 		c.Plot.Legend.Add(l, line)
+		if last := curve[len(curve)-1]; last.P >= 100 {
+			maxes = append(maxes, fmt.Sprintf("%s %s µs", l, num(last.US)))
+		}
 	}
 	// Percentile curves rise to the right; the legend goes where they are low.
 	c.Plot.Legend.Left = true
 	legendRoom(c.Plot, len(r.labels), true)
 	// Room for the last tick's label.
 	c.Plot.X.Max += 0.3
+	maxima := ""
+	if len(maxes) > 0 {
+		maxima = " Maxima: " + strings.Join(maxes, ", ") + "."
+	}
 	c.Caption = fmt.Sprintf("Latency percentiles at %s, one line per backend (the median repeat's curve), "+
-		"x on a \"nines\" scale so the tail is visible, y log scale, µs.%s", best, naText(absent))
+		"x on a \"nines\" scale so the tail is visible, y log scale, µs; the maximum is not drawn (it sits at "+
+		"100%%, infinitely far right).%s%s", best, maxima, naText(absent))
 	return c, nil
 }
 
@@ -718,4 +725,18 @@ func (r *run) markClientBound(c *Chart, sw sweep, x func(point) float64, metric 
 	c.Plot.Add(sc)
 	c.Plot.Legend.Add("client-bound", sc)
 	return 1, nil
+}
+
+// plainLogTicks are gonum's log-axis ticks labelled as plain numbers
+// ("100000", not "1e+05").
+type plainLogTicks struct{}
+
+func (plainLogTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.LogTicks{Prec: -1}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+		}
+	}
+	return ticks
 }

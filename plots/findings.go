@@ -251,6 +251,13 @@ func (r *run) trialFinding() string {
 			flagged++
 		}
 	}
-	return fmt.Sprintf("%d trials: %d ok, %d skipped, %d failed; %d of %d configurations flagged client-bound or noisy (see Method).",
-		len(r.recs), ok, skipped, failed, flagged, len(r.groups))
+	return fmt.Sprintf("%s: %d ok, %d skipped, %d failed; %d of %s flagged client-bound or noisy (see Method).",
+		plural(len(r.recs), "trial"), ok, skipped, failed, flagged, plural(len(r.groups), "configuration"))
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

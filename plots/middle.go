@@ -111,8 +111,8 @@ func (r *run) pathTable() *table {
 }
 
 func (r *run) featureTable() *table {
-	t := &table{header: []string{"backend", "topology", "proto", "nft counter counts its packets",
-		"nft drop rule stops it", "ss lists its socket"}}
+	t := &table{header: []string{"backend", "topology", "proto", "nft counter counts its packets (counted of sent)",
+		"nft drop rule stops it (answered of sent)", "ss lists its socket"}}
 	for _, kf := range r.lesson.Features {
 		t.rows = append(t.rows, []string{kf.Backend, kf.Topology, kf.Proto,
 			t.checkCell(kf.Backend, kf.NftCounts), t.checkCell(kf.Backend, kf.NftDropStops), t.checkCell(kf.Backend, kf.SSListsSocket)})
@@ -181,6 +181,9 @@ func (r *run) method(doc *document) {
 		"noise: other tasks' CPU on the server cores and the server's run delay; a trial over the threshold is flagged noisy and repeated.",
 		"statistics: each figure is the median over a configuration's ok repeats; intervals are 95% and distribution-free, and comparisons use the Mann-Whitney U test, as benchstat does (x/perf/benchmath).",
 	})
+	if srcs := r.packetSources(); len(srcs) > 0 {
+		doc.add(paragraph("This run's packet counts came from: " + strings.Join(srcs, "; ") + "."))
+	}
 	if strings.Contains(r.cyclesSource(), "tsc") {
 		s := "This run's cycles are TSC-equivalent cycles: busy time × the constant TSC rate"
 		if r.env.TSCHz > 0 {
@@ -275,4 +278,17 @@ func orElse(s, alt string) string {
 		return alt
 	}
 	return s
+}
+
+// packetSources lists the distinct packet-counter sources of the ok records.
+func (r *run) packetSources() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, rec := range r.recs {
+		if rec.Status == results.StatusOK && rec.PacketsSource != "" && !seen[rec.PacketsSource] {
+			seen[rec.PacketsSource] = true
+			out = append(out, rec.PacketsSource)
+		}
+	}
+	return out
 }

@@ -44,8 +44,9 @@ const (
 type FeatureCheck struct {
 	Verdict Verdict `json:"verdict"`
 	Reason  string  `json:"reason,omitempty"` // why unmeasured
-	// Counted is what the kernel feature saw (packets an nft counter
-	// counted), Sent what the generator sent; nil when not applicable.
+	// Counted is the number the check observed (packets an nft counter
+	// counted; requests answered under a drop rule), Sent what the
+	// generator sent; nil when not applicable.
 	Counted *uint64 `json:"counted,omitempty"`
 	Sent    *uint64 `json:"sent,omitempty"`
 	Note    string  `json:"note,omitempty"`
