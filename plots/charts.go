@@ -251,7 +251,7 @@ func (r *run) crossingChart(f family, p point) (*Chart, error) {
 	labels := r.labels
 	cross := newBarSet(labels)
 	rest := newBarSet(labels)
-	var absent, clamped []string
+	var absent, clamped, busy []string
 	for i, l := range labels {
 		sp, ok := r.crossingSplit(l, p, perCall)
 		if !ok {
@@ -264,6 +264,9 @@ func (r *run) crossingChart(f family, p point) (*Chart, error) {
 		}
 		if sp.clamped {
 			clamped = append(clamped, l)
+		}
+		if sp.busy {
+			busy = append(busy, l)
 		}
 		cross.values[i], cross.have[i] = sp.crossing, true
 		rest.values[i], rest.have[i] = sp.rest, true
@@ -308,9 +311,13 @@ func (r *run) crossingChart(f family, p point) (*Chart, error) {
 		note = " For " + strings.Join(clamped, ", ") + " the crossing estimate exceeded the measured cycles/op, " +
 			"so the bar is all crossings: the null-syscall cost is a calibration, not a per-call measurement."
 	}
+	if len(busy) > 0 {
+		note += " Busy-polling backends (" + strings.Join(busy, ", ") + ") keep their cores 100% busy, so their bars " +
+			"are their own count of the cycles of polls that found work (busy-cycles/op), not core busy time."
+	}
 	for _, l := range labels {
-		if g := r.group(l, p); strings.HasPrefix(l, "dpdk") && g != nil && len(g.OK) > 0 {
-			note += " " + l + " busy-polls: its core is always 100% busy, so its rest includes the idle polls at this load."
+		if g := r.group(l, p); strings.HasPrefix(l, "dpdk") && g != nil && len(g.OK) > 0 && !contains(busy, l) {
+			note += " " + l + " busy-polls and reported no busy-cycle count: its rest includes the idle polls at this load."
 		}
 	}
 	c.Caption = fmt.Sprintf("Each backend's median cycles per op at %s, split into crossings (median syscalls/op × "+
@@ -739,4 +746,13 @@ func (plainLogTicks) Ticks(min, max float64) []plot.Tick {
 		}
 	}
 	return ticks
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

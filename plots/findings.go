@@ -157,7 +157,11 @@ func (r *run) crossingFindings() []string {
 			if !ok {
 				continue
 			}
-			parts = append(parts, fmt.Sprintf("%s %s of %s cycles/op (%s)", l, num(cx.crossing), num(cx.total), pct(cx.crossing, cx.total)))
+			of := "cycles/op"
+			if cx.busy {
+				of = "busy cycles/op (its own count)"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s of %s %s (%s)", l, num(cx.crossing), num(cx.total), of, pct(cx.crossing, cx.total)))
 		}
 		if len(parts) > 0 {
 			out = append(out, fmt.Sprintf("Crossings (syscalls/op × that cost) at %s: %s.", p, strings.Join(parts, "; ")))
@@ -170,10 +174,17 @@ func (r *run) crossingFindings() []string {
 type split struct {
 	total, crossing, rest float64
 	clamped               bool
+	// busy: total is the backend's own busy-cycle count, not its cores'
+	// busy time, because it polls and its cores are always busy.
+	busy bool
 }
 
 func (r *run) crossingSplit(label string, p point, perCall float64) (split, bool) {
-	cyc, ok := r.stat(label, p, results.MCyclesPerOp)
+	cyc, ok := r.stat(label, p, results.MBusyCyclesPerOp)
+	busy := ok
+	if !ok {
+		cyc, ok = r.stat(label, p, results.MCyclesPerOp)
+	}
 	if !ok {
 		return split{}, false
 	}
@@ -181,7 +192,7 @@ func (r *run) crossingSplit(label string, p point, perCall float64) (split, bool
 	if !ok {
 		return split{}, false
 	}
-	s := split{total: cyc.Center, crossing: sc.Center * perCall}
+	s := split{total: cyc.Center, crossing: sc.Center * perCall, busy: busy}
 	if s.crossing > s.total {
 		s.crossing, s.clamped = s.total, true
 	}

@@ -93,6 +93,10 @@ func (r *run) pathTable() *table {
 				row = append(row, why, why, why)
 			default:
 				cross := num(sp.crossing)
+				rest := num(sp.rest)
+				if sp.busy {
+					rest += " " + t.note(l+" busy-polls: its rest is its own busy-cycle count (polls that found work), not core busy time")
+				}
 				if sp.clamped {
 					cross += " " + t.note("the crossing estimate exceeded the measured cycles/op; shown clamped")
 				}
@@ -102,7 +106,7 @@ func (r *run) pathTable() *table {
 				} else {
 					vs = ratio(sp.rest, firstRest)
 				}
-				row = append(row, cross, num(sp.rest), vs)
+				row = append(row, cross, rest, vs)
 			}
 			t.rows = append(t.rows, row)
 		}

@@ -31,6 +31,7 @@ const (
 	MCPUNsPerOp      = "cpu-ns/op"
 	MSyscallsPerOp   = "syscalls/op"
 	MBackendSyscalls = "backend-syscalls/op"
+	MBusyCyclesPerOp = "busy-cycles/op"
 	MLatP50          = "p50-µs"
 	MLatP99          = "p99-µs"
 )
@@ -44,6 +45,7 @@ var Metrics = []Metric{
 	{MCPUNsPerOp, "cpu-ns/op", 1, -1, func(r *Record) (float64, bool) { return r.CPUNsPerOp, r.Ops > 0 && r.CPUNs > 0 }},
 	{MSyscallsPerOp, "syscalls/op", 1, -1, optional(func(r *Record) *float64 { return r.SyscallsPerOp })},
 	{MBackendSyscalls, "backend-syscalls/op", 1, -1, optional(func(r *Record) *float64 { return r.BackendSyscallsPerOp })},
+	{MBusyCyclesPerOp, "busy-cycles/op", 1, -1, busyCyclesPerOp},
 	{MLatP50, "p50-ns", 1e3, -1, func(r *Record) (float64, bool) { return r.LatP50, r.Ops > 0 && r.LatP50 > 0 }},
 	{MLatP99, "p99-ns", 1e3, -1, func(r *Record) (float64, bool) { return r.LatP99, r.Ops > 0 && r.LatP99 > 0 }},
 }
@@ -56,6 +58,17 @@ func optional(field func(*Record) *float64) func(*Record) (float64, bool) {
 		}
 		return *p, true
 	}
+}
+
+// busyCyclesPerOp is a polling backend's own count of the cycles of polls
+// that found work (DPDK's busy_cycles, as testpmd's --record-core-cycles),
+// per op: its core is always busy, so this, not core busy time, is its work.
+func busyCyclesPerOp(r *Record) (float64, bool) {
+	c, ok := r.BackendCounters["busy_cycles"]
+	if !ok || r.Ops == 0 {
+		return 0, false
+	}
+	return float64(c) / float64(r.Ops), true
 }
 
 // MetricByName returns the metric called name.
