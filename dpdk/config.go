@@ -203,7 +203,7 @@ func memifVdev(socket, role string) string {
 func ealArgs(lcore int, vdev, pci string, noHuge bool, prefix string) []string {
 	args := []string{"ringbench", "-l", strconv.Itoa(lcore), "--log-level=*:warning", "--no-telemetry", "--file-prefix", prefix}
 	if noHuge {
-		args = append(args, "--no-huge", "-m", "256", "--no-shconf")
+		args = append(args, "--no-huge", "-m", "128", "--no-shconf")
 	} else {
 		args = append(args, "--in-memory")
 	}
