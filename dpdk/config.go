@@ -218,8 +218,17 @@ func ealArgs(lcore int, vdev, pci string, noHuge bool, prefix string) []string {
 	return args
 }
 
-// filePrefix is a per-process EAL file prefix.
+// filePrefix is a per-process EAL file prefix. It first removes the runtime
+// directories of ringbench processes that died without cleaning up (killed
+// by a timeout), which the prefix's pid identifies.
 func filePrefix(role string) string {
+	dirs, _ := filepath.Glob(filepath.Join(filepath.Dir(runtimeDir("x")), "ringbench-*-*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d[strings.LastIndexByte(d, '-')+1:])
+		if err == nil && pid > 0 && unix.Kill(pid, 0) == unix.ESRCH {
+			os.RemoveAll(d)
+		}
+	}
 	return fmt.Sprintf("ringbench-%s-%d", role, os.Getpid())
 }
 
