@@ -8,10 +8,12 @@ import "bytes"
 type tcpEcho struct {
 	sock
 	size, depth int
-	// The request ring: offset in requestPattern and send time (intended
-	// time in open loop) of each request in flight, oldest at head.
+	// The request ring: offset in requestPattern, latency base (intended
+	// time in open loop) and actual send time of each request in flight,
+	// oldest at head.
 	reqOff   []int32
 	reqAt    []int64
+	reqSent  []int64
 	head     int
 	inflight int
 	got      int  // bytes of the head's reply seen so far
@@ -32,7 +34,7 @@ func newTCPEcho(s sock, size, depth int) *tcpEcho {
 	wb := min(depth*size, max(size, tcpBatchBytes))
 	return &tcpEcho{
 		sock: s, size: size, depth: depth,
-		reqOff: make([]int32, depth), reqAt: make([]int64, depth),
+		reqOff: make([]int32, depth), reqAt: make([]int64, depth), reqSent: make([]int64, depth),
 		wbuf: make([]byte, wb),
 	}
 }
@@ -75,7 +77,7 @@ func (t *tcpEcho) fill() bool {
 		copy(t.wbuf[n:n+t.size], requestPattern[off:])
 		n += t.size
 		i := (t.head + t.inflight) % t.depth
-		t.reqOff[i], t.reqAt[i] = int32(off), at
+		t.reqOff[i], t.reqAt[i], t.reqSent[i] = int32(off), at, now
 		t.inflight++
 		t.l.sent(now, at)
 	}
@@ -127,8 +129,10 @@ func (t *tcpEcho) verify(p []byte, now int64) {
 
 // expire gives up on the connection when its oldest request is overdue:
 // a byte stream cannot skip a reply, so every request in flight times out.
+// Overdue counts from the actual send, not the intended time, so an open
+// loop that queues behind a slow server does not time its requests out.
 func (t *tcpEcho) expire(now int64) {
-	if t.inflight > 0 && now-t.reqAt[t.head] > t.l.timeout {
+	if t.inflight > 0 && now-t.reqSent[t.head] > t.l.timeout {
 		t.kill(now, 0, uint64(t.inflight), errTimeout)
 	}
 }

@@ -16,7 +16,8 @@ type udpEcho struct {
 	size, depth int
 	hdr         int      // identity bytes at the front of a request
 	slotID      []uint64 // 0: free
-	slotAt      []int64
+	slotAt      []int64  // latency base: intended time in open loop
+	slotSent    []int64  // actual send time, for Timeout
 	free        []int32
 	gen         uint64
 }
@@ -28,7 +29,7 @@ var errTimeout = errors.New("request timed out")
 func newUDPEcho(s sock, size, depth int) *udpEcho {
 	u := &udpEcho{
 		sock: s, size: size, depth: depth, hdr: udpIDBytes,
-		slotID: make([]uint64, depth), slotAt: make([]int64, depth),
+		slotID: make([]uint64, depth), slotAt: make([]int64, depth), slotSent: make([]int64, depth),
 		free: make([]int32, depth),
 	}
 	if size < udpIDBytes {
@@ -77,7 +78,7 @@ func (u *udpEcho) pump() {
 			if u.l.open {
 				at = u.queue.pop()
 			}
-			u.slotAt[slot] = at
+			u.slotAt[slot], u.slotSent[slot] = at, now
 			u.l.sent(now, at)
 		}
 		for i := max(sent, 0); i < k; i++ {
@@ -155,7 +156,7 @@ func (u *udpEcho) verify(p []byte, now int64) {
 func (u *udpEcho) expire(now int64) {
 	freed := false
 	for slot, id := range u.slotID {
-		if id != 0 && now-u.slotAt[slot] > u.l.timeout {
+		if id != 0 && now-u.slotSent[slot] > u.l.timeout {
 			u.slotID[slot] = 0
 			u.free = append(u.free, int32(slot))
 			freed = true

@@ -293,6 +293,14 @@ func (l *loop) complete(now, lat int64, size int) {
 	}
 }
 
+// completeN counts n operations of bytes in all, without latency.
+func (l *loop) completeN(now int64, n, bytes int) {
+	if l.inWindow(now) {
+		l.n.ops += uint64(n)
+		l.n.bytes += uint64(bytes)
+	}
+}
+
 // sent counts one request or message sent at now, intended at at.
 func (l *loop) sent(now, at int64) {
 	if !l.inWindow(now) {

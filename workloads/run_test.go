@@ -3,6 +3,7 @@ package workloads
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/netip"
 	"runtime"
@@ -192,12 +193,16 @@ func TestOpenLoopPoisson(t *testing.T) {
 
 // TestOpenLoopQueues: with one slot and a server slower than the schedule,
 // requests wait in the queue and their latency counts from the intended
-// time, so it grows beyond the server's own delay.
+// time, so it grows beyond the server's own delay; but a request's Timeout
+// runs from when it was actually sent, so queueing loses nothing.
 func TestOpenLoopQueues(t *testing.T) {
 	srv := udpEchoPeer(t, nil, func(int) bool { time.Sleep(2 * time.Millisecond); return false })
 	spec := Spec{Workload: Echo, Proto: backends.UDP, Conns: 1, Depth: 1, Size: 16,
-		Rate: 1000, Duration: 300 * time.Millisecond}
+		Rate: 1000, Duration: 300 * time.Millisecond, Timeout: 100 * time.Millisecond}
 	rep := run(t, spec, srv.addr)
+	if rep.Errors.Lost != 0 {
+		t.Errorf("%d requests lost while queued behind a slow server", rep.Errors.Lost)
+	}
 	if rep.Late == 0 {
 		t.Errorf("a server at half the rate gave no late requests (ops %d)", rep.Ops)
 	}
@@ -247,16 +252,22 @@ func TestStreamDown(t *testing.T) {
 		proto backends.Proto
 		size  int
 	}{{backends.TCP, 1}, {backends.TCP, 1000}, {backends.TCP, backends.MaxTCPMessage}, {backends.UDP, 8}, {backends.UDP, 1200}} {
-		srv := tcpSourcePeer(t, nil)
-		if tc.proto == backends.UDP {
-			srv = udpSourcePeer(t, tc.size, nil)
-		}
-		rep := run(t, Spec{Workload: Stream, Direction: Down, Proto: tc.proto, Conns: 2, Size: tc.size}, srv.addr)
-		noErrors(t, rep)
-		if rep.Bytes != rep.Ops*uint64(tc.size) {
-			t.Errorf("%+v: bytes %d for %d messages", tc, rep.Bytes, rep.Ops)
-		}
-		srv.Close()
+		t.Run(fmt.Sprintf("%s/%d", tc.proto, tc.size), func(t *testing.T) {
+			var srv *peer
+			if tc.proto == backends.TCP {
+				srv = tcpSourcePeer(t, nil)
+			} else {
+				srv = udpSourcePeer(t, tc.size, nil)
+			}
+			rep := run(t, Spec{Workload: Stream, Direction: Down, Proto: tc.proto, Conns: 2, Size: tc.size}, srv.addr)
+			noErrors(t, rep)
+			if rep.Bytes != rep.Ops*uint64(tc.size) {
+				t.Errorf("bytes %d for %d messages", rep.Bytes, rep.Ops)
+			}
+			if rep.Ops == 0 {
+				t.Logf("window %v client cpu %v", rep.Window, rep.ClientCPU)
+			}
+		})
 	}
 }
 
