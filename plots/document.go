@@ -45,7 +45,7 @@ type bullets []string
 
 func (l bullets) markdown(b *bytes.Buffer) error {
 	for _, s := range l {
-		fmt.Fprintf(b, "- %s\n", s)
+		fmt.Fprintf(b, "- %s\n", oneLine(s))
 	}
 	b.WriteString("\n")
 	return nil
@@ -54,7 +54,7 @@ func (l bullets) markdown(b *bytes.Buffer) error {
 func (l bullets) html(b *bytes.Buffer) error {
 	b.WriteString("<ul>\n")
 	for _, s := range l {
-		fmt.Fprintf(b, "<li>%s</li>\n", html.EscapeString(s))
+		fmt.Fprintf(b, "<li>%s</li>\n", html.EscapeString(oneLine(s)))
 	}
 	b.WriteString("</ul>\n")
 	return nil
@@ -68,7 +68,7 @@ func (tb tableBlock) markdown(b *bytes.Buffer) error {
 	}
 	b.WriteString("\n")
 	for i, n := range tb.t.notes {
-		fmt.Fprintf(b, "[%d] %s  \n", i+1, n)
+		fmt.Fprintf(b, "[%d] %s  \n", i+1, oneLine(n))
 	}
 	if len(tb.t.notes) > 0 {
 		b.WriteString("\n")
@@ -85,7 +85,7 @@ func (tb tableBlock) html(b *bytes.Buffer) error {
 	if len(tb.t.notes) > 0 {
 		b.WriteString("<ol class=\"notes\">\n")
 		for _, n := range tb.t.notes {
-			fmt.Fprintf(b, "<li>%s</li>\n", html.EscapeString(n))
+			fmt.Fprintf(b, "<li>%s</li>\n", html.EscapeString(oneLine(n)))
 		}
 		b.WriteString("</ol>\n")
 	}
@@ -101,7 +101,7 @@ type figure struct {
 }
 
 func (f figure) markdown(b *bytes.Buffer) error {
-	fmt.Fprintf(b, "![%s](%s)\n\n*%s*\n\n", f.chart.Title, f.file, f.chart.Caption)
+	fmt.Fprintf(b, "![%s](%s)\n\n*%s*\n\n", f.chart.Title, f.file, oneLine(f.chart.Caption))
 	return nil
 }
 
@@ -115,7 +115,7 @@ func (f figure) html(b *bytes.Buffer) error {
 	}
 	b.WriteString("<figure>\n")
 	b.Write(svg)
-	fmt.Fprintf(b, "\n<figcaption>%s</figcaption>\n</figure>\n", html.EscapeString(f.chart.Caption))
+	fmt.Fprintf(b, "\n<figcaption>%s</figcaption>\n</figure>\n", html.EscapeString(oneLine(f.chart.Caption)))
 	return nil
 }
 
@@ -159,3 +159,8 @@ func (d *document) html() ([]byte, error) {
 	b.WriteString("</body>\n</html>\n")
 	return b.Bytes(), nil
 }
+
+// oneLine folds the runs of white space, newlines included, that error
+// messages from other tools carry (an nft syntax error quotes its input),
+// so that a reason stays inside its bullet, cell or caption.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

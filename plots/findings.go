@@ -81,8 +81,9 @@ func (r *run) cyclesFindings(p point) []string {
 		if !ok {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s's were %s %s's (%s vs %s; %s)",
-			l, ratio(s.Center, bs.Center), base, num(s.Center), num(bs.Center), significance(bs, s)))
+		parts = append(parts, fmt.Sprintf("%s's were %s %s's (%s vs %s; %s)%s",
+			l, ratio(s.Center, bs.Center), base, num(s.Center), num(bs.Center), significance(bs, s),
+			r.caveat(p, base, l)))
 	}
 	if len(parts) == 0 {
 		return nil
@@ -271,4 +272,30 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// caveat names the flags on the configurations a finding compares, so a
+// number from a noisy or client-bound trial is never quoted bare.
+func (r *run) caveat(p point, labels ...string) string {
+	var flagged []string
+	for _, l := range labels {
+		g := r.group(l, p)
+		if g == nil {
+			continue
+		}
+		var f []string
+		if g.ClientBound() {
+			f = append(f, "client-bound")
+		}
+		if g.Noisy() {
+			f = append(f, "noisy")
+		}
+		if len(f) > 0 {
+			flagged = append(flagged, l+" "+strings.Join(f, " and "))
+		}
+	}
+	if len(flagged) == 0 {
+		return ""
+	}
+	return " — flagged: " + strings.Join(flagged, ", ")
 }

@@ -262,7 +262,13 @@ func (r *run) notMeasured(skippedCharts []string) []string {
 	}
 	for _, g := range r.sortedGroups() {
 		if len(g.OK) == 0 {
-			add(fmt.Sprintf("%s over %s: %s", g.Config.Label(), g.Config.Proto, g.Reason()))
+			// A skip is a property of the backend here, said once; a
+			// failure belongs to its configuration.
+			if g.NotOK[0].Status == results.StatusSkipped {
+				add(fmt.Sprintf("%s over %s: %s", g.Config.Label(), g.Config.Proto, g.Reason()))
+			} else {
+				add(fmt.Sprintf("%s: failed: %s", g.Key, g.Reason()))
+			}
 			continue
 		}
 		for _, m := range []string{results.MSyscallsPerOp, results.MCyclesPerPacket, results.MCyclesPerOp} {

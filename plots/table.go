@@ -83,14 +83,15 @@ func (t *table) render(w io.Writer, f tableFormat) error {
 	return nil
 }
 
-// cells escapes what Markdown would read as a column break.
+// cells keeps every cell on one line and escapes what Markdown would read
+// as a column break.
 func cells(row []string, f tableFormat) []string {
-	if f != markdown {
-		return row
-	}
 	out := make([]string, len(row))
 	for i, c := range row {
-		out[i] = strings.ReplaceAll(c, "|", `\|`)
+		out[i] = oneLine(c)
+		if f == markdown {
+			out[i] = strings.ReplaceAll(out[i], "|", `\|`)
+		}
 	}
 	return out
 }
@@ -104,7 +105,7 @@ func PrintTable(w io.Writer, recs []results.Record) {
 		return
 	}
 	for i, n := range t.notes {
-		fmt.Fprintf(w, "[%d] %s\n", i+1, n)
+		fmt.Fprintf(w, "[%d] %s\n", i+1, oneLine(n))
 	}
 }
 
