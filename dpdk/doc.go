@@ -19,9 +19,20 @@
 //     statistics; Close stops the loop, stops and closes the port, and cleans
 //     up the EAL.
 //
+// The reference ("dpdk-testpmd") is Debian's dpdk-testpmd in 5tswap mode as a
+// child process; its Counters ask its interactive shell for port and
+// forwarding statistics (busy cycles from --record-core-cycles).
+//
+// The memif generator (Generate) runs in a child process too, since the EAL
+// lives once per process: the child connects as memif client, warms up,
+// says "window-start" and waits while the parent runs its hook, measures,
+// says "window-end", waits again, then prints its report (counts and an HDR
+// histogram snapshot) as JSON.
+//
 // The cgo binding lives in the files tagged dpdk (build with -tags dpdk, which
 // make build turns on when pkg-config finds libdpdk). Without the tag the
-// package still builds: its backends answer with a NotSupportedError saying
-// how to enable them, and the pure-Go parts (Reflector, ReserveHugepages,
-// option checks) work and are tested everywhere.
+// package still builds: the dpdk backend and Generate answer with a
+// NotSupportedError saying how to enable them, and the pure-Go parts
+// (Reflector, ReserveHugepages, option checks, testpmd) work and are tested
+// everywhere.
 package dpdk
