@@ -23,6 +23,7 @@ var compared = []string{results.MThroughput, results.MCyclesPerOp, results.MCPUN
 // change is one metric of one configuration in two runs.
 type change struct {
 	key, label string
+	short      string // backend and point, for chart labels
 	metric     string
 	a, b       results.Stat
 	delta      string  // benchstat's: "+3.2%" or "~"
@@ -106,7 +107,8 @@ func compareRuns(ra, rb *run) (changes []change, onlyA, onlyB []string) {
 				continue
 			}
 			cmp := sa.Compare(sb)
-			c := change{key: ga.Key, label: ga.Config.Label(), metric: m, a: sa, b: sb,
+			c := change{key: ga.Key, label: ga.Config.Label(), short: ga.Config.Label() + " " + pointOf(ga.Config).String(),
+				metric: m, a: sa, b: sb,
 				delta: cmp.FormatDelta(sa.Center, sb.Center), pct: math.NaN(), p: cmp.P, n1: cmp.N1, n2: cmp.N2}
 			if c.delta != "~" && sa.Center != 0 {
 				c.pct = (sb.Center - sa.Center) / sa.Center * 100
@@ -134,7 +136,7 @@ func compareChart(ra *run, metric string, changes []change) (*Chart, error) {
 			continue
 		}
 		y := float64(len(keys))
-		keys = append(keys, c.key)
+		keys = append(keys, c.short)
 		if math.IsNaN(c.pct) {
 			vals = append(vals, 0)
 			tilde = append(tilde, plotter.XY{X: 0, Y: y})
