@@ -200,3 +200,21 @@ func TestReportEmptyFolder(t *testing.T) {
 		t.Fatal("Report of an empty folder succeeded")
 	}
 }
+
+func TestReportLessonOnly(t *testing.T) {
+	_, lesson := synthetic(t)
+	r := newRun(nil, lesson)
+	charts, skipped := r.charts()
+	if len(charts) != 0 {
+		t.Errorf("%d charts drawn without a trial", len(charts))
+	}
+	md, err := r.report(charts, nil, skipped).markdown()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"No trial finished", "this folder has no results.jsonl", "| dpdk ", "no (0 of 10000)"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("lesson-only report lacks %q", want)
+		}
+	}
+}
