@@ -15,8 +15,12 @@
 //     histogram, and runs on a locked OS thread pinned to its CPU.
 //  4. The loops run the workload: closed loop refills each connection's
 //     Depth slots as replies come back; open loop follows its share of a
-//     global schedule of intended send times, queueing a request whose
-//     connection is full so latency counts from the intended time.
+//     global schedule of intended send times (a timerfd wakes the loop),
+//     queueing a request whose connection is full so latency counts from
+//     the intended time. TCP requests due together go out in one write;
+//     UDP datagrams in one sendmmsg, replies come in by recvmmsg.
+//     Every reply is compared with what was sent (TCP: reassembled from the
+//     stream in order; UDP: matched by the identity it carries).
 //  5. After Spec.Warmup, Run calls Hooks.WindowStart and publishes the
 //     window's start; after Spec.Duration it publishes the end and calls
 //     Hooks.WindowEnd. A loop counts an operation when it completes inside

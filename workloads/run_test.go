@@ -182,8 +182,8 @@ func TestOpenLoopConstant(t *testing.T) {
 }
 
 func TestOpenLoopPoisson(t *testing.T) {
-	srv := udpEchoPeer(t, nil, nil)
-	spec := Spec{Workload: Echo, Proto: backends.UDP, Conns: 3, Depth: 4, Size: 64,
+	srv := tcpEchoPeer(t, nil)
+	spec := Spec{Workload: Echo, Proto: backends.TCP, Conns: 3, Depth: 8, Size: 64,
 		Rate: 2000, Arrival: Poisson, Duration: time.Second, Warmup: 100 * time.Millisecond}
 	rep := run(t, spec, srv.addr)
 	noErrors(t, rep)
