@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 )
 
 // udpEcho is a connected UDP socket with Depth request slots. A request
@@ -18,6 +19,7 @@ type udpEcho struct {
 	slotID      []uint64 // 0: free
 	slotAt      []int64  // latency base: intended time in open loop
 	slotSent    []int64  // actual send time, for Timeout
+	oldest      int64    // at most the oldest slotSent in flight
 	free        []int32
 	gen         uint64
 }
@@ -35,6 +37,7 @@ func newUDPEcho(s sock, size, depth int) *udpEcho {
 	if size < udpIDBytes {
 		u.hdr = 1
 	}
+	u.oldest = math.MaxInt64
 	for i := range u.free {
 		u.free[i] = int32(depth - 1 - i)
 	}
@@ -79,6 +82,7 @@ func (u *udpEcho) pump() {
 				at = u.queue.pop()
 			}
 			u.slotAt[slot], u.slotSent[slot] = at, now
+			u.oldest = min(u.oldest, now)
 			u.l.sent(now, at)
 		}
 		for i := max(sent, 0); i < k; i++ {
@@ -153,16 +157,28 @@ func (u *udpEcho) verify(p []byte, now int64) {
 	}
 }
 
+// expire frees the slots of requests unanswered for Timeout. It scans the
+// slots only when the oldest send could be overdue, so a healthy
+// connection costs one comparison per scan.
 func (u *udpEcho) expire(now int64) {
+	if now-u.oldest <= u.l.timeout {
+		return
+	}
 	freed := false
+	u.oldest = math.MaxInt64
 	for slot, id := range u.slotID {
-		if id != 0 && now-u.slotSent[slot] > u.l.timeout {
-			u.slotID[slot] = 0
-			u.free = append(u.free, int32(slot))
-			freed = true
-			if u.l.inWindow(now) {
-				u.l.n.errs.Lost++
-			}
+		if id == 0 {
+			continue
+		}
+		if now-u.slotSent[slot] <= u.l.timeout {
+			u.oldest = min(u.oldest, u.slotSent[slot])
+			continue
+		}
+		u.slotID[slot] = 0
+		u.free = append(u.free, int32(slot))
+		freed = true
+		if u.l.inWindow(now) {
+			u.l.n.errs.Lost++
 		}
 	}
 	if freed {
