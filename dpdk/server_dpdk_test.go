@@ -547,3 +547,20 @@ func TestVethSinkAndSource(t *testing.T) {
 		})
 	}
 }
+
+// A port that cannot be opened is an error from New, and the child still
+// exits cleanly; a second server in one process is refused.
+func TestNewFailures(t *testing.T) {
+	skipUnlessDPDK(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServerChild$", "-test.count=1")
+	spec, _ := json.Marshal(backends.Config{Proto: backends.UDP, Service: backends.Echo, CPUs: []int{0},
+		Iface: "rbnosuchif0", Options: map[string]string{OptPMD: PMDAFPacket, OptHugepages: "0"}})
+	cmd.Env = append(os.Environ(), "RINGBENCH_DPDK_SERVER="+string(spec))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	if !strings.HasPrefix(string(out), "error ") || !strings.Contains(string(out), "EAL") {
+		t.Errorf("child said %q, want an EAL error", out)
+	}
+}

@@ -243,7 +243,10 @@ func (t *Testpmd) Close() error {
 		t.last = parseTestpmdStats(lines)
 	}
 	t.closed = true
-	fmt.Fprintf(t.stdin, "stop\nquit\n")
+	// Forwarding stops (and its lcore returns) before quit tears the port
+	// down: quitting while the lcore still polls memif crashed testpmd.
+	t.exchange("stop")
+	fmt.Fprintf(t.stdin, "quit\n")
 	t.stdin.Close()
 	done := make(chan error, 1)
 	go func() {
