@@ -105,12 +105,16 @@ type plan struct {
 	maxDatagram int
 	msgSize     int
 	// Options.
-	spinNs    int64 // sqpoll: how long the loop spins on the CQ before it sleeps in enter
-	sqIdleMs  uint32
-	sqCPU     int // -1: the loop's CPU
-	bufSize   int
-	bufCount  int
-	ringSize  uint32
+	spinNs   int64 // sqpoll: how long the loop spins on the CQ before it sleeps in enter
+	sqIdleMs uint32
+	sqCPU    int // -1: the loop's CPU
+	bufSize  int
+	bufCount int
+	ringSize uint32
+	// batch and batchUs: the default loop waits for batch completions but
+	// at most batchUs once one is there (0: wake per completion).
+	batch     uint32
+	batchUs   uint32
 	connBytes int // uring-basic's per-connection buffer
 	// pattern holds the source pattern from offset 0, one send plus
 	// sourcePeriod bytes long, so the bytes for any stream offset o start
@@ -126,6 +130,8 @@ const (
 	optBufSize  = "buf_size"   // provided buffer size, bytes
 	optBufCount = "buf_count"  // provided buffers per loop (power of two)
 	optEntries  = "sq_entries" // SQ ring size (CQ is 8x)
+	optBatch    = "batch"      // completions one wait asks for (default 1)
+	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs
 )
 
 func newPlan(v *variant, cfg backends.Config) (*plan, error) {
@@ -214,14 +220,18 @@ func (p *plan) options(opts map[string]string) error {
 				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
 			}
 			p.bufCount = n
+		case optBatch:
+			p.batch = uint32(n)
+		case optBatchUs:
+			p.batchUs = uint32(n)
 		case optEntries:
 			if n == 0 || n&(n-1) != 0 || n > 32768 {
 				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
 			}
 			p.ringSize = uint32(n)
 		default:
-			return fmt.Errorf("check config: unknown option %q (known: %s, %s, %s, %s, %s, %s)", k,
-				optSpinUs, optSqIdle, optSqCPU, optBufSize, optBufCount, optEntries)
+			return fmt.Errorf("check config: unknown option %q (known: %s)", k, strings.Join([]string{
+				optSpinUs, optSqIdle, optSqCPU, optBufSize, optBufCount, optEntries, optBatch, optBatchUs}, ", "))
 		}
 	}
 	return nil

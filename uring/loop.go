@@ -69,6 +69,8 @@ const (
 	cZCCopied
 	cSQWakeups
 	cCQOverflow
+	cSendBundles
+	cRecvBundleBufs
 	nCounters
 )
 
@@ -93,7 +95,8 @@ func (p *published) addTo(c *backends.Counters, extra map[string]uint64) {
 	for _, e := range []struct {
 		name string
 		i    int
-	}{{"zc_sends", cZCSends}, {"zc_copied", cZCCopied}, {"sq_wakeups", cSQWakeups}, {"cqe_overflow", cCQOverflow}} {
+	}{{"zc_sends", cZCSends}, {"zc_copied", cZCCopied}, {"sq_wakeups", cSQWakeups}, {"cqe_overflow", cCQOverflow},
+		{"send_bundles", cSendBundles}, {"recv_bundle_bufs", cRecvBundleBufs}} {
 		if v := p[e.i].Load(); v != 0 {
 			extra[e.name] += v
 		}
@@ -107,6 +110,13 @@ type loop struct {
 	sock  int // TCP listener or UDP socket; the loop closes it
 	efd   int // stop eventfd; the Server closes it after the loop exits
 	fixed bool
+	// sendBundles: uring-bundle echoes through per-connection send groups
+	// (kernel 6.12+: IOU_PBUF_RING_INC); else it gathers with SENDMSG.
+	sendBundles bool
+	sendRingMem []byte
+	// batched: wait with min_wait_usec (the kernel has
+	// IORING_FEAT_MIN_TIMEOUT and the plan asks for batches).
+	batched bool
 
 	ring *ring.Ring
 	bufs *ring.BufRing // nil for uring-basic
@@ -188,6 +198,7 @@ func (l *loop) setup() error {
 		return err
 	}
 	l.ring = r
+	l.batched = l.p.batch > 1 && l.p.batchUs > 0 && r.Features()&abi.IORING_FEAT_MIN_TIMEOUT != 0
 	if err := r.RegisterRingFd(); err != nil && !errors.Is(err, unix.EINVAL) {
 		return err
 	}
@@ -212,6 +223,9 @@ func (l *loop) setup() error {
 		l.off = make([]int32, n)
 		l.end = make([]int32, n)
 		l.free = n
+		if l.p.v.bundle && l.p.proto == backends.TCP && l.p.service == backends.Echo {
+			l.sendBundles = l.trySendBundles()
+		}
 	} else if l.p.proto == backends.TCP {
 		if err := unix.SetsockoptInt(l.sock, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 			return fmt.Errorf("set TCP_NODELAY: %w", err)
@@ -228,6 +242,22 @@ func (l *loop) setup() error {
 		return err
 	}
 	return nil
+}
+
+// trySendBundles maps the send groups' pages and checks that this kernel
+// takes an incrementally consumed group (IOU_PBUF_RING_INC, 6.12).
+func (l *loop) trySendBundles() bool {
+	mem, err := ring.MapAnon(maxConnsPerLoop * sendRingEntries * 16)
+	if err != nil {
+		return false
+	}
+	d, err := ring.RegisterDescRing(l.ring, 0xffff, mem[:sendRingEntries*16], sendRingEntries, abi.IOU_PBUF_RING_INC)
+	if err != nil || d.Unregister() != nil {
+		unix.Munmap(mem)
+		return false
+	}
+	l.sendRingMem = mem
+	return true
 }
 
 // maxConnsPerLoop sizes the direct-descriptor table.
@@ -276,6 +306,9 @@ func (l *loop) teardown() {
 	if l.bufs != nil {
 		l.bufs.Close()
 	}
+	if l.sendRingMem != nil {
+		unix.Munmap(l.sendRingMem)
+	}
 	if l.udp != nil {
 		l.udp.free()
 	}
@@ -311,7 +344,13 @@ func (l *loop) serve() error {
 			return nil
 		}
 		l.afterBatch()
-		if _, err := l.ring.SubmitAndWait(1); err != nil && !retryable(err) {
+		var err error
+		if l.batched {
+			_, err = l.ring.SubmitAndWaitMin(l.p.batch, l.p.batchUs)
+		} else {
+			_, err = l.ring.SubmitAndWait(1)
+		}
+		if err != nil && !retryable(err) {
 			return err
 		}
 	}

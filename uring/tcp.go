@@ -28,6 +28,14 @@ type conn struct {
 	// reads them at submission (IORING_FEAT_SUBMIT_STABLE), the pointer
 	// keeps them in place.
 	gather *gatherMsg
+	// uring-bundle with send bundles: the connection's own buffer group
+	// (bgid 1+slot, IOU_PBUF_RING_INC) mirrors the head of its queue; one
+	// SEND with IORING_RECVSEND_BUNDLE sends everything in it. inRing
+	// counts the queued buffers pushed there, pushNext is the first one
+	// not pushed yet (-1: none).
+	sendRing *ring.DescRing
+	inRing   int
+	pushNext int32
 }
 
 type gatherMsg struct {
@@ -75,11 +83,24 @@ func (l *loop) onAccept(res int32, flags uint32) {
 		return
 	}
 	for int(slot) >= len(l.conns) {
-		l.conns = append(l.conns, conn{})
+		l.conns = append(l.conns, conn{qHead: -1, qTail: -1, pushNext: -1})
 	}
 	c := &l.conns[slot]
-	*c = conn{gen: c.gen + 1, open: true, qHead: -1, qTail: -1, buf: c.buf, gather: c.gather}
+	if c.qHead >= 0 {
+		// The slot's previous connection closed with a bundle send in
+		// flight; its cancel and close have completed, so the kernel is
+		// done with those buffers.
+		l.releaseQueue(c)
+	}
+	*c = conn{gen: c.gen + 1, open: true, qHead: -1, qTail: -1, pushNext: -1, buf: c.buf, gather: c.gather, sendRing: c.sendRing}
 	l.count[cAccepted]++
+	if l.sendBundles && l.p.service == backends.Echo {
+		if err := l.newSendRing(c, slot); err != nil {
+			l.count[cErrors]++
+			l.closeConn(slot)
+			return
+		}
+	}
 	if l.p.v.basic {
 		if c.buf == nil {
 			c.buf = make([]byte, l.p.connBytes)
@@ -182,6 +203,9 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 	n := int((res + size - 1) / size)
 	l.count[cRxBytes] += uint64(res)
 	l.count[cRxMsgs]++
+	if n > 1 {
+		l.count[cRecvBundleBufs] += uint64(n)
+	}
 	for i := 0; i < n; i++ {
 		bid := first
 		if i > 0 {
@@ -203,6 +227,12 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 			l.next[c.qTail] = int32(bid)
 		}
 		c.qTail = int32(bid)
+		if c.sendRing != nil && c.pushNext < 0 {
+			c.pushNext = int32(bid)
+		}
+	}
+	if c != nil && c.sendRing != nil {
+		l.pushSends(c)
 	}
 	if c != nil && l.p.service == backends.Echo && !c.sending {
 		l.send(slot)
@@ -220,6 +250,20 @@ func (l *loop) send(slot uint32) {
 	s.Flags = abi.IOSQE_FIXED_FILE
 	s.OpFlags = l.sendFlags
 	c.sending = true
+	if c.sendRing != nil {
+		// The kernel sends from the head of the connection's group, as
+		// many buffers as it holds, and consumes them byte by byte
+		// (IOU_PBUF_RING_INC), so a short send leaves the rest in place.
+		c.sendRing.Publish()
+		s.Opcode = abi.IORING_OP_SEND
+		s.Flags |= abi.IOSQE_BUFFER_SELECT
+		s.BufIndex = c.sendRing.Group()
+		s.Ioprio = abi.IORING_RECVSEND_BUNDLE
+		c.inflight = c.inRing
+		l.count[cSendBundles]++
+		s.UserData = userData(opSend, c.gen, 1, bid, slot)
+		return
+	}
 	if l.p.v.bundle && l.next[bid] >= 0 {
 		g := c.gather
 		n := 0
@@ -260,6 +304,16 @@ func (l *loop) onSend(ud uint64, res int32, flags uint32) {
 	}
 	slot := udSlot(ud)
 	c := l.connOf(ud)
+	if c == nil && l.sendBundles {
+		// closeConn kept the queue of a bundle send in flight; release it
+		// now, unless the slot was reused and onAccept did.
+		if int(slot) < len(l.conns) {
+			if z := &l.conns[slot]; !z.open && z.gen == udGen(ud) {
+				l.releaseQueue(z)
+			}
+		}
+		return
+	}
 	if c == nil {
 		// The connection closed with this send in flight; closeConn left
 		// its buffers for this completion to release.
@@ -291,7 +345,13 @@ func (l *loop) onSend(ud uint64, res int32, flags uint32) {
 		if c.qHead < 0 {
 			c.qTail = -1
 		}
+		if c.sendRing != nil {
+			c.inRing--
+		}
 		l.unref(uint16(b))
+	}
+	if c.sendRing != nil {
+		l.pushSends(c)
 	}
 	switch {
 	case c.qHead >= 0:
@@ -342,6 +402,12 @@ func (l *loop) closeConn(slot uint32) {
 	c := &l.conns[slot]
 	c.open = false
 	l.count[cClosed]++
+	if c.sendRing != nil && c.sending {
+		// The kernel may be reading any buffer in the connection's group:
+		// keep the queue until the send's completion or the slot's reuse.
+		l.cancelAndClose(slot)
+		return
+	}
 	skip := 0
 	if c.sending {
 		skip = c.inflight
@@ -356,6 +422,11 @@ func (l *loop) closeConn(slot uint32) {
 		b = nb
 	}
 	c.qHead, c.qTail = -1, -1
+	l.cancelAndClose(slot)
+}
+
+// cancelAndClose cancels whatever is armed on the socket, then closes it.
+func (l *loop) cancelAndClose(slot uint32) {
 	s := l.sqe()
 	s.Opcode = abi.IORING_OP_ASYNC_CANCEL
 	s.Fd = int32(slot)
@@ -366,6 +437,54 @@ func (l *loop) closeConn(slot uint32) {
 	s.Flags = abi.IOSQE_IO_HARDLINK | abi.IOSQE_CQE_SKIP_SUCCESS
 	s.UserData = userData(opClose, 0, 1, 0, slot)
 	l.closeFd(slot)
+}
+
+// releaseQueue drops the buffers of a closed connection's queue.
+func (l *loop) releaseQueue(c *conn) {
+	for b := c.qHead; b >= 0; {
+		nb := l.next[b]
+		l.unref(uint16(b))
+		b = nb
+	}
+	c.qHead, c.qTail, c.pushNext, c.inRing = -1, -1, -1, 0
+}
+
+// sendRingEntries is the size of a connection's send group: a page.
+const sendRingEntries = 256
+
+// newSendRing registers the connection's send group in its slot's page of
+// l.sendRingMem, replacing the previous connection's (which may hold
+// descriptors it never sent).
+func (l *loop) newSendRing(c *conn, slot uint32) error {
+	if c.sendRing != nil {
+		if err := c.sendRing.Unregister(); err != nil {
+			return err
+		}
+		c.sendRing = nil
+	}
+	const page = sendRingEntries * 16
+	mem := l.sendRingMem[int(slot)*page : (int(slot)+1)*page]
+	d, err := ring.RegisterDescRing(l.ring, uint16(1+slot), mem, sendRingEntries, abi.IOU_PBUF_RING_INC)
+	if err != nil {
+		return err
+	}
+	c.sendRing = d
+	return nil
+}
+
+// pushSends pushes queued buffers into the connection's send group while it
+// has room; they are published when the next send is issued.
+func (l *loop) pushSends(c *conn) {
+	for c.pushNext >= 0 && c.inRing < sendRingEntries {
+		b := c.pushNext
+		c.sendRing.Push(l.bufs.Addr(uint16(b), int(l.off[b])), uint32(l.end[b]-l.off[b]), uint16(b))
+		c.inRing++
+		c.pushNext = l.next[b]
+	}
+	if c.sending {
+		// A send in flight may pick them up when it retries.
+		c.sendRing.Publish()
+	}
 }
 
 // closeFd closes a descriptor: a direct slot (file_index is slot+1) or, for

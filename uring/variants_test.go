@@ -99,6 +99,29 @@ func TestEchoAllVariants(t *testing.T) {
 	}
 }
 
+// TestEchoLargePipelined fills the sockets: 16 KiB messages, eight in
+// flight per connection, so sends come back short and buffers queue up
+// behind them; every byte must come back in order.
+func TestEchoLargePipelined(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			srv := startServer(t, v.name, backends.Config{Proto: backends.TCP, Service: backends.Echo, CPUs: []int{0}, MsgSize: 16 << 10})
+			n := echoLoad(t, srv.Port(), 8, 8, 16<<10, 10)
+			want := n * 16 << 10
+			c := waitCounters(t, srv, func(c backends.Counters) bool { return c.TxBytes == want })
+			if c.RxBytes != want || c.TxBytes != want {
+				t.Errorf("RxBytes %d TxBytes %d, want %d each", c.RxBytes, c.TxBytes, want)
+			}
+			if v.bundle {
+				t.Logf("bundle counters: %v", c.Extra)
+				if c.Extra["send_bundles"] == 0 {
+					t.Error("uring-bundle issued no send bundles")
+				}
+			}
+		})
+	}
+}
+
 // TestNoAllocPerPacket checks the data path allocates nothing: a few
 // thousand echoes may cost the whole process (client included) only a
 // handful of allocations.
@@ -152,5 +175,22 @@ func TestSQPollSyscallRatio(t *testing.T) {
 	}
 	if perOp["uring-sqpoll"] > perOp["uring"]/4 {
 		t.Errorf("uring-sqpoll makes %.4f syscalls per echo, not far below uring's %.3f", perOp["uring-sqpoll"], perOp["uring"])
+	}
+}
+
+// BenchmarkEcho is a 64-byte ping-pong on one connection per variant; its
+// allocs/op (process-wide, client included) shows the server allocates
+// nothing per packet.
+func BenchmarkEcho(b *testing.B) {
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			srv := startServer(b, v.name, backends.Config{Proto: backends.TCP, Service: backends.Echo})
+			echoLoad(b, srv.Port(), 1, 1, 64, 10)
+			b.ReportAllocs()
+			b.ResetTimer()
+			if err := echoConn(srv.Port(), 1, 1, 64, b.N); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }

@@ -10,25 +10,94 @@ import (
 	"ringbench/uring/internal/abi"
 )
 
-// BufRing is a provided-buffer group: a ring of buffer descriptors shared
-// with the kernel (IORING_REGISTER_PBUF_RING) and the buffers themselves, one
-// anonymous mapping of Count buffers of Size bytes each. The kernel takes a
-// buffer from the head when a receive with IOSQE_BUFFER_SELECT completes and
-// names it by bid in the CQE; the owner gives it back with Recycle.
-type BufRing struct {
-	r     *Ring
-	bgid  uint16
-	mask  uint32
-	Size  int
-	Count int
-
-	ringMem []byte
+// DescRing is a provided-buffer ring: buffer descriptors shared with the
+// kernel (IORING_REGISTER_PBUF_RING) in caller-provided, page-aligned memory.
+// The kernel takes descriptors from the head when a request with
+// IOSQE_BUFFER_SELECT on this group runs; the owner appends with Push and
+// publishes the tail with Publish.
+type DescRing struct {
+	r       *Ring
+	bgid    uint16
+	mask    uint32
 	entries []abi.IoUringBuf
-	tail    *uint16
-	local   uint16 // tail not yet published
+	tailW   *uint32 // the 32-bit word holding entry 0's bid and the tail
+	local   uint16  // tail not yet published
+}
+
+// RegisterDescRing registers mem (page-aligned, n descriptors of 16 bytes,
+// n a power of two up to 32768) as buffer group bgid, with IOU_PBUF_RING_*
+// flags.
+func RegisterDescRing(r *Ring, bgid uint16, mem []byte, n int, flags uint16) (*DescRing, error) {
+	if n <= 0 || n&(n-1) != 0 || n > 1<<15 || len(mem) < n*int(unsafe.Sizeof(abi.IoUringBuf{})) {
+		return nil, fmt.Errorf("register buffer ring %d: %d entries in %d bytes", bgid, n, len(mem))
+	}
+	d := &DescRing{r: r, bgid: bgid, mask: uint32(n - 1)}
+	d.entries = unsafe.Slice((*abi.IoUringBuf)(unsafe.Pointer(&mem[0])), n)
+	d.tailW = (*uint32)(unsafe.Pointer(&mem[abi.IoUringBufRingTailOffset-2]))
+	// A new group's head is 0, so its tail must be too (mem may be reused).
+	atomic.StoreUint32(d.tailW, 0)
+	reg := abi.IoUringBufReg{RingAddr: uint64(uintptr(unsafe.Pointer(&mem[0]))), RingEntries: uint32(n), Bgid: bgid, Flags: flags}
+	if _, err := r.Register(abi.IORING_REGISTER_PBUF_RING, unsafe.Pointer(&reg), 1); err != nil {
+		return nil, fmt.Errorf("register buffer ring %d: %w", bgid, err)
+	}
+	return d, nil
+}
+
+// Group is the buffer group id to put in an SQE's buf_group.
+func (d *DescRing) Group() uint16 { return d.bgid }
+
+// Push appends a descriptor (seen by the kernel after Publish) and returns
+// its ring position.
+func (d *DescRing) Push(addr uint64, n uint32, bid uint16) uint16 {
+	pos := d.local
+	e := &d.entries[uint32(pos)&d.mask]
+	e.Addr = addr
+	e.Len = n
+	e.Bid = bid
+	d.local++
+	return pos
+}
+
+// Publish makes every pushed descriptor visible to the kernel with one
+// release store of the tail: one store per batch, not per buffer.
+func (d *DescRing) Publish() {
+	// The tail is a u16 overlaid on entry 0's resv and Go has no 16-bit
+	// atomic store, so store the aligned 32-bit word holding entry 0's bid
+	// and the tail. Only this goroutine writes descriptors, so entry 0's
+	// bid is rewritten unchanged; the sequentially consistent store orders
+	// every descriptor written before it ahead of the kernel's acquire load
+	// of the tail.
+	atomic.StoreUint32(d.tailW, uint32(d.entries[0].Bid)|uint32(d.local)<<16)
+}
+
+// BidAt is the bid of the descriptor at ring position pos.
+func (d *DescRing) BidAt(pos uint16) uint16 { return d.entries[uint32(pos)&d.mask].Bid }
+
+// Unregister removes the group from the ring (the memory stays the
+// caller's); a ring already closed needs no unregistering.
+func (d *DescRing) Unregister() error {
+	if d.r == nil || d.r.fd < 0 {
+		return nil
+	}
+	reg := abi.IoUringBufReg{Bgid: d.bgid}
+	if _, err := d.r.Register(abi.IORING_UNREGISTER_PBUF_RING, unsafe.Pointer(&reg), 1); err != nil {
+		return fmt.Errorf("unregister buffer ring %d: %w", d.bgid, err)
+	}
+	return nil
+}
+
+// BufRing is a receive buffer pool: a DescRing and the buffers themselves,
+// one anonymous mapping of Count buffers of Size bytes each. The kernel
+// names the buffer a receive took by bid in the CQE; the owner gives it back
+// with Recycle.
+type BufRing struct {
+	desc    *DescRing
+	Size    int
+	Count   int
+	ringMem []byte
 	mem     []byte
-	// pos[bid] is the ring position bid was last added at; a bundle's
-	// following buffers are the entries after it.
+	// pos[bid] is the ring position bid was last pushed at; a bundle's
+	// following buffers are the descriptors after it.
 	pos []uint16
 }
 
@@ -38,9 +107,8 @@ func NewBufRing(r *Ring, bgid uint16, count, size int) (b *BufRing, err error) {
 	if count <= 0 || count&(count-1) != 0 || count > 1<<15 {
 		return nil, fmt.Errorf("create buffer ring: count %d is not a power of two up to 32768", count)
 	}
-	b = &BufRing{r: r, bgid: bgid, mask: uint32(count - 1), Size: size, Count: count, pos: make([]uint16, count)}
-	ringBytes := count * int(unsafe.Sizeof(abi.IoUringBuf{}))
-	b.ringMem, err = unix.Mmap(-1, 0, ringBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	b = &BufRing{Size: size, Count: count, pos: make([]uint16, count)}
+	b.ringMem, err = MapAnon(count * int(unsafe.Sizeof(abi.IoUringBuf{})))
 	if err != nil {
 		return nil, fmt.Errorf("map buffer ring: %w", err)
 	}
@@ -49,18 +117,15 @@ func NewBufRing(r *Ring, bgid uint16, count, size int) (b *BufRing, err error) {
 			b.unmap()
 		}
 	}()
-	b.mem, err = unix.Mmap(-1, 0, count*size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	b.mem, err = MapAnon(count * size)
 	if err != nil {
 		return nil, fmt.Errorf("map buffers: %w", err)
 	}
 	// Buffers cycle through the whole pool in FIFO order; huge pages keep
 	// that walk from costing a TLB miss per packet. Advice only.
 	_ = unix.Madvise(b.mem, unix.MADV_HUGEPAGE)
-	b.entries = unsafe.Slice((*abi.IoUringBuf)(unsafe.Pointer(&b.ringMem[0])), count)
-	b.tail = (*uint16)(unsafe.Pointer(&b.ringMem[abi.IoUringBufRingTailOffset]))
-	reg := abi.IoUringBufReg{RingAddr: uint64(uintptr(unsafe.Pointer(&b.ringMem[0]))), RingEntries: uint32(count), Bgid: bgid}
-	if _, err = r.Register(abi.IORING_REGISTER_PBUF_RING, unsafe.Pointer(&reg), 1); err != nil {
-		return nil, fmt.Errorf("register buffer ring %d: %w", bgid, err)
+	if b.desc, err = RegisterDescRing(r, bgid, b.ringMem, count, 0); err != nil {
+		return nil, err
 	}
 	for bid := 0; bid < count; bid++ {
 		b.Recycle(uint16(bid))
@@ -69,8 +134,14 @@ func NewBufRing(r *Ring, bgid uint16, count, size int) (b *BufRing, err error) {
 	return b, nil
 }
 
+// MapAnon maps n bytes of zeroed, page-aligned private memory: memory the
+// kernel may hold pointers into, which Go's heap cannot promise.
+func MapAnon(n int) ([]byte, error) {
+	return unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+}
+
 // Group is the buffer group id to put in an SQE's buf_group.
-func (b *BufRing) Group() uint16 { return b.bgid }
+func (b *BufRing) Group() uint16 { return b.desc.bgid }
 
 // Buf returns buffer bid's memory.
 func (b *BufRing) Buf(bid uint16) []byte {
@@ -85,55 +156,33 @@ func (b *BufRing) Addr(bid uint16, off int) uint64 {
 
 // Recycle gives buffer bid back; the kernel sees it after Publish.
 func (b *BufRing) Recycle(bid uint16) {
-	i := uint32(b.local) & b.mask
-	e := &b.entries[i]
-	e.Addr = uint64(uintptr(unsafe.Pointer(&b.mem[int(bid)*b.Size])))
-	e.Len = uint32(b.Size)
-	e.Bid = bid
-	b.pos[bid] = uint16(i)
-	b.local++
+	b.pos[bid] = b.desc.Push(b.Addr(bid, 0), uint32(b.Size), bid)
 }
 
-// Publish makes every recycled buffer visible to the kernel with one release
-// store of the tail: one store per batch, not per buffer.
-func (b *BufRing) Publish() {
-	// The tail is a u16 overlaid on entry 0's resv and Go has no 16-bit
-	// atomic store, so store the aligned 32-bit word holding entry 0's bid
-	// and the tail. Only this goroutine writes the ring, so entry 0's bid
-	// is rewritten unchanged; the sequentially consistent store orders
-	// every entry written above before the kernel's acquire load of the
-	// tail.
-	w := (*uint32)(unsafe.Pointer(&b.ringMem[abi.IoUringBufRingTailOffset-2]))
-	atomic.StoreUint32(w, uint32(b.entries[0].Bid)|uint32(b.local)<<16)
-}
+// Publish makes every recycled buffer visible to the kernel.
+func (b *BufRing) Publish() { b.desc.Publish() }
 
 // BundleBid returns the bid of the i-th buffer of a bundle whose first
 // buffer is first: bundles take consecutive ring entries.
 func (b *BufRing) BundleBid(first uint16, i int) uint16 {
-	return b.entries[(uint32(b.pos[first])+uint32(i))&b.mask].Bid
+	return b.desc.BidAt(b.pos[first] + uint16(i))
 }
 
 // Close unregisters the group and unmaps its memory.
 func (b *BufRing) Close() error {
-	reg := abi.IoUringBufReg{Bgid: b.bgid}
 	var err error
-	if b.r != nil && b.r.fd >= 0 {
-		if _, e := b.r.Register(abi.IORING_UNREGISTER_PBUF_RING, unsafe.Pointer(&reg), 1); e != nil {
-			err = fmt.Errorf("unregister buffer ring %d: %w", b.bgid, e)
-		}
+	if b.desc != nil {
+		err = b.desc.Unregister()
 	}
 	b.unmap()
 	return err
 }
 
 func (b *BufRing) unmap() {
-	if b.mem != nil {
-		unix.Munmap(b.mem)
-		b.mem = nil
+	for _, m := range []*[]byte{&b.mem, &b.ringMem} {
+		if *m != nil {
+			unix.Munmap(*m)
+			*m = nil
+		}
 	}
-	if b.ringMem != nil {
-		unix.Munmap(b.ringMem)
-		b.ringMem = nil
-	}
-	b.entries = nil
 }

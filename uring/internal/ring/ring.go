@@ -53,6 +53,10 @@ type Ring struct {
 	cqMask     uint32
 	cqes       []abi.IoUringCqe
 
+	// waitArg is SubmitAndWaitMin's EXT_ARG, kept here so the call does not
+	// allocate.
+	waitArg abi.IoUringGeteventsArg
+
 	// Enters counts io_uring_enter calls made through this ring.
 	Enters uint64
 }
@@ -254,6 +258,21 @@ func (r *Ring) SubmitAndWaitTimeout(want uint32, timeout int64) (int, error) {
 	arg := abi.IoUringGeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
 	n, err := r.Enter(r.Flush(), want, abi.IORING_ENTER_GETEVENTS|abi.IORING_ENTER_EXT_ARG,
 		unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	if errors.Is(err, unix.ETIME) {
+		return n, nil
+	}
+	return n, err
+}
+
+// SubmitAndWaitMin flushes, submits and waits for want completions, but for
+// at most minWaitUs microseconds once at least one is there
+// (io_uring_getevents_arg.min_wait_usec, IORING_FEAT_MIN_TIMEOUT, 6.12).
+// On a DEFER_TASKRUN ring the kernel then wakes the task once per batch
+// rather than once per completion.
+func (r *Ring) SubmitAndWaitMin(want, minWaitUs uint32) (int, error) {
+	r.waitArg = abi.IoUringGeteventsArg{MinWaitUsec: minWaitUs}
+	n, err := r.Enter(r.Flush(), want, abi.IORING_ENTER_GETEVENTS|abi.IORING_ENTER_EXT_ARG,
+		unsafe.Pointer(&r.waitArg), unsafe.Sizeof(r.waitArg))
 	if errors.Is(err, unix.ETIME) {
 		return n, nil
 	}
