@@ -2,9 +2,18 @@ package harness
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 )
+
+// MemifPath is what the DPDK generator needs to reach a server over memif.
+type MemifPath struct {
+	Socket    string         // the server's memif control socket
+	Server    netip.AddrPort // the server's address and UDP port
+	CPUs      []int          // the generator's CPUs
+	Hugepages bool           // hugepages are reserved (else --no-huge)
+}
 
 // memif: the DPDK server and ringbench's DPDK generator joined by a shared-
 // memory packet interface (net_memif): no kernel on the data path at all.

@@ -95,10 +95,13 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (s *server
 		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Its own process group, so that a forking external server is stopped
 	// whole, and so that Ctrl-C reaches the harness only: the harness stops
-	// the server itself.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// the server itself. No Pdeathsig: it fires when the forking *thread*
+	// exits, and Go ends threads whose goroutine exits locked, as the
+	// generator's loops do; a serve child exits instead when its stdin, the
+	// harness's pipe, closes.
 	s = &server{cmd: cmd, external: external, exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
 	cmd.Stderr = s.stderr
 	if s.stdin, err = cmd.StdinPipe(); err != nil {

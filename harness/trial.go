@@ -94,7 +94,7 @@ type Runner struct {
 
 	// MemifGenerator and Hugepages come from the dpdk package, wired in by
 	// the command so that the harness does not depend on cgo.
-	MemifGenerator func(ctx context.Context, spec workloads.Spec, socket string, cpus []int, hooks workloads.Hooks) (*workloads.Report, error)
+	MemifGenerator func(ctx context.Context, spec workloads.Spec, m MemifPath, hooks workloads.Hooks) (*workloads.Report, error)
 	Hugepages      func(pages int) (release func() error, err error)
 
 	topos    map[string]Topology
@@ -279,8 +279,9 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		if r.MemifGenerator == nil {
 			return skipped(rec, &backends.NotSupportedError{Feature: "memif generator", Reason: "built without DPDK"})
 		}
-		gen = func(ctx context.Context, spec workloads.Spec, _ workloads.Target, hooks workloads.Hooks) (*workloads.Report, error) {
-			return r.MemifGenerator(ctx, spec, m.Socket(), cliCPUs, hooks)
+		huge := r.hugepages()
+		gen = func(ctx context.Context, spec workloads.Spec, t workloads.Target, hooks workloads.Hooks) (*workloads.Report, error) {
+			return r.MemifGenerator(ctx, spec, MemifPath{Socket: m.Socket(), Server: t.Addr, CPUs: cliCPUs, Hugepages: huge}, hooks)
 		}
 	}
 

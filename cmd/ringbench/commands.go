@@ -156,8 +156,9 @@ func newRunner(out string, log io.Writer) (*harness.Runner, *results.Store, erro
 	return r, store, nil
 }
 
-func memifGenerator(ctx context.Context, spec workloads.Spec, socket string, cpus []int, hooks workloads.Hooks) (*workloads.Report, error) {
-	return dpdk.Generate(ctx, spec, dpdk.GenOptions{Socket: socket, CPUs: cpus}, hooks)
+func memifGenerator(ctx context.Context, spec workloads.Spec, m harness.MemifPath, hooks workloads.Hooks) (*workloads.Report, error) {
+	return dpdk.Generate(ctx, spec, dpdk.GenOptions{Socket: m.Socket, CPUs: m.CPUs, Hugepages: m.Hugepages,
+		ServerIP: m.Server.Addr(), ServerPort: int(m.Server.Port())}, hooks)
 }
 
 func defaultOut() string {
