@@ -148,7 +148,7 @@ func (r *Runner) featureRow(ctx context.Context, topo Topology, name string, srv
 		return out, nil
 	}
 	defer nft("delete", "table", "inet", table)
-	rule := fmt.Sprintf("table inet %s { chain input { type filter hook input priority 0; policy accept; udp dport %d counter; } }", table, port)
+	rule := fmt.Sprintf("table inet %s {\n chain input {\n  type filter hook input priority 0; policy accept\n  udp dport %d counter\n }\n}\n", table, port)
 	if err := nftApply(ns, rule); err != nil {
 		row.NftCounts = results.FeatureCheck{Verdict: results.Unmeasured, Reason: err.Error()}
 		row.NftDropStops = row.NftCounts
@@ -174,7 +174,7 @@ func (r *Runner) featureRow(ctx context.Context, topo Topology, name string, srv
 
 	// Drop rule: does the kernel's firewall stop this server's traffic?
 	nft("delete", "table", "inet", table)
-	drop := fmt.Sprintf("table inet %s { chain input { type filter hook input priority 0; policy accept; udp dport %d drop; } }", table, port)
+	drop := fmt.Sprintf("table inet %s {\n chain input {\n  type filter hook input priority 0; policy accept\n  udp dport %d drop\n }\n}\n", table, port)
 	if err := nftApply(ns, drop); err != nil {
 		row.NftDropStops = results.FeatureCheck{Verdict: results.Unmeasured, Reason: err.Error()}
 		return row, nil
