@@ -17,14 +17,16 @@ import (
 // Profile is a matrix of trials: a list of experiments, each a cartesian
 // product of its lists, run over its backends and repeated.
 type Profile struct {
-	Name        string       `yaml:"name"`
-	Description string       `yaml:"description"`
-	Warmup      Duration     `yaml:"warmup"`
-	Duration    Duration     `yaml:"duration"`
-	Repeats     int          `yaml:"repeats"`
-	Topology    string       `yaml:"topology"` // default for experiments; "auto" = veth where root allows, else loopback
-	Backends    []string     `yaml:"backends"` // default for experiments
-	Cores       int          `yaml:"cores"`
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description"`
+	Warmup      Duration `yaml:"warmup"`
+	Duration    Duration `yaml:"duration"`
+	Repeats     int      `yaml:"repeats"`
+	Topology    string   `yaml:"topology"` // default for experiments; "auto" = veth where root allows, else loopback
+	Backends    []string `yaml:"backends"` // default for experiments
+	Cores       int      `yaml:"cores"`
+	// MaxAttempts bounds the runs of a trial flagged noisy (default 3).
+	MaxAttempts int          `yaml:"max_attempts"`
 	Experiments []Experiment `yaml:"experiments"`
 }
 
@@ -107,6 +109,9 @@ func ParseProfile(b []byte) (*Profile, error) {
 	}
 	if p.Cores == 0 {
 		p.Cores = 1
+	}
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = 3
 	}
 	if p.Topology == "" {
 		p.Topology = "auto"

@@ -292,6 +292,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer store.Close()
 	defer r.Close()
+	r.MaxAttempts = p.MaxAttempts
 	markLatest(*out)
 	fmt.Fprintf(stderr, "profile %s: %d trials into %s\n", p.Name, len(trials), *out)
 	recs, benchErr := harness.Bench(ctx, r, trials, stderr)
