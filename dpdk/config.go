@@ -27,6 +27,10 @@ const (
 
 var knownOptions = []string{OptPMD, OptMemifSocket, OptVdev, OptPCI, OptHugepages, OptUDPChecksum}
 
+// defaultSourceSize is what a source sends per datagram when Config.MsgSize
+// is 0, as the kernel backends do.
+const defaultSourceSize = 1024
+
 // DefaultPort is the UDP port a server answers on when Config.Port is 0:
 // there is no kernel to pick a free one.
 const DefaultPort = 9000
@@ -88,6 +92,10 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 			return s, fmt.Errorf("check config: host %q is not an IPv4 address", cfg.Host)
 		}
 		s.rules.IP = ip
+	}
+	if cfg.Service == backends.Source && cfg.MsgSize == 0 {
+		s.rules.SourceSize = defaultSourceSize
+		cfg.MsgSize = defaultSourceSize
 	}
 	if cfg.Service == backends.Source && (cfg.MsgSize < backends.SourceHeader || cfg.MsgSize > backends.MaxUDPPayload) {
 		return s, fmt.Errorf("check config: source MsgSize %d outside [%d, %d]", cfg.MsgSize, backends.SourceHeader, backends.MaxUDPPayload)

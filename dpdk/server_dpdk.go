@@ -44,7 +44,15 @@ func probeServer() error {
 	return nil
 }
 
+// startElsewhere, when set, starts servers in place of this process. The
+// EAL lives once per process, so the tests that start many servers (the
+// conformance suite) set it to run each in a child process.
+var startElsewhere func(backends.Config) (backends.Server, error)
+
 func newServer(cfg backends.Config) (backends.Server, error) {
+	if startElsewhere != nil {
+		return startElsewhere(cfg)
+	}
 	st, err := parseServerConfig(cfg, afxdpAvailable, hugepagesFree)
 	if err != nil {
 		return nil, err

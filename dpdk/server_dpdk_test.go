@@ -493,61 +493,6 @@ func TestVethEcho(t *testing.T) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// Sink counts what a kernel client sends; source answers a client's first
-// datagram with a stream of pattern datagrams the client verifies.
-func TestVethSinkAndSource(t *testing.T) {
-	skipUnlessDPDK(t)
-	for _, svc := range []backends.Service{backends.Sink, backends.Source} {
-		t.Run(string(svc), func(t *testing.T) {
-			v := newVethPair(t)
-			const size = 300
-			s := startServer(t, backends.Config{Proto: backends.UDP, Service: svc, Host: serverIP.String(), CPUs: []int{0},
-				MsgSize: size, Iface: v.serverIface, Options: map[string]string{OptHugepages: "0"}}, v.serverNS)
-			fd := udpClient(t, v, s.ready.Port)
-			buf := make([]byte, 2048)
-			if svc == backends.Sink {
-				const n = 50
-				for i := 0; i < n; i++ {
-					if _, err := unix.Write(fd, bytes.Repeat([]byte{byte(i)}, 100+i)); err != nil {
-						t.Fatal(err)
-					}
-				}
-				var c backends.Counters
-				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-					if c = s.counters(t); c.RxMsgs >= n {
-						break
-					}
-				}
-				if c.RxMsgs != n || c.RxBytes != n*100+n*(n-1)/2 || c.TxMsgs != 0 {
-					t.Errorf("counters %+v, want %d datagrams received, none sent", c, n)
-				}
-			} else {
-				if _, err := unix.Write(fd, []byte("start")); err != nil {
-					t.Fatal(err)
-				}
-				want := make([]byte, size)
-				for i := 0; i < 200; i++ {
-					n, err := unix.Read(fd, buf)
-					if err != nil {
-						t.Fatalf("datagram %d: %v", i, err)
-					}
-					if n != size {
-						t.Fatalf("datagram of %d bytes, want %d", n, size)
-					}
-					backends.FillSourceDatagram(want, binary.LittleEndian.Uint64(buf))
-					if !bytes.Equal(buf[:n], want) {
-						t.Fatalf("datagram %d does not carry the source pattern", i)
-					}
-				}
-				if c := s.counters(t); c.RxMsgs != 1 || c.TxMsgs < 200 {
-					t.Errorf("counters %+v, want 1 datagram in and at least 200 out", c)
-				}
-			}
-			s.close(t)
-		})
-	}
-}
-
 // A port that cannot be opened is an error from New, and the child still
 // exits cleanly; a second server in one process is refused.
 func TestNewFailures(t *testing.T) {
