@@ -52,7 +52,7 @@ var variants = []*variant{
 	},
 	{
 		name:     "uring-bundle",
-		summary:  "as uring, with recv bundles (one CQE for several buffers) and gathered sends of every queued buffer",
+		summary:  "as uring, with recv bundles (one CQE for several buffers) and send bundles (one SEND drains a per-connection buffer group)",
 		flags:    abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_DEFER_TASKRUN | abi.IORING_SETUP_SUBMIT_ALL,
 		optional: abi.IORING_SETUP_NO_SQARRAY,
 		bundle:   true,

@@ -8,9 +8,10 @@
 // loop iteration that submits and waits), "uring-sqpoll" (a kernel SQ thread
 // submits; the loop spins on the CQ and makes no syscalls under load),
 // "uring-zc" (SEND_ZC/SENDMSG_ZC; buffers recycled at the notification),
-// "uring-bundle" (recv bundles: one CQE for several buffers; sends gather
-// every queued buffer in one SENDMSG) and "uring-basic" (one-shot accept,
-// recv and send with per-connection buffers: the naive port).
+// "uring-bundle" (recv bundles: one CQE for several buffers; send bundles:
+// each connection's queue mirrored in its own incrementally consumed buffer
+// group, one SEND for all of it) and "uring-basic" (one-shot accept, recv
+// and send with per-connection buffers: the naive port).
 //
 // Data flow:
 //

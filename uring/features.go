@@ -288,7 +288,9 @@ func (v *variant) check() error {
 	// The ring is made on a locked thread, as a loop makes it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := trySetup(v.flags); err != nil {
+	// SQ_AFF is left out: the CPU it would name is the server's, known
+	// only at New.
+	if err := trySetup(v.flags &^ abi.IORING_SETUP_SQ_AFF); err != nil {
 		for _, f := range setupFlags {
 			if f.flags&v.flags != 0 && f.flags&^v.flags == 0 && trySetup(f.flags) != nil {
 				return &backends.NotSupportedError{Feature: v.name + ": " + f.name, MinKernel: f.minKernel, Reason: "io_uring_setup: " + err.Error()}

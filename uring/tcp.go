@@ -112,7 +112,7 @@ func (l *loop) onAccept(res int32, flags uint32) {
 		}
 		return
 	}
-	if l.p.v.bundle && c.gather == nil {
+	if l.p.v.bundle && !l.sendBundles && c.gather == nil {
 		c.gather = new(gatherMsg)
 	}
 	// A source also receives, to see the peer's close.
