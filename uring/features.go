@@ -169,6 +169,20 @@ var capabilities = []capability{
 	}},
 	{"multishot recv with buffer select (IORING_RECV_MULTISHOT)", "6.0", func() error { return tryMultishotRecv(0) }},
 	{"recv bundles (IORING_RECVSEND_BUNDLE)", "6.10", func() error { return tryMultishotRecv(abi.IORING_RECVSEND_BUNDLE) }},
+	{"incrementally consumed buffer rings (IOU_PBUF_RING_INC)", "6.12", func() error {
+		return onRing(0, func(r *ring.Ring) error {
+			mem, err := ring.MapAnon(4096)
+			if err != nil {
+				return err
+			}
+			defer unix.Munmap(mem)
+			d, err := ring.RegisterDescRing(r, 0, mem, 16, abi.IOU_PBUF_RING_INC)
+			if err != nil {
+				return err
+			}
+			return d.Unregister()
+		})
+	}},
 }
 
 // disabledSysctl reports kernel.io_uring_disabled.
