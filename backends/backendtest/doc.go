@@ -18,6 +18,10 @@
 //     snapshot may remain.
 //
 // RunOptions lets other backends reuse the suite as they are: extra
-// Config.Options, another host and dialer (a DPDK server behind a veth),
-// checks skipped with a reason, a backend that makes no syscalls.
+// Config.Options, another host and dialer (a DPDK server behind a veth,
+// dialed from the client's network namespace), checks skipped with a
+// reason, a backend that makes no syscalls, fds a backend keeps for the
+// process's life (DPDK's EAL). The package's own test runs the suite
+// against mutant backends that break one rule each, and checks it fails
+// them.
 package backendtest
