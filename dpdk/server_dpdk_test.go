@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand"
 	"net"
 	"os"
@@ -74,15 +73,6 @@ func TestReflectCMatchesGo(t *testing.T) {
 	}
 }
 
-// serverChild is a DPDK server in a child process: the EAL lives once per
-// process, and a test process must not keep its fds.
-type serverChild struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Scanner
-	ready childReady
-}
-
 type childReady struct {
 	Port int    `json:"port"`
 	MAC  string `json:"mac"`
@@ -127,80 +117,31 @@ func TestServerChild(t *testing.T) {
 	os.Exit(0)
 }
 
+// serverChild is a DPDK server in a child process: the EAL lives once per
+// process, and a test process must not keep its fds.
+type serverChild struct{ *serverProcess }
+
 // startServer runs a DPDK server in a child process, inside netns when it
-// is not empty.
+// is not empty, and closes it when t ends.
 func startServer(t *testing.T, cfg backends.Config, netns string) *serverChild {
 	t.Helper()
-	spec, _ := json.Marshal(cfg)
-	argv := []string{os.Args[0], "-test.run=^TestServerChild$", "-test.count=1"}
-	if netns != "" {
-		argv = append([]string{"ip", "netns", "exec", netns}, argv...)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "RINGBENCH_DPDK_SERVER="+string(spec))
-	cmd.Stderr = &testLog{t: t}
-	stdin, err := cmd.StdinPipe()
+	p, err := spawnServer(cfg, netns, &testLog{t: t})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("start server: %v", err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &serverChild{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
-	t.Cleanup(func() {
-		stdin.Close()
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	line := c.expect(t, "ready")
-	if err := json.Unmarshal([]byte(line), &c.ready); err != nil {
-		t.Fatalf("server said %q: %v", line, err)
-	}
-	return c
-}
-
-// expect reads the child's lines up to one starting with word and returns
-// its rest; an "error" line fails the test.
-func (c *serverChild) expect(t *testing.T, word string) string {
-	t.Helper()
-	for c.out.Scan() {
-		line := c.out.Text()
-		if rest, ok := strings.CutPrefix(line, word+" "); ok {
-			return rest
-		}
-		if rest, ok := strings.CutPrefix(line, "error "); ok {
-			t.Fatalf("server child: %s", rest)
-		}
-		t.Logf("server child: %s", line)
-	}
-	t.Fatalf("server child ended before %q", word)
-	return ""
+	t.Cleanup(func() { p.Close() })
+	return &serverChild{p}
 }
 
 func (c *serverChild) counters(t *testing.T) backends.Counters {
 	t.Helper()
-	fmt.Fprintln(c.stdin, "counters")
-	var out backends.Counters
-	if err := json.Unmarshal([]byte(c.expect(t, "counters")), &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return c.Counters()
 }
 
 func (c *serverChild) close(t *testing.T) {
 	t.Helper()
-	fmt.Fprintln(c.stdin, "close")
-	if got := c.expect(t, "closed"); got != "<nil>" {
-		t.Errorf("Close: %s", got)
-	}
-	if err := c.cmd.Wait(); err != nil {
-		t.Errorf("server child: %v", err)
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
 	}
 }
 
