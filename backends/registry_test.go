@@ -2,7 +2,6 @@ package backends_test
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -11,16 +10,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// init makes the runtime open its netpoller's epoll and eventfd before
-// testenv.Main takes its fd snapshot; the testing package's first timer
-// opens them after, and testenv.Main would take them for a leak.
-func init() {
-	if r, w, err := os.Pipe(); err == nil {
-		r.Close()
-		w.Close()
-	}
-}
 
 func newNothing(backends.Config) (backends.Server, error) {
 	return nil, errors.New("test backend starts nothing")

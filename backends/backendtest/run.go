@@ -123,16 +123,6 @@ func (o *RunOptions) fill() {
 	}
 }
 
-// init has the runtime create its netpoller's epoll and eventfd while the
-// test binary starts, before testenv.Main takes its fd snapshot: the
-// suite's clients and timers open them later otherwise, and the runtime
-// keeps them for the life of the process, which is no leak.
-func init() {
-	if c, err := net.ListenPacket("udp4", "127.0.0.1:0"); err == nil {
-		c.Close()
-	}
-}
-
 // suite runs the checks of one protocol and service.
 type suite struct {
 	b       backends.Backend

@@ -2,7 +2,6 @@ package mmsg
 
 import (
 	"bytes"
-	"os"
 	"testing"
 	"unsafe"
 
@@ -12,16 +11,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// init makes the runtime open its netpoller's epoll and eventfd before
-// testenv.Main takes its fd snapshot; the testing package's first timer
-// opens them after, and testenv.Main would take them for a leak.
-func init() {
-	if r, w, err := os.Pipe(); err == nil {
-		r.Close()
-		w.Close()
-	}
-}
 
 // The kernel reads these structs in place: their layout is the ABI.
 func TestLayout(t *testing.T) {
