@@ -128,8 +128,9 @@ func newLoop(r *runState, spec Spec, cpu int) (l *loop, err error) {
 		if l.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err != nil {
 			return nil, fmt.Errorf("create timerfd: %w", err)
 		}
-		// Edge-triggered and never read: each expiry wakes the wait once,
-		// which saves a read(2) per wake-up.
+		// Edge-triggered and never read: each expiry of a one-shot timer
+		// wakes the wait once, which saves a read(2) per wake-up. (A
+		// periodic timerfd would not do: it re-arms only when read.)
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: timerTag}
 		if err = unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.tfd, &ev); err != nil {
 			return nil, fmt.Errorf("watch timerfd: %w", err)
