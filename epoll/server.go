@@ -186,6 +186,10 @@ func newPlan(cfg backends.Config) (*plan, error) {
 	}
 	p.connBuffer = max(p.msgSize, 32<<10)
 	if cfg.Service == backends.Source {
+		// A source reads only to see its peer close.
+		p.connBuffer = 4 << 10
+	}
+	if cfg.Service == backends.Source {
 		p.pattern = make([]byte, p.msgSize+sourcePeriod)
 		backends.FillSource(p.pattern, 0)
 	}
