@@ -88,10 +88,9 @@ func Run(ctx context.Context, spec Spec, target Target, hooks Hooks) (*Report, e
 			}
 		}()
 	}
-	stop := func() []error {
+	stop := func() {
 		r.stop.Store(true)
 		wg.Wait()
-		return errs
 	}
 	for range loops {
 		if err := <-ready; err != nil {
