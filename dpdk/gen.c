@@ -214,6 +214,20 @@ static void receive(struct rb_gen *g)
 
 static void expire(struct rb_gen *g, uint64_t now)
 {
+	if (g->open_loop) {
+		// Requests leave in seq order, so the oldest are the ones to time
+		// out: walk from the oldest and stop at the first still in time.
+		for (; g->expire_seq < g->next_seq; g->expire_seq++) {
+			struct rb_slot *sl = &g->slots[slot_of(g, g->expire_seq)];
+			if (!sl->busy || sl->seq != g->expire_seq)
+				continue;
+			if (now - sl->sent < g->timeout_tsc)
+				break;
+			sl->busy = 0;
+			g->c.lost++;
+		}
+		return;
+	}
 	for (uint32_t s = 0; s < g->nslots; s++) {
 		struct rb_slot *sl = &g->slots[s];
 		if (!sl->busy || now - sl->sent < g->timeout_tsc)

@@ -41,6 +41,7 @@ struct rb_gen {
 	uint32_t *ready; // closed loop: slots ready to send, a ring of nslots
 	uint32_t rhead, rtail, rcount;
 	uint64_t last_scan;
+	uint64_t expire_seq; // open loop: the oldest seq not yet answered or expired
 	uint8_t started;
 	struct rb_gen_counters c;
 	uint64_t *lat; // latencies in ns, drained by Go

@@ -122,6 +122,7 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 		Errors:      workloads.Errors{Mismatch: uint64(c.mismatch), Lost: uint64(c.lost)},
 		Late:        uint64(c.late),
 		Stale:       uint64(c.stale),
+		TxFull:      uint64(c.tx_full),
 		ClientCPUNS: int64(cpu),
 		Latency:     hist.Export(),
 		ServerMAC:   serverMAC.String(),

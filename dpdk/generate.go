@@ -67,7 +67,8 @@ type genReport struct {
 	Sent        uint64                 `json:"sent"`
 	Errors      workloads.Errors       `json:"errors"`
 	Late        uint64                 `json:"late"`
-	Stale       uint64                 `json:"stale"`
+	Stale       uint64                 `json:"stale"`   // echoes of requests already expired
+	TxFull      uint64                 `json:"tx_full"` // requests the memif ring refused, counted lost
 	ClientCPUNS int64                  `json:"client_cpu_ns"`
 	Latency     *hdrhistogram.Snapshot `json:"latency"`
 	ServerMAC   string                 `json:"server_mac"`
