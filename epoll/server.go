@@ -26,10 +26,6 @@ func init() {
 	})
 }
 
-// sourcePeriod is the period of backends.SourceByte (its prime modulus,
-// which backends does not export); a test holds the two together.
-const sourcePeriod = 251
-
 // defaultMsgSize is the message size a source sends when Config.MsgSize is 0.
 const defaultMsgSize = 1024
 
@@ -137,9 +133,9 @@ type plan struct {
 	msgSize     int
 	// connBuffer is the size of each TCP connection's buffer.
 	connBuffer int
-	// pattern holds the source pattern from offset 0, msgSize+sourcePeriod
+	// pattern holds the source pattern from offset 0, msgSize+backends.SourcePeriod
 	// bytes long, so the bytes for any stream offset o are the slice that
-	// starts at o%sourcePeriod: sending costs no pattern computation.
+	// starts at o%backends.SourcePeriod: sending costs no pattern computation.
 	pattern []byte
 }
 
@@ -190,8 +186,7 @@ func newPlan(cfg backends.Config) (*plan, error) {
 		p.connBuffer = 4 << 10
 	}
 	if cfg.Service == backends.Source {
-		p.pattern = make([]byte, p.msgSize+sourcePeriod)
-		backends.FillSource(p.pattern, 0)
+		p.pattern = backends.SourcePattern(p.msgSize)
 	}
 	return p, nil
 }

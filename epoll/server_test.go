@@ -9,14 +9,14 @@ import (
 )
 
 // The precomputed pattern must be the contract's: a source slices it at
-// offset%sourcePeriod, so the period must be SourceByte's.
+// offset%backends.SourcePeriod, so the period must be SourceByte's.
 func TestSourcePattern(t *testing.T) {
 	p, err := newPlan(backends.Config{Proto: backends.TCP, Service: backends.Source, MsgSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for off := uint64(0); off < 3*sourcePeriod; off += 7 {
-		k := off % sourcePeriod
+	for off := uint64(0); off < 3*backends.SourcePeriod; off += 7 {
+		k := off % backends.SourcePeriod
 		chunk := p.pattern[k : k+uint64(p.msgSize)]
 		for i, b := range chunk {
 			if want := backends.SourceByte(off + uint64(i)); b != want {

@@ -152,7 +152,7 @@ func (c *conn) source(l *loop) bool {
 		if !c.writable {
 			return false
 		}
-		k := c.srcOff % sourcePeriod
+		k := c.srcOff % backends.SourcePeriod
 		n, ok := c.write(l, l.pattern[k:k+uint64(l.msgSize)])
 		if !ok {
 			return false

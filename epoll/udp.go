@@ -157,7 +157,7 @@ func (u *udpState) source(l *loop) {
 		u.next = (u.next + 1) % u.npeers
 		buf := u.out.Buf(i)
 		binary.LittleEndian.PutUint64(buf, p.seq)
-		k := p.seq % sourcePeriod
+		k := p.seq % backends.SourcePeriod
 		copy(buf[backends.SourceHeader:], l.pattern[k:])
 		u.out.SetPeer(i, p.addr)
 		p.seq++

@@ -15,7 +15,7 @@
 //     datagrams, sink, source; every echoed or sourced byte is verified.
 //  4. The server's Counters are checked against what the clients did.
 //  5. Close must return; afterwards no fd and no goroutine made since the
-//     snapshot may remain.
+//     snapshot (testenv.TakeSnapshot) may remain.
 //
 // RunOptions lets other backends reuse the suite as they are: extra
 // Config.Options, another host and dialer (a DPDK server behind a veth,

@@ -193,7 +193,7 @@ type server struct {
 // leaks, when t ends, after the clients that t's subtests dialed.
 func (s suite) start(t *testing.T, cfg backends.Config) *server {
 	t.Helper()
-	snap := takeSnapshot(s.o.KeepsFD)
+	snap := testenv.TakeSnapshot(s.o.KeepsFD)
 	srv, err := s.b.New(cfg)
 	testenv.SkipIfUnsupported(t, err)
 	h := &server{s: s, srv: srv}
@@ -202,7 +202,7 @@ func (s suite) start(t *testing.T, cfg backends.Config) *server {
 			t.Errorf("close server: %v", err)
 			return
 		}
-		if err := snap.leaks(s.o.Timeout); err != nil {
+		if err := snap.Leaks(s.o.Timeout); err != nil {
 			t.Errorf("after Close: %v", err)
 		}
 	})
@@ -290,7 +290,7 @@ func (h *server) checkSyscalls(t *testing.T) {
 // return, the client must see its connection end (TCP), and nothing may
 // leak.
 func (s suite) closeLive(t *testing.T) {
-	snap := takeSnapshot(s.o.KeepsFD)
+	snap := testenv.TakeSnapshot(s.o.KeepsFD)
 	srv, err := s.b.New(s.config(s.o.OneLoop))
 	testenv.SkipIfUnsupported(t, err)
 	h := &server{s: s, srv: srv}
@@ -316,7 +316,7 @@ func (s suite) closeLive(t *testing.T) {
 		}
 	}
 	c.Close()
-	if err := snap.leaks(s.o.Timeout); err != nil {
+	if err := snap.Leaks(s.o.Timeout); err != nil {
 		t.Errorf("after Close: %v", err)
 	}
 }

@@ -42,10 +42,10 @@ func Main(m *testing.M) {
 	// go test starts its -timeout timer only after TestMain begins, so start
 	// one here, or those two descriptors would look leaked.
 	time.AfterFunc(time.Hour, func() {}).Stop()
-	before := openFDs()
+	before := TakeSnapshot(nil)
 	code := m.Run()
 	if code == 0 {
-		if err := checkLeaks(before); err != nil {
+		if err := before.Leaks(time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, "leak check:", err)
 			code = 1
 		}
@@ -53,26 +53,41 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-func checkLeaks(before map[string]string) error {
-	var err error
-	// Closed descriptors and exiting goroutines can lag a test by a moment.
-	for i := 0; i < 50; i++ {
-		err = goleak.Find()
-		if err == nil {
-			err = fdDiff(before, openFDs())
-		}
-		if err == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return err
+// Snapshot is what the process held at one moment: its open file
+// descriptors and goroutines.
+type Snapshot struct {
+	fds        map[string]string
+	goroutines goleak.Option
+	kept       func(target string) bool
 }
 
-func fdDiff(before, after map[string]string) error {
+// TakeSnapshot records the open fds and goroutines; kept (may be nil) names
+// fd targets that are not leaks though they outlive what is checked.
+func TakeSnapshot(kept func(target string) bool) Snapshot {
+	return Snapshot{fds: openFDs(), goroutines: goleak.IgnoreCurrent(), kept: kept}
+}
+
+// Leaks waits up to d for the fds and goroutines made since the snapshot to
+// go (closed descriptors and exiting goroutines can lag a moment), and says
+// which did not.
+func (s Snapshot) Leaks(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := s.fdLeaks()
+		if err == nil {
+			err = goleak.Find(s.goroutines)
+		}
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (s Snapshot) fdLeaks() error {
 	var leaked []string
-	for fd, target := range after {
-		if before[fd] != target {
+	for fd, target := range openFDs() {
+		if s.fds[fd] != target && (s.kept == nil || !s.kept(target)) {
 			leaked = append(leaked, fd+" -> "+target)
 		}
 	}
@@ -90,11 +105,9 @@ func openFDs() map[string]string {
 		return fds
 	}
 	for _, e := range ents {
-		target, err := os.Readlink("/proc/self/fd/" + e.Name())
-		if err != nil {
-			continue // the directory's own fd, closed by now
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil {
+			fds[e.Name()] = target // the directory's own fd fails: closed by now
 		}
-		fds[e.Name()] = target
 	}
 	return fds
 }
