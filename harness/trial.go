@@ -440,6 +440,10 @@ func (r *Runner) fill(rec *results.Record, t Trial, rep *workloads.Report, a, b 
 		v := perOp(float64(b.counters.Syscalls - a.counters.Syscalls))
 		rec.BackendSyscallsPerOp = &v
 		rec.BackendCounters = counterDelta(a.counters, b.counters)
+		if bp := rec.BackendCounters["busy_packets"]; bp > 0 {
+			v := float64(rec.BackendCounters["busy_cycles"]) / float64(bp)
+			rec.BusyCyclesPerPacket = &v
+		}
 	}
 
 	rec.Errors = rep.Errors.Total()

@@ -27,6 +27,7 @@ Unit cpu-ns/op better=lower
 Unit syscalls/op better=lower
 Unit backend-syscalls/op better=lower
 Unit busy-cycles/op better=lower
+Unit busy-cycles/pkt better=lower
 Unit p50-ns better=lower
 Unit p99-ns better=lower
 goos: linux

@@ -60,6 +60,10 @@ type Record struct {
 	CyclesPerOp     float64  `json:"cycles_per_op"`
 	CyclesPerPacket *float64 `json:"cycles_per_packet"`
 	CyclesSource    string   `json:"cycles_source"`
+	// BusyCyclesPerPacket is a busy-polling backend's own count: TSC cycles
+	// of the polls that carried packets over those packets (DPDK, as
+	// testpmd's --record-core-cycles); nil for the others.
+	BusyCyclesPerPacket *float64 `json:"busy_cycles_per_packet,omitempty"`
 
 	// Syscalls: counted outside the server by the raw_syscalls:sys_enter
 	// tracepoint, and by the backend itself.

@@ -32,6 +32,7 @@ const (
 	MSyscallsPerOp   = "syscalls/op"
 	MBackendSyscalls = "backend-syscalls/op"
 	MBusyCyclesPerOp = "busy-cycles/op"
+	MBusyCyclesPerPk = "busy-cycles/pkt"
 	MLatP50          = "p50-µs"
 	MLatP99          = "p99-µs"
 )
@@ -46,6 +47,7 @@ var Metrics = []Metric{
 	{MSyscallsPerOp, "syscalls/op", 1, -1, optional(func(r *Record) *float64 { return r.SyscallsPerOp })},
 	{MBackendSyscalls, "backend-syscalls/op", 1, -1, optional(func(r *Record) *float64 { return r.BackendSyscallsPerOp })},
 	{MBusyCyclesPerOp, "busy-cycles/op", 1, -1, busyCyclesPerOp},
+	{MBusyCyclesPerPk, "busy-cycles/pkt", 1, -1, optional(func(r *Record) *float64 { return r.BusyCyclesPerPacket })},
 	{MLatP50, "p50-ns", 1e3, -1, func(r *Record) (float64, bool) { return r.LatP50, r.Ops > 0 && r.LatP50 > 0 }},
 	{MLatP99, "p99-ns", 1e3, -1, func(r *Record) (float64, bool) { return r.LatP99, r.Ops > 0 && r.LatP99 > 0 }},
 }
