@@ -155,10 +155,22 @@ func (l *loop) add(f flow) error {
 	return nil
 }
 
-// run is the loop's goroutine. The thread stays locked when it returns: it
-// may be pinned, and the runtime must not hand it to other goroutines.
+// run is the loop's goroutine, on a thread of its own. When it ends, the
+// thread gets its CPU mask back and returns to the runtime; if the mask
+// cannot be restored the thread stays locked, so the runtime ends it rather
+// than run other goroutines pinned (or, on the main thread, parks it).
 func (l *loop) run(ready chan<- error) error {
 	runtime.LockOSThread()
+	var orig unix.CPUSet
+	restored := l.cpu < 0 || unix.SchedGetaffinity(0, &orig) == nil
+	defer func() {
+		if l.cpu >= 0 && restored {
+			restored = unix.SchedSetaffinity(0, &orig) == nil
+		}
+		if restored {
+			runtime.UnlockOSThread()
+		}
+	}()
 	defer l.close()
 	l.tid = unix.Gettid()
 	if l.cpu >= 0 {
