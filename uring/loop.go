@@ -198,6 +198,7 @@ func (l *loop) setup() error {
 		return err
 	}
 	l.ring = r
+	r.RawEnter = l.p.rawEnter
 	l.batched = l.p.batch > 1 && l.p.batchUs > 0 && r.Features()&abi.IORING_FEAT_MIN_TIMEOUT != 0
 	if err := r.RegisterRingFd(); err != nil && !errors.Is(err, unix.EINVAL) {
 		return err

@@ -59,6 +59,14 @@ type Ring struct {
 
 	// Enters counts io_uring_enter calls made through this ring.
 	Enters uint64
+
+	// RawEnter makes Enter skip the Go runtime's syscall bookkeeping
+	// (unix.RawSyscall6). Set it only on a ring driven by a goroutine that
+	// owns its locked OS thread: the runtime then never hands the thread's
+	// P to another M while the enter waits (no futex wake-ups, no sysmon
+	// retake), and a preemption signal ends the wait with EINTR, which
+	// Enter treats as "go round again".
+	RawEnter bool
 }
 
 // Setup creates a ring. On error nothing is left open or mapped.
@@ -225,7 +233,11 @@ func (r *Ring) CQOverflow() uint32 { return atomic.LoadUint32(r.cqOverflow) }
 // submitted and the caller goes round again.
 func (r *Ring) Enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, error) {
 	r.Enters++
-	n, _, errno := unix.Syscall6(abi.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit), uintptr(minComplete),
+	call := unix.Syscall6
+	if r.RawEnter {
+		call = unix.RawSyscall6
+	}
+	n, _, errno := call(abi.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit), uintptr(minComplete),
 		uintptr(flags|r.enterFlags), uintptr(arg), argSize)
 	if errno != 0 {
 		if errno == unix.EINTR {
