@@ -55,8 +55,10 @@ type Spec struct {
 	Warmup  time.Duration
 	// Duration of the measurement window.
 	Duration time.Duration
-	// Timeout: a request unanswered this long counts as timed out (TCP) or
-	// lost (UDP) and frees its slot. Default 1s.
+	// Timeout: a request unanswered this long after it was actually sent
+	// (not its intended time) counts as lost and frees its slot (UDP), or
+	// closes the connection, its requests in flight counting as timed out
+	// (TCP: a byte stream cannot skip a reply). Default 1s.
 	Timeout time.Duration
 	// CPUs the generator's loops run on, one loop per CPU, each on a locked
 	// OS thread pinned to its CPU. Empty means one unpinned loop.
@@ -94,7 +96,8 @@ type Report struct {
 	ClientCPU  time.Duration
 	ClientBusy float64
 	// Late counts open-loop requests sent more than a millisecond after their
-	// intended time because the generator fell behind.
+	// intended time: the generator fell behind, or the request waited for a
+	// free slot behind a server slower than the schedule.
 	Late uint64
 }
 
