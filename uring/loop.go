@@ -346,9 +346,18 @@ func (l *loop) serve() error {
 		}
 		l.afterBatch()
 		var err error
-		if l.batched {
+		switch {
+		case l.batched:
 			_, err = l.ring.SubmitAndWaitMin(l.p.batch, l.p.batchUs)
-		} else {
+		case l.p.rawEnter:
+			// The runtime thinks this goroutine is running; bound the wait
+			// so a goroutine queued behind it on its P waits 1 ms at most,
+			// and give the P away when the wait found nothing.
+			_, err = l.ring.SubmitAndWaitTimeout(1, rawWaitNs)
+			if err == nil && l.ring.CQReady() == 0 {
+				runtime.Gosched()
+			}
+		default:
 			_, err = l.ring.SubmitAndWait(1)
 		}
 		if err != nil && !retryable(err) {
@@ -428,6 +437,9 @@ func (l *loop) spin() bool {
 		}
 	}
 }
+
+// rawWaitNs bounds a raw enter's wait (see plan.rawEnter).
+const rawWaitNs = 1e6
 
 // retryable reports whether an enter error only means "reap and go round":
 // EBUSY/EAGAIN say the CQ (or its overflow list) is full.

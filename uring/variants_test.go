@@ -99,6 +99,19 @@ func TestEchoAllVariants(t *testing.T) {
 	}
 }
 
+// TestRawEnter runs the default variant with raw_enter=1 under pipelined
+// load: same bytes back, same counters.
+func TestRawEnter(t *testing.T) {
+	srv := startServer(t, "uring", backends.Config{Proto: backends.TCP, Service: backends.Echo, CPUs: []int{0},
+		Options: map[string]string{optRawEnter: "1"}})
+	n := echoLoad(t, srv.Port(), 8, 4, 200, 50)
+	want := n * 200
+	c := waitCounters(t, srv, func(c backends.Counters) bool { return c.TxBytes == want && c.Closed == 8 })
+	if c.RxBytes != want || c.TxBytes != want || c.Closed != 8 {
+		t.Errorf("RxBytes %d TxBytes %d Closed %d, want %d, %d, 8", c.RxBytes, c.TxBytes, c.Closed, want, want)
+	}
+}
+
 // TestEchoLargePipelined fills the sockets: 16 KiB messages, eight in
 // flight per connection, so sends come back short and buffers queue up
 // behind them; every byte must come back in order.

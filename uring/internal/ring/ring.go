@@ -56,6 +56,7 @@ type Ring struct {
 	// waitArg is SubmitAndWaitMin's EXT_ARG, kept here so the call does not
 	// allocate.
 	waitArg abi.IoUringGeteventsArg
+	waitTs  abi.KernelTimespec
 
 	// Enters counts io_uring_enter calls made through this ring.
 	Enters uint64
@@ -266,10 +267,10 @@ func (r *Ring) SubmitAndWait(want uint32) (int, error) {
 // SubmitAndWaitTimeout is SubmitAndWait bounded by timeout nanoseconds
 // (IORING_ENTER_EXT_ARG); on timeout it returns without error.
 func (r *Ring) SubmitAndWaitTimeout(want uint32, timeout int64) (int, error) {
-	ts := abi.KernelTimespec{Sec: timeout / 1e9, Nsec: timeout % 1e9}
-	arg := abi.IoUringGeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
+	r.waitTs = abi.KernelTimespec{Sec: timeout / 1e9, Nsec: timeout % 1e9}
+	r.waitArg = abi.IoUringGeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&r.waitTs)))}
 	n, err := r.Enter(r.Flush(), want, abi.IORING_ENTER_GETEVENTS|abi.IORING_ENTER_EXT_ARG,
-		unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+		unsafe.Pointer(&r.waitArg), unsafe.Sizeof(r.waitArg))
 	if errors.Is(err, unix.ETIME) {
 		return n, nil
 	}
