@@ -33,7 +33,9 @@ type snapshot struct {
 	cpu      map[int]cpuTimes
 	server   taskTimes
 	softirqd taskTimes
-	procCPU  float64
+	// others is the run time of each other task last seen on a server CPU.
+	others  map[int]float64
+	procCPU float64
 
 	syscalls    uint64
 	syscallsErr error
@@ -88,6 +90,11 @@ func (m *meters) read(start bool) snapshot {
 		pids := processTree(m.srv.pid)
 		s.server = readTaskTimes(pids)
 		s.softirqd = readTaskTimes(m.softirqd)
+		skip := map[int]bool{}
+		for _, t := range tasksOf(append(pids, m.softirqd...)) {
+			skip[t] = true
+		}
+		s.others = otherTasksOn(m.serverCPUs, skip)
 		s.procCPU, _ = readProcCPU(m.srv.pid)
 		s.syscallsErr = m.syscallsErr
 		if m.syscalls != nil {

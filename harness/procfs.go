@@ -176,3 +176,59 @@ func readProcCPU(pid int) (float64, error) {
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) * 1e9 / userHZ, nil
 }
+
+// otherTasksOn sums the run time of every task whose last CPU is in cpus,
+// except the tasks in skip. A task's time is put on the CPU it last ran on:
+// tasks pinned elsewhere (the generator, the harness) never count, and an
+// unpinned task that wandered counts wholly or not at all, which is close
+// enough for a noise flag. Kernels without CONFIG_SCHEDSTATS have no
+// per-CPU run time to take this from.
+func otherTasksOn(cpus []int, skip map[int]bool) map[int]float64 {
+	want := map[int]bool{}
+	for _, c := range cpus {
+		want[c] = true
+	}
+	out := map[int]float64{}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		tasks, _ := os.ReadDir("/proc/" + p.Name() + "/task")
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil || skip[tid] {
+				continue
+			}
+			dir := "/proc/" + p.Name() + "/task/" + t.Name()
+			stat, err := os.ReadFile(dir + "/stat")
+			if err != nil {
+				continue
+			}
+			i := bytes.LastIndexByte(stat, ')')
+			if i < 0 {
+				continue
+			}
+			f := strings.Fields(string(stat[i+1:]))
+			// processor is field 39 of the line, index 36 after the comm.
+			if len(f) < 37 {
+				continue
+			}
+			cpu, _ := strconv.Atoi(f[36])
+			if !want[cpu] {
+				continue
+			}
+			ss, err := os.ReadFile(dir + "/schedstat")
+			if err != nil {
+				continue
+			}
+			sf := strings.Fields(string(ss))
+			if len(sf) < 1 {
+				continue
+			}
+			run, _ := strconv.ParseFloat(sf[0], 64)
+			out[tid] = run
+		}
+	}
+	return out
+}
