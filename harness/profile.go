@@ -45,6 +45,8 @@ type Experiment struct {
 	Arrival   string    `yaml:"arrival"`
 	Repeats   int       `yaml:"repeats"`
 	Cores     []int     `yaml:"cores"`
+	// Options are backend options passed to every server of the experiment.
+	Options map[string]string `yaml:"options"`
 }
 
 // Duration reads "2s" style durations from YAML.
@@ -175,6 +177,7 @@ func (p *Profile) Trials(auto string) ([]Trial, error) {
 										Topology: topo, Conns: c, Depth: d, Size: size, Rate: rate,
 										Arrival: workloads.Arrival(e.Arrival), Cores: nc,
 										Warmup: time.Duration(p.Warmup), Duration: time.Duration(p.Duration),
+										Options: e.Options,
 									}
 									if t.Workload == "" {
 										t.Workload = workloads.Echo

@@ -66,7 +66,7 @@ func serveArgs(cfg backends.Config, name string) []string {
 }
 
 // startServer starts the server and waits until it listens.
-func startServer(ctx context.Context, topo Topology, spec ServerSpec) (s *server, err error) {
+func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server, err error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
@@ -96,13 +96,24 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (s *server
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if !external {
+		// Go's asynchronous preemption signals a running loop every 10 ms
+		// (a tgkill and an rt_sigreturn): syscalls the backend did not ask
+		// for. A serve process runs one loop per core and nothing to
+		// preempt it for, so every built-in backend runs without them.
+		// With preemption off, a loop that spins (SQPOLL's CQ poll) holds
+		// its P for good; one P more than there are loops keeps the
+		// process's other goroutines (the protocol on stdin) running.
+		cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1",
+			fmt.Sprintf("GOMAXPROCS=%d", max(len(cfg.CPUs), 1)+1))
+	}
 	// Its own process group, so that a forking external server is stopped
 	// whole, and so that Ctrl-C reaches the harness only: the harness stops
 	// the server itself. No Pdeathsig: it fires when the forking *thread*
 	// exits, and Go ends threads whose goroutine exits locked, as the
 	// generator's loops do; a serve child exits instead when its stdin, the
 	// harness's pipe, closes.
-	s = &server{cmd: cmd, external: external, exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
+	s := &server{cmd: cmd, external: external, exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
 	cmd.Stderr = s.stderr
 	if s.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("start server: %w", err)

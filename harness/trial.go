@@ -37,6 +37,9 @@ type Trial struct {
 	Cores     int
 	Warmup    time.Duration
 	Duration  time.Duration
+	// Options are backend options (backends.Config.Options) on top of the
+	// harness's own.
+	Options map[string]string
 }
 
 // Service is what the server must do for this workload.
@@ -199,6 +202,7 @@ func (r *Runner) base(t Trial) results.Record {
 			Topology: t.Topology, Service: string(t.Service()), Conns: t.Conns, Depth: t.Depth,
 			Size: t.Size, RateTarget: t.Rate, Arrival: string(t.Arrival), Cores: t.Cores,
 			WarmupS: t.Warmup.Seconds(), DurationS: t.Duration.Seconds(), ServerCmd: t.ServerCmd,
+			Options: t.Options,
 		},
 		Env: r.Env,
 	}
@@ -270,6 +274,12 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		Proto: t.Proto, Service: t.Service(), Host: topo.ServerHost(),
 		CPUs: srvCPUs, MsgSize: t.Size, Iface: topo.ServerIface(),
 	}
+	if rec.Backend == "uring" {
+		// The serve process is the loop's alone: io_uring_enter may bypass
+		// the runtime's syscall bookkeeping (whose futex hand-offs and
+		// sysmon wake-ups are syscalls too) without starving anything.
+		cfg.Options = map[string]string{"raw_enter": "1"}
+	}
 	if dpdkFamily {
 		cfg.Options = map[string]string{}
 		if m, ok := topo.(*memif); ok {
@@ -278,6 +288,12 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		if !r.hugepages() {
 			cfg.Options["hugepages"] = "0"
 		}
+	}
+	for k, v := range t.Options {
+		if cfg.Options == nil {
+			cfg.Options = map[string]string{}
+		}
+		cfg.Options[k] = v
 	}
 	gen := Generator(workloads.Run)
 	if m, ok := topo.(*memif); ok {

@@ -109,6 +109,8 @@ type Config struct {
 	WarmupS    float64 `json:"warmup_s"`
 	DurationS  float64 `json:"duration_s"`
 	ServerCmd  string  `json:"server_cmd,omitempty"` // external backend only
+	// Options are the backend options the trial asked for.
+	Options map[string]string `json:"options,omitempty"`
 }
 
 // Label names the server: the family alone for the default variant.

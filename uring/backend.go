@@ -112,7 +112,12 @@ type plan struct {
 	bufCount int
 	ringSize uint32
 	// batch and batchUs: the default loop waits for batch completions but
-	// at most batchUs once one is there (0: wake per completion).
+	// at most batchUs once one is there (0: wake per completion). The
+	// kernel's min-wait (IORING_FEAT_MIN_TIMEOUT, 6.12) makes one enter
+	// serve what arrives in that window: measured on veth at 20k echoes/s
+	// (64 conns × depth 4), 16 and 50-100 µs took enters from about 1 to
+	// 0.25 per op and cycles per op down by 15-30%, for at most batchUs of
+	// added latency when the load is light.
 	batch   uint32
 	batchUs uint32
 	// rawEnter: enters bypass the runtime's syscall bookkeeping (see
@@ -140,14 +145,14 @@ const (
 	optBufSize  = "buf_size"   // provided buffer size, bytes
 	optBufCount = "buf_count"  // provided buffers per loop (power of two)
 	optEntries  = "sq_entries" // SQ ring size (CQ is 8x)
-	optBatch    = "batch"      // completions one wait asks for (default 1)
-	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs
+	optBatch    = "batch"      // completions one wait asks for (default 16)
+	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs (default 50; 0 wakes per completion)
 	optRawEnter = "raw_enter"  // 1: enters skip the runtime's syscall bookkeeping (default 0)
 )
 
 func newPlan(v *variant, cfg backends.Config) (*plan, error) {
 	p := &plan{v: v, proto: cfg.Proto, service: cfg.Service, maxDatagram: cfg.MaxDatagram(), msgSize: cfg.MsgSize,
-		spinNs: 2e6, sqIdleMs: 100, sqCPU: -1, ringSize: 1024}
+		spinNs: 2e6, sqIdleMs: 100, sqCPU: -1, ringSize: 1024, batch: 16, batchUs: 50}
 	switch cfg.Proto {
 	case backends.TCP, backends.UDP:
 	default:

@@ -80,6 +80,7 @@ type trialFlags struct {
 	conns, depth, size, cores, repeats                                int
 	rate                                                              float64
 	warmup, duration                                                  time.Duration
+	opts                                                              optionFlag
 }
 
 func (f *trialFlags) register(fs *flag.FlagSet) {
@@ -98,6 +99,7 @@ func (f *trialFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.rate, "rate", 0, "open loop at this many ops/s (0: closed loop, as fast as it goes)")
 	fs.DurationVar(&f.warmup, "warmup", time.Second, "warm-up before the measurement window")
 	fs.DurationVar(&f.duration, "duration", 3*time.Second, "measurement window")
+	fs.Var(&f.opts, "opt", "backend option key=value, repeatable (e.g. uring's batch=16, dpdk's pmd=af_packet)")
 }
 
 func (f *trialFlags) trial() (harness.Trial, error) {
@@ -129,7 +131,7 @@ func (f *trialFlags) trial() (harness.Trial, error) {
 		Proto: backends.Proto(f.proto), Topology: topo,
 		Conns: f.conns, Depth: f.depth, Size: f.size, Rate: f.rate,
 		Arrival: workloads.Arrival(f.arrival), Cores: f.cores,
-		Warmup: f.warmup, Duration: f.duration,
+		Warmup: f.warmup, Duration: f.duration, Options: f.opts.m,
 	}
 	if t.Workload == workloads.Echo {
 		t.Direction = ""

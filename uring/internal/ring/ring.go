@@ -283,7 +283,11 @@ func (r *Ring) SubmitAndWaitTimeout(want uint32, timeout int64) (int, error) {
 // On a DEFER_TASKRUN ring the kernel then wakes the task once per batch
 // rather than once per completion.
 func (r *Ring) SubmitAndWaitMin(want, minWaitUs uint32) (int, error) {
-	r.waitArg = abi.IoUringGeteventsArg{MinWaitUsec: minWaitUs}
+	// An overall timeout bounds the wait: the loop goes round again after
+	// it even when nothing completed, so a wake-up the min-wait path
+	// misses costs a millisecond, not the connection.
+	r.waitTs = abi.KernelTimespec{Nsec: 1e6}
+	r.waitArg = abi.IoUringGeteventsArg{MinWaitUsec: minWaitUs, Ts: uint64(uintptr(unsafe.Pointer(&r.waitTs)))}
 	n, err := r.Enter(r.Flush(), want, abi.IORING_ENTER_GETEVENTS|abi.IORING_ENTER_EXT_ARG,
 		unsafe.Pointer(&r.waitArg), unsafe.Sizeof(r.waitArg))
 	if errors.Is(err, unix.ETIME) {
