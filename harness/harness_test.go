@@ -163,3 +163,16 @@ func TestTracepointID(t *testing.T) {
 		t.Error("tracepoint id 0")
 	}
 }
+
+func TestTailBufferKeepsHeadAndTail(t *testing.T) {
+	b := &tailBuffer{max: 20}
+	for _, s := range []string{"panic: boom\n", "0123456789", "abcdefghij", "end"} {
+		if n, err := b.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	got := b.String()
+	if want := "panic: boom\n0123456789"[:10] + " [...] " + "abcdefghij"[3:] + "end"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}

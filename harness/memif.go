@@ -20,6 +20,7 @@ type MemifPath struct {
 // Packets are counted by the server's DPDK port.
 type memif struct {
 	dir string
+	n   int // trials so far: each gets a socket of its own
 }
 
 // Addresses on the memif link; nothing but the two DPDK processes sees them.
@@ -39,8 +40,16 @@ func (m *memif) ServerNetns() string { return "" }
 func (m *memif) ClientNetns() string { return "" }
 func (m *memif) ServerIface() string { return "" }
 
-// Socket is the memif control socket path the server listens on.
-func (m *memif) Socket() string { return filepath.Join(m.dir, "memif.sock") }
+// next names the control socket of the next trial's server. A server that
+// dies leaves its socket file behind, and a socket still bound makes the
+// next server's bind fail: a fresh path per trial avoids both.
+func (m *memif) next() string {
+	m.n++
+	return m.Socket()
+}
+
+// Socket is the memif control socket path of the current trial's server.
+func (m *memif) Socket() string { return filepath.Join(m.dir, fmt.Sprintf("memif-%d.sock", m.n)) }
 
 func (m *memif) PacketsSource() string { return "DPDK port statistics (rx+tx)" }
 func (m *memif) Packets() (uint64, error) {

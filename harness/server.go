@@ -113,7 +113,7 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 	// exits, and Go ends threads whose goroutine exits locked, as the
 	// generator's loops do; a serve child exits instead when its stdin, the
 	// harness's pipe, closes.
-	s := &server{cmd: cmd, external: external, exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
+	s := &server{cmd: cmd, external: external, exited: make(chan struct{}), stderr: &tailBuffer{max: 6000}}
 	cmd.Stderr = s.stderr
 	if s.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("start server: %w", err)
@@ -288,27 +288,39 @@ func (s *server) stop() error {
 	return nil
 }
 
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer keeps the first and the last max/2 bytes written to it: a Go
+// panic says what went wrong at its head and where at its tail.
 type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
+	mu      sync.Mutex
+	max     int
+	head, b []byte
+	cut     bool
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
+	n := len(p)
+	if room := t.max/2 - len(t.head); room > 0 {
+		k := min(room, len(p))
+		t.head = append(t.head, p[:k]...)
+		p = p[k:]
 	}
-	return len(p), nil
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max/2 {
+		t.b = t.b[len(t.b)-t.max/2:]
+		t.cut = true
+	}
+	return n, nil
 }
 
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.b)
+	if t.cut {
+		return string(t.head) + " [...] " + string(t.b)
+	}
+	return string(t.head) + string(t.b)
 }
 
 func joinInts(v []int) string {

@@ -283,7 +283,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	if dpdkFamily {
 		cfg.Options = map[string]string{}
 		if m, ok := topo.(*memif); ok {
-			cfg.Options["memif_socket"] = m.Socket()
+			cfg.Options["memif_socket"] = m.next()
 		}
 		if !r.hugepages() {
 			cfg.Options["hugepages"] = "0"
