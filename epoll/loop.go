@@ -3,13 +3,13 @@ package epoll
 import (
 	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"runtime"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
 	"ringbench/backends"
+	"ringbench/internal/sockets"
 )
 
 const (
@@ -70,7 +70,7 @@ func newLoop(p *plan, cpu, port int, reusePort bool) (_ *loop, err error) {
 	if err = l.watch(l.wakefd, unix.EPOLLIN); err != nil {
 		return nil, err
 	}
-	if l.sock, err = bindSocket(p, port, reusePort); err != nil {
+	if l.sock, _, err = sockets.Listen(p.proto, p.addr, port, sockets.Options{ReusePort: reusePort, NonBlock: true}); err != nil {
 		return nil, err
 	}
 	events := uint32(unix.EPOLLIN | unix.EPOLLET)
@@ -95,43 +95,6 @@ func (l *loop) watch(fd int, events uint32) error {
 		return fmt.Errorf("add fd to epoll: %w", err)
 	}
 	return nil
-}
-
-// bindSocket returns a non-blocking socket bound to the plan's address and
-// port, listening if TCP.
-func bindSocket(p *plan, port int, reusePort bool) (_ int, err error) {
-	typ := unix.SOCK_STREAM
-	if p.proto == backends.UDP {
-		typ = unix.SOCK_DGRAM
-	}
-	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("create socket: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			unix.Close(fd)
-		}
-	}()
-	if p.proto == backends.TCP {
-		if err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-			return -1, fmt.Errorf("set SO_REUSEADDR: %w", err)
-		}
-	}
-	if reusePort {
-		if err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			return -1, fmt.Errorf("set SO_REUSEPORT: %w", err)
-		}
-	}
-	if err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: p.addr}); err != nil {
-		return -1, fmt.Errorf("bind %v:%d: %w", netip.AddrFrom4(p.addr), port, err)
-	}
-	if p.proto == backends.TCP {
-		if err = unix.Listen(fd, unix.SOMAXCONN); err != nil {
-			return -1, fmt.Errorf("listen: %w", err)
-		}
-	}
-	return fd, nil
 }
 
 // run is the loop's goroutine. It never unlocks its OS thread: the thread's

@@ -3,7 +3,6 @@ package epoll
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -25,9 +24,6 @@ func init() {
 		New:      func(cfg backends.Config) (backends.Server, error) { return New(cfg) },
 	})
 }
-
-// defaultMsgSize is the message size a source sends when Config.MsgSize is 0.
-const defaultMsgSize = 1024
 
 // Server is a running epoll backend.
 type Server struct {
@@ -140,16 +136,9 @@ type plan struct {
 }
 
 func newPlan(cfg backends.Config) (*plan, error) {
-	p := &plan{proto: cfg.Proto, service: cfg.Service, maxDatagram: cfg.MaxDatagram(), msgSize: cfg.MsgSize}
-	switch cfg.Proto {
-	case backends.TCP, backends.UDP:
-	default:
-		return nil, fmt.Errorf("check config: unknown protocol %q", cfg.Proto)
-	}
-	switch cfg.Service {
-	case backends.Echo, backends.Sink, backends.Source:
-	default:
-		return nil, fmt.Errorf("check config: unknown service %q", cfg.Service)
+	k, err := cfg.Check()
+	if err != nil {
+		return nil, err
 	}
 	if len(cfg.Options) > 0 {
 		keys := make([]string, 0, len(cfg.Options))
@@ -159,27 +148,7 @@ func newPlan(cfg backends.Config) (*plan, error) {
 		sort.Strings(keys)
 		return nil, fmt.Errorf("check config: epoll takes no options, got %s", strings.Join(keys, ", "))
 	}
-	if cfg.Host != "" {
-		a, err := netip.ParseAddr(cfg.Host)
-		if err != nil {
-			return nil, fmt.Errorf("parse host: %w", err)
-		}
-		if !a.Is4() {
-			return nil, fmt.Errorf("check config: host %s is not IPv4", cfg.Host)
-		}
-		p.addr = a.As4()
-	}
-	if p.msgSize <= 0 {
-		p.msgSize = defaultMsgSize
-	}
-	if cfg.Proto == backends.UDP && cfg.Service == backends.Source &&
-		(p.msgSize < backends.SourceHeader || p.msgSize > p.maxDatagram) {
-		return nil, fmt.Errorf("check config: UDP source message size %d outside %d..%d",
-			p.msgSize, backends.SourceHeader, p.maxDatagram)
-	}
-	if p.msgSize > backends.MaxTCPMessage<<4 {
-		return nil, fmt.Errorf("check config: message size %d over %d", p.msgSize, backends.MaxTCPMessage<<4)
-	}
+	p := &plan{proto: cfg.Proto, service: cfg.Service, addr: k.Addr, maxDatagram: cfg.MaxDatagram(), msgSize: k.MsgSize}
 	p.connBuffer = max(p.msgSize, 32<<10)
 	if cfg.Service == backends.Source {
 		// A source reads only to see its peer close.
