@@ -38,7 +38,7 @@ var variants = []*variant{
 	},
 	{
 		name:     "uring-sqpoll",
-		summary:  "kernel SQ polling thread pinned to the server CPU, the loop spins on the CQ: no syscalls under load (a busy-polling core, as DPDK)",
+		summary:  "kernel SQ polling thread submits: on its own CPU (sq_cpu) the loop spins on the CQ, no syscalls under load (as DPDK); sharing the server CPU the loop sleeps in batched waits (fewer syscalls than uring, more latency)",
 		flags:    abi.IORING_SETUP_SQPOLL | abi.IORING_SETUP_SQ_AFF | abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_SUBMIT_ALL,
 		optional: abi.IORING_SETUP_NO_SQARRAY,
 		sqpoll:   true,
@@ -105,9 +105,9 @@ type plan struct {
 	maxDatagram int
 	msgSize     int
 	// Options.
-	spinNs   int64 // sqpoll: how long the loop spins on the CQ before it sleeps in enter
-	sqIdleMs uint32
-	sqCPU    int // -1: the loop's CPU
+	spinNs   int64 // sqpoll: how long the loop spins on the CQ before it sleeps in enter (-1: by core sharing)
+	sqIdleMs int64 // -1: by core sharing
+	sqCPU    int   // -1: the loop's CPU
 	bufSize  int
 	bufCount int
 	ringSize uint32
@@ -119,7 +119,7 @@ type plan struct {
 	// 0.25 per op and cycles per op down by 15-30%, for at most batchUs of
 	// added latency when the load is light.
 	batch   uint32
-	batchUs uint32
+	batchUs int64 // -1: by variant and core sharing (sharedBatchUs or defaultBatchUs)
 	// rawEnter: enters bypass the runtime's syscall bookkeeping (see
 	// ring.Ring.RawEnter). Measured from outside at 20k echoes/s, it
 	// takes the server process from 0.63 to 0.42 syscalls/op (sysmon
@@ -139,20 +139,20 @@ type plan struct {
 
 // Options the backend takes (Config.Options).
 const (
-	optSpinUs   = "spin_us"    // sqpoll: CQ spin before sleeping, µs (default 2000)
-	optSqIdle   = "sq_idle_ms" // sqpoll: sq_thread_idle, ms (default 100)
+	optSpinUs   = "spin_us"    // sqpoll: CQ spin before sleeping, µs (default 2000, 0 when the SQ thread shares the loop's CPU)
+	optSqIdle   = "sq_idle_ms" // sqpoll: sq_thread_idle, ms (default 100, 1 when the SQ thread shares the loop's CPU)
 	optSqCPU    = "sq_cpu"     // sqpoll: CPU of the SQ thread (default: the loop's)
 	optBufSize  = "buf_size"   // provided buffer size, bytes
 	optBufCount = "buf_count"  // provided buffers per loop (power of two)
 	optEntries  = "sq_entries" // SQ ring size (CQ is 8x)
 	optBatch    = "batch"      // completions one wait asks for (default 16)
-	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs (default 50; 0 wakes per completion)
+	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs (default 50, sqpoll sharing a CPU 500; 0 wakes per completion)
 	optRawEnter = "raw_enter"  // 1: enters skip the runtime's syscall bookkeeping (default 0)
 )
 
 func newPlan(v *variant, cfg backends.Config) (*plan, error) {
 	p := &plan{v: v, proto: cfg.Proto, service: cfg.Service, maxDatagram: cfg.MaxDatagram(), msgSize: cfg.MsgSize,
-		spinNs: 2e6, sqIdleMs: 100, sqCPU: -1, ringSize: 1024, batch: 16, batchUs: 50}
+		spinNs: -1, sqIdleMs: -1, sqCPU: -1, ringSize: 1024, batch: 16, batchUs: -1}
 	switch cfg.Proto {
 	case backends.TCP, backends.UDP:
 	default:
@@ -223,7 +223,7 @@ func (p *plan) options(opts map[string]string) error {
 		case optSpinUs:
 			p.spinNs = int64(n) * 1000
 		case optSqIdle:
-			p.sqIdleMs = uint32(n)
+			p.sqIdleMs = int64(n)
 		case optSqCPU:
 			p.sqCPU = n
 		case optBufSize:
@@ -239,7 +239,7 @@ func (p *plan) options(opts map[string]string) error {
 		case optBatch:
 			p.batch = uint32(n)
 		case optBatchUs:
-			p.batchUs = uint32(n)
+			p.batchUs = int64(n)
 		case optRawEnter:
 			p.rawEnter = n != 0
 		case optEntries:

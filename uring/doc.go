@@ -6,7 +6,8 @@
 // multishot accept into direct descriptors, multishot recv into a provided
 // buffer ring, echo sent straight from the received buffer, one enter per
 // loop iteration that submits and waits), "uring-sqpoll" (a kernel SQ thread
-// submits; the loop spins on the CQ and makes no syscalls under load),
+// submits; with a CPU of its own the loop spins on the CQ and makes no
+// syscalls under load, sharing the loop's CPU it sleeps in batched waits),
 // "uring-zc" (SEND_ZC/SENDMSG_ZC; buffers recycled at the notification),
 // "uring-bundle" (recv bundles: one CQE for several buffers; send bundles:
 // each connection's queue mirrored in its own incrementally consumed buffer

@@ -117,6 +117,11 @@ type loop struct {
 	// batched: wait with min_wait_usec (the kernel has
 	// IORING_FEAT_MIN_TIMEOUT and the plan asks for batches).
 	batched bool
+	// spinNs: how long serveSQPoll spins on the CQ before it waits (see
+	// serveSQPoll for why a shared core does not spin).
+	spinNs int64
+	// batchUs: the plan's, or the default for this loop's core sharing.
+	batchUs int64
 
 	ring *ring.Ring
 	bufs *ring.BufRing // nil for uring-basic
@@ -199,7 +204,21 @@ func (l *loop) setup() error {
 	}
 	l.ring = r
 	r.RawEnter = l.p.rawEnter
-	l.batched = l.p.batch > 1 && l.p.batchUs > 0 && r.Features()&abi.IORING_FEAT_MIN_TIMEOUT != 0
+	shared := l.p.sqShared(l.cpu)
+	l.spinNs, l.batchUs = l.p.spinNs, l.p.batchUs
+	if l.spinNs < 0 {
+		l.spinNs = sqSpinOwnCore
+		if shared {
+			l.spinNs = 0
+		}
+	}
+	if l.batchUs < 0 {
+		l.batchUs = defaultBatchUs
+		if shared {
+			l.batchUs = sharedBatchUs
+		}
+	}
+	l.batched = l.p.batch > 1 && l.batchUs > 0 && r.Features()&abi.IORING_FEAT_MIN_TIMEOUT != 0
 	if err := r.RegisterRingFd(); err != nil && !errors.Is(err, unix.EINVAL) {
 		return err
 	}
@@ -269,7 +288,14 @@ const maxConnsPerLoop = 1 << 14
 func setupRing(p *plan, cpu int) (*ring.Ring, error) {
 	rp := ring.Params{Entries: p.ringSize, CQEntries: p.ringSize * 8, Flags: p.v.flags | p.v.optional}
 	if p.v.sqpoll {
-		rp.SQThreadIdle = p.sqIdleMs
+		switch {
+		case p.sqIdleMs >= 0:
+			rp.SQThreadIdle = uint32(p.sqIdleMs)
+		case p.sqShared(cpu):
+			rp.SQThreadIdle = sharedSQIdleMs
+		default:
+			rp.SQThreadIdle = defaultSQIdleMs
+		}
 		switch {
 		case p.sqCPU >= 0:
 			rp.SQThreadCPU = uint32(p.sqCPU)
@@ -348,7 +374,7 @@ func (l *loop) serve() error {
 		var err error
 		switch {
 		case l.batched:
-			_, err = l.ring.SubmitAndWaitMin(l.p.batch, l.p.batchUs)
+			_, err = l.ring.SubmitAndWaitMin(l.p.batch, uint32(l.batchUs))
 		case l.p.rawEnter:
 			// The runtime thinks this goroutine is running; bound the wait
 			// so a goroutine queued behind it on its P waits 1 ms at most,
@@ -366,23 +392,33 @@ func (l *loop) serve() error {
 	}
 }
 
-// serveSQPoll is the zero-syscall loop. The kernel's SQ thread picks up
-// SQEs as soon as the tail moves, so submitting costs no syscall; waiting
-// for completions without a syscall means spinning on the CQ tail, as a
-// DPDK poll-mode driver spins on its RX ring: the core is 100% busy whether
-// packets come or not, which is the price of the zero. After spinNs with
-// nothing to do the loop sleeps in io_uring_enter(GETEVENTS), so an idle
-// server stops burning its core. An enter is otherwise made only to wake
-// a sleeping SQ thread (IORING_SQ_NEED_WAKEUP) or to flush a CQ overflow.
+// serveSQPoll is the SQPOLL loop. The kernel's SQ thread picks up SQEs as
+// soon as the tail moves, so submitting costs no syscall. How the loop
+// waits for completions depends on where the SQ thread runs.
 //
-// The lesson has a second half. With the SQ thread pinned to the loop's
-// own CPU (SQ_AFF, one server core), the two spinners take turns only when
-// the scheduler tick preempts one (4 ms at HZ=250): the SQ thread, which
-// runs every network completion's task work, waits for the loop's spin to
-// be preempted, and round trips take milliseconds. Measured here at 20k
-// echoes/s (64 conns x 4): spin_us=2000 gives 0.004 syscalls/op but does
-// not hold the rate; spin_us=300 holds it at 0.07 syscalls/op; spin_us=0
-// is about one enter per op. SQPOLL pays off with its own core (sq_cpu).
+// With a CPU of its own (sq_cpu), the loop spins on the CQ tail for up to
+// sqSpinOwnCore, as a DPDK poll-mode driver spins on its RX ring, and makes
+// no syscall under load; only an idle server sleeps in
+// io_uring_enter(GETEVENTS). The core is 100% busy either way.
+//
+// Sharing the loop's CPU (SQ_AFF on the loop's CPU, as the harness runs one
+// server core), spinning is worse than useless: every network completion's
+// task work runs in the SQ thread, which cannot run while the loop spins,
+// so the two took turns only at scheduler ticks. Measured on veth (64-byte
+// TCP echo, raw_enter) with a 2 ms spin: 1 conn 160 echoes/s, 16x1 closed
+// 2.9k/s, 64x4 at 20k/s held but p99 110-150 ms. So a shared loop does not
+// spin (spin_us 0): once the CQ is empty it sleeps in a min-wait enter,
+// which hands the CPU to the SQ thread. Each hand-over is then one
+// syscall, so the loop batches: batch_us 500 (not the default's 50), with
+// the wait capped at two completions per open connection so that one
+// connection's echo wakes it at once; and sq_thread_idle 1 ms, so an idle
+// SQ thread sleeps instead of holding the CPU the loop wants. Measured the
+// same way (noisy machine, default uring in brackets): 1 conn 6.5-8.4k/s
+// at 1.06 syscalls/op (6.6-8.6k, 1.06-1.15); 16x1 closed 30-41k/s at 0.13
+// (7.6-51k, 0.16-0.33); 16x1 at 5k/s held at 0.45 (1.57), p99 3.8 ms
+// (3.2); 64x4 at 20k/s held at 0.14 (0.32-0.40), p99 4-5 ms (1.7-4.3).
+// Fewer syscalls than the default, paid in latency under light load; the
+// zero needs the SQ thread on its own core (sq_cpu).
 func (l *loop) serveSQPoll() error {
 	for {
 		n := l.reap()
@@ -407,18 +443,46 @@ func (l *loop) serveSQPoll() error {
 		if n > 0 || l.ring.CQReady() > 0 {
 			continue
 		}
-		if l.spin() {
+		if l.spinNs > 0 && l.spin() {
 			continue
 		}
-		ef := uint32(abi.IORING_ENTER_GETEVENTS)
-		if l.ring.Pending() > 0 && l.ring.SQFlags()&abi.IORING_SQ_NEED_WAKEUP != 0 {
-			ef |= abi.IORING_ENTER_SQ_WAKEUP
-			l.count[cSQWakeups]++
-		}
-		if _, err := l.ring.Enter(0, 1, ef, nil, 0); err != nil && !retryable(err) {
+		if err := l.waitSQPoll(); err != nil && !retryable(err) {
 			return err
 		}
 	}
+}
+
+// waitSQPoll sleeps in io_uring_enter(GETEVENTS) until completions come,
+// waking the SQ thread on the way if it sleeps with SQEs pending. With
+// min-wait batching a wait holds out for a batch, as the default loop's
+// does; on a shared core that is when the SQ thread gets the CPU.
+func (l *loop) waitSQPoll() error {
+	var ef uint32
+	if l.ring.Pending() > 0 && l.ring.SQFlags()&abi.IORING_SQ_NEED_WAKEUP != 0 {
+		ef |= abi.IORING_ENTER_SQ_WAKEUP
+		l.count[cSQWakeups]++
+	}
+	var err error
+	switch {
+	case l.batched:
+		want := l.p.batch
+		// Waiting for more completions than can come only waits out
+		// batchUs: an echo connection brings at most two a round (its
+		// echo's send and its next request), so one connection's loop
+		// wakes once per round trip, not once per min-wait.
+		if open := 2 * (l.count[cAccepted] - l.count[cClosed]); l.p.proto == backends.TCP && open > 0 && open < uint64(want) {
+			want = uint32(open)
+		}
+		_, err = l.ring.SubmitAndWaitBounded(want, uint32(l.batchUs), rawWaitNs, ef)
+	case l.p.rawEnter:
+		_, err = l.ring.SubmitAndWaitBounded(1, 0, rawWaitNs, ef)
+		if err == nil && l.ring.CQReady() == 0 {
+			runtime.Gosched()
+		}
+	default:
+		_, err = l.ring.Enter(0, 1, ef|abi.IORING_ENTER_GETEVENTS, nil, 0)
+	}
+	return err
 }
 
 // spin polls the CQ tail for up to spinNs and reports whether a completion
@@ -431,7 +495,7 @@ func (l *loop) spin() bool {
 			return true
 		}
 		if i&255 == 0 {
-			if l.stopping.Load() || time.Since(start).Nanoseconds() > l.p.spinNs {
+			if l.stopping.Load() || time.Since(start).Nanoseconds() > l.spinNs {
 				return l.ring.CQReady() > 0
 			}
 		}
@@ -440,6 +504,23 @@ func (l *loop) spin() bool {
 
 // rawWaitNs bounds a raw enter's wait (see plan.rawEnter).
 const rawWaitNs = 1e6
+
+// Defaults that depend on whether an SQPOLL loop shares its CPU with its SQ
+// thread (see serveSQPoll). sqSpinOwnCore is long enough to ride out the
+// gaps of a steady load without an enter.
+const (
+	sqSpinOwnCore   = 2e6
+	defaultBatchUs  = 50
+	sharedBatchUs   = 500
+	defaultSQIdleMs = 100
+	sharedSQIdleMs  = 1
+)
+
+// sqShared reports whether an SQPOLL loop on cpu (-1: unpinned) shares that
+// CPU with its SQ thread: pinned, and sq_cpu unset or the same CPU.
+func (p *plan) sqShared(cpu int) bool {
+	return p.v.sqpoll && cpu >= 0 && (p.sqCPU < 0 || p.sqCPU == cpu)
+}
 
 // retryable reports whether an enter error only means "reap and go round":
 // EBUSY/EAGAIN say the CQ (or its overflow list) is full.

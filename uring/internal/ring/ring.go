@@ -1,7 +1,6 @@
 package ring
 
 import (
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"unsafe"
@@ -233,6 +232,16 @@ func (r *Ring) CQOverflow() uint32 { return atomic.LoadUint32(r.cqOverflow) }
 // Enter calls io_uring_enter once. EINTR is not an error: it returns 0
 // submitted and the caller goes round again.
 func (r *Ring) Enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, error) {
+	n, errno := r.enter(toSubmit, minComplete, flags, arg, argSize)
+	if errno != 0 {
+		return 0, fmt.Errorf("enter io_uring: %w", errno)
+	}
+	return n, nil
+}
+
+// enter is Enter without the error wrapping, which allocates: a bounded
+// wait's timeout (ETIME) is routine on the data path.
+func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, unix.Errno) {
 	r.Enters++
 	call := unix.Syscall6
 	if r.RawEnter {
@@ -240,13 +249,13 @@ func (r *Ring) Enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, ar
 	}
 	n, _, errno := call(abi.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit), uintptr(minComplete),
 		uintptr(flags|r.enterFlags), uintptr(arg), argSize)
-	if errno != 0 {
-		if errno == unix.EINTR {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("enter io_uring: %w", errno)
+	switch errno {
+	case 0:
+		return int(n), 0
+	case unix.EINTR:
+		return 0, 0
 	}
-	return int(n), nil
+	return 0, errno
 }
 
 // Submit flushes and submits without waiting.
@@ -267,14 +276,7 @@ func (r *Ring) SubmitAndWait(want uint32) (int, error) {
 // SubmitAndWaitTimeout is SubmitAndWait bounded by timeout nanoseconds
 // (IORING_ENTER_EXT_ARG); on timeout it returns without error.
 func (r *Ring) SubmitAndWaitTimeout(want uint32, timeout int64) (int, error) {
-	r.waitTs = abi.KernelTimespec{Sec: timeout / 1e9, Nsec: timeout % 1e9}
-	r.waitArg = abi.IoUringGeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&r.waitTs)))}
-	n, err := r.Enter(r.Flush(), want, abi.IORING_ENTER_GETEVENTS|abi.IORING_ENTER_EXT_ARG,
-		unsafe.Pointer(&r.waitArg), unsafe.Sizeof(r.waitArg))
-	if errors.Is(err, unix.ETIME) {
-		return n, nil
-	}
-	return n, err
+	return r.SubmitAndWaitBounded(want, 0, timeout, 0)
 }
 
 // SubmitAndWaitMin flushes, submits and waits for want completions, but for
@@ -286,14 +288,23 @@ func (r *Ring) SubmitAndWaitMin(want, minWaitUs uint32) (int, error) {
 	// An overall timeout bounds the wait: the loop goes round again after
 	// it even when nothing completed, so a wake-up the min-wait path
 	// misses costs a millisecond, not the connection.
-	r.waitTs = abi.KernelTimespec{Nsec: 1e6}
+	return r.SubmitAndWaitBounded(want, minWaitUs, 1e6, 0)
+}
+
+// SubmitAndWaitBounded is the general form of the waits above: flush,
+// submit and wait for want completions (minWaitUs: at most that long once
+// one is there, 0: no min-wait) for at most timeout nanoseconds, with extra
+// enter flags (an SQPOLL ring's IORING_ENTER_SQ_WAKEUP). A timeout is not
+// an error.
+func (r *Ring) SubmitAndWaitBounded(want, minWaitUs uint32, timeout int64, flags uint32) (int, error) {
+	r.waitTs = abi.KernelTimespec{Sec: timeout / 1e9, Nsec: timeout % 1e9}
 	r.waitArg = abi.IoUringGeteventsArg{MinWaitUsec: minWaitUs, Ts: uint64(uintptr(unsafe.Pointer(&r.waitTs)))}
-	n, err := r.Enter(r.Flush(), want, abi.IORING_ENTER_GETEVENTS|abi.IORING_ENTER_EXT_ARG,
+	n, errno := r.enter(r.Flush(), want, flags|abi.IORING_ENTER_GETEVENTS|abi.IORING_ENTER_EXT_ARG,
 		unsafe.Pointer(&r.waitArg), unsafe.Sizeof(r.waitArg))
-	if errors.Is(err, unix.ETIME) {
+	if errno == 0 || errno == unix.ETIME {
 		return n, nil
 	}
-	return n, err
+	return 0, fmt.Errorf("enter io_uring: %w", errno)
 }
 
 // Register calls io_uring_register once (setup-time calls are not counted in
