@@ -3,15 +3,13 @@ package uring
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
-	"golang.org/x/sys/unix"
-
 	"ringbench/backends"
+	"ringbench/internal/sockets"
 	"ringbench/uring/internal/abi"
 )
 
@@ -85,13 +83,6 @@ func init() {
 	}
 }
 
-// sourcePeriod is the period of backends.SourceByte (its prime modulus).
-const sourcePeriod = 251
-
-// defaultMsgSize is what a source sends per message when Config.MsgSize is
-// 0 (the epoll backend's default too).
-const defaultMsgSize = 1024
-
 // tcpSourceChunk is how many pattern bytes one TCP source send carries: the
 // stream has no message boundaries, so fewer, larger sends.
 const tcpSourceChunk = 64 << 10
@@ -132,8 +123,8 @@ type plan struct {
 	rawEnter  bool
 	connBytes int // uring-basic's per-connection buffer
 	// pattern holds the source pattern from offset 0, one send plus
-	// sourcePeriod bytes long, so the bytes for any stream offset o start
-	// at pattern[o%sourcePeriod].
+	// backends.SourcePeriod bytes long, so the bytes for any stream offset o start
+	// at pattern[o%backends.SourcePeriod].
 	pattern []byte
 }
 
@@ -151,39 +142,12 @@ const (
 )
 
 func newPlan(v *variant, cfg backends.Config) (*plan, error) {
-	p := &plan{v: v, proto: cfg.Proto, service: cfg.Service, maxDatagram: cfg.MaxDatagram(), msgSize: cfg.MsgSize,
+	k, err := cfg.Check()
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{v: v, proto: cfg.Proto, service: cfg.Service, addr: k.Addr, maxDatagram: cfg.MaxDatagram(), msgSize: k.MsgSize,
 		spinNs: -1, sqIdleMs: -1, sqCPU: -1, ringSize: 1024, batch: 16, batchUs: -1}
-	switch cfg.Proto {
-	case backends.TCP, backends.UDP:
-	default:
-		return nil, fmt.Errorf("check config: unknown protocol %q", cfg.Proto)
-	}
-	switch cfg.Service {
-	case backends.Echo, backends.Sink, backends.Source:
-	default:
-		return nil, fmt.Errorf("check config: unknown service %q", cfg.Service)
-	}
-	if cfg.Host != "" {
-		a, err := netip.ParseAddr(cfg.Host)
-		if err != nil {
-			return nil, fmt.Errorf("parse host: %w", err)
-		}
-		if !a.Is4() {
-			return nil, fmt.Errorf("check config: host %s is not IPv4", cfg.Host)
-		}
-		p.addr = a.As4()
-	}
-	if p.msgSize <= 0 {
-		p.msgSize = defaultMsgSize
-	}
-	if p.msgSize > backends.MaxTCPMessage<<4 {
-		return nil, fmt.Errorf("check config: message size %d over %d", p.msgSize, backends.MaxTCPMessage<<4)
-	}
-	if cfg.Proto == backends.UDP && cfg.Service == backends.Source &&
-		(p.msgSize < backends.SourceHeader || p.msgSize > p.maxDatagram) {
-		return nil, fmt.Errorf("check config: UDP source message size %d outside %d..%d",
-			p.msgSize, backends.SourceHeader, p.maxDatagram)
-	}
 	// Provided buffers: TCP reads at most a buffer per CQE, so larger
 	// messages want larger buffers; UDP needs the recvmsg header, the peer's
 	// address and one byte over the limit (so an oversize datagram shows).
@@ -202,8 +166,7 @@ func newPlan(v *variant, cfg backends.Config) (*plan, error) {
 		if cfg.Proto == backends.TCP {
 			chunk = max(chunk, tcpSourceChunk)
 		}
-		p.pattern = make([]byte, chunk+sourcePeriod)
-		backends.FillSource(p.pattern, 0)
+		p.pattern = backends.SourcePattern(chunk)
 	}
 	return p, nil
 }
@@ -295,7 +258,8 @@ func newServer(v *variant, cfg backends.Config) (_ *Server, err error) {
 		}
 	}()
 	for _, cpu := range cpus {
-		fd, port, err := bindSocket(p, s.port, len(cpus) > 1)
+		// Blocking sockets: io_uring polls them itself.
+		fd, port, err := sockets.Listen(p.proto, p.addr, s.port, sockets.Options{ReusePort: len(cpus) > 1, RcvBuf: udpRcvBuf(p.proto)})
 		if err != nil {
 			return nil, err
 		}
@@ -342,49 +306,11 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// bindSocket makes one loop's socket: a TCP listener or a bound UDP socket.
-// With reuse, every loop binds its own socket to the same port.
-func bindSocket(p *plan, port int, reuse bool) (fd, bound int, err error) {
-	typ := unix.SOCK_STREAM
-	if p.proto == backends.UDP {
-		typ = unix.SOCK_DGRAM
+// udpRcvBuf gives UDP sockets room for bursts while the loop is busy
+// elsewhere.
+func udpRcvBuf(proto backends.Proto) int {
+	if proto == backends.UDP {
+		return 4 << 20
 	}
-	fd, err = unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, 0, fmt.Errorf("create socket: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			unix.Close(fd)
-		}
-	}()
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return -1, 0, fmt.Errorf("set SO_REUSEADDR: %w", err)
-	}
-	if reuse {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			return -1, 0, fmt.Errorf("set SO_REUSEPORT: %w", err)
-		}
-	}
-	if p.proto == backends.UDP {
-		// Room for bursts while the loop is busy elsewhere.
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: p.addr}); err != nil {
-		return -1, 0, fmt.Errorf("bind port %d: %w", port, err)
-	}
-	if p.proto == backends.TCP {
-		if err := unix.Listen(fd, 4096); err != nil {
-			return -1, 0, fmt.Errorf("listen: %w", err)
-		}
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return -1, 0, fmt.Errorf("get socket name: %w", err)
-	}
-	sa4, ok := sa.(*unix.SockaddrInet4)
-	if !ok {
-		return -1, 0, errors.New("get socket name: not an IPv4 address")
-	}
-	return fd, sa4.Port, nil
+	return 0
 }

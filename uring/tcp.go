@@ -365,13 +365,13 @@ func (l *loop) onSend(ud uint64, res int32, flags uint32) {
 // starts at any offset's phase, so a send costs no pattern computation.
 func (l *loop) sendSource(slot uint32) {
 	c := &l.conns[slot]
-	chunk := len(l.p.pattern) - sourcePeriod
+	chunk := len(l.p.pattern) - backends.SourcePeriod
 	s := l.sqe()
 	s.Opcode = abi.IORING_OP_SEND
 	s.Fd = int32(slot)
 	s.Flags = l.fileFlags()
 	s.OpFlags = l.sendFlags
-	s.Addr = ring.Addr(&l.p.pattern[c.srcOff%sourcePeriod])
+	s.Addr = ring.Addr(&l.p.pattern[c.srcOff%backends.SourcePeriod])
 	s.Len = uint32(chunk)
 	s.UserData = userData(opSource, c.gen, 1, 0, slot)
 	c.sending = true

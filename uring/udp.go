@@ -283,7 +283,7 @@ func (u *udpState) sendSource(l *loop, i int) {
 	u.next = (u.next + 1) % u.npeers
 	sl := &u.src[i]
 	binary.LittleEndian.PutUint64(sl.buf, p.seq)
-	copy(sl.buf[backends.SourceHeader:], l.p.pattern[p.seq%sourcePeriod:])
+	copy(sl.buf[backends.SourceHeader:], l.p.pattern[p.seq%backends.SourcePeriod:])
 	p.seq++
 	sl.name = p.name
 	sl.iov.Base = &sl.buf[0]
