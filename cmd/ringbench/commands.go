@@ -227,30 +227,31 @@ func finish(dir string, recs []results.Record, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(dir, results.BenchFile))
-	if err != nil {
-		return fmt.Errorf("create benchmark file: %w", err)
-	}
-	if err := results.WriteBenchfmt(f, all); err != nil {
-		f.Close()
+	if err := writeFile(filepath.Join(dir, results.BenchFile), func(w io.Writer) error { return results.WriteBenchfmt(w, all) }); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write benchmark file: %w", err)
-	}
-	sf, err := os.Create(filepath.Join(dir, results.SummaryFile))
-	if err != nil {
-		return fmt.Errorf("create summary: %w", err)
-	}
-	if err := plots.Summary(dir, sf); err != nil {
-		sf.Close()
+	if err := writeFile(filepath.Join(dir, results.SummaryFile), func(w io.Writer) error { return plots.Summary(dir, w) }); err != nil {
 		return err
-	}
-	if err := sf.Close(); err != nil {
-		return fmt.Errorf("write summary: %w", err)
 	}
 	plots.PrintTable(stdout, recs)
 	fmt.Fprintf(stdout, "\nresults: %s (%s, %s, %s)\n", dir, results.JSONLFile, results.BenchFile, results.SummaryFile)
+	return nil
+}
+
+// writeFile creates path and fills it with write; a failed write or close
+// is an error naming the file.
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Base(path), err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
 	return nil
 }
 
