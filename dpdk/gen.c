@@ -8,6 +8,7 @@
 #include <rte_mbuf.h>
 
 #include "gen.h"
+#include "reflector.h"
 
 #define BURST 32
 #define HDR 42
@@ -259,29 +260,22 @@ uint32_t rb_gen_run(struct rb_gen *g, uint64_t until)
 	return g->nlat;
 }
 
-int rb_gen_arp(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t src_ip[4], const uint8_t ip[4], uint8_t mac[6], uint64_t until)
+#define SMALL_FRAME 60 // Ethernet's minimum, what ARP and the goodbye need
+
+// ask sends frame every gap TSC cycles and polls the answers, freeing every
+// frame it receives, until answered accepts one (1) or the TSC reaches
+// until (0).
+static int ask(struct rb_gen *g, const uint8_t frame[SMALL_FRAME], uint64_t gap, uint64_t until,
+	       int (*answered)(const uint8_t *f, uint32_t len, void *arg), void *arg)
 {
-	uint64_t next = 0, gap = rte_get_tsc_hz() / 10;
+	uint64_t next = 0;
 	struct rte_mbuf *rx[BURST];
 	while (rte_rdtsc() < until) {
 		if (rte_rdtsc() >= next) {
 			struct rte_mbuf *m = rte_pktmbuf_alloc(g->pool);
 			if (m) {
-				uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
-				memset(f, 0, 60);
-				memset(f, 0xff, 6);
-				memcpy(f + 6, src_mac, 6);
-				put_be16(f + 12, 0x0806);
-				uint8_t *a = f + 14;
-				put_be16(a, 1);
-				put_be16(a + 2, 0x0800);
-				a[4] = 6;
-				a[5] = 4;
-				put_be16(a + 6, 1);
-				memcpy(a + 8, src_mac, 6);
-				memcpy(a + 14, src_ip, 4);
-				memcpy(a + 24, ip, 4);
-				m->data_len = m->pkt_len = 60;
+				memcpy(rte_pktmbuf_mtod(m, uint8_t *), frame, SMALL_FRAME);
+				m->data_len = m->pkt_len = SMALL_FRAME;
 				if (rte_eth_tx_burst(g->port_id, 0, &m, 1) == 0)
 					rte_pktmbuf_free(m);
 			}
@@ -289,19 +283,62 @@ int rb_gen_arp(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t src_ip[
 		}
 		uint16_t n = rte_eth_rx_burst(g->port_id, 0, rx, BURST);
 		int found = 0;
-		for (uint16_t i = 0; i < n; i++) {
-			const uint8_t *f = rte_pktmbuf_mtod(rx[i], const uint8_t *);
-			const uint8_t *a = f + 14;
-			if (!found && rte_pktmbuf_data_len(rx[i]) >= 42 && be16(f + 12) == 0x0806 &&
-			    be16(a + 6) == 2 && memcmp(a + 14, ip, 4) == 0) {
-				memcpy(mac, a + 8, 6);
-				found = 1;
-			}
-		}
+		for (uint16_t i = 0; i < n && !found; i++)
+			found = answered(rte_pktmbuf_mtod(rx[i], const uint8_t *), rte_pktmbuf_data_len(rx[i]), arg);
 		if (n)
 			rte_pktmbuf_free_bulk(rx, n);
 		if (found)
 			return 1;
 	}
 	return 0;
+}
+
+struct arp_question {
+	const uint8_t *ip;
+	uint8_t *mac;
+};
+
+static int arp_answered(const uint8_t *f, uint32_t len, void *arg)
+{
+	struct arp_question *q = arg;
+	const uint8_t *a = f + 14;
+	if (len < 42 || be16(f + 12) != 0x0806 || be16(a + 6) != 2 || memcmp(a + 14, q->ip, 4) != 0)
+		return 0;
+	memcpy(q->mac, a + 8, 6);
+	return 1;
+}
+
+int rb_gen_arp(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t src_ip[4], const uint8_t ip[4], uint8_t mac[6], uint64_t until)
+{
+	uint8_t f[SMALL_FRAME] = {0};
+	memset(f, 0xff, 6);
+	memcpy(f + 6, src_mac, 6);
+	put_be16(f + 12, 0x0806);
+	uint8_t *a = f + 14;
+	put_be16(a, 1);
+	put_be16(a + 2, 0x0800);
+	a[4] = 6;
+	a[5] = 4;
+	put_be16(a + 6, 1);
+	memcpy(a + 8, src_mac, 6);
+	memcpy(a + 14, src_ip, 4);
+	memcpy(a + 24, ip, 4);
+	struct arp_question q = {ip, mac};
+	return ask(g, f, rte_get_tsc_hz() / 10, until, arp_answered, &q);
+}
+
+static int bye_acked(const uint8_t *f, uint32_t len, void *arg)
+{
+	return len > 14 && be16(f + 12) == RB_ETHERTYPE_BYE && f[14] == RB_BYE_ACK && memcmp(f, arg, 6) == 0;
+}
+
+int rb_gen_bye(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t dst_mac[6], uint64_t until)
+{
+	uint8_t f[SMALL_FRAME] = {0};
+	memcpy(f, dst_mac, 6);
+	memcpy(f + 6, src_mac, 6);
+	put_be16(f + 12, RB_ETHERTYPE_BYE);
+	f[14] = RB_BYE;
+	// Again every 10 ms: a full ring on the server drops an ack.
+	return ask(g, f, rte_get_tsc_hz() / 100, until, bye_acked, (void *)src_mac);
 }

@@ -106,6 +106,35 @@ func TestMemifServerAndGenerator(t *testing.T) {
 	}
 }
 
+// A generator closes its memif port only after the server acked its
+// goodbye and parked (closing unmaps the rings the server's lcore reads), and
+// the server serves the next generator that connects to the same socket.
+func TestMemifGoodbyeThenNextPeer(t *testing.T) {
+	skipUnlessDPDK(t)
+	socket := filepath.Join(t.TempDir(), "memif.sock")
+	s := startServer(t, backends.Config{Proto: backends.UDP, Service: backends.Echo, Host: serverIP.String(), CPUs: []int{1},
+		Options: map[string]string{OptMemifSocket: socket, OptHugepages: "0"}}, "")
+	spec := workloads.Spec{Workload: workloads.Echo, Proto: backends.UDP, Conns: 2, Depth: 2, Size: 64,
+		Warmup: 50 * time.Millisecond, Duration: 200 * time.Millisecond, Timeout: time.Second}
+	for peer := 1; peer <= 3; peer++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		rep, err := Generate(ctx, spec, testGenOptions(t, socket), workloads.Hooks{})
+		cancel()
+		if err != nil {
+			t.Fatalf("peer %d: %v", peer, err)
+		}
+		if rep.Ops == 0 || rep.Errors.Mismatch != 0 {
+			t.Errorf("peer %d: report %+v: want verified echoes", peer, rep)
+		}
+		// The ack left before the generator closed, and Generate waited
+		// for it to exit: the server has counted the goodbye.
+		if got := s.counters(t).Extra["goodbyes"]; got != uint64(peer) {
+			t.Errorf("after peer %d the server counted %d goodbyes", peer, got)
+		}
+	}
+	s.close(t)
+}
+
 // The reference: testpmd's 5tswap on the same memif pair, driven by the same
 // generator (it answers no ARP, so requests go to broadcast).
 func TestMemifTestpmd(t *testing.T) {
