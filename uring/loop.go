@@ -374,7 +374,7 @@ func (l *loop) serve() error {
 		var err error
 		switch {
 		case l.batched:
-			_, err = l.ring.SubmitAndWaitMin(l.p.batch, uint32(l.batchUs))
+			_, err = l.ring.SubmitAndWaitMin(l.batchWant(), uint32(l.batchUs))
 		case l.p.rawEnter:
 			// The runtime thinks this goroutine is running; bound the wait
 			// so a goroutine queued behind it on its P waits 1 ms at most,
@@ -465,15 +465,7 @@ func (l *loop) waitSQPoll() error {
 	var err error
 	switch {
 	case l.batched:
-		want := l.p.batch
-		// Waiting for more completions than can come only waits out
-		// batchUs: an echo connection brings at most two a round (its
-		// echo's send and its next request), so one connection's loop
-		// wakes once per round trip, not once per min-wait.
-		if open := 2 * (l.count[cAccepted] - l.count[cClosed]); l.p.proto == backends.TCP && open > 0 && open < uint64(want) {
-			want = uint32(open)
-		}
-		_, err = l.ring.SubmitAndWaitBounded(want, uint32(l.batchUs), rawWaitNs, ef)
+		_, err = l.ring.SubmitAndWaitBounded(l.batchWant(), uint32(l.batchUs), rawWaitNs, ef)
 	case l.p.rawEnter:
 		_, err = l.ring.SubmitAndWaitBounded(1, 0, rawWaitNs, ef)
 		if err == nil && l.ring.CQReady() == 0 {
@@ -483,6 +475,20 @@ func (l *loop) waitSQPoll() error {
 		_, err = l.ring.Enter(0, 1, ef|abi.IORING_ENTER_GETEVENTS, nil, 0)
 	}
 	return err
+}
+
+// batchWant is how many completions a min-wait asks for. Waiting for more
+// than can come only waits out batchUs: an echo connection brings at most
+// two a round (its echo's send and its next request), so one connection's
+// loop wakes once per round trip, not once per min-wait. (Measured on veth,
+// one TCP connection, closed loop: 8.6k echoes/s with an uncapped batch of
+// 16 against epoll's 15k.)
+func (l *loop) batchWant() uint32 {
+	want := l.p.batch
+	if open := 2 * (l.count[cAccepted] - l.count[cClosed]); l.p.proto == backends.TCP && open > 0 && open < uint64(want) {
+		want = uint32(open)
+	}
+	return want
 }
 
 // spin polls the CQ tail for up to spinNs and reports whether a completion
