@@ -190,7 +190,10 @@ func TestNullPortSmoke(t *testing.T) {
 			if x["drop_ethertype"] < 1000 || x["port_rx_packets"] < x["drop_ethertype"] {
 				t.Errorf("counters %+v: want many frames dropped as non-IP, all seen by the port", c)
 			}
-			if x["busy_packets"] < x["drop_ethertype"] || x["busy_cycles"] == 0 || x["tsc_hz"] == 0 {
+			// busy_packets is added after a burst is handled, the drop
+			// counts during it: a snapshot may fall between, one burst
+			// (at most 32 frames) apart.
+			if x["busy_packets"]+32 < x["drop_ethertype"] || x["busy_cycles"] == 0 || x["tsc_hz"] == 0 {
 				t.Errorf("busy meters %+v", x)
 			}
 			if c.Syscalls != 0 || c.Dropped != 0 || c.TxMsgs != 0 {
