@@ -66,6 +66,15 @@ type Config struct {
 	Options map[string]string
 }
 
+// LoopCPUs lists the CPU of each event loop to start: CPUs, or one
+// unpinned loop (-1) when CPUs is empty.
+func (c Config) LoopCPUs() []int {
+	if len(c.CPUs) == 0 {
+		return []int{-1}
+	}
+	return c.CPUs
+}
+
 // MaxDatagram returns the configured UDP size limit.
 func (c Config) MaxDatagram() int {
 	if c.MaxMsg > 0 {

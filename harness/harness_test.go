@@ -149,10 +149,6 @@ func TestProcessTreeAndTaskTimes(t *testing.T) {
 	if tt.tasks < 1 || tt.runNs <= 0 {
 		t.Errorf("task times of this process = %+v", tt)
 	}
-	ns, err := readProcCPU(os.Getpid())
-	if err != nil || ns < 0 {
-		t.Errorf("readProcCPU = %v, %v", ns, err)
-	}
 }
 
 func TestTracepointID(t *testing.T) {

@@ -34,8 +34,7 @@ type snapshot struct {
 	server   taskTimes
 	softirqd taskTimes
 	// others is the run time of each other task last seen on a server CPU.
-	others  map[int]float64
-	procCPU float64
+	others map[int]float64
 
 	syscalls    uint64
 	syscallsErr error
@@ -95,7 +94,6 @@ func (m *meters) read(start bool) snapshot {
 			skip[t] = true
 		}
 		s.others = otherTasksOn(m.serverCPUs, skip)
-		s.procCPU, _ = readProcCPU(m.srv.pid)
 		s.syscallsErr = m.syscallsErr
 		if m.syscalls != nil {
 			s.syscalls, s.syscallsErr = m.syscalls.read()

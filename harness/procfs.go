@@ -155,28 +155,6 @@ func readTaskTimes(pids []int) taskTimes {
 	return t
 }
 
-// readProcCPU returns utime+stime of a process in ns from /proc/PID/stat:
-// all its threads, dead ones included, at USER_HZ resolution. It is the
-// cross-check of readTaskTimes.
-func readProcCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read process stat: %w", err)
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse process stat: no comm field")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// After ")": state(0) ppid(1) ... utime is field 14 of the line, index 11 here.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("parse process stat: %d fields", len(f))
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) * 1e9 / userHZ, nil
-}
-
 // otherTasksOn sums the run time of every task whose last CPU is in cpus,
 // except the tasks in skip. A task's time is put on the CPU it last ran on:
 // tasks pinned elsewhere (the generator, the harness) never count, and an

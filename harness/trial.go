@@ -112,9 +112,13 @@ func NewRunner(store *results.Store, run string, log io.Writer) *Runner {
 		MaxAttempts: 3, NoiseLimit: 0.10, topos: map[string]Topology{}}
 }
 
-// Close removes every topology the runner made and releases hugepages.
+// Close removes every topology the runner made, releases hugepages and
+// closes the store: the runner owns the store it was given.
 func (r *Runner) Close() error {
 	var errs []error
+	if r.Store != nil {
+		errs = append(errs, r.Store.Close())
+	}
 	for _, t := range r.topos {
 		errs = append(errs, t.Close())
 	}
@@ -167,12 +171,11 @@ func (r *Runner) Trial(ctx context.Context, t Trial) results.Record {
 		}
 	}
 	rec.Notes = append(earlier, rec.Notes...)
-	if ctx.Err() != nil && rec.Status == results.StatusOK {
-		return rec // interrupted after measuring: keep it
-	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && rec.Status != results.StatusOK {
 		return rec // interrupted mid-trial: not a result, not stored
 	}
+	// A trial that finished measuring is stored, even when Ctrl-C came
+	// while its server was being stopped.
 	if r.Store != nil {
 		if err := r.Store.Append(rec); err != nil && r.Log != nil {
 			fmt.Fprintln(r.Log, "warning:", err)

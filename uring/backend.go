@@ -247,10 +247,7 @@ func newServer(v *variant, cfg backends.Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cpus := cfg.CPUs
-	if len(cpus) == 0 {
-		cpus = []int{-1}
-	}
+	cpus := cfg.LoopCPUs()
 	s := &Server{port: cfg.Port}
 	defer func() {
 		if err != nil {

@@ -144,18 +144,24 @@ func (f *trialFlags) trial() (harness.Trial, error) {
 	return t, spec.Validate()
 }
 
-func newRunner(out string, log io.Writer) (*harness.Runner, *results.Store, error) {
-	store, err := results.Create(out)
-	if err != nil {
-		return nil, nil, err
+// newRunner opens the results folder *out (a new one under bench-results
+// when empty) and a runner that appends to it; closing the runner closes
+// the store.
+func newRunner(out *string, log io.Writer) (*harness.Runner, error) {
+	if *out == "" {
+		*out = defaultOut()
 	}
-	r := harness.NewRunner(store, filepath.Base(out), log)
+	store, err := results.Create(*out)
+	if err != nil {
+		return nil, err
+	}
+	r := harness.NewRunner(store, filepath.Base(*out), log)
 	r.Hugepages = dpdk.ReserveHugepages
 	r.MemifGenerator = memifGenerator
 	for _, ns := range harness.SweepStale() {
 		fmt.Fprintf(log, "removed network namespace %s left by an earlier run\n", ns)
 	}
-	return r, store, nil
+	return r, nil
 }
 
 func memifGenerator(ctx context.Context, spec workloads.Spec, m harness.MemifPath, hooks workloads.Hooks) (*workloads.Report, error) {
@@ -191,14 +197,10 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	if *out == "" {
-		*out = defaultOut()
-	}
-	r, store, err := newRunner(*out, stderr)
+	r, err := newRunner(out, stderr)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
 	defer r.Close()
 	var trials []harness.Trial
 	for i := 0; i < tf.repeats; i++ {
@@ -286,14 +288,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return nil
 	}
-	if *out == "" {
-		*out = defaultOut()
-	}
-	r, store, err := newRunner(*out, stderr)
+	r, err := newRunner(out, stderr)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
 	defer r.Close()
 	r.MaxAttempts = p.MaxAttempts
 	markLatest(*out)
@@ -372,11 +370,10 @@ func lessonCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *out == "" {
 		return errors.New("lesson: --out DIR is required")
 	}
-	r, store, err := newRunner(*out, stderr)
+	r, err := newRunner(out, stderr)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
 	defer r.Close()
 	var list []string
 	for _, n := range strings.Split(*names, ",") {
