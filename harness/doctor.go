@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"ringbench/backends"
+	"ringbench/meters"
 )
 
 // Check is one line of `ringbench doctor`: a capability, whether this
@@ -40,24 +41,28 @@ func Doctor() []Check {
 		}
 	}
 
-	if id, err := tracepointID("raw_syscalls/sys_enter"); err != nil {
+	if id, err := meters.TracepointID("raw_syscalls/sys_enter"); err != nil {
 		add("tracefs", false, "%v: syscalls per op will be empty", err)
 	} else {
 		add("tracefs", true, "raw_syscalls:sys_enter has id %d", id)
-		c, err := openSyscallCounter([]int{os.Getpid()})
-		if err != nil {
+		if err := meters.ProbeSyscallCounting(); err != nil {
 			add("syscall counting", false, "%v", err)
 		} else {
-			c.Close()
-			add("syscall counting", true, "perf_event_open counts raw_syscalls:sys_enter per thread")
+			add("syscall counting", true, "perf_event_open counts raw_syscalls:sys_enter per thread (in a counting window after each cost window)")
 		}
 	}
 
-	if c, err := openCycleCounter([]int{0}); err != nil {
+	if err := meters.ProbeCycles(0); err != nil {
 		add("perf PMU", false, "%v: cycles are busy time × TSC frequency (cycles_source tsc)", err)
 	} else {
-		c.Close()
 		add("perf PMU", true, "hardware cycles counted on the server cores (cycles_source perf)")
+	}
+	if b, err := os.ReadFile("/proc/timer_list"); err != nil {
+		add("ns idle clock", false, "%v: core busy from /proc/stat in 10 ms units", err)
+	} else if _, err := meters.ParseTimerList(b); err != nil {
+		add("ns idle clock", false, "%v: core busy from /proc/stat in 10 ms units", err)
+	} else {
+		add("ns idle clock", true, "/proc/timer_list gives each CPU's NO_HZ idle time in ns (core busy)")
 	}
 	env := Environment()
 	add("TSC", env.TSCHz > 0, "%.3f MHz from %s", env.TSCHz/1e6, env.TSCSource)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ringbench/backends"
+	"ringbench/meters"
 )
 
 // Serve is the server side of the harness's process protocol (the internal
@@ -89,7 +90,7 @@ func pinProcess(cpus []int) error {
 	for _, c := range cpus {
 		set.Set(c)
 	}
-	for _, tid := range tasksOf([]int{os.Getpid()}) {
+	for _, tid := range meters.TasksOf([]int{os.Getpid()}) {
 		if err := unix.SchedSetaffinity(tid, &set); err != nil {
 			return fmt.Errorf("pin thread %d to cpus %v: %w", tid, cpus, err)
 		}

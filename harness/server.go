@@ -39,6 +39,8 @@ type server struct {
 	pid      int
 	port     int
 	external bool
+	// cgroup is the server's cgroup v2 directory, "" where it has none.
+	cgroup string
 
 	mu     sync.Mutex // serialises the stdin/stdout conversation
 	stdin  io.WriteCloser

@@ -7,11 +7,11 @@ import (
 	"io"
 	"net/netip"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
 	"ringbench/backends"
+	"ringbench/meters"
 	"ringbench/results"
 	"ringbench/workloads"
 )
@@ -94,6 +94,9 @@ type Runner struct {
 	// share of the server cores, or the server waited this share of the
 	// window for a CPU.
 	NoiseLimit float64
+	// NoSyscallCount skips the counting window that follows each cost
+	// window (syscalls per op are then empty).
+	NoSyscallCount bool
 
 	// MemifGenerator and Hugepages come from the dpdk package, wired in by
 	// the command so that the harness does not depend on cgo.
@@ -104,6 +107,7 @@ type Runner struct {
 	releases []func() error
 	hugeErr  error
 	hugeDone bool
+	scanner  *meters.Scanner
 }
 
 // NewRunner returns a runner that appends to store.
@@ -127,6 +131,10 @@ func (r *Runner) Close() error {
 		errs = append(errs, rel())
 	}
 	r.releases = nil
+	if r.scanner != nil {
+		r.scanner.Close()
+		r.scanner = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -318,43 +326,57 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 			rec = failed(rec, err)
 		}
 	}()
-	m := newMeters(srv, topo, dpdkFamily, srvCPUs, cliCPUs)
-	defer m.Close()
-
-	addr, err := netip.ParseAddr(topo.ServerHost())
+	target, err := r.target(topo, srv)
 	if err != nil {
-		return failed(rec, fmt.Errorf("parse server address: %w", err))
+		return failed(rec, err)
 	}
-	target := workloads.Target{Addr: netip.AddrPortFrom(addr, uint16(srv.port)), Netns: NetnsPath(topo.ClientNetns())}
+	var counters func() (backends.Counters, error)
+	if !srv.external {
+		counters = srv.counters
+	}
+	reader, err := meters.NewReader(meters.Target{PID: srv.pid, Cgroup: srv.cgroup, ServerCPUs: srvCPUs, Counters: counters})
+	if err != nil {
+		return failed(rec, fmt.Errorf("open meters: %w", err))
+	}
+	defer reader.Close()
+	win := r.newWindow(reader)
 
 	// A server that dies mid-trial stops the generator at once and fails
 	// the trial with the server's own last words.
-	genCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-srv.exited:
-			cancel(srv.failure(errors.New("server exited during the trial")))
-		case <-genCtx.Done():
+	run := func(spec workloads.Spec, hooks workloads.Hooks) (*workloads.Report, error) {
+		genCtx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func() {
+			select {
+			case <-srv.exited:
+				cancel(srv.failure(errors.New("server exited during the trial")))
+			case <-genCtx.Done():
+			}
+		}()
+		rep, err := gen(genCtx, spec, target, hooks)
+		if cause := context.Cause(genCtx); cause != nil && ctx.Err() == nil && !errors.Is(cause, context.Canceled) {
+			return nil, cause
 		}
-	}()
-	var a, b snapshot
-	var opened, closed bool
-	hooks := workloads.Hooks{
-		WindowStart: func() { a = m.read(true); opened = true },
-		WindowEnd:   func() { b = m.read(false); closed = true },
+		return rep, err
 	}
-	rep, err := gen(genCtx, spec, target, hooks)
-	if cause := context.Cause(genCtx); cause != nil && ctx.Err() == nil && !errors.Is(cause, context.Canceled) {
-		return failed(rec, cause)
+	rep, err := run(spec, win.hooks())
+	if err == nil {
+		err = win.err()
 	}
 	if err != nil {
 		return failed(rec, err)
 	}
-	if !opened || !closed {
-		return failed(rec, errNoWindow)
-	}
-	r.fill(&rec, t, rep, a, b, m, topo)
+	w := r.meterWindow(t, win, rep, srv, topo, srvCPUs, cliCPUs, dpdkFamily)
+	meters.Fill(&rec, w)
+	meters.FillLatency(&rec, rep)
+	rec.Env.CyclesSource = rec.CyclesSource
+
+	// Syscalls are counted in a second, shorter window on the same server
+	// with the tracepoint attached: attaching it slows every syscall on the
+	// machine, so the cost window above ran without it.
+	r.countSyscalls(&rec, t, topo, reader, run, func(cw *window, crep *workloads.Report) meters.Window {
+		return r.meterWindow(t, cw, crep, srv, topo, srvCPUs, cliCPUs, dpdkFamily)
+	})
 	return rec
 }
 
@@ -379,186 +401,105 @@ func (r *Runner) hugepages() bool {
 	return r.hugeErr == nil
 }
 
-// fill computes the record's meters from the window's two snapshots.
-func (r *Runner) fill(rec *results.Record, t Trial, rep *workloads.Report, a, b snapshot, m *meters, topo Topology) {
-	win := b.at.Sub(a.at).Seconds()
-	genWin := rep.Window.Seconds()
-	if genWin <= 0 {
-		genWin = win
+// target is where the generator sends.
+func (r *Runner) target(topo Topology, srv *server) (workloads.Target, error) {
+	addr, err := netip.ParseAddr(topo.ServerHost())
+	if err != nil {
+		return workloads.Target{}, fmt.Errorf("parse server address: %w", err)
 	}
-	ops := float64(rep.Ops)
-	perOp := func(v float64) float64 {
-		if rep.Ops == 0 {
-			return 0
-		}
-		return v / ops
-	}
-	rec.Ops, rec.Bytes = rep.Ops, rep.Bytes
-	rec.ThroughputOps = ops / genWin
-	rec.Gbps = float64(rep.Bytes) * 8 / genWin / 1e9
-
-	var packets float64
-	if a.packetsErr == nil && b.packetsErr == nil && b.packets >= a.packets {
-		p := b.packets - a.packets
-		rec.Packets = &p
-		packets = float64(p)
-		pps := packets / win
-		rec.PPS = &pps
-		rec.PacketsSource = topo.PacketsSource()
-		if m.dpdkPort {
-			rec.PacketsSource = "DPDK port statistics (rx+tx)"
-		}
-	} else {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("packets not counted: %v", firstErr(a.packetsErr, b.packetsErr)))
-	}
-	perPacket := func(v float64) *float64 {
-		if packets == 0 {
-			return nil
-		}
-		x := v / packets
-		return &x
-	}
-
-	// Server CPU: every thread of the server's process tree.
-	rec.CPUNs = b.server.runNs - a.server.runNs
-	rec.CPUNsPerOp = perOp(rec.CPUNs)
-	rec.CPUNsPerPacket = perPacket(rec.CPUNs)
-
-	var busy, cliBusy float64
-	for _, c := range m.serverCPUs {
-		busy += b.cpu[c].busy() - a.cpu[c].busy()
-	}
-	for _, c := range m.clientCPUs {
-		cliBusy += b.cpu[c].busy() - a.cpu[c].busy()
-	}
-	ncores := float64(len(m.serverCPUs))
-	rec.BusyNs = busy
-	rec.BusyNsPerOp = perOp(busy)
-	rec.BusyNsPerPacket = perPacket(busy)
-	rec.ServerBusy = busy / (win * 1e9 * ncores)
-	rec.ClientBusy = cliBusy / (win * 1e9 * float64(len(m.clientCPUs)))
-	if rep.ClientBusy > rec.ClientBusy {
-		rec.ClientBusy = rep.ClientBusy
-	}
-
-	if m.cycles != nil && b.cyclesErr == nil && a.cyclesErr == nil {
-		rec.Cycles = float64(b.cycles - a.cycles)
-		rec.CyclesSource = "perf"
-	} else {
-		rec.Cycles = busy / 1e9 * r.Env.TSCHz
-		rec.CyclesSource = "tsc"
-	}
-	rec.Env.CyclesSource = rec.CyclesSource
-	rec.CyclesPerOp = perOp(rec.Cycles)
-	rec.CyclesPerPacket = perPacket(rec.Cycles)
-
-	if a.syscallsErr == nil && b.syscallsErr == nil {
-		n := b.syscalls - a.syscalls
-		rec.Syscalls = &n
-		v := perOp(float64(n))
-		rec.SyscallsPerOp = &v
-	} else {
-		rec.SyscallsNote = firstErr(a.syscallsErr, b.syscallsErr).Error()
-	}
-	if a.countersErr == nil && b.countersErr == nil {
-		v := perOp(float64(b.counters.Syscalls - a.counters.Syscalls))
-		rec.BackendSyscallsPerOp = &v
-		rec.BackendCounters = counterDelta(a.counters, b.counters)
-		if bp := rec.BackendCounters["busy_packets"]; bp > 0 {
-			v := float64(rec.BackendCounters["busy_cycles"]) / float64(bp)
-			rec.BusyCyclesPerPacket = &v
-		}
-	}
-
-	rec.Errors = rep.Errors.Total()
-	rec.ErrMismatch, rec.ErrReset, rec.ErrTimeout, rec.ErrLost = rep.Errors.Mismatch, rep.Errors.Reset, rep.Errors.Timeout, rep.Errors.Lost
-
-	if h := rep.Latency; h != nil && h.TotalCount() > 0 {
-		us := func(q float64) float64 { return float64(h.ValueAtQuantile(q)) / 1e3 }
-		rec.LatP50, rec.LatP90, rec.LatP99, rec.LatP999 = us(50), us(90), us(99), us(99.9)
-		rec.LatMax = float64(h.Max()) / 1e3
-		rec.LatMean = h.Mean() / 1e3
-		for _, q := range curveQuantiles {
-			rec.Curve = append(rec.Curve, results.Percentile{P: q, US: us(q)})
-		}
-	}
-
-	// Noise: other tasks' time on the server cores, and the time the
-	// server's threads waited for a CPU. Only the first flags a trial: a
-	// SQPOLL thread and its loop share one core by design, and their wait
-	// for each other is the backend's cost, not noise.
-	var other float64
-	for tid, end := range b.others {
-		if start, ok := a.others[tid]; ok {
-			other += end - start
-		} else if end < win*1e9 {
-			other += end // a task that began in the window, or moved in
-		}
-	}
-	// A task's time is put on the CPU it was last seen on, so a busy task
-	// that moved can overshoot: the share is an estimate, capped at 1.
-	rec.NoiseOtherCPU = min(other/(win*1e9*ncores), 1)
-	rec.NoiseRunDelay = (b.server.delayNs - a.server.delayNs) / (win * 1e9 * ncores)
-	rec.Noisy = rec.NoiseOtherCPU > r.NoiseLimit
-
-	// The generator must not be what limits a trial without saying so.
-	if rec.ClientBusy >= 0.95 {
-		rec.ClientBound = true
-		rec.Notes = append(rec.Notes, fmt.Sprintf("generator CPUs %.0f%% busy: the generator may limit this trial", 100*rec.ClientBusy))
-	}
-	if t.Rate > 0 {
-		ratio := rec.ThroughputOps / t.Rate
-		if ratio < 0.98 {
-			if rec.ClientBusy >= 0.9 {
-				rec.ClientBound = true
-			}
-			who := "server saturated"
-			if rec.ClientBound {
-				who = "generator could not keep up"
-			}
-			rec.Notes = append(rec.Notes, fmt.Sprintf("achieved %.0f of %.0f ops/s (%.1f%%): %s", rec.ThroughputOps, t.Rate, 100*ratio, who))
-		}
-		if rep.Late > 0 {
-			rec.Notes = append(rec.Notes, fmt.Sprintf("%d requests sent over 1 ms late; their latency counts from the intended time", rep.Late))
-		}
-	}
-	if m.dpdkPort {
-		rec.Notes = append(rec.Notes, "DPDK busy-polls: its core is always 100% busy; see backend_counters busy_cycles/busy_packets for the work done")
-	}
-	if b.server.tasks != a.server.tasks {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("server threads changed in the window (%d -> %d)", a.server.tasks, b.server.tasks))
-	}
+	return workloads.Target{Addr: netip.AddrPortFrom(addr, uint16(srv.port)), Netns: NetnsPath(topo.ClientNetns())}, nil
 }
 
-var curveQuantiles = []float64{0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97, 99, 99.5, 99.9, 99.95, 99.99, 100}
-
-func counterDelta(a, b backends.Counters) map[string]uint64 {
-	d := map[string]uint64{
-		"syscalls": b.Syscalls - a.Syscalls, "accepted": b.Accepted - a.Accepted,
-		"closed": b.Closed - a.Closed, "rx_bytes": b.RxBytes - a.RxBytes, "tx_bytes": b.TxBytes - a.TxBytes,
-		"rx_msgs": b.RxMsgs - a.RxMsgs, "tx_msgs": b.TxMsgs - a.TxMsgs,
-		"dropped": b.Dropped - a.Dropped, "errors": b.Errors - a.Errors,
+func (r *Runner) newWindow(reader *meters.Reader) *window {
+	if r.scanner == nil {
+		r.scanner = meters.NewScanner()
 	}
-	keys := make([]string, 0, len(b.Extra))
-	for k := range b.Extra {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if k == "tsc_hz" {
-			d[k] = b.Extra[k] // a rate, not a count
-			continue
-		}
-		d[k] = b.Extra[k] - a.Extra[k]
-	}
-	return d
+	return &window{reader: reader, scanner: r.scanner}
 }
 
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
+// meterWindow gathers what meters.Fill derives a record from.
+func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *server, topo Topology, srvCPUs, cliCPUs []int, dpdkPort bool) meters.Window {
+	w := meters.Window{
+		A: win.a, B: win.b, ScanA: &win.scanA, ScanB: &win.scanB,
+		Skip:       skipTasks(srv, srvCPUs),
+		ServerCPUs: srvCPUs, ClientCPUs: cliCPUs,
+		TSCHz: r.Env.TSCHz, Iface: topo.ServerIface(),
+		Gen: meters.Generator{
+			Ops: rep.Ops, Bytes: rep.Bytes, Window: rep.Window,
+			ThreadCPU: rep.ClientCPU, Loops: max(1, min(len(cliCPUs), t.Conns)),
+			IdlePollShare: -1,
+		},
+		Rate:      t.Rate,
+		BusyPolls: dpdkPort,
+		Limits:    meters.Limits{Noise: r.NoiseLimit, Steal: meters.DefaultLimits.Steal},
+		CPUSource: "schedstat",
 	}
-	return errors.New("unknown")
+	if srv.cgroup != "" {
+		w.CPUSource = "cgroup"
+	}
+	switch {
+	case dpdkPort:
+		w.Packets = meters.PacketsPort
+	case topo.ClientNetns() == "" && topo.ServerNetns() == "":
+		w.Packets = meters.PacketsSNMPShared
+		w.Iface = "lo"
+	}
+	if topo.Name() == Memif {
+		w.Gen.Polling = true
+	}
+	return w
+}
+
+// countWindowLength is the counting window's: syscalls per op settle
+// within a second, and the pass should not double a matrix's time.
+const (
+	countWarmup   = 300 * time.Millisecond
+	countDuration = time.Second
+)
+
+// countSyscalls runs a second, shorter window on the same server with the
+// syscall tracepoint attached and puts its count beside the cost window's
+// figures, with the cycles per op it measured while counting: what the
+// syscall meter did to the cost.
+func (r *Runner) countSyscalls(rec *results.Record, t Trial, topo Topology, reader *meters.Reader,
+	run func(workloads.Spec, workloads.Hooks) (*workloads.Report, error),
+	window func(*window, *workloads.Report) meters.Window) {
+	if r.NoSyscallCount {
+		rec.SyscallsNote = "not counted (--count-syscalls=false)"
+		return
+	}
+	if topo.Name() == Memif {
+		rec.SyscallsNote = "not counted: the memif generator cannot attach to the same server twice; backend_syscalls_per_op is the server's own count"
+		return
+	}
+	if err := reader.CountSyscalls(); err != nil {
+		rec.SyscallsNote = fmt.Sprintf("not counted: %v", err)
+		return
+	}
+	defer reader.StopCountingSyscalls()
+	spec := t.spec(rec.ClientCPUs)
+	spec.Warmup, spec.Duration = min(countWarmup, t.Warmup), min(countDuration, t.Duration)
+	cw := r.newWindow(reader)
+	crep, err := run(spec, cw.hooks())
+	if err == nil {
+		err = cw.err()
+	}
+	if err != nil {
+		rec.SyscallsNote = fmt.Sprintf("not counted: the counting window failed: %v", err)
+		return
+	}
+	var count results.Record
+	meters.Fill(&count, window(cw, crep))
+	if count.SyscallsPerOp == nil {
+		rec.SyscallsNote = "not counted: " + count.SyscallsNote
+		return
+	}
+	rec.Syscalls, rec.SyscallsPerOp, rec.SyscallsNote = count.Syscalls, count.SyscallsPerOp, ""
+	rec.SyscallsSource = fmt.Sprintf("raw_syscalls:sys_enter in a %.1f s counting window after the cost window, same server", count.WindowS)
+	if count.CyclesPerOp > 0 && rec.CyclesPerOp > 0 {
+		v := count.CyclesPerOp
+		rec.CountCyclesPerOp = &v
+		e := count.CyclesPerOp/rec.CyclesPerOp - 1
+		rec.SyscallMeterEffect = &e
+	}
 }

@@ -24,14 +24,20 @@ type Record struct {
 
 	Config
 
-	// Throughput over the measurement window.
-	Ops           uint64   `json:"ops"`
-	Bytes         uint64   `json:"bytes"`
-	Packets       *uint64  `json:"packets"` // server interface rx+tx packets
-	PacketsSource string   `json:"packets_source,omitempty"`
-	ThroughputOps float64  `json:"throughput_ops"`
-	Gbps          float64  `json:"throughput_gbps"`
-	PPS           *float64 `json:"throughput_pps"`
+	// Throughput over the measurement window. WindowS is the meters'
+	// window (the generator's differs by the time a snapshot takes).
+	WindowS       float64 `json:"window_s"`
+	Ops           uint64  `json:"ops"`
+	Bytes         uint64  `json:"bytes"`
+	Packets       *uint64 `json:"packets"` // wire segments and datagrams (or DPDK frames)
+	PacketsSource string  `json:"packets_source,omitempty"`
+	// LinkPackets are the server interface's skbs (a GSO/GRO aggregate
+	// counts once), beside the wire count.
+	LinkPackets       *uint64  `json:"link_packets,omitempty"`
+	LinkPacketsSource string   `json:"link_packets_source,omitempty"`
+	ThroughputOps     float64  `json:"throughput_ops"`
+	Gbps              float64  `json:"throughput_gbps"`
+	PPS               *float64 `json:"throughput_pps"`
 
 	// Latency in microseconds (open loop: from each request's intended send
 	// time). LatCurve holds (percentile, µs) points for distribution charts.
@@ -44,7 +50,15 @@ type Record struct {
 	Curve   []Percentile `json:"lat_curve,omitempty"`
 
 	// Server CPU: process CPU time of all its threads (kernel work in its
-	// context included), and its cores' busy time from /proc/stat.
+	// context included; CPUSource: its cgroup, exited threads kept, or its
+	// threads' schedstat), and its cores' busy time: wall − idle − iowait −
+	// steal (BusySource: timer_list in ns, or proc_stat in 10 ms units).
+	// OutsideNsPerOp is busy minus process CPU per op: kernel work on the
+	// server cores outside the process (softirqs run from idle, kworkers).
+	CPUSource       string   `json:"cpu_source,omitempty"`
+	BusySource      string   `json:"busy_source,omitempty"`
+	OutsideNsPerOp  float64  `json:"outside_ns_per_op"`
+	StealNs         float64  `json:"steal_ns"`
 	CPUNs           float64  `json:"cpu_ns"`
 	CPUNsPerOp      float64  `json:"cpu_ns_per_op"`
 	CPUNsPerPacket  *float64 `json:"cpu_ns_per_packet"`
@@ -53,6 +67,8 @@ type Record struct {
 	BusyNsPerPacket *float64 `json:"busy_ns_per_packet"`
 	ServerBusy      float64  `json:"server_busy"` // busy fraction of the server cores
 	ClientBusy      float64  `json:"client_busy"` // busy fraction of the client cores
+	// ClientThreadBusy is the generator's loop threads' CPU over the window.
+	ClientThreadBusy float64 `json:"client_thread_busy"`
 
 	// Cycles on the server cores: perf (hardware counter) or tsc (busy time
 	// × TSC frequency).
@@ -66,10 +82,18 @@ type Record struct {
 	BusyCyclesPerPacket *float64 `json:"busy_cycles_per_packet,omitempty"`
 
 	// Syscalls: counted outside the server by the raw_syscalls:sys_enter
-	// tracepoint, and by the backend itself.
+	// tracepoint, and by the backend itself. The tracepoint slows every
+	// syscall on the machine, so it is attached only in a counting window
+	// that follows the cost window on the same server (SyscallsSource says
+	// which); CountCyclesPerOp is cycles/op measured in that counting
+	// window, and SyscallMeterEffect = CountCyclesPerOp / CyclesPerOp − 1,
+	// what counting did to the cost.
 	Syscalls             *uint64           `json:"syscalls"`
 	SyscallsPerOp        *float64          `json:"syscalls_per_op"`
+	SyscallsSource       string            `json:"syscalls_source,omitempty"`
 	SyscallsNote         string            `json:"syscalls_note,omitempty"`
+	CountCyclesPerOp     *float64          `json:"count_cycles_per_op,omitempty"`
+	SyscallMeterEffect   *float64          `json:"syscall_meter_effect,omitempty"`
 	BackendSyscallsPerOp *float64          `json:"backend_syscalls_per_op"`
 	BackendCounters      map[string]uint64 `json:"backend_counters,omitempty"`
 
@@ -85,6 +109,7 @@ type Record struct {
 	Noisy         bool     `json:"noisy"`
 	NoiseOtherCPU float64  `json:"noise_other_cpu"` // other tasks' share of the server cores
 	NoiseRunDelay float64  `json:"noise_run_delay"` // server run delay / window
+	NoiseSteal    float64  `json:"noise_steal"`     // hypervisor steal / window
 	Notes         []string `json:"notes,omitempty"`
 
 	Env Env `json:"env"`

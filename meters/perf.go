@@ -1,4 +1,4 @@
-package harness
+package meters
 
 import (
 	"encoding/binary"
@@ -16,23 +16,54 @@ import (
 
 // perfCounter is a set of perf_event_open counters read as one sum.
 type perfCounter struct {
-	fds []int
+	fds    []int
+	scaled bool // read format carries time_enabled and time_running
 }
 
+// read sums the counters. A scaled counter that was multiplexed off the
+// PMU for part of the window is extrapolated by enabled/running, as perf
+// stat does; one that never ran is an error, not a zero.
 func (c *perfCounter) read() (uint64, error) {
 	var sum uint64
-	var buf [8]byte
+	var buf [24]byte
+	want := 8
+	if c.scaled {
+		want = 24
+	}
 	for _, fd := range c.fds {
-		n, err := unix.Read(fd, buf[:])
+		n, err := unix.Read(fd, buf[:want])
 		if err != nil {
 			return 0, fmt.Errorf("read perf counter: %w", err)
 		}
-		if n != 8 {
+		if n != want {
 			return 0, fmt.Errorf("read perf counter: short read of %d bytes", n)
 		}
-		sum += binary.NativeEndian.Uint64(buf[:])
+		v := binary.NativeEndian.Uint64(buf[:8])
+		if c.scaled {
+			enabled := binary.NativeEndian.Uint64(buf[8:16])
+			running := binary.NativeEndian.Uint64(buf[16:24])
+			s, err := scale(v, enabled, running)
+			if err != nil {
+				return 0, err
+			}
+			v = s
+		}
+		sum += v
 	}
 	return sum, nil
+}
+
+// scale extrapolates a multiplexed count to the time it was enabled.
+func scale(v, enabled, running uint64) (uint64, error) {
+	switch {
+	case enabled == 0:
+		return 0, nil
+	case running == 0:
+		return 0, errors.New("read perf counter: never scheduled on the PMU (multiplexed out)")
+	case running == enabled:
+		return v, nil
+	}
+	return uint64(float64(v) * float64(enabled) / float64(running)), nil
 }
 
 func (c *perfCounter) Close() error {
@@ -46,9 +77,9 @@ func (c *perfCounter) Close() error {
 // tracefsDirs are where tracefs is found, newest convention first.
 var tracefsDirs = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
 
-// tracepointID returns the id of a tracepoint ("raw_syscalls/sys_enter"),
+// TracepointID returns the id of a tracepoint ("raw_syscalls/sys_enter"),
 // mounting tracefs at /sys/kernel/tracing if no tracefs is mounted.
-func tracepointID(name string) (uint64, error) {
+func TracepointID(name string) (uint64, error) {
 	read := func() (uint64, error) {
 		var lastErr error
 		for _, d := range tracefsDirs {
@@ -78,17 +109,17 @@ func tracepointID(name string) (uint64, error) {
 	return id, nil
 }
 
-// openSyscallCounter counts raw_syscalls:sys_enter for every thread of the
-// given processes, and (inherit) for threads they create later. Counting runs
-// in the kernel: the server pays nothing for being counted beyond the
-// tracepoint's own cost.
-func openSyscallCounter(pids []int) (*perfCounter, error) {
-	id, err := tracepointID("raw_syscalls/sys_enter")
+// openSyscallCounter counts raw_syscalls:sys_enter for every given thread
+// and (inherit) for threads they create later. Attaching the tracepoint
+// turns on the slow syscall path of every task on the machine, so it is
+// attached only in counting windows, never in cost windows.
+func openSyscallCounter(tids []int) (*perfCounter, error) {
+	id, err := TracepointID("raw_syscalls/sys_enter")
 	if err != nil {
 		return nil, err
 	}
 	c := &perfCounter{}
-	for _, tid := range tasksOf(pids) {
+	for _, tid := range tids {
 		attr := unix.PerfEventAttr{
 			Type:   unix.PERF_TYPE_TRACEPOINT,
 			Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
@@ -106,21 +137,24 @@ func openSyscallCounter(pids []int) (*perfCounter, error) {
 		c.fds = append(c.fds, fd)
 	}
 	if len(c.fds) == 0 {
-		return nil, fmt.Errorf("open syscall counter: no thread of pids %v", pids)
+		return nil, fmt.Errorf("open syscall counter: none of threads %v is alive", tids)
 	}
 	return c, nil
 }
 
 // openCycleCounter counts hardware CPU cycles on each of cpus, whatever
-// runs there (the server, its softirqs, anything else). It fails with
-// ErrNotSupported where the machine has no PMU (most VMs).
+// runs there (the server, its softirqs, anything else), pinned so that it
+// is never multiplexed silently. It fails with ErrNotSupported where the
+// machine has no PMU (most VMs).
 func openCycleCounter(cpus []int) (*perfCounter, error) {
-	c := &perfCounter{}
+	c := &perfCounter{scaled: true}
 	for _, cpu := range cpus {
 		attr := unix.PerfEventAttr{
-			Type:   unix.PERF_TYPE_HARDWARE,
-			Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
-			Config: unix.PERF_COUNT_HW_CPU_CYCLES,
+			Type:        unix.PERF_TYPE_HARDWARE,
+			Size:        uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
+			Config:      unix.PERF_COUNT_HW_CPU_CYCLES,
+			Read_format: unix.PERF_FORMAT_TOTAL_TIME_ENABLED | unix.PERF_FORMAT_TOTAL_TIME_RUNNING,
+			Bits:        unix.PerfBitPinned,
 		}
 		fd, err := unix.PerfEventOpen(&attr, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
 		if err != nil {
@@ -130,4 +164,23 @@ func openCycleCounter(cpus []int) (*perfCounter, error) {
 		c.fds = append(c.fds, fd)
 	}
 	return c, nil
+}
+
+// ProbeSyscallCounting says whether the syscall tracepoint can be counted
+// per thread here (it attaches to this process for an instant).
+func ProbeSyscallCounting() error {
+	c, err := openSyscallCounter([]int{os.Getpid()})
+	if err == nil {
+		c.Close()
+	}
+	return err
+}
+
+// ProbeCycles says whether a hardware cycle counter opens on cpu.
+func ProbeCycles(cpu int) error {
+	c, err := openCycleCounter([]int{cpu})
+	if err == nil {
+		c.Close()
+	}
+	return err
 }

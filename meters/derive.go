@@ -1,0 +1,367 @@
+package meters
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"ringbench/backends"
+	"ringbench/results"
+)
+
+// PacketSource says where a trial's packets are counted.
+type PacketSource int
+
+const (
+	// PacketsSNMP: the server namespace's TCP segments and UDP datagrams.
+	PacketsSNMP PacketSource = iota
+	// PacketsSNMPShared: the generator shares the server's namespace
+	// (loopback): every segment is counted by both ends, so the count is
+	// halved.
+	PacketsSNMPShared
+	// PacketsPort: a kernel-bypass server's port statistics (rx+tx).
+	PacketsPort
+)
+
+// Limits are the thresholds of a trial's flags.
+type Limits struct {
+	Noise float64 // other tasks' share of the server cores
+	Steal float64 // the hypervisor's share of the server cores
+}
+
+// DefaultLimits flag a trial noisy above 10% other tasks or 5% steal.
+var DefaultLimits = Limits{Noise: 0.10, Steal: 0.05}
+
+// Generator is what the load generator measured in its window.
+type Generator struct {
+	Ops, Bytes uint64
+	Window     time.Duration
+	// ThreadCPU is the generator's loop threads' CPU time in the window,
+	// Loops their number: their share of the window says whether the
+	// generator could have gone faster.
+	ThreadCPU time.Duration
+	Loops     int
+	// Polling generators (DPDK) are always on CPU: IdlePollShare, the
+	// share of their polls that found nothing to do, says how much slack
+	// they had. Negative when not reported.
+	Polling       bool
+	IdlePollShare float64
+}
+
+// Window is everything a record's meters are derived from.
+type Window struct {
+	A, B         Snapshot
+	ScanA, ScanB *TaskScan // nil when the noise scan did not run
+	// Skip are the tasks that are not noise on the server cores: the
+	// server's own threads and the server CPUs' ksoftirqd.
+	Skip       map[int]bool
+	ServerCPUs []int
+	ClientCPUs []int
+	TSCHz      float64
+	Packets    PacketSource
+	Iface      string // the server's interface for the skb counters
+	CPUSource  string // "cgroup" or "schedstat"
+	Gen        Generator
+	Rate       float64 // open-loop target, 0 for closed loop
+	// BusyPolls: the server polls (DPDK, a spinning SQPOLL loop), so its
+	// cores are always busy.
+	BusyPolls bool
+	Limits    Limits
+}
+
+// Fill derives every meter field of rec from w. It is pure: the same window
+// gives the same record.
+func Fill(rec *results.Record, w Window) {
+	win := (w.B.At - w.A.At).Seconds()
+	rec.WindowS = win
+	genWin := w.Gen.Window.Seconds()
+	if genWin <= 0 {
+		genWin = win
+	}
+	ops := float64(w.Gen.Ops)
+	perOp := func(v float64) float64 {
+		if w.Gen.Ops == 0 {
+			return 0
+		}
+		return v / ops
+	}
+	rec.Ops, rec.Bytes = w.Gen.Ops, w.Gen.Bytes
+	rec.ThroughputOps = ops / genWin
+	rec.Gbps = float64(w.Gen.Bytes) * 8 / genWin / 1e9
+	if d := win - genWin; genWin > 0 && (d > 0.001*genWin || d < -0.001*genWin) {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("meter window %.4f s and generator window %.4f s differ by more than 0.1%%", win, genWin))
+	}
+
+	packets := fillPackets(rec, w, win)
+	perPacket := func(v float64) *float64 {
+		if packets == 0 {
+			return nil
+		}
+		x := v / packets
+		return &x
+	}
+
+	// Process CPU: the server's cgroup (or threads).
+	rec.CPUSource = w.CPUSource
+	if w.A.ServerCPUErr == nil && w.B.ServerCPUErr == nil {
+		rec.CPUNs = w.B.ServerCPU - w.A.ServerCPU
+		rec.CPUNsPerOp = perOp(rec.CPUNs)
+		rec.CPUNsPerPacket = perPacket(rec.CPUNs)
+	} else {
+		rec.Notes = append(rec.Notes, "process CPU not read: "+firstErr(w.A.ServerCPUErr, w.B.ServerCPUErr).Error())
+	}
+
+	// Core busy: wall − idle − iowait − steal, per server CPU.
+	ncores := float64(len(w.ServerCPUs))
+	busy, steal, busySource, cpuErr := coreBusy(w.A, w.B, w.ServerCPUs, win)
+	rec.BusySource = busySource
+	if cpuErr != nil {
+		rec.Notes = append(rec.Notes, "core busy not read: "+cpuErr.Error())
+	}
+	rec.BusyNs = busy
+	rec.BusyNsPerOp = perOp(busy)
+	rec.BusyNsPerPacket = perPacket(busy)
+	rec.StealNs = steal
+	if ncores > 0 && win > 0 {
+		rec.ServerBusy = busy / (win * 1e9 * ncores)
+		rec.NoiseSteal = steal / (win * 1e9 * ncores)
+	}
+	// Kernel work on the server cores outside the process: softirqs run
+	// from idle or interrupt context (RPS steers the server's receive work
+	// there), kworkers, other tasks. Negative values mean the two meters
+	// disagree and are reported as they are.
+	if cpuErr == nil && rec.CPUNs > 0 {
+		rec.OutsideNsPerOp = perOp(busy - rec.CPUNs)
+	}
+
+	cliBusy, _, _, _ := coreBusy(w.A, w.B, w.ClientCPUs, win)
+	if n := float64(len(w.ClientCPUs)); n > 0 && win > 0 {
+		rec.ClientBusy = cliBusy / (win * 1e9 * n)
+	}
+	if w.Gen.Loops > 0 && genWin > 0 {
+		rec.ClientThreadBusy = w.Gen.ThreadCPU.Seconds() / (genWin * float64(w.Gen.Loops))
+	}
+
+	// Cycles: a hardware counter where there is a PMU, else TSC-equivalent.
+	if w.A.CyclesErr == nil && w.B.CyclesErr == nil && w.B.Cycles >= w.A.Cycles {
+		rec.Cycles = float64(w.B.Cycles - w.A.Cycles)
+		rec.CyclesSource = "perf"
+	} else {
+		rec.Cycles = busy / 1e9 * w.TSCHz
+		rec.CyclesSource = "tsc"
+	}
+	rec.CyclesPerOp = perOp(rec.Cycles)
+	rec.CyclesPerPacket = perPacket(rec.Cycles)
+
+	// Syscalls: only a counting window has them.
+	if w.A.SyscallsErr == nil && w.B.SyscallsErr == nil {
+		n := w.B.Syscalls - w.A.Syscalls
+		rec.Syscalls = &n
+		v := perOp(float64(n))
+		rec.SyscallsPerOp = &v
+		rec.SyscallsSource = "tracepoint (this window)"
+	} else {
+		rec.SyscallsNote = firstErr(w.A.SyscallsErr, w.B.SyscallsErr).Error()
+	}
+	if w.A.CountersErr == nil && w.B.CountersErr == nil {
+		v := perOp(float64(w.B.Counters.Syscalls - w.A.Counters.Syscalls))
+		rec.BackendSyscallsPerOp = &v
+		rec.BackendCounters = CounterDelta(w.A.Counters, w.B.Counters)
+		if bp := rec.BackendCounters["busy_packets"]; bp > 0 {
+			v := float64(rec.BackendCounters["busy_cycles"]) / float64(bp)
+			rec.BusyCyclesPerPacket = &v
+		}
+	}
+
+	fillNoise(rec, w, win, ncores)
+	fillClientBound(rec, w)
+	if w.BusyPolls {
+		rec.Notes = append(rec.Notes, "the server busy-polls: its cores are always busy; compare its own busy_cycles/busy_packets")
+	}
+}
+
+// Busy-time sources, as records name them.
+const (
+	BusyTimerList = "timer_list"
+	BusyProcStat  = "proc_stat"
+)
+
+// coreBusy sums wall − idle − iowait − steal over cpus, and steal. Idle
+// and iowait come from /proc/timer_list in ns where both snapshots have it
+// (its own clock is the wall), else from /proc/stat in 10 ms units over the
+// snapshots' window. Steal is only in /proc/stat.
+func coreBusy(a, b Snapshot, cpus []int, win float64) (busy, steal float64, source string, err error) {
+	if a.CPUErr != nil || b.CPUErr != nil {
+		return 0, 0, "", firstErr(a.CPUErr, b.CPUErr)
+	}
+	precise := a.IdleErr == nil && b.IdleErr == nil && b.Idle.Now > a.Idle.Now
+	source = BusyProcStat
+	if precise {
+		source = BusyTimerList
+	}
+	for _, c := range cpus {
+		x, ok1 := a.CPU[c]
+		y, ok2 := b.CPU[c]
+		if !ok1 || !ok2 {
+			return 0, 0, "", fmt.Errorf("cpu%d missing from /proc/stat", c)
+		}
+		st := y.Steal - x.Steal
+		var wall, idle float64
+		if precise {
+			i0, ok1 := a.Idle.Idle[c]
+			i1, ok2 := b.Idle.Idle[c]
+			if !ok1 || !ok2 {
+				return 0, 0, "", fmt.Errorf("cpu%d missing from /proc/timer_list", c)
+			}
+			wall, idle = b.Idle.Now-a.Idle.Now, i1-i0
+		} else {
+			wall, idle = win*1e9, (y.Idle-x.Idle)+(y.IOWait-x.IOWait)
+		}
+		// /proc/stat counts in 10 ms units: a CPU idle for the whole
+		// window can read a unit more idle than the wall clock.
+		busy += max(wall-idle-st, 0)
+		steal += st
+	}
+	return busy, steal, source, nil
+}
+
+func fillPackets(rec *results.Record, w Window, win float64) float64 {
+	var packets float64
+	switch w.Packets {
+	case PacketsPort:
+		if w.A.CountersErr == nil && w.B.CountersErr == nil {
+			rx := w.B.Counters.Extra["port_rx_packets"] - w.A.Counters.Extra["port_rx_packets"]
+			tx := w.B.Counters.Extra["port_tx_packets"] - w.A.Counters.Extra["port_tx_packets"]
+			p := rx + tx
+			rec.Packets = &p
+			rec.PacketsSource = "DPDK port statistics (rx+tx frames)"
+			packets = float64(p)
+		} else {
+			rec.Notes = append(rec.Notes, "packets not counted: "+firstErr(w.A.CountersErr, w.B.CountersErr).Error())
+		}
+	default:
+		if w.A.SNMPErr == nil && w.B.SNMPErr == nil {
+			p := w.B.SNMP.Packets() - w.A.SNMP.Packets()
+			rec.PacketsSource = "server namespace /proc/net/snmp: TCP segments + UDP datagrams, in + out"
+			if w.Packets == PacketsSNMPShared {
+				p /= 2
+				rec.PacketsSource = "/proc/net/snmp shared by server and generator (loopback): TCP segments + UDP datagrams, in + out, halved"
+			}
+			rec.Packets = &p
+			packets = float64(p)
+		} else {
+			rec.Notes = append(rec.Notes, "packets not counted: "+firstErr(w.A.SNMPErr, w.B.SNMPErr).Error())
+		}
+	}
+	if rec.Packets != nil && win > 0 {
+		pps := packets / win
+		rec.PPS = &pps
+	}
+	if w.Iface != "" && w.A.LinkErr == nil && w.B.LinkErr == nil {
+		x, ok1 := w.A.Links[w.Iface]
+		y, ok2 := w.B.Links[w.Iface]
+		if ok1 && ok2 {
+			p := (y.RxPackets - x.RxPackets) + (y.TxPackets - x.TxPackets)
+			rec.LinkPackets = &p
+			rec.LinkPacketsSource = w.Iface + " rx+tx skbs (a GSO/GRO aggregate counts once)"
+		}
+	}
+	return packets
+}
+
+func fillNoise(rec *results.Record, w Window, win, ncores float64) {
+	if w.ScanA != nil && w.ScanB != nil {
+		span := (w.ScanB.At - w.ScanA.At).Seconds()
+		if span > 0 && ncores > 0 {
+			other := OtherTasksNs(*w.ScanA, *w.ScanB, w.ServerCPUs, w.Skip)
+			// A task's time is put on the CPU it was last seen on, so a
+			// busy task that moved can overshoot: an estimate, capped.
+			rec.NoiseOtherCPU = min(other/(span*1e9*ncores), 1)
+		}
+	} else {
+		rec.Notes = append(rec.Notes, "other tasks on the server cores not scanned")
+	}
+	if ncores > 0 && win > 0 {
+		rec.NoiseRunDelay = (w.B.RunDelay - w.A.RunDelay) / (win * 1e9 * ncores)
+	}
+	lim := w.Limits
+	if lim == (Limits{}) {
+		lim = DefaultLimits
+	}
+	if rec.NoiseOtherCPU > lim.Noise {
+		rec.Noisy = true
+		rec.Notes = append(rec.Notes, fmt.Sprintf("noisy: other tasks took %.1f%% of the server cores", 100*rec.NoiseOtherCPU))
+	}
+	if rec.NoiseSteal > lim.Steal {
+		rec.Noisy = true
+		rec.Notes = append(rec.Notes, fmt.Sprintf("noisy: the hypervisor stole %.1f%% of the server cores", 100*rec.NoiseSteal))
+	}
+}
+
+// fillClientBound flags a trial whose generator may have been its limit:
+// its threads were on CPU nearly all the window, or its cores were (their
+// softirq work included), or a polling generator found work in nearly all
+// its polls; and, in open loop, it missed its rate.
+func fillClientBound(rec *results.Record, w Window) {
+	var why string
+	switch {
+	case w.Gen.Polling && w.Gen.IdlePollShare >= 0:
+		if w.Gen.IdlePollShare < 0.05 {
+			why = fmt.Sprintf("the polling generator found work in %.0f%% of its polls", 100*(1-w.Gen.IdlePollShare))
+		}
+	case w.Gen.Polling:
+		// No idle-poll count: a polling core is always busy, which says
+		// nothing; not flagged.
+	case rec.ClientThreadBusy >= 0.95:
+		why = fmt.Sprintf("generator threads on CPU %.0f%% of the window", 100*rec.ClientThreadBusy)
+	case rec.ClientBusy >= 0.95:
+		why = fmt.Sprintf("generator CPUs %.0f%% busy", 100*rec.ClientBusy)
+	}
+	if why != "" {
+		rec.ClientBound = true
+		rec.Notes = append(rec.Notes, why+": the generator may limit this trial")
+	}
+	if w.Rate > 0 {
+		ratio := rec.ThroughputOps / w.Rate
+		if ratio < 0.98 {
+			who := "the server saturated"
+			if rec.ClientBound {
+				who = "the generator could not keep up"
+			}
+			rec.Notes = append(rec.Notes, fmt.Sprintf("achieved %.0f of %.0f ops/s (%.1f%%): %s", rec.ThroughputOps, w.Rate, 100*ratio, who))
+		}
+	}
+}
+
+// CounterDelta is the difference of two readings of a backend's counters.
+func CounterDelta(a, b backends.Counters) map[string]uint64 {
+	d := map[string]uint64{
+		"syscalls": b.Syscalls - a.Syscalls, "accepted": b.Accepted - a.Accepted,
+		"closed": b.Closed - a.Closed, "rx_bytes": b.RxBytes - a.RxBytes, "tx_bytes": b.TxBytes - a.TxBytes,
+		"rx_msgs": b.RxMsgs - a.RxMsgs, "tx_msgs": b.TxMsgs - a.TxMsgs,
+		"dropped": b.Dropped - a.Dropped, "errors": b.Errors - a.Errors,
+	}
+	keys := make([]string, 0, len(b.Extra))
+	for k := range b.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "tsc_hz" {
+			d[k] = b.Extra[k] // a rate, not a count
+			continue
+		}
+		d[k] = b.Extra[k] - a.Extra[k]
+	}
+	return d
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return errors.New("unknown")
+}

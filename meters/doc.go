@@ -1,0 +1,25 @@
+// Package meters reads and derives every figure of a trial's measurement
+// window. It is the only place that knows what a kernel file means.
+//
+// Data flow:
+//
+//  1. A Reader is opened once per server, before the warm-up: it keeps the
+//     files it reads open (/proc/stat, the server namespace's /proc/PID/net
+//     files, the server's cgroup) so that a snapshot is a handful of preads
+//     and never starts a process or scans /proc.
+//  2. Reader.Read takes a Snapshot at each edge of the window. The cheap
+//     kernel counters are read back to back, timestamped at their middle.
+//     Slower readings (the backend's own counters, a round trip to the
+//     server) are taken after the cheap ones at both edges, so every meter
+//     spans a window of the same length.
+//  3. A TaskScan (other tasks' run time on the server cores) runs off the
+//     edges, in an idle-priority thread, because scanning /proc costs
+//     milliseconds that would stall the generator sharing the harness's CPU.
+//  4. Fill derives every record field from the two snapshots, the two task
+//     scans and the generator's report. It is a pure function: every
+//     published number passes through code that a table test pins.
+//
+// The ground truths the meters are checked against (the burn backend's
+// known cycles per request, perf stat's task-clock, an independent /proc/stat
+// sampler, a known number of syscalls) are run by `ringbench validate`.
+package meters

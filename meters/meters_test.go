@@ -1,0 +1,344 @@
+package meters
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"ringbench/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	// The syscall-count test re-executes this binary as a process that makes
+	// a known number of syscalls.
+	if n := os.Getenv("RINGBENCH_SYSCALL_CHILD"); n != "" {
+		syscallChild(n)
+		return
+	}
+	testenv.Main(m)
+}
+
+// syscallChild waits for a line on stdin, makes exactly n getppid syscalls,
+// says "done", and waits for stdin to close.
+func syscallChild(arg string) {
+	n, _ := strconv.Atoi(arg)
+	in := bufio.NewReader(os.Stdin)
+	os.Stdout.WriteString("ready\n")
+	in.ReadString('\n')
+	for i := 0; i < n; i++ {
+		syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+	}
+	os.Stdout.WriteString("done\n")
+	io.Copy(io.Discard, in)
+	os.Exit(0)
+}
+
+// The outside count (raw_syscalls:sys_enter via perf_event_open on every
+// thread of the process) agrees with a known number of syscalls within 5%.
+func TestSyscallCounterCountsKnownSyscalls(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "counting another process's syscalls through a tracepoint")
+	const calls = 200_000
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("RINGBENCH_SYSCALL_CHILD=%d", calls))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdoutPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	out := bufio.NewReader(stdoutPipe)
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	c, err := openSyscallCounter(TasksOf([]int{cmd.Process.Pid}))
+	testenv.SkipIfUnsupported(t, err)
+	defer c.Close()
+	before, err := c.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdin, "go\n")
+	if line, err := out.ReadString('\n'); err != nil || line != "done\n" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	after, err := c.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := float64(after - before)
+	if dev := math.Abs(got-calls) / calls; dev > 0.05 {
+		t.Errorf("counted %.0f syscalls for %d made: off by %.1f%%", got, calls, 100*dev)
+	}
+	t.Logf("counted %.0f syscalls for %d getppid calls", got, calls)
+}
+
+func TestParseProcStat(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     map[int]CPUTimes
+		err      bool
+	}{
+		{name: "two cpus", in: "cpu  100 0 50 1000 10 0 5 0 0 0\ncpu0 60 0 30 400 4 1 3 2 0 0\ncpu1 40 0 20 600 6 0 2 0 0 0\nintr 12345\n",
+			want: map[int]CPUTimes{
+				0: {User: 600e6, System: 300e6, Idle: 4000e6, IOWait: 40e6, IRQ: 10e6, SoftIRQ: 30e6, Steal: 20e6},
+				1: {User: 400e6, System: 200e6, Idle: 6000e6, IOWait: 60e6, SoftIRQ: 20e6},
+			}},
+		{name: "bad number", in: "cpu0 60 0 x 400 4 0 3 0 0 0\n", err: true},
+		{name: "too few columns", in: "cpu0 60 0 30 400\n", err: true},
+		{name: "no cpus", in: "intr 1\n", err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseProcStat([]byte(tc.in))
+			if (err != nil) != tc.err {
+				t.Fatalf("err = %v, want error %v", err, tc.err)
+			}
+			for c, w := range tc.want {
+				if got[c] != w {
+					t.Errorf("cpu%d = %+v, want %+v", c, got[c], w)
+				}
+			}
+		})
+	}
+}
+
+const snmpSample = `Ip: Forwarding DefaultTTL
+Ip: 2 64
+Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors
+Tcp: 1 200 120000 -1 41 26 2 46 1 97464 96955 3 0 29 0
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+Udp: 380770 34 5 380856 7 0 0 0 0
+`
+
+func TestParseSNMP(t *testing.T) {
+	got, err := ParseSNMP([]byte(snmpSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SNMP{TCPInSegs: 97464, TCPOutSegs: 96955, TCPRetransSegs: 3, UDPInDatagrams: 380770, UDPOutDatagrams: 380856, UDPInErrors: 5, UDPRcvbufErrors: 7}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if p := got.Packets(); p != 97464+96955+380770+380856 {
+		t.Errorf("packets %d", p)
+	}
+	for name, in := range map[string]string{
+		"no udp":       snmpSample[:len(snmpSample)-130],
+		"bad number":   "Tcp: InSegs OutSegs RetransSegs\nTcp: 1 x 3\nUdp: InDatagrams OutDatagrams InErrors RcvbufErrors\nUdp: 1 2 3 4\n",
+		"unpaired":     "Tcp: InSegs OutSegs RetransSegs\nUdp: 1 2 3\n",
+		"short values": "Tcp: InSegs OutSegs RetransSegs\nTcp: 1 2\n",
+	} {
+		if _, err := ParseSNMP([]byte(in)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestParseNetDev(t *testing.T) {
+	in := `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo: 682641625  476651    0    0    0     0          0         0 682641625  476650    0    0    0     0       0          0
+ veth0:    100       2    0    0    0     0          0         0      300       4    0    0    0     0       0          0
+`
+	got, err := ParseNetDev([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["lo"] != (Link{476651, 476650}) || got["veth0"] != (Link{2, 4}) {
+		t.Errorf("got %+v", got)
+	}
+	if _, err := ParseNetDev([]byte("a\nb\n lo: 1 2 3\n")); err == nil {
+		t.Error("short line: no error")
+	}
+}
+
+func TestParseCgroupAndPressure(t *testing.T) {
+	ns, err := ParseCgroupCPU([]byte("usage_usec 11889939\nuser_usec 5246371\nsystem_usec 6643568\n"))
+	if err != nil || ns != 11889939e3 {
+		t.Errorf("cpu.stat: %v, %v", ns, err)
+	}
+	if _, err := ParseCgroupCPU([]byte("user_usec 1\n")); err == nil {
+		t.Error("cpu.stat without usage_usec: no error")
+	}
+	d, err := ParsePressure([]byte("some avg10=44.64 avg60=20.03 avg300=5.24 total=17262126\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"))
+	if err != nil || d != 17262126e3 {
+		t.Errorf("pressure: %v, %v", d, err)
+	}
+	if _, err := ParsePressure([]byte("full total=3\n")); err == nil {
+		t.Error("pressure without some: no error")
+	}
+}
+
+const timerListSample = `Timer List Version: v0.10
+HRTIMER_MAX_CLOCK_BASES: 8
+now at 1000000000 nsecs
+
+cpu: 0
+ clock 0:
+  .base:       0000000077dbd9bf
+  .offset:     0 nsecs
+active timers:
+ #0: <00000000e9431504>, tick_nohz_handler, S:01
+ # expires at 250016000000-250016000000 nsecs [in 3011628 to 3011628 nsecs]
+  .tick_stopped   : 1
+  .idle_entrytime : 900000000 nsecs
+  .idle_waketime  : 800000000 nsecs
+  .idle_exittime  : 850000000 nsecs
+  .idle_sleeptime : 500000000 nsecs
+  .iowait_sleeptime: 10000000 nsecs
+jiffies: 4294954872
+
+cpu: 1
+  .tick_stopped   : 0
+  .idle_entrytime : 700000000 nsecs
+  .idle_exittime  : 800000000 nsecs
+  .idle_sleeptime : 300000000 nsecs
+  .iowait_sleeptime: 0 nsecs
+`
+
+func TestParseTimerList(t *testing.T) {
+	got, err := ParseTimerList([]byte(timerListSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cpu0 stopped its tick: idle since 900 ms: 500 + 10 + (1000 − 900).
+	// cpu1 runs its tick: its folded idle only.
+	if got.Now != 1e9 || got.Idle[0] != 610e6 || got.Idle[1] != 300e6 {
+		t.Errorf("got %+v", got)
+	}
+	for name, in := range map[string]string{
+		"no now":         "cpu: 0\n  .idle_entrytime : 1 nsecs\n",
+		"missing fields": "now at 5 nsecs\ncpu: 0\n  .idle_entrytime : 1 nsecs\n",
+		"bad number":     "now at 5 nsecs\ncpu: 0\n  .idle_entrytime : x nsecs\n",
+	} {
+		if _, err := ParseTimerList([]byte(in)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// The nanosecond idle clock agrees with /proc/stat's 10 ms one over the same
+// interval: two independent readings of the same kernel accounting.
+func TestTimerListAgreesWithProcStat(t *testing.T) {
+	b0, err := os.ReadFile("/proc/timer_list")
+	if err != nil {
+		t.Skipf("skipped: /proc/timer_list needs root: %v", err)
+	}
+	s0, _ := os.ReadFile("/proc/stat")
+	// Keep this CPU busy for part of the interval so busy is not zero.
+	end := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(end) {
+	}
+	time.Sleep(300 * time.Millisecond)
+	b1, _ := os.ReadFile("/proc/timer_list")
+	s1, _ := os.ReadFile("/proc/stat")
+	t0, err := ParseTimerList(b0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, err := ParseTimerList(b1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0, err := ParseProcStat(s0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, err := ParseProcStat(s1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := range runtime.NumCPU() {
+		precise := t1.Idle[c] - t0.Idle[c]
+		coarse := (p1[c].Idle - p0[c].Idle) + (p1[c].IOWait - p0[c].IOWait)
+		// Two 10 ms quanta, and the few µs between the two files' reads.
+		t.Logf("cpu%d idle: timer_list %.2f ms, /proc/stat %.0f ms", c, precise/1e6, coarse/1e6)
+		if d := math.Abs(precise - coarse); d > 25e6 {
+			t.Errorf("cpu%d idle: timer_list %.1f ms, /proc/stat %.1f ms", c, precise/1e6, coarse/1e6)
+		}
+	}
+}
+
+func TestOtherTasksNs(t *testing.T) {
+	const tick = 1e9 / UserHZ
+	a := TaskScan{BootNs: 100e9, Tasks: map[int]TaskSample{
+		1: {CPU: 1, RunNs: 10e6, StartTick: 5},
+		2: {CPU: 0, RunNs: 50e9, StartTick: 5}, // long-lived, moves onto cpu1
+		3: {CPU: 1, RunNs: 1e6, StartTick: 5},  // server thread
+	}}
+	b := TaskScan{BootNs: 102e9, Tasks: map[int]TaskSample{
+		1: {CPU: 1, RunNs: 30e6, StartTick: 5},             // +20 ms
+		2: {CPU: 1, RunNs: 50.005e9, StartTick: 5},         // +5 ms, not its lifetime
+		3: {CPU: 1, RunNs: 900e6, StartTick: 5},            // skipped
+		4: {CPU: 1, RunNs: 7e6, StartTick: 101e9 / tick},   // born in the window
+		5: {CPU: 1, RunNs: 40e9, StartTick: 50e9 / tick},   // raced the first scan: not its lifetime
+		6: {CPU: 0, RunNs: 300e6, StartTick: 101e9 / tick}, // elsewhere
+	}}
+	got := OtherTasksNs(a, b, []int{1}, map[int]bool{3: true})
+	if want := 20e6 + 5e6 + 7e6; math.Abs(got-want) > 1 {
+		t.Errorf("other tasks = %.0f ns, want %.0f", got, want)
+	}
+}
+
+func TestScale(t *testing.T) {
+	for _, tc := range []struct {
+		v, en, run, want uint64
+		err              bool
+	}{
+		{100, 10, 10, 100, false},
+		{100, 20, 10, 200, false},
+		{0, 0, 0, 0, false},
+		{5, 10, 0, 0, true},
+	} {
+		got, err := scale(tc.v, tc.en, tc.run)
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("scale(%d, %d, %d) = %d, %v", tc.v, tc.en, tc.run, got, err)
+		}
+	}
+}
+
+func TestTracepointID(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "mounting tracefs")
+	id, err := TracepointID("raw_syscalls/sys_enter")
+	testenv.SkipIfUnsupported(t, err)
+	if id == 0 {
+		t.Error("tracepoint id 0")
+	}
+}
+
+func TestProcessTree(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 5 & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var tree []int
+	for i := 0; i < 100 && len(tree) < 2; i++ {
+		tree = ProcessTree(cmd.Process.Pid)
+		if len(tree) < 2 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if len(tree) < 2 {
+		t.Fatalf("process tree of sh with a sleeping child = %v, want 2 processes", tree)
+	}
+	run, _, n, err := readSchedstats([]int{os.Getpid()})
+	if err != nil || n < 1 || run <= 0 {
+		t.Errorf("schedstat of this process: %v ns over %d threads, %v", run, n, err)
+	}
+}
+

@@ -1,0 +1,245 @@
+package meters
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"ringbench/backends"
+)
+
+// Target says what a Reader measures.
+type Target struct {
+	// PID is the server process. Its /proc/PID/net files are its network
+	// namespace's, whatever namespace the harness is in.
+	PID int
+	// Cgroup is the server's cgroup v2 directory, or "" when the server
+	// could not be put in one; then CPU time comes from the threads of its
+	// process tree (exited threads lost).
+	Cgroup string
+	// ServerCPUs carry the cycle counter where a PMU exists.
+	ServerCPUs []int
+	// Counters reads the backend's own counters (a round trip to the
+	// server); nil for servers without any.
+	Counters func() (backends.Counters, error)
+}
+
+// Reader reads the meters of one server. Its files stay open between
+// reads: a snapshot is a few preads, no process, no /proc scan (but the
+// thread list of a server without cgroup).
+type Reader struct {
+	t Target
+
+	stat, snmp, netdev *procFile
+	timers             *procFile // nil without root
+	timersErr          error
+	cgCPU, cgPressure  *procFile
+
+	// tree is the server's process tree when it has no cgroup, found once:
+	// scanning /proc at every snapshot would cost milliseconds.
+	tree []int
+
+	cycles    *perfCounter
+	cyclesErr error
+	syscalls  *perfCounter
+	sysErr    error
+}
+
+// procFile is a kernel file read again and again with pread at offset 0:
+// seq_file regenerates its content on every read from the start.
+type procFile struct {
+	path string
+	fd   int
+	buf  []byte
+}
+
+func openProcFile(path string) (*procFile, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &procFile{path: path, fd: fd, buf: make([]byte, 16<<10)}, nil
+}
+
+func (f *procFile) read() ([]byte, error) {
+	// A seq_file may return fewer bytes than asked at any point (a record
+	// that does not fit is left for the next read): read until EOF.
+	n := 0
+	for {
+		if n == len(f.buf) {
+			f.buf = append(f.buf, make([]byte, len(f.buf))...)
+		}
+		k, err := unix.Pread(f.fd, f.buf[n:], int64(n))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.path, err)
+		}
+		if k == 0 {
+			return f.buf[:n], nil
+		}
+		n += k
+	}
+}
+
+func (f *procFile) close() {
+	if f != nil {
+		unix.Close(f.fd)
+	}
+}
+
+// NewReader opens the files the meters read. It must run while the server
+// lives; the cycle counter opens here (before the warm-up), the syscall
+// counter only when CountSyscalls asks for it.
+func NewReader(t Target) (r *Reader, err error) {
+	r = &Reader{t: t}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	if r.stat, err = openProcFile("/proc/stat"); err != nil {
+		return nil, err
+	}
+	r.timers, r.timersErr = openProcFile("/proc/timer_list")
+	net := filepath.Join("/proc", strconv.Itoa(t.PID), "net")
+	if r.snmp, err = openProcFile(filepath.Join(net, "snmp")); err != nil {
+		return nil, err
+	}
+	if r.netdev, err = openProcFile(filepath.Join(net, "dev")); err != nil {
+		return nil, err
+	}
+	if t.Cgroup != "" {
+		if r.cgCPU, err = openProcFile(filepath.Join(t.Cgroup, "cpu.stat")); err != nil {
+			return nil, err
+		}
+		// PSI may be compiled out; run delay is then not reported.
+		r.cgPressure, _ = openProcFile(filepath.Join(t.Cgroup, "cpu.pressure"))
+	} else {
+		r.tree = ProcessTree(t.PID)
+	}
+	r.cycles, r.cyclesErr = openCycleCounter(t.ServerCPUs)
+	r.sysErr = ErrNotCounted
+	return r, nil
+}
+
+// HasPMU says whether cycles come from a hardware counter.
+func (r *Reader) HasPMU() bool { return r.cycles != nil }
+
+// CyclesErr says why there is no hardware cycle counter.
+func (r *Reader) CyclesErr() error { return r.cyclesErr }
+
+// CountSyscalls attaches the raw_syscalls:sys_enter tracepoint to every
+// thread of the server (and, by inheritance, to threads it makes later).
+// From then on every syscall on the machine takes the slow path: call it
+// only for a counting window.
+func (r *Reader) CountSyscalls() error {
+	if r.syscalls != nil {
+		return nil
+	}
+	tids := r.threads()
+	r.syscalls, r.sysErr = openSyscallCounter(tids)
+	return r.sysErr
+}
+
+// StopCountingSyscalls detaches the tracepoint.
+func (r *Reader) StopCountingSyscalls() {
+	if r.syscalls != nil {
+		r.syscalls.Close()
+		r.syscalls = nil
+	}
+	r.sysErr = ErrNotCounted
+}
+
+// threads lists the server's threads: its cgroup's, else its process
+// tree's.
+func (r *Reader) threads() []int {
+	if r.t.Cgroup != "" {
+		if b, err := os.ReadFile(filepath.Join(r.t.Cgroup, "cgroup.threads")); err == nil {
+			return parseInts(b)
+		}
+	}
+	return TasksOf(r.tree)
+}
+
+// Close releases every file and counter.
+func (r *Reader) Close() {
+	for _, f := range []*procFile{r.stat, r.timers, r.snmp, r.netdev, r.cgCPU, r.cgPressure} {
+		f.close()
+	}
+	if r.cycles != nil {
+		r.cycles.Close()
+	}
+	r.StopCountingSyscalls()
+}
+
+// Read takes a snapshot: the cheap kernel counters back to back, then the
+// backend's own counters (a round trip) when withCounters is set. Read the
+// same way at both edges, every meter spans a window of the same length.
+func (r *Reader) Read(withCounters bool) Snapshot {
+	var s Snapshot
+	t0 := Now()
+	var b []byte
+	if b, s.CPUErr = r.stat.read(); s.CPUErr == nil {
+		s.CPU, s.CPUErr = ParseProcStat(b)
+	}
+	s.IdleErr = r.timersErr
+	if r.timers != nil {
+		if b, s.IdleErr = r.timers.read(); s.IdleErr == nil {
+			s.Idle, s.IdleErr = ParseTimerList(b)
+		}
+	}
+	if r.cgCPU != nil {
+		if b, s.ServerCPUErr = r.cgCPU.read(); s.ServerCPUErr == nil {
+			s.ServerCPU, s.ServerCPUErr = ParseCgroupCPU(b)
+		}
+		if r.cgPressure != nil {
+			if b, err := r.cgPressure.read(); err == nil {
+				s.RunDelay, _ = ParsePressure(b)
+			}
+		}
+	} else {
+		s.ServerCPU, s.RunDelay, s.Threads, s.ServerCPUErr = readSchedstats(r.tree)
+	}
+	if b, s.SNMPErr = r.snmp.read(); s.SNMPErr == nil {
+		s.SNMP, s.SNMPErr = ParseSNMP(b)
+	}
+	if b, s.LinkErr = r.netdev.read(); s.LinkErr == nil {
+		s.Links, s.LinkErr = ParseNetDev(b)
+	}
+	s.SyscallsErr = r.sysErr
+	if r.syscalls != nil {
+		s.Syscalls, s.SyscallsErr = r.syscalls.read()
+	}
+	s.CyclesErr = r.cyclesErr
+	if r.cycles != nil {
+		s.Cycles, s.CyclesErr = r.cycles.read()
+	}
+	t1 := Now()
+	s.At, s.ReadTook = t0+(t1-t0)/2, t1-t0
+	s.CountersErr = errNoCountersRead
+	if withCounters && r.t.Counters != nil {
+		s.Counters, s.CountersErr = r.t.Counters()
+	} else if r.t.Counters == nil {
+		s.CountersErr = errNoBackendCounters
+	}
+	return s
+}
+
+var (
+	errNoCountersRead    = errors.New("backend counters not read")
+	errNoBackendCounters = errors.New("the server reports no counters of its own")
+)
+
+// Now is CLOCK_MONOTONIC as a duration, read through the vDSO.
+func Now() time.Duration {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return time.Duration(ts.Nano())
+}

@@ -1,0 +1,125 @@
+package meters
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// ProcessTree returns pid and every descendant process, found through
+// /proc/*/stat's ppid field. External servers fork workers, and the DPDK
+// reference runs testpmd as a child: their CPU is the server's too.
+func ProcessTree(pid int) []int {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		children[pp] = append(children[pp], p)
+	}
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out
+}
+
+// TasksOf lists the thread ids of every process in pids.
+func TasksOf(pids []int) []int {
+	var tids []int
+	for _, p := range pids {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if t, err := strconv.Atoi(e.Name()); err == nil {
+				tids = append(tids, t)
+			}
+		}
+	}
+	return tids
+}
+
+// readSchedstats sums schedstat over the threads of pids. Threads that
+// exited are lost: this is the fallback where the server has no cgroup.
+func readSchedstats(pids []int) (run, delay float64, n int, err error) {
+	for _, p := range pids {
+		dir := fmt.Sprintf("/proc/%d/task", p)
+		ents, rerr := os.ReadDir(dir)
+		if rerr != nil {
+			if p == pids[0] {
+				return 0, 0, 0, fmt.Errorf("read server threads: %w", rerr)
+			}
+			continue
+		}
+		for _, e := range ents {
+			b, rerr := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
+			if rerr != nil {
+				continue // exited meanwhile
+			}
+			r, d, perr := ParseSchedstat(b)
+			if perr != nil {
+				return 0, 0, 0, perr
+			}
+			run += r
+			delay += d
+			n++
+		}
+	}
+	return run, delay, n, nil
+}
+
+// KernelThreads finds per-CPU kernel threads ("ksoftirqd/3") of cpus. Their
+// time on the server cores is the server's receive work pushed out of
+// interrupt context, not noise.
+func KernelThreads(prefix string, cpus []int) []int {
+	want := map[string]bool{}
+	for _, c := range cpus {
+		want[prefix+strconv.Itoa(c)] = true
+	}
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil {
+			continue
+		}
+		if want[strings.TrimSpace(string(b))] {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func parseInts(b []byte) []int {
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if v, err := strconv.Atoi(f); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
