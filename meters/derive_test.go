@@ -1,0 +1,180 @@
+package meters
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"ringbench/backends"
+	"ringbench/results"
+)
+
+// snap builds a snapshot at wall time at (s) with cpu1's precise idle and
+// /proc/stat columns, the server's CPU, SNMP counters and steal.
+func snap(at, idle, statIdle, steal, srvCPU float64, snmp SNMP) Snapshot {
+	return Snapshot{
+		At:        time.Duration(at * 1e9),
+		CPU:       map[int]CPUTimes{0: {Idle: at * 0.5e9}, 1: {Idle: statIdle * 1e9, Steal: steal * 1e9}},
+		Idle:      IdleClock{Now: at * 1e9, Idle: map[int]float64{0: at * 0.5e9, 1: idle * 1e9}},
+		ServerCPU: srvCPU * 1e9,
+		SNMP:      snmp,
+		Links:     map[string]Link{"veth0": {RxPackets: uint64(at * 100), TxPackets: uint64(at * 100)}},
+		// Cost windows run without the tracepoint; no PMU here.
+		SyscallsErr: ErrNotCounted, CyclesErr: errors.New("no PMU"), CountersErr: errors.New("external"),
+	}
+}
+
+func TestFill(t *testing.T) {
+	base := func() Window {
+		return Window{
+			A:          snap(10, 4, 4, 0, 1, SNMP{TCPInSegs: 1000, TCPOutSegs: 1000}),
+			B:          snap(12, 4.5, 4.5, 0, 2.2, SNMP{TCPInSegs: 21000, TCPOutSegs: 21000}),
+			ServerCPUs: []int{1}, ClientCPUs: []int{0},
+			TSCHz: 2e9, Iface: "veth0", CPUSource: "cgroup",
+			Gen: Generator{Ops: 10000, Bytes: 640000, Window: 2 * time.Second, ThreadCPU: time.Second, Loops: 1, IdlePollShare: -1},
+		}
+	}
+	f := func(v float64) *float64 { return &v }
+	u := func(v uint64) *uint64 { return &v }
+	for _, tc := range []struct {
+		name   string
+		change func(*Window)
+		check  func(*testing.T, results.Record)
+	}{
+		{"busy from the ns idle clock", nil, func(t *testing.T, r results.Record) {
+			// 2 s wall, 0.5 s idle: 1.5 s busy over 10000 ops.
+			eq(t, "busy_ns", r.BusyNs, 1.5e9)
+			eq(t, "busy_ns_per_op", r.BusyNsPerOp, 150000)
+			eq(t, "server_busy", r.ServerBusy, 0.75)
+			eq(t, "cycles_per_op (tsc)", r.CyclesPerOp, 300000)
+			eq(t, "cpu_ns_per_op", r.CPUNsPerOp, 120000)
+			eq(t, "outside_ns_per_op", r.OutsideNsPerOp, 30000)
+			eq(t, "throughput_ops", r.ThroughputOps, 5000)
+			eqp(t, "packets", r.Packets, u(40000))
+			eqp(t, "cycles_per_packet", r.CyclesPerPacket, f(75000))
+			eqp(t, "link_packets", r.LinkPackets, u(400))
+			if r.BusySource != BusyTimerList || r.CyclesSource != "tsc" || r.CPUSource != "cgroup" {
+				t.Errorf("sources %q %q %q", r.BusySource, r.CyclesSource, r.CPUSource)
+			}
+			if r.Syscalls != nil || !strings.Contains(r.SyscallsNote, "not counted") {
+				t.Errorf("a cost window has syscalls %v (%q)", r.Syscalls, r.SyscallsNote)
+			}
+			if r.Noisy || r.ClientBound {
+				t.Errorf("flags noisy %v client-bound %v", r.Noisy, r.ClientBound)
+			}
+		}},
+		{"busy from /proc/stat without the ns clock", func(w *Window) {
+			w.A.IdleErr, w.B.IdleErr = errors.New("not root"), errors.New("not root")
+			w.B.CPU[1] = CPUTimes{Idle: 4.2e9, IOWait: 0.1e9}
+		}, func(t *testing.T, r results.Record) {
+			eq(t, "busy_ns", r.BusyNs, 1.7e9) // 2 − (0.2 + 0.1)
+			if r.BusySource != BusyProcStat {
+				t.Errorf("busy source %q", r.BusySource)
+			}
+		}},
+		{"steal is not busy and flags noise", func(w *Window) {
+			w.B.CPU[1] = CPUTimes{Idle: 4.5e9, Steal: 0.2e9}
+		}, func(t *testing.T, r results.Record) {
+			eq(t, "busy_ns", r.BusyNs, 1.3e9)
+			eq(t, "noise_steal", r.NoiseSteal, 0.1)
+			if !r.Noisy {
+				t.Error("10% steal not flagged noisy")
+			}
+		}},
+		{"loopback halves the shared snmp", func(w *Window) { w.Packets = PacketsSNMPShared }, func(t *testing.T, r results.Record) {
+			eqp(t, "packets", r.Packets, u(20000))
+		}},
+		{"port packets from the backend's counters", func(w *Window) {
+			w.Packets = PacketsPort
+			w.A.CountersErr, w.B.CountersErr = nil, nil
+			w.A.Counters = backends.Counters{Extra: map[string]uint64{"port_rx_packets": 5, "port_tx_packets": 5}}
+			w.B.Counters = backends.Counters{Syscalls: 500, Extra: map[string]uint64{"port_rx_packets": 10005, "port_tx_packets": 10005, "busy_cycles": 1e6, "busy_packets": 1e4}}
+		}, func(t *testing.T, r results.Record) {
+			eqp(t, "packets", r.Packets, u(20000))
+			eqp(t, "backend_syscalls_per_op", r.BackendSyscallsPerOp, f(0.05))
+			eqp(t, "busy_cycles_per_packet", r.BusyCyclesPerPacket, f(100))
+		}},
+		{"a counting window has syscalls", func(w *Window) {
+			w.A.SyscallsErr, w.B.SyscallsErr = nil, nil
+			w.A.Syscalls, w.B.Syscalls = 100, 25100
+		}, func(t *testing.T, r results.Record) {
+			eqp(t, "syscalls_per_op", r.SyscallsPerOp, f(2.5))
+		}},
+		{"hardware cycles where a PMU counts", func(w *Window) {
+			w.A.CyclesErr, w.B.CyclesErr = nil, nil
+			w.A.Cycles, w.B.Cycles = 1e9, 4e9
+		}, func(t *testing.T, r results.Record) {
+			eq(t, "cycles_per_op", r.CyclesPerOp, 300000)
+			if r.CyclesSource != "perf" {
+				t.Errorf("cycles source %q", r.CyclesSource)
+			}
+		}},
+		{"generator threads on CPU flag client-bound", func(w *Window) { w.Gen.ThreadCPU = 1960 * time.Millisecond }, func(t *testing.T, r results.Record) {
+			if !r.ClientBound {
+				t.Error("98% busy generator threads not flagged")
+			}
+		}},
+		{"a polling generator is not judged by its busy core", func(w *Window) {
+			w.Gen.Polling, w.Gen.ThreadCPU = true, 2*time.Second
+			w.B.Idle.Idle[0] = 0
+		}, func(t *testing.T, r results.Record) {
+			if r.ClientBound {
+				t.Error("polling generator flagged for its busy core")
+			}
+		}},
+		{"a polling generator without idle polls is bound", func(w *Window) {
+			w.Gen.Polling, w.Gen.IdlePollShare = true, 0.01
+		}, func(t *testing.T, r results.Record) {
+			if !r.ClientBound {
+				t.Error("polling generator with 1% idle polls not flagged")
+			}
+		}},
+		{"a missed open-loop rate is said", func(w *Window) { w.Rate = 10000 }, func(t *testing.T, r results.Record) {
+			if !hasNote(r, "achieved 5000 of 10000 ops/s") {
+				t.Errorf("notes %q", r.Notes)
+			}
+		}},
+		{"an unreadable process CPU is a note, not a zero", func(w *Window) { w.B.ServerCPUErr = errors.New("gone") }, func(t *testing.T, r results.Record) {
+			if r.CPUNs != 0 || !hasNote(r, "process CPU not read: gone") {
+				t.Errorf("cpu %v notes %q", r.CPUNs, r.Notes)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := base()
+			if tc.change != nil {
+				tc.change(&w)
+			}
+			var r results.Record
+			Fill(&r, w)
+			tc.check(t, r)
+		})
+	}
+}
+
+func eq(t *testing.T, name string, got, want float64) {
+	t.Helper()
+	if math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {
+		t.Errorf("%s = %v, want %v", name, got, want)
+	}
+}
+
+func eqp[T uint64 | float64](t *testing.T, name string, got, want *T) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("%s = nil, want %v", name, *want)
+		return
+	}
+	eq(t, name, float64(*got), float64(*want))
+}
+
+func hasNote(r results.Record, s string) bool {
+	for _, n := range r.Notes {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
