@@ -109,6 +109,14 @@ func (s Stat) Compare(other Stat) benchmath.Comparison {
 	return benchmath.AssumeNothing.Compare(s.sample, other.sample)
 }
 
+// Counted reports whether r enters medians, intervals, comparisons and
+// benchmark files: it ran (ok) and was not flagged noisy (other work on its
+// cores) or client-bound (the generator, not the server, set its pace).
+// Flagged repeats are still shown, marked, in tables.
+func Counted(r *Record) bool {
+	return r.Status == StatusOK && !r.Noisy && !r.ClientBound
+}
+
 // Group is every record of one configuration (Config.Key).
 type Group struct {
 	Key    string
