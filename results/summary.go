@@ -178,7 +178,9 @@ func CostMeter(a, b *Group) (CostChoice, bool) {
 			spread = math.NaN()
 		}
 		c.Spread[m] = spread
-		if c.Metric == "" || spread < best {
+		// A tie (within rounding) keeps the earlier candidate, so the
+		// choice does not flip on the last bit of two equal spreads.
+		if c.Metric == "" || spread < best*(1-1e-9) {
 			c.Metric, c.A, c.B = m, sa, sb
 			if !math.IsNaN(spread) {
 				best = spread
