@@ -3,7 +3,9 @@ package harness
 import (
 	"embed"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -26,7 +28,10 @@ type Profile struct {
 	Backends    []string `yaml:"backends"` // default for experiments
 	Cores       int      `yaml:"cores"`
 	// MaxAttempts bounds the runs of a trial flagged noisy (default 3).
-	MaxAttempts int          `yaml:"max_attempts"`
+	MaxAttempts int `yaml:"max_attempts"`
+	// Seed orders the trials within each round of repeats. The bench
+	// command sets it from --seed, or from the clock, and prints it.
+	Seed        int64        `yaml:"seed"`
 	Experiments []Experiment `yaml:"experiments"`
 }
 
@@ -125,8 +130,11 @@ func ParseProfile(b []byte) (*Profile, error) {
 }
 
 // Trials expands the profile. auto is the topology that "auto" stands for.
+// Each experiment runs in rounds: one repeat of each of its configurations
+// and backends per round, shuffled with p.Seed (see rounds).
 func (p *Profile) Trials(auto string) ([]Trial, error) {
 	var out []Trial
+	idx := map[string]int{}
 	for i, e := range p.Experiments {
 		where := fmt.Sprintf("experiment %d", i+1)
 		if e.Name != "" {
@@ -164,6 +172,7 @@ func (p *Profile) Trials(auto string) ([]Trial, error) {
 		depths := or(e.Depth, []int{1})
 		rates := or(e.Rate, []float64{0})
 		cores := or(e.Cores, []int{p.Cores})
+		var configs []Trial
 		for _, proto := range protos {
 			for _, size := range sizes {
 				for _, c := range conns {
@@ -191,11 +200,14 @@ func (p *Profile) Trials(auto string) ([]Trial, error) {
 									if err := t.spec(nil).Validate(); err != nil {
 										return nil, fmt.Errorf("%s: %w", where, err)
 									}
-									for r := 0; r < reps; r++ {
-										t.Index = len(out) / reps
-										t.Repeat = r
-										out = append(out, t)
+									// Trial indexes count configurations in
+									// matrix order, so repeats share one.
+									k := fmt.Sprintf("%+v", trialKey(t))
+									if _, ok := idx[k]; !ok {
+										idx[k] = len(idx)
 									}
+									t.Index = idx[k]
+									configs = append(configs, t)
 								}
 							}
 						}
@@ -203,17 +215,29 @@ func (p *Profile) Trials(auto string) ([]Trial, error) {
 				}
 			}
 		}
-	}
-	// Trial indexes count configurations, so repeats share one.
-	idx := map[string]int{}
-	for i := range out {
-		k := fmt.Sprintf("%+v", trialKey(out[i]))
-		if _, ok := idx[k]; !ok {
-			idx[k] = len(idx)
-		}
-		out[i].Index = idx[k]
+		out = append(out, rounds(configs, reps, p.Seed, uint64(i))...)
 	}
 	return out, nil
+}
+
+// rounds runs repeat r of every configuration before repeat r+1 of any, in
+// an order shuffled afresh each round, so that drift over the run (a
+// neighbour's load, thermal state, page cache) falls on every backend
+// alike instead of on whichever ran last. The order depends only on the
+// seed and the experiment's place in the profile, so a run can be
+// repeated trial for trial.
+func rounds(configs []Trial, reps int, seed int64, experiment uint64) []Trial {
+	rng := rand.New(rand.NewPCG(uint64(seed), experiment))
+	out := make([]Trial, 0, len(configs)*reps)
+	for r := 0; r < reps; r++ {
+		round := slices.Clone(configs)
+		rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
+		for _, t := range round {
+			t.Repeat = r
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func trialKey(t Trial) Trial { t.Index, t.Repeat = 0, 0; return t }

@@ -77,6 +77,9 @@ func (r *run) absentWhy(label string, p point, metric string) string {
 
 // meterNote is what the records say about a meter that was not read.
 func meterNote(g *results.Group, metric string) string {
+	if len(g.OK) > 0 && g.Counted() == 0 {
+		return "every repeat flagged noisy or client-bound, left out"
+	}
 	for _, rec := range g.OK {
 		switch {
 		case (metric == results.MSyscallsPerOp || metric == results.MBackendSyscalls) && rec.SyscallsNote != "":

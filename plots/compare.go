@@ -30,6 +30,10 @@ type change struct {
 	pct        float64 // NaN when not significant
 	p          float64
 	n1, n2     int
+	// cost: this is the configuration's cost verdict, the cost meter with
+	// the tighter spread (results.CostMeter); why says so.
+	cost bool
+	why  string
 }
 
 // Compare writes, for every configuration in both folders, the change of
@@ -50,9 +54,19 @@ func Compare(dirA, dirB string, w io.Writer, chartDir string) error {
 		header: []string{"configuration", "metric", "A", "B", "Δ", "p"},
 		right:  []bool{false, false, true, true, true, true},
 	}
+	var verdicts []string
 	for _, c := range changes {
-		t.rows = append(t.rows, []string{c.key, c.metric, num(c.a.Center) + " " + ciPct(c.a),
-			num(c.b.Center) + " " + ciPct(c.b), c.delta, fmt.Sprintf("p=%.3f n=%d+%d", c.p, c.n1, c.n2)})
+		metric := c.metric
+		if c.cost {
+			metric += " (cost)"
+			verdicts = append(verdicts, fmt.Sprintf("%s: %s on %s", c.key, c.delta, c.why))
+		}
+		p := fmt.Sprintf("p=%.3f n=%d+%d", c.p, c.n1, c.n2)
+		if c.n1 < 2 || c.n2 < 2 {
+			p = fmt.Sprintf("n=%d+%d, no test", c.n1, c.n2)
+		}
+		t.rows = append(t.rows, []string{c.key, metric, num(c.a.Center) + " " + ciPct(c.a),
+			num(c.b.Center) + " " + ciPct(c.b), c.delta, p})
 	}
 	fmt.Fprintf(w, "A: %s (%s)\nB: %s (%s)\n", dirA, ra.runName(), dirB, rb.runName())
 	if len(changes) > 0 {
@@ -62,7 +76,13 @@ func Compare(dirA, dirB string, w io.Writer, chartDir string) error {
 	} else {
 		fmt.Fprintln(w, "No configuration has a metric measured in both runs.")
 	}
-	fmt.Fprintln(w, "Medians over repeats ± 95% interval; Δ is \"~\" when the Mann-Whitney U test finds no significant difference (alpha 0.05).")
+	fmt.Fprintln(w, "Medians over repeats not flagged noisy or client-bound, ± 95% interval (6 repeats or more); Δ is \"~\" when the Mann-Whitney U test finds no significant difference (alpha 0.05).")
+	if len(verdicts) > 0 {
+		fmt.Fprintln(w, "Cost per op, judged per configuration on cycles/op or cpu-ns/op, whichever has the tighter spread (the larger CV of A and B):")
+		for _, v := range verdicts {
+			fmt.Fprintln(w, "  "+v)
+		}
+	}
 	for _, k := range onlyA {
 		fmt.Fprintf(w, "only in A: %s\n", k)
 	}
@@ -100,6 +120,7 @@ func compareRuns(ra, rb *run) (changes []change, onlyA, onlyB []string) {
 			onlyA = append(onlyA, ga.Key)
 			continue
 		}
+		cost, hasCost := results.CostMeter(ga, gb)
 		for _, m := range compared {
 			sa, okA := ga.Stat(m)
 			sb, okB := gb.Stat(m)
@@ -110,8 +131,16 @@ func compareRuns(ra, rb *run) (changes []change, onlyA, onlyB []string) {
 			c := change{key: ga.Key, label: ga.Config.Label(), short: ga.Config.Label() + " " + pointOf(ga.Config).String(),
 				metric: m, a: sa, b: sb,
 				delta: cmp.FormatDelta(sa.Center, sb.Center), pct: math.NaN(), p: cmp.P, n1: cmp.N1, n2: cmp.N2}
+			if sa.N < 2 || sb.N < 2 {
+				// One repeat is no test: never a change, whatever
+				// the two numbers.
+				c.delta = "~"
+			}
 			if c.delta != "~" && sa.Center != 0 {
 				c.pct = (sb.Center - sa.Center) / sa.Center * 100
+			}
+			if hasCost && m == cost.Metric {
+				c.cost, c.why = true, spreadText(cost)
 			}
 			changes = append(changes, c)
 		}

@@ -3,6 +3,7 @@ package plots
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,5 +86,59 @@ func TestCompare(t *testing.T) {
 	}
 	for _, p := range pngs {
 		checkPNG(t, p, compareWidth, 0)
+	}
+}
+
+// TestCompareCostMeter: the cost verdict is judged on the cost meter with
+// the tighter spread, not always on cycles/op, and flagged or single
+// repeats never make a change.
+func TestCompareCostMeter(t *testing.T) {
+	mk := func(run string, cycles, cpu []float64, flag func(i int, r *results.Record)) *run {
+		var recs []results.Record
+		for i := range cycles {
+			r := results.Record{Run: run, Repeat: i, Status: results.StatusOK,
+				Config: results.Config{Backend: "uring", Variant: "default", Workload: "echo", Service: "echo",
+					Proto: "tcp", Topology: "veth", Conns: 64, Depth: 4, Size: 64, RateTarget: 20000, Cores: 1},
+				Ops: 1000, Cycles: cycles[i] * 1000, CyclesPerOp: cycles[i], CPUNs: cpu[i] * 1000, CPUNsPerOp: cpu[i]}
+			if flag != nil {
+				flag(i, &r)
+			}
+			recs = append(recs, r)
+		}
+		return newRun(recs, nil)
+	}
+	steady := []float64{1000, 1002, 998, 1001, 999, 1000}
+	cut := []float64{800, 802, 798, 801, 799, 800}
+	shaky := []float64{1000, 1400, 600, 1200, 800, 1100}
+	for _, tc := range []struct {
+		name       string
+		a, b       *run
+		costMetric string
+		costDelta  string
+	}{
+		{"cpu time steadier", mk("a", shaky, steady, nil), mk("b", shaky, cut, nil), results.MCPUNsPerOp, "-20.00%"},
+		{"cycles steadier", mk("a", steady, shaky, nil), mk("b", cut, shaky, nil), results.MCyclesPerOp, "-20.00%"},
+		{"one repeat is no test", mk("a", steady[:1], steady[:1], nil), mk("b", cut[:1], cut[:1], nil), results.MCyclesPerOp, "~"},
+		// The cut is only in B's flagged repeats: left out, no change.
+		{"flagged repeats left out", mk("a", steady, steady, nil),
+			mk("b", append(slices.Clone(steady), cut...), append(slices.Clone(steady), cut...), func(i int, r *results.Record) { r.Noisy = i >= 6 }),
+			results.MCyclesPerOp, "~"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			changes, _, _ := compareRuns(tc.a, tc.b)
+			var costs []change
+			for _, c := range changes {
+				if c.cost {
+					costs = append(costs, c)
+				}
+			}
+			if len(costs) != 1 {
+				t.Fatalf("%d cost verdicts, want 1", len(costs))
+			}
+			c := costs[0]
+			if c.metric != tc.costMetric || c.delta != tc.costDelta || !strings.Contains(c.why, tc.costMetric) {
+				t.Errorf("cost judged on %s: %s (%s); want %s: %s", c.metric, c.delta, c.why, tc.costMetric, tc.costDelta)
+			}
+		})
 	}
 }

@@ -20,7 +20,7 @@ func (r *run) findings() []string {
 		if s := r.syscallFinding(p); s != "" {
 			out = append(out, s)
 		}
-		out = append(out, r.cyclesFindings(p)...)
+		out = append(out, r.costFindings(p)...)
 	}
 	for _, f := range r.order {
 		if s := r.throughputFinding(f); s != "" {
@@ -67,33 +67,61 @@ func (r *run) syscallFinding(p point) string {
 		p, strings.Join(others, ", "), base, num(bs.Center))
 }
 
-func (r *run) cyclesFindings(p point) []string {
-	base, bs, ok := r.baseline(p, results.MCyclesPerOp)
-	if !ok {
+// costFindings compare each backend's cost per op at p with the baseline's,
+// each pair judged on the cost meter with the tighter spread for that pair
+// (results.CostMeter), named with its reason.
+func (r *run) costFindings(p point) []string {
+	var base string
+	var bg *results.Group
+	for _, l := range r.labels {
+		if g := r.group(l, p); g != nil && hasCost(g) {
+			base, bg = l, g
+			break
+		}
+	}
+	if bg == nil {
 		return nil
 	}
 	var parts []string
 	for _, l := range r.labels {
-		if l == base {
+		g := r.group(l, p)
+		if l == base || g == nil {
 			continue
 		}
-		s, ok := r.stat(l, p, results.MCyclesPerOp)
+		c, ok := results.CostMeter(bg, g)
 		if !ok {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s's were %s %s's (%s vs %s; %s)%s",
-			l, ratio(s.Center, bs.Center), base, num(s.Center), num(bs.Center), significance(bs, s),
-			r.caveat(p, base, l)))
+		unit := c.Metric
+		if unit == results.MCyclesPerOp {
+			unit += " (" + r.cyclesSource() + ")"
+		}
+		parts = append(parts, fmt.Sprintf("%s's %s was %s %s's (%s vs %s; %s; judged on %s)%s",
+			l, unit, ratioN(c.B, c.A), base, num(c.B.Center), num(c.A.Center), significance(c.A, c.B),
+			spreadText(c), r.caveat(p, base, l)))
 	}
 	if len(parts) == 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("Cycles per op (%s) at %s: %s.", r.cyclesSource(), p, strings.Join(parts, "; "))}
+	return []string{fmt.Sprintf("Cost per op at %s: %s.", p, strings.Join(parts, "; "))}
+}
+
+func hasCost(g *results.Group) bool {
+	for _, m := range results.CostMetrics {
+		if _, ok := g.Stat(m); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // significance says what benchstat would: the U-test's p-value, and "not
-// significant" when it does not clear alpha.
+// significant" when it does not clear alpha. A single repeat on either
+// side is no test at all, and says so.
 func significance(a, b results.Stat) string {
+	if a.N < 2 || b.N < 2 {
+		return fmt.Sprintf("n=%d+%d, no test", a.N, b.N)
+	}
 	c := a.Compare(b)
 	verdict := "significant"
 	if c.P >= c.Alpha {
@@ -107,7 +135,7 @@ func (r *run) throughputFinding(f family) string {
 		label string
 		ops   float64
 		p     point
-		cb    bool
+		n     int
 	}
 	var bests []best
 	for _, l := range r.labels {
@@ -118,7 +146,7 @@ func (r *run) throughputFinding(f family) string {
 			}
 			s, ok := r.stat(l, p, results.MThroughput)
 			if ok && s.Center > b.ops {
-				b = best{l, s.Center, p, r.group(l, p).ClientBound()}
+				b = best{l, s.Center, p, s.N}
 			}
 		}
 		if b.label != "" {
@@ -131,10 +159,8 @@ func (r *run) throughputFinding(f family) string {
 	sort.SliceStable(bests, func(i, j int) bool { return bests[i].ops > bests[j].ops })
 	var parts []string
 	for _, b := range bests {
-		s := fmt.Sprintf("%s %s ops/s (%d×%d)", b.label, num(b.ops), b.p.Conns, b.p.Depth)
-		if b.cb {
-			s += " — client-bound, so the generator's limit, not the server's"
-		}
+		s := fmt.Sprintf("%s %s ops/s (%d×%d, n=%d)", b.label, num(b.ops), b.p.Conns, b.p.Depth, b.n)
+		s += r.caveat(b.p, b.label)
 		parts = append(parts, s)
 	}
 	return fmt.Sprintf("Highest closed-loop throughput, %s: %s.", f, strings.Join(parts, "; "))
@@ -178,6 +204,7 @@ type split struct {
 	// busy: total is the backend's own busy-cycle count, not its cores'
 	// busy time, because it polls and its cores are always busy.
 	busy bool
+	n    int // the fewer repeats of the two meters it is made of
 }
 
 func (r *run) crossingSplit(label string, p point, perCall float64) (split, bool) {
@@ -193,7 +220,7 @@ func (r *run) crossingSplit(label string, p point, perCall float64) (split, bool
 	if !ok {
 		return split{}, false
 	}
-	s := split{total: cyc.Center, crossing: sc.Center * perCall, busy: busy}
+	s := split{total: cyc.Center, crossing: sc.Center * perCall, busy: busy, n: min(cyc.N, sc.N)}
 	if s.crossing > s.total {
 		s.crossing, s.clamped = s.total, true
 	}
@@ -258,13 +285,13 @@ func (r *run) trialFinding() string {
 		}
 	}
 	flagged := 0
-	for i := range r.groups {
-		if r.groups[i].ClientBound() || r.groups[i].Noisy() {
+	for i := range r.recs {
+		if r.recs[i].Status == results.StatusOK && !results.Counted(&r.recs[i]) {
 			flagged++
 		}
 	}
-	return fmt.Sprintf("%s: %d ok, %d skipped, %d failed; %d of %s flagged client-bound or noisy (see Method).",
-		plural(len(r.recs), "trial"), ok, skipped, failed, flagged, plural(len(r.groups), "configuration"))
+	return fmt.Sprintf("%s: %d ok, %d skipped, %d failed; %d of the ok flagged client-bound or noisy, shown in the tables but left out of every median, ratio and test (see Method).",
+		plural(len(r.recs), "trial"), ok, skipped, failed, flagged)
 }
 
 func plural(n int, noun string) string {
@@ -274,8 +301,8 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// caveat names the flags on the configurations a finding compares, so a
-// number from a noisy or client-bound trial is never quoted bare.
+// caveat names the flagged repeats of the configurations a finding
+// compares: they are left out of its numbers, and the reader is told so.
 func (r *run) caveat(p point, labels ...string) string {
 	var flagged []string
 	for _, l := range labels {
@@ -283,19 +310,37 @@ func (r *run) caveat(p point, labels ...string) string {
 		if g == nil {
 			continue
 		}
-		var f []string
-		if g.ClientBound() {
-			f = append(f, "client-bound")
-		}
-		if g.Noisy() {
-			f = append(f, "noisy")
-		}
-		if len(f) > 0 {
-			flagged = append(flagged, l+" "+strings.Join(f, " and "))
+		if f := flaggedText(g); f != "" {
+			flagged = append(flagged, l+"'s "+f)
 		}
 	}
 	if len(flagged) == 0 {
 		return ""
 	}
-	return " — flagged: " + strings.Join(flagged, ", ")
+	return " — left out: " + strings.Join(flagged, ", ")
+}
+
+// flaggedText counts a group's flagged repeats: "1 noisy, 2 client-bound
+// of 8 repeats", or "" when none is.
+func flaggedText(g *results.Group) string {
+	noisy, bound := 0, 0
+	for _, rec := range g.OK {
+		if rec.Noisy {
+			noisy++
+		}
+		if rec.ClientBound {
+			bound++
+		}
+	}
+	var f []string
+	if noisy > 0 {
+		f = append(f, fmt.Sprintf("%d noisy", noisy))
+	}
+	if bound > 0 {
+		f = append(f, fmt.Sprintf("%d client-bound", bound))
+	}
+	if len(f) == 0 {
+		return ""
+	}
+	return strings.Join(f, ", ") + " of " + plural(len(g.OK), "repeat")
 }

@@ -45,11 +45,22 @@ func ratio(a, b float64) string {
 	return strconv.FormatFloat(r, 'f', 2, 64) + "×"
 }
 
+// ratioN is ratio(a.Center, b.Center), marked "(n=1)" when either side is
+// a single repeat, so a ratio with no spread behind it is never quoted bare.
+func ratioN(a, b results.Stat) string {
+	s := ratio(a.Center, b.Center)
+	if a.N == 1 || b.N == 1 {
+		s += " (n=1)"
+	}
+	return s
+}
+
 // ciPct is the half-width of a stat's interval in percent of its center,
-// as benchstat prints it.
+// as benchstat prints it. With fewer repeats than a finite 95% interval
+// needs it says so instead of printing ±∞.
 func ciPct(s results.Stat) string {
 	if !s.HasCI() {
-		return "±∞"
+		return fmt.Sprintf("(n=%d, no interval)", s.N)
 	}
 	if s.Center == 0 {
 		return "±0%"
@@ -146,6 +157,33 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// spreadText says why a cost meter was chosen: its pair spread against
+// the other candidates'.
+func spreadText(c results.CostChoice) string {
+	sp := c.Spread[c.Metric]
+	if isNaN(sp) {
+		return c.Metric + ", the first cost meter measured: with one repeat there is no spread to choose by"
+	}
+	var others []string
+	for _, m := range results.CostMetrics {
+		if m == c.Metric {
+			continue
+		}
+		if o, ok := c.Spread[m]; ok && !isNaN(o) {
+			others = append(others, fmt.Sprintf("%s's (%s)", m, cvText(o)))
+		}
+	}
+	s := fmt.Sprintf("%s: its spread (CV %s)", c.Metric, cvText(sp))
+	if len(others) == 0 {
+		return s + " is the only cost meter measured on both sides"
+	}
+	return s + " is no wider than " + strings.Join(others, ", ")
+}
+
+func cvText(cv float64) string {
+	return strconv.FormatFloat(cv*100, 'f', 1, 64) + "%"
 }
 
 var nan = math.NaN()

@@ -64,7 +64,7 @@ func (r *run) pathTable() *table {
 		if !ok {
 			continue
 		}
-		firstRest := 0.0
+		firstRest, firstN := 0.0, 0
 		for _, l := range r.labels {
 			g := r.group(l, p)
 			if g == nil {
@@ -102,9 +102,12 @@ func (r *run) pathTable() *table {
 				}
 				vs := "1.00×"
 				if firstRest == 0 {
-					firstRest = sp.rest
+					firstRest, firstN = sp.rest, sp.n
 				} else {
 					vs = ratio(sp.rest, firstRest)
+					if sp.n == 1 || firstN == 1 {
+						vs += " (n=1)"
+					}
 				}
 				row = append(row, cross, rest, vs)
 			}
@@ -183,7 +186,8 @@ func (r *run) method(doc *document) {
 		"cycles: hardware cycles on the server cores via perf_event_open where the machine has a PMU (cycles_source perf); otherwise the cores' busy time from /proc/stat × the TSC frequency (cycles_source tsc).",
 		"syscalls/op: the raw_syscalls:sys_enter tracepoint filtered to the server process (every syscall, the Go runtime's included); own syscalls/op is the backend's count of its data-path syscalls.",
 		"noise: other tasks' CPU on the server cores and the server's run delay; a trial over the threshold is flagged noisy and repeated.",
-		"statistics: each figure is the median over a configuration's ok repeats; intervals are 95% and distribution-free, and comparisons use the Mann-Whitney U test, as benchstat does (x/perf/benchmath).",
+		"statistics: each figure is the median over a configuration's counted repeats: ok and not flagged noisy or client-bound (flagged repeats are listed below and marked in the tables, never in a median, ratio or test). Intervals are 95% and distribution-free, as benchstat's (x/perf/benchmath); they need at least 6 repeats, and a figure from fewer says \"n=K, no interval\". A ratio from a single repeat says \"n=1\". Repeats run in rounds, shuffled within each round, so drift during a run falls on every backend alike.",
+		"comparisons: the Mann-Whitney U test, as benchstat's. The cost of an op is judged on cycles/op or CPU ns/op, whichever has the tighter spread for the pair compared (the larger of the two sides' coefficients of variation); each finding names the meter and the spreads.",
 	})
 	if srcs := r.packetSources(); len(srcs) > 0 {
 		doc.add(paragraph("This run's packet counts came from: " + strings.Join(srcs, "; ") + "."))

@@ -145,7 +145,8 @@ func (r *run) sortedGroups() []*results.Group {
 }
 
 // resultsTable is the main table: one row per configuration, medians over
-// its ok repeats.
+// its counted repeats (ok, not flagged); n counts those, and the flags
+// column shows the flagged repeats that were left out.
 func (r *run) resultsTable() *table {
 	t := &table{
 		header: []string{"backend", "workload", "proto", "topology", "conns×depth", "size B", "rate target",
@@ -179,13 +180,17 @@ func (r *run) resultsTable() *table {
 				continue
 			}
 			s, ok := g.Stat(m)
+			if !ok && g.Counted() == 0 {
+				row = append(row, missing+" "+t.note("every repeat of "+g.Key+" was flagged noisy or client-bound: no median"))
+				continue
+			}
 			if !ok {
 				row = append(row, missing+" "+t.note(m+" not read for "+g.Key+": "+meterNote(g, m)))
 				continue
 			}
 			row = append(row, num(s.Center))
 		}
-		row = append(row, errorsCell(g), strconv.Itoa(len(g.OK)), flagsCell(g))
+		row = append(row, errorsCell(g), strconv.Itoa(g.Counted()), flagsCell(g))
 		t.rows = append(t.rows, row)
 	}
 	return t
@@ -217,11 +222,8 @@ func errorsCell(g *results.Group) string {
 
 func flagsCell(g *results.Group) string {
 	var flags []string
-	if g.ClientBound() {
-		flags = append(flags, "client-bound")
-	}
-	if g.Noisy() {
-		flags = append(flags, "noisy")
+	if f := flaggedText(g); f != "" {
+		flags = append(flags, "left out: "+f)
 	}
 	failed, skipped := 0, 0
 	for _, r := range g.NotOK {

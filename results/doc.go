@@ -7,10 +7,13 @@
 //     flags, environment) and appends it to a Store (results.jsonl) as soon
 //     as the trial ends, so an interrupted run keeps every finished trial.
 //  2. Load reads a results folder back; Summarize groups records by
-//     configuration and gives the median and a confidence interval over
-//     repeats of each metric.
-//  3. WriteBenchfmt writes the same records in Go's benchmark format, so
-//     benchstat compares two runs.
+//     configuration and gives the median and a 95% interval over the
+//     counted repeats of each metric (ok, not flagged noisy or
+//     client-bound; six or more for a finite interval). CostMeter picks
+//     the cost meter a comparison of two groups is judged on.
+//  3. WriteBenchfmt writes the counted records in Go's benchmark format,
+//     so that `benchstat a/results.bench b/results.bench` compares two
+//     runs per configuration.
 //
 // The package imports nothing of the harness: plots and reports read only
 // what is here.

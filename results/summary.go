@@ -103,10 +103,91 @@ type Stat struct {
 // HasCI reports whether the interval is finite.
 func (s Stat) HasCI() bool { return !math.IsInf(s.Lo, 0) && !math.IsInf(s.Hi, 0) }
 
+// MinCIRepeats is the fewest repeats for which a distribution-free 95%
+// interval of the median is finite (benchmath's order-statistic bound).
+const MinCIRepeats = 6
+
+// CV is the coefficient of variation of the repeats: the sample standard
+// deviation over the mean. It is NaN with fewer than two repeats or a zero
+// mean: a single value has no spread to judge.
+func (s Stat) CV() float64 {
+	if len(s.Values) < 2 {
+		return math.NaN()
+	}
+	var sum float64
+	for _, v := range s.Values {
+		sum += v
+	}
+	mean := sum / float64(len(s.Values))
+	if mean == 0 {
+		return math.NaN()
+	}
+	var ss float64
+	for _, v := range s.Values {
+		ss += (v - mean) * (v - mean)
+	}
+	return math.Sqrt(ss/float64(len(s.Values)-1)) / math.Abs(mean)
+}
+
 // Compare tests whether two stats come from the same distribution
 // (Mann-Whitney U, as benchstat's default assumption).
 func (s Stat) Compare(other Stat) benchmath.Comparison {
 	return benchmath.AssumeNothing.Compare(s.sample, other.sample)
+}
+
+// Counted reports whether r enters medians, intervals, comparisons and
+// benchmark files: it ran (ok) and was not flagged noisy (other work on its
+// cores) or client-bound (the generator, not the server, set its pace).
+// Flagged repeats are still shown, marked, in tables.
+func Counted(r *Record) bool {
+	return r.Status == StatusOK && !r.Noisy && !r.ClientBound
+}
+
+// CostMetrics are the meters that each mean what an op costs the server:
+// cycles on its cores and its process CPU time. Comparisons are judged on
+// whichever has the tighter spread for the pair (CostMeter).
+var CostMetrics = []string{MCyclesPerOp, MCPUNsPerOp}
+
+// CostChoice is the cost meter a comparison of two groups is judged on, and
+// why: the pair's spread on each candidate.
+type CostChoice struct {
+	Metric string
+	A, B   Stat
+	// Spread is, per candidate measured on both sides, the larger of the
+	// two sides' CVs: a comparison is as noisy as its noisier side. NaN
+	// when a side has a single repeat.
+	Spread map[string]float64
+}
+
+// CostMeter picks, among CostMetrics measured in both a and b, the one
+// whose pair spread is smallest, so that a difference is judged where the
+// measurement is steadiest rather than on the noisiest meter. With no
+// spread to compare (a single repeat), the first candidate measured is
+// used. It returns false when neither is measured on both sides.
+func CostMeter(a, b *Group) (CostChoice, bool) {
+	c := CostChoice{Spread: map[string]float64{}}
+	best := math.Inf(1)
+	for _, m := range CostMetrics {
+		sa, okA := a.Stat(m)
+		sb, okB := b.Stat(m)
+		if !okA || !okB {
+			continue
+		}
+		spread := math.Max(sa.CV(), sb.CV())
+		if math.IsNaN(sa.CV()) || math.IsNaN(sb.CV()) {
+			spread = math.NaN()
+		}
+		c.Spread[m] = spread
+		// A tie (within rounding) keeps the earlier candidate, so the
+		// choice does not flip on the last bit of two equal spreads.
+		if c.Metric == "" || spread < best*(1-1e-9) {
+			c.Metric, c.A, c.B = m, sa, sb
+			if !math.IsNaN(spread) {
+				best = spread
+			}
+		}
+	}
+	return c, c.Metric != ""
 }
 
 // Group is every record of one configuration (Config.Key).
@@ -114,9 +195,10 @@ type Group struct {
 	Key    string
 	Config Config
 	Env    Env
-	OK     []Record // Status ok, in file order
+	OK     []Record // Status ok, in file order, flagged ones included
 	NotOK  []Record // failed or skipped
-	// Stats holds a Stat per metric name read in at least one ok record.
+	// Stats holds a Stat per metric name read in at least one counted
+	// record (ok and not flagged: see Counted).
 	Stats map[string]Stat
 }
 
@@ -136,6 +218,17 @@ func (g *Group) Reason() string {
 		return r.Status
 	}
 	return r.Error
+}
+
+// Counted is the number of repeats the stats are over.
+func (g *Group) Counted() int {
+	n := 0
+	for i := range g.OK {
+		if Counted(&g.OK[i]) {
+			n++
+		}
+	}
+	return n
 }
 
 // ClientBound reports whether any ok repeat was flagged client-bound.
@@ -158,8 +251,8 @@ func (g *Group) any(f func(*Record) bool) bool {
 }
 
 // Summarize groups records by configuration, in order of first appearance,
-// and summarizes each metric over the ok repeats. Failed and skipped
-// records are kept beside, never counted.
+// and summarizes each metric over the counted repeats. Failed, skipped and
+// flagged (noisy, client-bound) records are kept beside, never counted.
 func Summarize(recs []Record) []Group {
 	var groups []*Group
 	byKey := map[string]*Group{}
@@ -193,6 +286,9 @@ func summarizeMetrics(recs []Record) map[string]Stat {
 	for _, m := range Metrics {
 		var vals []float64
 		for i := range recs {
+			if !Counted(&recs[i]) {
+				continue
+			}
 			if v, ok := m.Of(&recs[i]); ok && !math.IsNaN(v) {
 				vals = append(vals, v)
 			}

@@ -114,3 +114,96 @@ func TestMetricsCoverUnits(t *testing.T) {
 		}
 	}
 }
+
+func TestSummarizeLeavesOutFlagged(t *testing.T) {
+	var recs []Record
+	for i, c := range []float64{100, 101, 99, 102, 98, 100} {
+		recs = append(recs, sample("epoll", 20000, i, c))
+	}
+	noisy := sample("epoll", 20000, 6, 500)
+	noisy.Noisy = true
+	bound := sample("epoll", 20000, 7, 10)
+	bound.ClientBound = true
+	recs = append(recs, noisy, bound)
+	g := Summarize(recs)[0]
+	s, _ := g.Stat(MCyclesPerOp)
+	if len(g.OK) != 8 || g.Counted() != 6 || s.N != 6 {
+		t.Errorf("ok %d, counted %d, n %d; want 8 shown, 6 counted", len(g.OK), g.Counted(), s.N)
+	}
+	if s.Values[0] != 98 || s.Values[5] != 102 || !s.HasCI() {
+		t.Errorf("values %v (interval %v): a flagged repeat is in the sample, or six gave no interval", s.Values, s.HasCI())
+	}
+	if !g.Noisy() || !g.ClientBound() {
+		t.Error("flags of the shown repeats lost")
+	}
+	only := Summarize([]Record{noisy})[0]
+	if _, ok := only.Stat(MCyclesPerOp); ok || len(only.OK) != 1 {
+		t.Error("a configuration with only flagged repeats has a median")
+	}
+}
+
+func TestCV(t *testing.T) {
+	for _, tc := range []struct {
+		vals []float64
+		want float64
+	}{
+		{[]float64{10}, math.NaN()},
+		{[]float64{0, 0}, math.NaN()},
+		{[]float64{10, 10, 10}, 0},
+		{[]float64{9, 11}, math.Sqrt2 / 10},
+		{[]float64{2, 4, 4, 4, 5, 5, 7, 9}, math.Sqrt(32.0/7) / 5},
+	} {
+		got := newStat(tc.vals).CV()
+		if math.IsNaN(tc.want) != math.IsNaN(got) || !math.IsNaN(got) && math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("CV(%v) = %v, want %v", tc.vals, got, tc.want)
+		}
+	}
+}
+
+func TestCostMeter(t *testing.T) {
+	// group builds a configuration's repeats from paired cycles/op and
+	// cpu-ns/op values.
+	group := func(label string, cycles, cpu []float64) *Group {
+		var recs []Record
+		for i := range cycles {
+			r := sample(label, 20000, i, cycles[i])
+			r.CPUNsPerOp = cpu[i]
+			if cpu[i] == 0 {
+				r.CPUNs = 0
+			}
+			recs = append(recs, r)
+		}
+		g := Summarize(recs)[0]
+		return &g
+	}
+	steady := []float64{1000, 1001, 999, 1000, 1002, 998}
+	shaky := []float64{1000, 1300, 700, 1100, 900, 1200}
+	for _, tc := range []struct {
+		name string
+		a, b *Group
+		want string
+	}{
+		{"cycles steadier", group("epoll", steady, shaky), group("uring", steady, shaky), MCyclesPerOp},
+		{"cpu time steadier", group("epoll", shaky, steady), group("uring", shaky, steady), MCPUNsPerOp},
+		// The pair is as noisy as its noisier side: cycles are steady on
+		// a but shaky on b, CPU time a little unsteady on both.
+		{"noisier side decides", group("epoll", steady, []float64{1000, 1010, 990, 1000, 1020, 980}),
+			group("uring", shaky, []float64{1000, 1010, 990, 1000, 1020, 980}), MCPUNsPerOp},
+		{"one repeat: the first measured", group("epoll", []float64{1000}, []float64{500}),
+			group("uring", []float64{900}, []float64{400}), MCyclesPerOp},
+		{"cpu time not read: cycles", group("epoll", shaky, []float64{0, 0, 0, 0, 0, 0}), group("uring", shaky, steady), MCyclesPerOp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ok := CostMeter(tc.a, tc.b)
+			if !ok || c.Metric != tc.want {
+				t.Errorf("CostMeter = %q (%v), spreads %v; want %q", c.Metric, ok, c.Spread, tc.want)
+			}
+			if c.A.N != tc.a.Stats[c.Metric].N || c.B.Center != tc.b.Stats[c.Metric].Center {
+				t.Error("choice does not carry the chosen meter's stats")
+			}
+		})
+	}
+	if _, ok := CostMeter(&Group{}, &Group{}); ok {
+		t.Error("a choice with no cost meter on either side")
+	}
+}

@@ -267,12 +267,19 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	lesson := fs.Bool("lesson", true, "run the middle-ground experiments too")
 	report := fs.Bool("report", true, "write report.md and report.html at the end")
 	dry := fs.Bool("n", false, "list the trials and exit")
+	seed := fs.Int64("seed", 0, "order of the trials within each round of repeats (default: the profile's seed, else from the clock; printed so a run can be repeated)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	p, err := harness.LoadProfile(*profile)
 	if err != nil {
 		return err
+	}
+	if *seed != 0 {
+		p.Seed = *seed
+	}
+	if p.Seed == 0 {
+		p.Seed = time.Now().UnixNano()
 	}
 	trials, err := p.Trials(harness.AutoTopology())
 	if err != nil {
@@ -283,8 +290,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if *dry {
+		fmt.Fprintf(stdout, "profile %s: %d trials, order --seed %d\n", p.Name, len(trials), p.Seed)
 		for i, t := range trials {
-			fmt.Fprintf(stdout, "%3d %s\n", i+1, harness.Describe(t))
+			fmt.Fprintf(stdout, "%3d %s #%d\n", i+1, harness.Describe(t), t.Repeat+1)
 		}
 		return nil
 	}
@@ -295,7 +303,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer r.Close()
 	r.MaxAttempts = p.MaxAttempts
 	markLatest(*out)
-	fmt.Fprintf(stderr, "profile %s: %d trials into %s\n", p.Name, len(trials), *out)
+	fmt.Fprintf(stderr, "profile %s: %d trials into %s, order --seed %d\n", p.Name, len(trials), *out, p.Seed)
 	recs, benchErr := harness.Bench(ctx, r, trials, stderr)
 	if benchErr == nil && *lesson {
 		fmt.Fprintln(stderr, "lesson: kernel features per path and the null-syscall cost")
