@@ -50,11 +50,7 @@ func NewBurn(cfg backends.Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := cfg.Check()
-	if err != nil {
-		return nil, err
-	}
-	return start(cfg, &burnWork{cycles: cycles, msgSize: k.MsgSize})
+	return start(cfg, &burnWork{cycles: cycles})
 }
 
 // burnCycles parses burn's options: cycles, a whole number of TSC cycles
@@ -87,12 +83,11 @@ func burnCycles(opts map[string]string) (uint64, error) {
 	return n, nil
 }
 
-// burnWork spins cycles TSC cycles per request. It is shared, read-only,
-// by the loops; what it spins is counted in each loop's counts.
+// burnWork spins cycles TSC cycles per request; a TCP request is the
+// plan's msgSize bytes. It is shared, read-only, by the loops; what it
+// spins is counted in each loop's counts.
 type burnWork struct {
 	cycles uint64
-	// msgSize is the size of a TCP request.
-	msgSize int
 }
 
 var _ echoWork = (*burnWork)(nil)
@@ -102,7 +97,7 @@ var _ echoWork = (*burnWork)(nil)
 // across reads is spun for once, when its last byte arrives.
 func (b *burnWork) stream(l *loop, c *conn, n int) {
 	var done uint64
-	done, c.partial = requests(c.partial, n, b.msgSize)
+	done, c.partial = requests(c.partial, n, l.msgSize)
 	if done > 0 {
 		b.spin(l, done)
 	}
