@@ -20,4 +20,30 @@
 //     the loop publishes to atomics once per epoll_wait; Counters sums them.
 //  5. Close writes each loop's eventfd, joins the loops, then closes every
 //     connection, socket, epoll and eventfd they held.
+//
+// The same loops serve a second backend, "burn" (NewBurn): the meters'
+// ground truth, not a path to compare. It is an echo that spins
+// Config.Options["cycles"] = N TSC cycles (internal/tsc.Spin) per request,
+// after reading the request and before echoing it, so that running it at
+// one rate with two values of N must move the measured cycles per op by
+// exactly their difference. What an echo does with a request is the
+// server's echoWork, chosen once by its constructor: epoll's does nothing,
+// burn's spins; the per-packet functions never ask which one they serve.
+//
+// A request, as burn counts it:
+//
+//   - UDP: one datagram echoed (an oversize one is dropped, not spun for).
+//   - TCP: Config.MsgSize bytes of the stream (backends.DefaultMsgSize when
+//     0), the size of the workload's messages. TCP keeps no message
+//     boundaries, so each connection remembers how many bytes of an
+//     unfinished request it has read: a request split across reads is spun
+//     for once, when its last byte arrives; a read that completes k requests
+//     spins k×N in one spin, then echoes the whole read at once. The bytes
+//     of a request still unfinished when the peer closes cost nothing.
+//
+// burn counts in Counters.Extra: "burn_requests", the requests spun for,
+// and "burn_cycles", the TSC cycles the spins took as the counter measured
+// them (at least N per request; each spin overshoots by one counter read).
+// It serves echo only (sink and source have no requests) and the cycles
+// option only; N is at most 2^32 (a loop cannot see Close mid-spin).
 package epoll

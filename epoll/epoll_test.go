@@ -11,3 +11,13 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestConformance(t *testing.T) { backendtest.Run(t, "epoll") }
+
+// burn is epoll with a spin per request: the same contract, with no spin
+// and with one.
+func TestConformanceBurn(t *testing.T) {
+	for _, cycles := range []string{"0", "10000"} {
+		t.Run("cycles="+cycles, func(t *testing.T) {
+			backendtest.Run(t, "burn", backendtest.RunOptions{Options: map[string]string{"cycles": cycles}})
+		})
+	}
+}

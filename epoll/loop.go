@@ -208,6 +208,7 @@ type counts struct {
 	syscalls, accepted, closed       uint64
 	rxBytes, txBytes, rxMsgs, txMsgs uint64
 	dropped, errors                  uint64
+	work                             workCounts
 }
 
 // publishedCounts is the loop's counts as other goroutines read them,
@@ -221,6 +222,7 @@ type publishedCounts struct {
 	syscalls, accepted, closed       atomic.Uint64
 	rxBytes, txBytes, rxMsgs, txMsgs atomic.Uint64
 	dropped, errors                  atomic.Uint64
+	requests, cycles                 atomic.Uint64
 	_                                atomicPad
 }
 
@@ -240,11 +242,14 @@ func (l *loop) publish() {
 	p.txMsgs.Store(c.txMsgs)
 	p.dropped.Store(c.dropped)
 	p.errors.Store(c.errors)
+	p.requests.Store(c.work.requests)
+	p.cycles.Store(c.work.cycles)
 	p.seq.Add(1)
 }
 
-// addTo adds one consistent snapshot of the loop's counts to c.
-func (p *publishedCounts) addTo(c *backends.Counters) {
+// addTo adds one consistent snapshot of the loop's counts to c, and of
+// its work's to w.
+func (p *publishedCounts) addTo(c *backends.Counters, w *workCounts) {
 	for {
 		seq := p.seq.Load()
 		if seq&1 != 0 {
@@ -262,6 +267,7 @@ func (p *publishedCounts) addTo(c *backends.Counters) {
 			Dropped:  p.dropped.Load(),
 			Errors:   p.errors.Load(),
 		}
+		work := workCounts{requests: p.requests.Load(), cycles: p.cycles.Load()}
 		if p.seq.Load() != seq {
 			continue
 		}
@@ -274,6 +280,8 @@ func (p *publishedCounts) addTo(c *backends.Counters) {
 		c.TxMsgs += snap.TxMsgs
 		c.Dropped += snap.Dropped
 		c.Errors += snap.Errors
+		w.requests += work.requests
+		w.cycles += work.cycles
 		return
 	}
 }

@@ -29,6 +29,7 @@ func init() {
 type Server struct {
 	port      int
 	loops     []*loop
+	work      echoWork
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -37,13 +38,27 @@ var _ backends.Server = (*Server)(nil)
 
 // New binds the sockets, starts one loop per Config.CPUs entry (one unpinned
 // loop when it is empty) and returns once every loop is pinned and waiting.
-func New(cfg backends.Config) (_ *Server, err error) {
-	plan, err := newPlan(cfg)
+func New(cfg backends.Config) (*Server, error) {
+	if len(cfg.Options) > 0 {
+		keys := make([]string, 0, len(cfg.Options))
+		for k := range cfg.Options {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return nil, fmt.Errorf("check config: epoll takes no options, got %s", strings.Join(keys, ", "))
+	}
+	return start(cfg, noWork{})
+}
+
+// start starts a server whose echo does work with each request: New's and
+// NewBurn's common part.
+func start(cfg backends.Config, work echoWork) (_ *Server, err error) {
+	plan, err := newPlan(cfg, work)
 	if err != nil {
 		return nil, err
 	}
 	cpus := cfg.LoopCPUs()
-	s := &Server{port: cfg.Port}
+	s := &Server{port: cfg.Port, work: work}
 	defer func() {
 		if err != nil {
 			s.stop()
@@ -80,12 +95,15 @@ func New(cfg backends.Config) (_ *Server, err error) {
 // Port returns the port every loop listens on.
 func (s *Server) Port() int { return s.port }
 
-// Counters sums the loops' published counters.
+// Counters sums the loops' published counters; the variant's work adds its
+// own.
 func (s *Server) Counters() backends.Counters {
 	var c backends.Counters
+	var w workCounts
 	for _, l := range s.loops {
-		l.published.addTo(&c)
+		l.published.addTo(&c, &w)
 	}
+	s.work.report(&c, w)
 	return c
 }
 
@@ -126,26 +144,22 @@ type plan struct {
 	msgSize     int
 	// connBuffer is the size of each TCP connection's buffer.
 	connBuffer int
+	// work is what an echo does with each request before it replies.
+	work echoWork
 	// pattern holds the source pattern from offset 0, msgSize+backends.SourcePeriod
 	// bytes long, so the bytes for any stream offset o are the slice that
 	// starts at o%backends.SourcePeriod: sending costs no pattern computation.
 	pattern []byte
 }
 
-func newPlan(cfg backends.Config) (*plan, error) {
+// newPlan checks cfg, whose options the caller has checked, and derives
+// what the loops share.
+func newPlan(cfg backends.Config, work echoWork) (*plan, error) {
 	k, err := cfg.Check()
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.Options) > 0 {
-		keys := make([]string, 0, len(cfg.Options))
-		for k := range cfg.Options {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return nil, fmt.Errorf("check config: epoll takes no options, got %s", strings.Join(keys, ", "))
-	}
-	p := &plan{proto: cfg.Proto, service: cfg.Service, addr: k.Addr, maxDatagram: cfg.MaxDatagram(), msgSize: k.MsgSize}
+	p := &plan{proto: cfg.Proto, service: cfg.Service, addr: k.Addr, maxDatagram: cfg.MaxDatagram(), msgSize: k.MsgSize, work: work}
 	p.connBuffer = max(p.msgSize, 32<<10)
 	if cfg.Service == backends.Source {
 		// A source reads only to see its peer close.

@@ -11,7 +11,7 @@ import (
 // The precomputed pattern must be the contract's: a source slices it at
 // offset%backends.SourcePeriod, so the period must be SourceByte's.
 func TestSourcePattern(t *testing.T) {
-	p, err := newPlan(backends.Config{Proto: backends.TCP, Service: backends.Source, MsgSize: 1000})
+	p, err := newPlan(backends.Config{Proto: backends.TCP, Service: backends.Source, MsgSize: 1000}, noWork{})
 	if err != nil {
 		t.Fatal(err)
 	}

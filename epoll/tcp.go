@@ -17,6 +17,9 @@ type conn struct {
 	// srcOff is a source's stream offset: the next byte it writes is
 	// SourceByte(srcOff).
 	srcOff uint64
+	// partial is the bytes read of a request not yet complete, for an
+	// echo whose work counts requests (burn).
+	partial int
 	// readable and writable remember the last edge epoll reported until a
 	// read or write returns EAGAIN, since edge-triggered epoll will not
 	// report it again.
@@ -98,8 +101,8 @@ func (c *conn) step(l *loop) {
 	}
 }
 
-// echo writes back what it read. Per packet: one read and one write
-// syscall, no allocation. It returns true when its budget ran out with
+// echo writes back what it read, after the variant's work on it (none for
+// epoll). Per packet: one read and one write syscall, no allocation. It returns true when its budget ran out with
 // work left.
 func (c *conn) echo(l *loop) bool {
 	for range ioBudget {
@@ -121,6 +124,7 @@ func (c *conn) echo(l *loop) bool {
 		if !ok {
 			return false
 		}
+		l.work.stream(l, c, n)
 		c.off, c.end = 0, n
 	}
 	return true

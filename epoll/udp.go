@@ -112,6 +112,7 @@ func (u *udpState) receive(l *loop) {
 		}
 	}
 	if kept > 0 {
+		l.work.datagrams(l, kept)
 		// Echoes the socket has no room for are dropped, as the network
 		// would drop them, rather than stall the loop; they count as
 		// failed sends.
