@@ -167,6 +167,15 @@ func newRunner(out *string, log io.Writer) (*harness.Runner, error) {
 	for _, what := range harness.SweepStale() {
 		fmt.Fprintf(log, "removed %s left by an earlier run\n", what)
 	}
+	if os.Geteuid() == 0 {
+		notes, err := dpdk.RestoreStaleHugepages()
+		for _, n := range notes {
+			fmt.Fprintf(log, "gave back %s\n", n)
+		}
+		if err != nil {
+			fmt.Fprintf(log, "warning: %v\n", err)
+		}
+	}
 	return r, nil
 }
 
