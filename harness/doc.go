@@ -10,7 +10,10 @@
 //     each side's receive work to its own CPUs) or memif (DPDK only).
 //  3. It starts the server as its own process: `ringbench serve` (Serve, on
 //     the other side of a line protocol over stdin/stdout) or an external
-//     command, under taskset on the server CPUs, in the server namespace.
+//     command, under taskset on the server CPUs, in the server namespace,
+//     and, where cgroup2 and root allow, in a cgroup2 group of its own
+//     (server.Cgroup) from its first instruction; stopping the server kills
+//     that group whole, and SweepStale clears what killed runs left.
 //  4. It opens the meters (perf_event_open on raw_syscalls:sys_enter per
 //     server thread; hardware cycles per server CPU where a PMU exists), and
 //     runs the workload's generator, which calls back at the edges of its

@@ -80,6 +80,12 @@ func Doctor() []Check {
 		}
 	}
 
+	if dir, err := ServerCgroups(); err != nil {
+		add("server cgroup", false, "%v: servers run without a cgroup of their own (a daemonised external server outlives its trial)", err)
+	} else {
+		add("server cgroup", true, "each server starts in a cgroup2 group of its own under %s, killed whole at its end", dir)
+	}
+
 	if b, err := os.ReadFile("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"); err != nil {
 		add("hugepages", false, "2 MiB hugepages unavailable: %v (DPDK falls back to --no-huge)", err)
 	} else {

@@ -5,6 +5,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 )
 
 // MemifPath is what the DPDK generator needs to reach a server over memif.
@@ -26,8 +29,13 @@ type memif struct {
 // Addresses on the memif link; nothing but the two DPDK processes sees them.
 const memifSrvAddr = "10.204.0.1"
 
+// memifDirPrefix starts the name of a memif socket folder in the temporary
+// folder; the harness pid follows, so that SweepStale can tell a killed
+// run's folder from a live run's.
+const memifDirPrefix = "ringbench-memif-"
+
 func newMemif() (*memif, error) {
-	dir, err := os.MkdirTemp("", "ringbench-memif-")
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", memifDirPrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("make memif socket folder: %w", err)
 	}
@@ -56,3 +64,42 @@ func (m *memif) Packets() (uint64, error) {
 	return 0, fmt.Errorf("memif packets are counted by the DPDK port, not an interface")
 }
 func (m *memif) Close() error { return os.RemoveAll(m.dir) }
+
+// sweepMemif removes the memif socket folders of dead ringbench runs: the
+// current user's folders named ringbench-memif-<pid>-* whose pid is gone.
+func sweepMemif() []string {
+	tmp := os.TempDir()
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), memifDirPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		owner, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(owner)
+		if err != nil || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		dir := filepath.Join(tmp, e.Name())
+		// Only our own folders: in a shared /tmp a name proves nothing.
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() || fileOwner(fi) != os.Geteuid() {
+			continue
+		}
+		if os.RemoveAll(dir) == nil {
+			removed = append(removed, "memif socket folder "+dir)
+		}
+	}
+	return removed
+}
+
+func fileOwner(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}

@@ -39,8 +39,6 @@ type server struct {
 	pid      int
 	port     int
 	external bool
-	// cgroup is the server's cgroup v2 directory, "" where it has none.
-	cgroup string
 
 	mu     sync.Mutex // serialises the stdin/stdout conversation
 	stdin  io.WriteCloser
@@ -49,7 +47,19 @@ type server struct {
 	exited  chan struct{}
 	waitErr error
 	stderr  *tailBuffer
+
+	// cgroup is the server's own cgroup2 group (a folder of the cgroup2
+	// hierarchy, with cpu.stat and cpu.pressure), holding the server and
+	// everything it forks from its first instruction on; "" when it runs
+	// without one, cgroupErr then saying why. stop removes the group.
+	cgroup    string
+	cgroupErr error
 }
+
+// Cgroup is the server's cgroup2 folder, "" when it has none (no cgroup2
+// hierarchy, not root, or a kernel older than 5.14): read its cpu.stat
+// (usage_usec) and cpu.pressure while the server runs.
+func (s *server) Cgroup() string { return s.cgroup }
 
 // ServeArgs is the command line of the internal serve subcommand.
 func serveArgs(cfg backends.Config, name string) []string {
@@ -96,8 +106,7 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 	if ns := topo.ServerNetns(); ns != "" {
 		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var env []string
 	if !external {
 		// Go's asynchronous preemption signals a running loop every 10 ms
 		// (a tgkill and an rt_sigreturn): syscalls the backend did not ask
@@ -106,38 +115,13 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 		// With preemption off, a loop that spins (SQPOLL's CQ poll) holds
 		// its P for good; one P more than there are loops keeps the
 		// process's other goroutines (the protocol on stdin) running.
-		cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1",
+		env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1",
 			fmt.Sprintf("GOMAXPROCS=%d", max(len(cfg.CPUs), 1)+1))
 	}
-	// Its own process group, so that a forking external server is stopped
-	// whole, and so that Ctrl-C reaches the harness only: the harness stops
-	// the server itself. No Pdeathsig: it fires when the forking *thread*
-	// exits, and Go ends threads whose goroutine exits locked, as the
-	// generator's loops do; a serve child exits instead when its stdin, the
-	// harness's pipe, closes.
-	s := &server{cmd: cmd, external: external, exited: make(chan struct{}), stderr: &tailBuffer{max: 6000}}
-	cmd.Stderr = s.stderr
-	if s.stdin, err = cmd.StdinPipe(); err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
-	}
-	out, err := cmd.StdoutPipe()
+	s, err := launch(argv, env, external)
 	if err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
+		return nil, err
 	}
-	if external {
-		cmd.Stdout = nil
-		go io.Copy(io.Discard, out)
-	} else {
-		s.stdout = bufio.NewReader(out)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start server %s: %w", argv[0], err)
-	}
-	s.pid = cmd.Process.Pid
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
 	defer func() {
 		if err != nil {
 			s.stop()
@@ -174,6 +158,70 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// launch starts argv in a fresh cgroup of its own when this machine allows
+// one, else as before (a process group of its own), with the reason kept in
+// cgroupErr.
+func launch(argv, env []string, external bool) (*server, error) {
+	dir, fd, cgErr := newServerCgroup()
+	if cgErr == nil {
+		s, err := launchIn(argv, env, external, fd)
+		syscall.Close(fd)
+		if err == nil {
+			s.cgroup = dir
+			return s, nil
+		}
+		syscall.Rmdir(dir)
+		cgErr = fmt.Errorf("start server in its cgroup: %w", err)
+	}
+	s, err := launchIn(argv, env, external, -1)
+	if err != nil {
+		return nil, err
+	}
+	s.cgroupErr = cgErr
+	return s, nil
+}
+
+// launchIn starts argv, in the cgroup open at cgroupFD when it is not -1.
+func launchIn(argv, env []string, external bool, cgroupFD int) (_ *server, err error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	// Its own process group, so that Ctrl-C reaches the harness only: the
+	// harness stops the server itself. No Pdeathsig: it fires when the
+	// forking *thread* exits, and Go ends threads whose goroutine exits
+	// locked, as the generator's loops do; a serve child exits instead
+	// when its stdin, the harness's pipe, closes. A server that outlives a
+	// killed harness (an external daemon) is killed with its cgroup by the
+	// next run's SweepStale.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cgroupFD >= 0 {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = cgroupFD
+	}
+	s := &server{cmd: cmd, external: external, exited: make(chan struct{}), stderr: &tailBuffer{max: 6000}}
+	cmd.Stderr = s.stderr
+	if s.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server %s: %w", argv[0], err)
+	}
+	if external {
+		go io.Copy(io.Discard, out)
+	} else {
+		s.stdout = bufio.NewReader(out)
+	}
+	s.pid = cmd.Process.Pid
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	return s, nil
 }
 
 // waitListening polls `ss` in the server's namespace until the external
@@ -260,34 +308,88 @@ func (s *server) stderrTail() string {
 	return " (stderr: " + t + ")"
 }
 
-// stop ends the server: closing stdin asks the serve child to Close and exit;
-// then SIGTERM, then SIGKILL to the whole process group.
+// stop ends the server: closing stdin asks the serve child to Close and
+// exit, an external server gets SIGTERM; what is left after a grace period
+// gets SIGTERM again, then SIGKILL. Then whatever the server left behind is
+// killed with its cgroup (a daemon that left the process group and the
+// session included), and the group is removed. stop never waits on a
+// process for longer than the grace periods and killGrace: without a cgroup
+// a daemonised descendant that holds the server's output is reported and
+// left running.
 func (s *server) stop() error {
 	s.stdin.Close()
-	grace := 5 * time.Second
 	if s.external {
-		syscall.Kill(-s.pid, syscall.SIGTERM)
+		s.signal(syscall.SIGTERM)
+	}
+	if !s.waitGone(stopGrace) {
+		s.signal(syscall.SIGTERM)
+		if !s.waitGone(stopGrace) {
+			s.signal(syscall.SIGKILL)
+		}
+	}
+	var errs []error
+	if s.cgroup != "" {
+		if err := removeCgroup(s.cgroup, killGrace); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	select {
 	case <-s.exited:
-	case <-time.After(grace):
-		syscall.Kill(-s.pid, syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(grace):
-			syscall.Kill(-s.pid, syscall.SIGKILL)
-			<-s.exited
+	case <-time.After(killGrace):
+		err := fmt.Errorf("stop server: pid %d or a descendant still holds its output after SIGKILL; left running", s.pid)
+		if s.cgroupErr != nil {
+			err = fmt.Errorf("%w (no cgroup to kill it with: %v)", err, s.cgroupErr)
+		}
+		return errors.Join(append(errs, err)...)
+	}
+	// Whatever the process group left behind (without a cgroup).
+	syscall.Kill(-s.pid, syscall.SIGKILL)
+	if !s.external && s.waitErr != nil {
+		errs = append(errs, fmt.Errorf("server exit: %v%s", s.waitErr, s.stderrTail()))
+	}
+	// An external server is killed by us; its exit status says nothing.
+	return errors.Join(errs...)
+}
+
+// How long stop waits after each signal, and for a killed group to empty.
+const (
+	stopGrace = 5 * time.Second
+	killGrace = 2 * time.Second
+)
+
+// signal sends sig to the server's process group and, when it has a cgroup,
+// to every process in it (daemons that left the group).
+func (s *server) signal(sig syscall.Signal) {
+	syscall.Kill(-s.pid, sig)
+	if s.cgroup != "" {
+		for _, pid := range cgroupPids(s.cgroup) {
+			syscall.Kill(pid, sig)
 		}
 	}
-	// Whatever the group left behind (an external server's workers).
-	syscall.Kill(-s.pid, syscall.SIGKILL)
-	if s.external {
-		return nil // killed by us; its exit status says nothing
+}
+
+// waitGone waits up to d for the server process to exit (and its output to
+// close) and, with a cgroup, for the group to empty.
+func (s *server) waitGone(d time.Duration) bool {
+	deadline := time.After(d)
+	select {
+	case <-s.exited:
+	case <-deadline:
+		return false
 	}
-	if s.waitErr != nil {
-		return fmt.Errorf("server exit: %v%s", s.waitErr, s.stderrTail())
+	if s.cgroup == "" {
+		return true
 	}
-	return nil
+	for {
+		if populated, err := cgroupPopulated(s.cgroup); err != nil || !populated {
+			return true
+		}
+		select {
+		case <-deadline:
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // tailBuffer keeps the first and the last max/2 bytes written to it: a Go

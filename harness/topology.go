@@ -219,10 +219,18 @@ func ip(args ...string) error {
 	return nil
 }
 
-// SweepStale removes namespaces that an earlier ringbench run made and did
-// not remove (it was killed), and reports what it removed. A namespace
-// whose run is still alive is left alone.
+// SweepStale removes what earlier ringbench runs made and did not remove
+// (they were killed), and says what it removed: server cgroups, with every
+// process still in them (an external server that outlived its run, which
+// also frees the network namespace it held), network namespaces and memif
+// socket folders. What belongs to a run still alive is left alone.
 func SweepStale() []string {
+	removed := sweepCgroups()
+	removed = append(removed, sweepNetns()...)
+	return append(removed, sweepMemif()...)
+}
+
+func sweepNetns() []string {
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
 		return nil
@@ -240,7 +248,7 @@ func SweepStale() []string {
 			continue
 		}
 		if ip("netns", "del", name) == nil {
-			removed = append(removed, name)
+			removed = append(removed, "network namespace "+name)
 		}
 	}
 	return removed

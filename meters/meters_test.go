@@ -341,4 +341,3 @@ func TestProcessTree(t *testing.T) {
 		t.Errorf("schedstat of this process: %v ns over %d threads, %v", run, n, err)
 	}
 }
-

@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"ringbench/internal/outdir"
 	"ringbench/results"
 )
 
@@ -81,7 +82,7 @@ func (c *Chart) saveFiles(dir string) ([]byte, error) {
 		return nil, err
 	}
 	for ext, b := range map[string][]byte{".png": img.Bytes(), ".svg": svg} {
-		if err := os.WriteFile(filepath.Join(dir, c.Name+ext), b, 0o644); err != nil {
+		if err := outdir.WriteBytes(filepath.Join(dir, c.Name+ext), b); err != nil {
 			return nil, fmt.Errorf("save chart: %w", err)
 		}
 	}

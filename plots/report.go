@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"ringbench/internal/outdir"
 	"ringbench/results"
 )
 
@@ -41,10 +41,10 @@ func Report(dir string) error {
 	if err != nil {
 		return fmt.Errorf("render report: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, results.ReportMD), md, 0o644); err != nil {
+	if err := outdir.WriteBytes(filepath.Join(dir, results.ReportMD), md); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, results.ReportHTML), page, 0o644); err != nil {
+	if err := outdir.WriteBytes(filepath.Join(dir, results.ReportHTML), page); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"ringbench/internal/outdir"
 )
 
 // Lesson is what the middle-ground experiments measured beside the trials:
@@ -88,15 +90,12 @@ func (l *Lesson) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("encode lesson: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create results folder: %w", err)
+	dir, err = outdir.Prepare(dir)
+	if err != nil {
+		return err
 	}
-	tmp := filepath.Join(dir, LessonFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write lesson: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, LessonFile)); err != nil {
-		return fmt.Errorf("rename lesson: %w", err)
+	if err := outdir.WriteBytes(filepath.Join(dir, LessonFile), append(b, '\n')); err != nil {
+		return fmt.Errorf("save lesson: %w", err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"ringbench/backends"
 	"ringbench/dpdk"
 	"ringbench/harness"
+	"ringbench/internal/outdir"
 	"ringbench/plots"
 	"ringbench/results"
 	"ringbench/workloads"
@@ -146,7 +147,8 @@ func (f *trialFlags) trial() (harness.Trial, error) {
 
 // newRunner opens the results folder *out (a new one under bench-results
 // when empty) and a runner that appends to it; closing the runner closes
-// the store.
+// the store. *out becomes the folder written to (a link of the user's own,
+// as bench-results/latest, resolved). It also clears what killed runs left.
 func newRunner(out *string, log io.Writer) (*harness.Runner, error) {
 	if *out == "" {
 		*out = defaultOut()
@@ -155,11 +157,24 @@ func newRunner(out *string, log io.Writer) (*harness.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	*out = store.Dir()
+	for _, w := range store.Warnings() {
+		fmt.Fprintf(log, "warning: %s\n", w)
+	}
 	r := harness.NewRunner(store, filepath.Base(*out), log)
 	r.Hugepages = dpdk.ReserveHugepages
 	r.MemifGenerator = memifGenerator
-	for _, ns := range harness.SweepStale() {
-		fmt.Fprintf(log, "removed network namespace %s left by an earlier run\n", ns)
+	for _, what := range harness.SweepStale() {
+		fmt.Fprintf(log, "removed %s left by an earlier run\n", what)
+	}
+	if os.Geteuid() == 0 {
+		notes, err := dpdk.RestoreStaleHugepages()
+		for _, n := range notes {
+			fmt.Fprintf(log, "gave back %s\n", n)
+		}
+		if err != nil {
+			fmt.Fprintf(log, "warning: %v\n", err)
+		}
 	}
 	return r, nil
 }
@@ -169,16 +184,37 @@ func memifGenerator(ctx context.Context, spec workloads.Spec, m harness.MemifPat
 		ServerIP: m.Server.Addr(), ServerPort: int(m.Server.Port())}, hooks)
 }
 
+// resultsRoot is the folder default results folders are made in; the
+// latest link lives there and nowhere else.
+const resultsRoot = "bench-results"
+
 func defaultOut() string {
-	return filepath.Join("bench-results", time.Now().Format("20060102-150405"))
+	return filepath.Join(resultsRoot, time.Now().Format("20060102-150405"))
 }
 
-// markLatest points bench-results/latest at dir, for `make report`.
-func markLatest(dir string) {
-	parent := filepath.Dir(dir)
-	link := filepath.Join(parent, "latest")
-	os.Remove(link)
-	os.Symlink(filepath.Base(dir), link)
+const latestLink = "latest"
+
+// markLatest points root/latest at dir, a folder in root, for `make
+// report`. Only a link is ever replaced (a file or a folder named latest
+// is the user's and stays), and atomically: a new link under a temporary
+// name is renamed over the old one.
+func markLatest(root, dir string) error {
+	link := filepath.Join(root, latestLink)
+	if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+		return fmt.Errorf("mark latest: %s is not a link; left as it is", link)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("mark latest: %w", err)
+	}
+	tmp := filepath.Join(root, fmt.Sprintf(".%s.tmp-%d", latestLink, os.Getpid()))
+	os.Remove(tmp)
+	if err := os.Symlink(filepath.Base(dir), tmp); err != nil {
+		return fmt.Errorf("mark latest: %w", err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("mark latest: %w", err)
+	}
+	return nil
 }
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -208,7 +244,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		trials = append(trials, t)
 	}
 	recs, benchErr := harness.Bench(ctx, r, trials, stderr)
-	if err := finish(*out, recs, stdout); err != nil {
+	if err := finish(*out, recs, stdout, stderr); err != nil {
 		return err
 	}
 	if benchErr != nil {
@@ -224,36 +260,22 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // finish writes the benchmark-format file and the summary of a folder and
 // prints the table.
-func finish(dir string, recs []results.Record, stdout io.Writer) error {
-	all, err := results.Load(dir)
+func finish(dir string, recs []results.Record, stdout, stderr io.Writer) error {
+	all, warnings, err := results.LoadWarn(dir)
 	if err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(dir, results.BenchFile), func(w io.Writer) error { return results.WriteBenchfmt(w, all) }); err != nil {
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "warning: %s: %s\n", filepath.Join(dir, results.JSONLFile), w)
+	}
+	if err := outdir.WriteFile(filepath.Join(dir, results.BenchFile), func(w io.Writer) error { return results.WriteBenchfmt(w, all) }); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(dir, results.SummaryFile), func(w io.Writer) error { return plots.Summary(dir, w) }); err != nil {
+	if err := outdir.WriteFile(filepath.Join(dir, results.SummaryFile), func(w io.Writer) error { return plots.Summary(dir, w) }); err != nil {
 		return err
 	}
 	plots.PrintTable(stdout, recs)
 	fmt.Fprintf(stdout, "\nresults: %s (%s, %s, %s)\n", dir, results.JSONLFile, results.BenchFile, results.SummaryFile)
-	return nil
-}
-
-// writeFile creates path and fills it with write; a failed write or close
-// is an error naming the file.
-func writeFile(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Base(path), err)
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
 	return nil
 }
 
@@ -296,13 +318,18 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return nil
 	}
+	defaulted := *out == ""
 	r, err := newRunner(out, stderr)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	r.MaxAttempts = p.MaxAttempts
-	markLatest(*out)
+	if defaulted {
+		if err := markLatest(resultsRoot, *out); err != nil {
+			fmt.Fprintf(stderr, "warning: %v\n", err)
+		}
+	}
 	fmt.Fprintf(stderr, "profile %s: %d trials into %s, order --seed %d\n", p.Name, len(trials), *out, p.Seed)
 	recs, benchErr := harness.Bench(ctx, r, trials, stderr)
 	if benchErr == nil && *lesson {
@@ -312,7 +339,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	if err := finish(*out, recs, stdout); err != nil {
+	if err := finish(*out, recs, stdout, stderr); err != nil {
 		return err
 	}
 	if *report && benchErr == nil {
@@ -415,7 +442,10 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("report: want one results folder: ringbench report DIR")
 	}
-	dir := fs.Arg(0)
+	dir, err := outdir.Check(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
 	if err := plots.Report(dir); err != nil {
 		return err
 	}
