@@ -37,18 +37,18 @@
 //     sends nothing, counts a message by its arrival). Ops, bytes, Sent,
 //     errors and latency all count the window's requests only, so all
 //     loops agree on its edges without locks.
-//  6. Drain: after the end, a closed loop sends nothing new and an open
-//     loop only the window's requests still queued; the loops keep reading
-//     until none of their requests is pending, or for min(Spec.Timeout,
-//     200 ms), so that requests sent just before the end get their answer.
+//  6. Drain: after the end nothing is sent (the server's meters have been
+//     read): an open loop's requests still queued count as Unsent. The
+//     loops keep reading until none of their requests in flight is
+//     pending, or for min(Spec.Timeout, 200 ms), so that requests sent
+//     before the end get their answer.
 //  7. A request is given up when its Timeout passes (counted from its
 //     actual send), or its TCP connection times out (the byte stream cannot
 //     skip a reply: every request in flight or queued on it times out and
 //     the connection is closed as dead), or when the drain ends. A given-up
 //     request of the window counts as Lost (UDP) or Timeout (TCP) and is
 //     recorded in the latency histogram at the time it had waited
-//     (Report.Censored counts these); a request still queued, never sent,
-//     counts as Unsent. A correct UDP reply that comes after its request
+//     (Report.Censored counts these). A correct UDP reply that comes after its request
 //     was given up counts as a LateReply, not a mismatch.
 //  8. Run stops the loops, closes every descriptor, merges their counters
 //     and histograms, and adds the loop threads' CPU time in the window.

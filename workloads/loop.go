@@ -112,6 +112,7 @@ type loop struct {
 	fatal            error
 	tid              int
 	drained          bool // told Run that nothing of the window is pending
+	ended            bool // the window has ended and the queues are emptied
 }
 
 func newLoop(r *runState, spec Spec, cpu int) (l *loop, err error) {
@@ -251,6 +252,10 @@ func (l *loop) serve() error {
 			}
 			nextExpire = now + expireEvery
 		}
+		if !l.ended && now >= l.winEnd {
+			l.ended = true
+			l.dropQueued()
+		}
 		if !l.drained && now >= l.winEnd && !l.pending() {
 			l.drained = true
 			l.r.loopDrained()
@@ -266,6 +271,17 @@ func (l *loop) pending() bool {
 		}
 	}
 	return false
+}
+
+// dropQueued counts the requests still queued when the window ends as
+// Unsent: nothing is sent after the window, whose server meters are read.
+func (l *loop) dropQueued() {
+	for _, f := range l.flows {
+		q := &f.base().queue
+		for q.len() > 0 {
+			l.unsent(q.pop())
+		}
+	}
 }
 
 // abandon gives up every live connection's pending requests at the end of

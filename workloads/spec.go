@@ -96,7 +96,7 @@ type Report struct {
 	// kernel's send calls (stream up: a sink reports nothing back, so these
 	// bytes are sent, not verified).
 	Bytes uint64
-	Sent  uint64 // the window's requests or messages that were sent (in the window or, in open loop, during the drain)
+	Sent  uint64 // the window's requests or messages that were sent
 	// Latency in nanoseconds, from the intended send time in open loop, of
 	// every answered request and, at the time they had waited when given
 	// up, of every lost or timed-out one (see Censored).
@@ -122,7 +122,7 @@ type Report struct {
 	LateReplies uint64
 	// Unsent counts open-loop requests or messages of the window that were
 	// never sent: due while every backlog of their loop's connections was
-	// full (maxBacklog queued), or still queued when the run stopped. The
+	// full (maxBacklog queued), or still queued when the window ended. The
 	// load asked for was not offered: the generator could not keep up, or
 	// the server's slots stayed full. They are not in Sent or Latency.
 	Unsent uint64
