@@ -290,3 +290,44 @@ func TestRateBeyondGenerator(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainCollectsAnswers: a server that answers each request 60 ms late;
+// the requests sent in the window's last 60 ms are answered after it, and
+// the drain still counts them: every request of the window sent is
+// answered, none given up.
+func TestDrainCollectsAnswers(t *testing.T) {
+	for _, proto := range []backends.Proto{backends.TCP, backends.UDP} {
+		t.Run(string(proto), func(t *testing.T) {
+			const delay = 60 * time.Millisecond
+			var srv *peer
+			if proto == backends.TCP {
+				srv = serveTCP(t, func(p *peer, c net.Conn) {
+					buf := make([]byte, 64)
+					for {
+						n, err := c.Read(buf)
+						if err != nil {
+							return
+						}
+						time.Sleep(delay)
+						if _, err := c.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+				})
+			} else {
+				srv = delayingUDPPeer(t, 1, delay)
+			}
+			spec := Spec{Workload: Echo, Proto: proto, Conns: 2, Depth: 1, Size: 16, Duration: 300 * time.Millisecond}
+			rep := run(t, spec, srv.addr)
+			if rep.Errors.Total() != 0 || rep.Censored != 0 {
+				t.Errorf("errors %+v, censored %d: answers after the window were not collected", rep.Errors, rep.Censored)
+			}
+			if rep.Ops != rep.Sent || rep.Ops == 0 {
+				t.Errorf("ops %d of %d sent in the window", rep.Ops, rep.Sent)
+			}
+			if min := time.Duration(rep.Latency.Min()); min < delay {
+				t.Errorf("min latency %v below the server's delay %v", min, delay)
+			}
+		})
+	}
+}
