@@ -36,3 +36,26 @@ func (a *arrivals) advance() {
 	a.next += whole
 	a.carry -= float64(whole)
 }
+
+// skip moves past every arrival at or before until and returns how many
+// there were, in one step however many: exactly for constant arrivals; for
+// Poisson arrivals the expected count, the next arrival being drawn afresh
+// after until (the process is memoryless).
+func (a *arrivals) skip(until int64) uint64 {
+	if a.next > until {
+		return 0
+	}
+	// Constant: arrival k is due at next+carry+k*gap.
+	n := 1 + uint64(max(0, (float64(until-a.next)-a.carry)/a.gap))
+	if a.poisson != nil {
+		n = 1 + uint64(float64(until-a.next)/a.gap)
+		a.next, a.carry = until, 0
+		a.advance()
+		return n
+	}
+	a.carry += float64(n) * a.gap
+	whole := int64(a.carry)
+	a.next += whole
+	a.carry -= float64(whole)
+	return n
+}

@@ -71,6 +71,8 @@ func (t *tcpEcho) fill() bool {
 				break
 			}
 			at = t.queue.pop()
+		} else if now >= t.l.winEnd {
+			break // closed loop sends nothing after the window
 		}
 		off := requestOffset(t.conn, t.seq)
 		t.seq++
@@ -103,6 +105,7 @@ func (t *tcpEcho) verify(p []byte, now int64) {
 			t.l.mismatch(now)
 			return
 		}
+		at := t.reqAt[t.head]
 		off := int(t.reqOff[t.head]) + t.got
 		k := min(t.size-t.got, len(p))
 		if !bytes.Equal(p[:k], requestPattern[off:off+k]) {
@@ -114,9 +117,9 @@ func (t *tcpEcho) verify(p []byte, now int64) {
 			return
 		}
 		if t.bad {
-			t.l.mismatch(now)
+			t.l.mismatch(at)
 		} else {
-			t.l.complete(now, now-t.reqAt[t.head], t.size)
+			t.l.complete(at, now, t.size)
 		}
 		t.got, t.bad = 0, false
 		t.head++
@@ -128,11 +131,40 @@ func (t *tcpEcho) verify(p []byte, now int64) {
 }
 
 // expire gives up on the connection when its oldest request is overdue:
-// a byte stream cannot skip a reply, so every request in flight times out.
+// a byte stream cannot skip a reply, so every request in flight and every
+// one queued behind them times out with it, each counted and recorded at
+// the time it had waited; then the connection is closed as dead.
 // Overdue counts from the actual send, not the intended time, so an open
 // loop that queues behind a slow server does not time its requests out.
 func (t *tcpEcho) expire(now int64) {
 	if t.inflight > 0 && now-t.reqSent[t.head] > t.l.timeout {
-		t.kill(now, 0, uint64(t.inflight), errTimeout)
+		t.giveUp(now)
+		for t.queue.len() > 0 {
+			t.l.gaveUp(t.queue.pop(), now, false)
+		}
+		t.kill(now, 0, 0, errTimeout)
+	}
+}
+
+// giveUp counts every request in flight as timed out.
+func (t *tcpEcho) giveUp(now int64) {
+	for ; t.inflight > 0; t.inflight-- {
+		t.l.gaveUp(t.reqAt[t.head], now, false)
+		t.head++
+		if t.head == t.depth {
+			t.head = 0
+		}
+	}
+	t.got, t.bad = 0, false
+}
+
+func (t *tcpEcho) pending() bool { return t.inflight > 0 || t.queue.len() > 0 }
+
+// abandon times out the requests in flight; the queued ones were never
+// sent.
+func (t *tcpEcho) abandon(now int64) {
+	t.giveUp(now)
+	for t.queue.len() > 0 {
+		t.l.unsent(t.queue.pop())
 	}
 }

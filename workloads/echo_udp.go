@@ -10,8 +10,9 @@ import (
 // udpEcho is a connected UDP socket with Depth request slots. A request
 // carries its identity: an 8-byte id (generation << 16 | slot) when Size
 // allows, else its slot in one byte; the rest is requestPattern at an
-// offset derived from the id. A reply that matches no outstanding request
-// is a mismatch; a request unanswered after Timeout is lost.
+// offset derived from the id. A request unanswered after Timeout is lost;
+// a correct reply to a request recently given up is a late reply; any
+// other reply that matches no outstanding request is a mismatch.
 type udpEcho struct {
 	sock
 	size, depth int
@@ -22,7 +23,17 @@ type udpEcho struct {
 	oldest      int64    // at most the oldest slotSent in flight
 	free        []int32
 	gen         uint64
+	// given remembers the last requests given up as lost (id, latency
+	// base), a ring, so that a correct reply that comes after all is told
+	// from a corrupt one. 0: empty.
+	givenID []uint64
+	givenAt []int64
+	givenN  int // next entry to overwrite
 }
+
+// maxGivenUp bounds the ring of given-up requests; it is scanned only for
+// a reply that matches no outstanding request.
+const maxGivenUp = 1024
 
 var _ flow = (*udpEcho)(nil)
 
@@ -34,6 +45,8 @@ func newUDPEcho(s sock, size, depth int) *udpEcho {
 		slotID: make([]uint64, depth), slotAt: make([]int64, depth), slotSent: make([]int64, depth),
 		free: make([]int32, depth),
 	}
+	g := min(max(2*depth, 64), maxGivenUp)
+	u.givenID, u.givenAt = make([]uint64, g), make([]int64, g)
 	if size < udpIDBytes {
 		u.hdr = 1
 	}
@@ -57,6 +70,8 @@ func (u *udpEcho) pump() {
 		k := min(len(u.free), tx.Len())
 		if u.l.open {
 			k = min(k, u.queue.len())
+		} else if nanotime() >= u.l.winEnd {
+			k = 0 // closed loop sends nothing after the window
 		}
 		if k == 0 {
 			break
@@ -141,20 +156,51 @@ func (u *udpEcho) verify(p []byte, now int64) {
 		slot = int(p[0])
 	}
 	if slot >= u.depth || u.slotID[slot] == 0 || (u.hdr == udpIDBytes && u.slotID[slot] != id) {
-		u.l.mismatch(now)
+		if !u.lateReply(p, slot, id) {
+			u.l.mismatch(now)
+		}
 		return
 	}
-	id = u.slotID[slot]
-	off := requestOffset(u.conn, id)
-	ok := len(p) == u.size && bytes.Equal(p[u.hdr:], requestPattern[off:off+u.size-u.hdr])
+	ok := u.matches(p, u.slotID[slot])
+	if !ok && u.hdr != udpIDBytes && u.lateReply(p, slot, 0) {
+		// A one-byte identity names only the slot: this is the reply to an
+		// earlier request in it, given up; the current one still waits.
+		return
+	}
 	// A wrong reply still answers its request: free the slot either way.
 	u.slotID[slot] = 0
 	u.free = append(u.free, int32(slot))
 	if ok {
-		u.l.complete(now, now-u.slotAt[slot], u.size)
+		u.l.complete(u.slotAt[slot], now, u.size)
 	} else {
-		u.l.mismatch(now)
+		u.l.mismatch(u.slotAt[slot])
 	}
+}
+
+// matches reports whether p is the exact echo of request id.
+func (u *udpEcho) matches(p []byte, id uint64) bool {
+	off := requestOffset(u.conn, id)
+	return len(p) == u.size && bytes.Equal(p[u.hdr:], requestPattern[off:off+u.size-u.hdr])
+}
+
+// lateReply reports whether p is the correct reply to a request given up
+// (by its id, or with a one-byte identity by its slot and content), and
+// counts it once: a second copy is a mismatch.
+func (u *udpEcho) lateReply(p []byte, slot int, id uint64) bool {
+	for i, g := range u.givenID {
+		if g == 0 || (u.hdr == udpIDBytes && g != id) || (u.hdr != udpIDBytes && int(g&0xffff) != slot) {
+			continue
+		}
+		if !u.matches(p, g) {
+			continue
+		}
+		u.givenID[i] = 0
+		if u.l.inWindow(u.givenAt[i]) {
+			u.l.n.lateReplies++
+		}
+		return true
+	}
+	return false
 }
 
 // expire frees the slots of requests unanswered for Timeout. It scans the
@@ -174,14 +220,38 @@ func (u *udpEcho) expire(now int64) {
 			u.oldest = min(u.oldest, u.slotSent[slot])
 			continue
 		}
-		u.slotID[slot] = 0
-		u.free = append(u.free, int32(slot))
+		u.giveUp(slot, now)
 		freed = true
-		if u.l.inWindow(now) {
-			u.l.n.errs.Lost++
-		}
 	}
 	if freed {
 		u.pump()
+	}
+}
+
+// giveUp counts slot's request as lost, remembers it for a late reply and
+// frees the slot.
+func (u *udpEcho) giveUp(slot int, now int64) {
+	u.l.gaveUp(u.slotAt[slot], now, true)
+	u.givenID[u.givenN], u.givenAt[u.givenN] = u.slotID[slot], u.slotAt[slot]
+	u.givenN++
+	if u.givenN == len(u.givenID) {
+		u.givenN = 0
+	}
+	u.slotID[slot] = 0
+	u.free = append(u.free, int32(slot))
+}
+
+func (u *udpEcho) pending() bool { return len(u.free) < u.depth || u.queue.len() > 0 }
+
+// abandon counts the requests in flight as lost; the queued ones were
+// never sent.
+func (u *udpEcho) abandon(now int64) {
+	for slot, id := range u.slotID {
+		if id != 0 {
+			u.giveUp(slot, now)
+		}
+	}
+	for u.queue.len() > 0 {
+		u.l.unsent(u.queue.pop())
 	}
 }

@@ -38,6 +38,16 @@ const (
 	udpSlotBytes = 2048
 	// timerTag marks the timerfd in epoll event data; flows use their index.
 	timerTag = -1
+	// maxBacklog bounds each connection's queue of due open-loop requests
+	// waiting for a free slot or a writable socket. A request due when the
+	// queues of all its loop's connections are full is not queued but
+	// counted as Unsent, so a generator that falls behind holds bounded
+	// memory and still returns to its wait (the stop flag, the window).
+	maxBacklog = 1024
+	// maxDrain bounds the drain after the window (besides Spec.Timeout):
+	// the loops keep collecting the replies of the window's requests until
+	// none is outstanding, or this long.
+	maxDrain = 200 * time.Millisecond
 )
 
 var epoch = time.Now()
@@ -57,12 +67,20 @@ type flow interface {
 	pump()
 	// expire ends requests unanswered since before now-Timeout.
 	expire(now int64)
+	// pending reports whether requests sent or queued are still waiting for
+	// their end (reply, loss, timeout). After the window nothing new is
+	// sent, so pending then means requests of the window or before.
+	pending() bool
+	// abandon gives up, at the end of the run, what is still pending.
+	abandon(now int64)
 }
 
-// counters are one loop's counts in the window.
+// counters are one loop's counts of the window's requests: those whose
+// send time (intended in open loop) is inside it.
 type counters struct {
-	ops, bytes, sent, late uint64
-	errs                   Errors
+	ops, bytes, sent, late        uint64
+	unsent, censored, lateReplies uint64
+	errs                          Errors
 }
 
 // loop is one event loop: its connections, its epoll instance and its
@@ -93,6 +111,8 @@ type loop struct {
 	timeout          int64 // Spec.Timeout in ns
 	fatal            error
 	tid              int
+	drained          bool // told Run that nothing of the window is pending
+	ended            bool // the window has ended and the queues are emptied
 }
 
 func newLoop(r *runState, spec Spec, cpu int) (l *loop, err error) {
@@ -198,10 +218,11 @@ func (l *loop) serve() error {
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("wait epoll: %w", err)
 		}
+		l.winStart, l.winEnd = l.r.start.Load(), l.r.end.Load()
 		if l.r.stop.Load() {
+			l.abandon(nanotime())
 			return nil
 		}
-		l.winStart, l.winEnd = l.r.start.Load(), l.r.end.Load()
 		for i := 0; i < n; i++ {
 			ev := &l.events[i]
 			if ev.Fd == timerTag {
@@ -231,17 +252,60 @@ func (l *loop) serve() error {
 			}
 			nextExpire = now + expireEvery
 		}
+		if !l.ended && now >= l.winEnd {
+			l.ended = true
+			l.dropQueued()
+		}
+		if !l.drained && now >= l.winEnd && !l.pending() {
+			l.drained = true
+			l.r.loopDrained()
+		}
 	}
 }
 
-// schedule queues every request due by now on the next live connections,
-// sends what their slots allow, and arms the timer for the next one. It
-// reports whether the next request is already due.
+// pending reports whether a live connection still waits for an answer.
+func (l *loop) pending() bool {
+	for _, f := range l.flows {
+		if !f.base().dead && f.pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// dropQueued counts the requests still queued when the window ends as
+// Unsent: nothing is sent after the window, whose server meters are read.
+func (l *loop) dropQueued() {
+	for _, f := range l.flows {
+		q := &f.base().queue
+		for q.len() > 0 {
+			l.unsent(q.pop())
+		}
+	}
+}
+
+// abandon gives up every live connection's pending requests at the end of
+// the run.
+func (l *loop) abandon(now int64) {
+	for _, f := range l.flows {
+		if !f.base().dead {
+			f.abandon(now)
+		}
+	}
+}
+
+// schedule queues every request due by now on the next live connections
+// with room in their backlog, sends what their slots allow, and arms the
+// timer for the next one. When every backlog is full, the requests due are
+// skipped and counted as Unsent in one step, however many they are. The
+// schedule ends at the window's end. It reports whether the next request
+// is already due.
 func (l *loop) schedule(now int64) bool {
-	for l.arr.next <= now {
-		f := l.nextLive()
+	for l.arr.next <= now && l.arr.next < l.winEnd {
+		f := l.nextWithRoom()
 		if f == nil {
-			return false
+			l.skipDue(now)
+			break
 		}
 		s := f.base()
 		s.queue.push(l.arr.next)
@@ -258,6 +322,9 @@ func (l *loop) schedule(now int64) bool {
 		}
 	}
 	l.dirty = l.dirty[:0]
+	if l.arr.next >= l.winEnd {
+		return false // the rest of the schedule is after the window
+	}
 	d := l.arr.next - nanotime()
 	if d <= 0 {
 		return true
@@ -272,43 +339,60 @@ func (l *loop) schedule(now int64) bool {
 	return false
 }
 
-func (l *loop) nextLive() flow {
+// nextWithRoom returns the next live connection, round robin, whose
+// backlog has room, or nil.
+func (l *loop) nextWithRoom() flow {
 	for range l.flows {
 		f := l.flows[l.rr]
 		l.rr++
 		if l.rr == len(l.flows) {
 			l.rr = 0
 		}
-		if !f.base().dead {
+		if s := f.base(); !s.dead && s.queue.len() < maxBacklog {
 			return f
 		}
 	}
 	return nil
 }
 
-func (l *loop) inWindow(now int64) bool { return now >= l.winStart && now < l.winEnd }
-
-// complete counts one operation of size bytes finished at now; lat < 0
-// means the workload measures no latency.
-func (l *loop) complete(now, lat int64, size int) {
-	if !l.inWindow(now) {
-		return
+// skipDue drops every request due by now from the schedule, counting those
+// intended inside the window as Unsent.
+func (l *loop) skipDue(now int64) {
+	until := min(now, l.winEnd-1)
+	if l.arr.next < l.winStart {
+		l.arr.skip(min(until, l.winStart-1))
 	}
-	l.n.ops++
-	l.n.bytes += uint64(size)
-	if lat >= 0 {
-		if lat < 1 {
-			lat = 1
-		} else if lat > maxLatency {
-			lat = maxLatency
-		}
-		_ = l.hist.RecordValue(lat) // in range by the clamp above
+	l.n.unsent += l.arr.skip(until)
+}
+
+// inWindow reports whether a request sent (intended, in open loop) at at
+// belongs to the window.
+func (l *loop) inWindow(at int64) bool { return at >= l.winStart && at < l.winEnd }
+
+// record adds one latency to the histogram, clamped to its range.
+func (l *loop) record(lat int64) {
+	if lat < 1 {
+		lat = 1
+	} else if lat > maxLatency {
+		lat = maxLatency
+	}
+	_ = l.hist.RecordValue(lat) // in range by the clamp above
+}
+
+// complete counts a request sent (intended) at at and answered at now
+// with size verified bytes.
+func (l *loop) complete(at, now int64, size int) {
+	if l.inWindow(at) {
+		l.n.ops++
+		l.n.bytes += uint64(size)
+		l.record(now - at)
 	}
 }
 
-// completeN counts n operations of bytes in all, without latency.
-func (l *loop) completeN(now int64, n, bytes int) {
-	if l.inWindow(now) {
+// count counts n messages of bytes in all, sent (or, for a stream down,
+// received) at at, without latency.
+func (l *loop) count(at int64, n, bytes int) {
+	if l.inWindow(at) {
 		l.n.ops += uint64(n)
 		l.n.bytes += uint64(bytes)
 	}
@@ -316,7 +400,7 @@ func (l *loop) completeN(now int64, n, bytes int) {
 
 // sent counts one request or message sent at now, intended at at.
 func (l *loop) sent(now, at int64) {
-	if !l.inWindow(now) {
+	if !l.inWindow(at) {
 		return
 	}
 	l.n.sent++
@@ -325,9 +409,34 @@ func (l *loop) sent(now, at int64) {
 	}
 }
 
-func (l *loop) mismatch(now int64) {
-	if l.inWindow(now) {
+// mismatch counts a wrong reply to the request sent (intended) at at; a
+// reply that belongs to no request counts by its arrival time.
+func (l *loop) mismatch(at int64) {
+	if l.inWindow(at) {
 		l.n.errs.Mismatch++
+	}
+}
+
+// gaveUp counts a request sent (intended) at at and given up at now, lost
+// (UDP) or timed out (TCP), and records it in the histogram at the time it
+// had waited: a lower bound of its latency, so it counts as Censored.
+func (l *loop) gaveUp(at, now int64, lost bool) {
+	if !l.inWindow(at) {
+		return
+	}
+	if lost {
+		l.n.errs.Lost++
+	} else {
+		l.n.errs.Timeout++
+	}
+	l.n.censored++
+	l.record(now - at)
+}
+
+// unsent counts a queued request intended at at that was never sent.
+func (l *loop) unsent(at int64) {
+	if l.inWindow(at) {
+		l.n.unsent++
 	}
 }
 

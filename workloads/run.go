@@ -19,6 +19,10 @@ type runState struct {
 	start, end atomic.Int64 // window edges, nanotime; MaxInt64 until set
 	stop       atomic.Bool
 	live       atomic.Int64 // connections not dead
+	// undrained counts the loops that still wait for answers to the
+	// window's requests; drained is closed when it reaches zero.
+	undrained atomic.Int64
+	drained   chan struct{}
 
 	once   sync.Once
 	failed chan struct{} // closed on the first failure
@@ -29,11 +33,19 @@ type runState struct {
 }
 
 func newRunState(target string, conns int) *runState {
-	r := &runState{failed: make(chan struct{}), target: target, conns: conns}
+	r := &runState{failed: make(chan struct{}), drained: make(chan struct{}), target: target, conns: conns}
 	r.start.Store(math.MaxInt64)
 	r.end.Store(math.MaxInt64)
 	r.live.Store(int64(conns))
 	return r
+}
+
+// loopDrained is called once by each loop, after the window, when none of
+// its requests is pending any more.
+func (r *runState) loopDrained() {
+	if r.undrained.Add(-1) == 0 {
+		close(r.drained)
+	}
 }
 
 func (r *runState) fail(err error) {
@@ -74,6 +86,7 @@ func Run(ctx context.Context, spec Spec, target Target, hooks Hooks) (*Report, e
 	if err != nil {
 		return nil, err
 	}
+	r.undrained.Store(int64(len(loops)))
 
 	var wg sync.WaitGroup
 	errs := make([]error, len(loops))
@@ -100,6 +113,9 @@ func Run(ctx context.Context, spec Spec, target Target, hooks Hooks) (*Report, e
 	}
 
 	rep, err := measure(ctx, r, spec, loops, hooks)
+	if err == nil {
+		err = drain(ctx, r, min(spec.Timeout, maxDrain))
+	}
 	stop()
 	if err != nil {
 		return nil, err
@@ -144,6 +160,24 @@ func measure(ctx context.Context, r *runState, spec Spec, loops []*loop, hooks H
 	}
 	rep.ClientBusy = float64(rep.ClientCPU) / (float64(rep.Window) * float64(len(loops)))
 	return rep, nil
+}
+
+// drain waits, after the window, until the loops have the answers to every
+// request of the window, or for at most d; what is still unanswered then is
+// given up by the loops as they stop.
+func drain(ctx context.Context, r *runState, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.failed:
+		return r.err
+	case <-r.drained:
+		return nil
+	case <-t.C:
+		return nil
+	}
 }
 
 func sleep(ctx context.Context, r *runState, d time.Duration) error {
@@ -222,6 +256,9 @@ func (rep *Report) add(l *loop) {
 	rep.Bytes += l.n.bytes
 	rep.Sent += l.n.sent
 	rep.Late += l.n.late
+	rep.Unsent += l.n.unsent
+	rep.Censored += l.n.censored
+	rep.LateReplies += l.n.lateReplies
 	rep.Errors.Mismatch += l.n.errs.Mismatch
 	rep.Errors.Reset += l.n.errs.Reset
 	rep.Errors.Timeout += l.n.errs.Timeout

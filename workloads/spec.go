@@ -82,13 +82,24 @@ type Hooks struct {
 	WindowEnd   func()
 }
 
-// Report is what the generator measured in the window.
+// Report is what the generator measured in the window. Every count is of
+// the window's requests (echo) or messages (stream): those whose send time
+// falls in [start, end) of the window, the intended send time in open loop
+// and the actual one in closed loop; their answers are collected wherever
+// they arrive, the window's end included (see the drain in the package
+// doc). A stream down, where the generator sends nothing, counts messages
+// by their arrival instead.
 type Report struct {
-	Window time.Duration // measured length of the window
-	Ops    uint64        // completed requests (echo) or messages (stream)
-	Bytes  uint64        // payload bytes verified (echo, stream down) or sent (stream up)
-	Sent   uint64        // requests or messages sent in the window
-	// Latency in nanoseconds, from the intended send time in open loop.
+	Window time.Duration // measured length of the window: its end − its start
+	Ops    uint64        // requests answered with a verified reply (echo), messages received and verified (stream down) or sent (stream up)
+	// Bytes: payload bytes verified (echo, stream down), or accepted by the
+	// kernel's send calls (stream up: a sink reports nothing back, so these
+	// bytes are sent, not verified).
+	Bytes uint64
+	Sent  uint64 // the window's requests or messages that were sent
+	// Latency in nanoseconds, from the intended send time in open loop, of
+	// every answered request and, at the time they had waited when given
+	// up, of every lost or timed-out one (see Censored).
 	Latency *hdrhistogram.Histogram
 	Errors  Errors
 	// ClientCPU is the CPU time of the generator's loop threads in the
@@ -99,14 +110,35 @@ type Report struct {
 	// intended time: the generator fell behind, or the request waited for a
 	// free slot behind a server slower than the schedule.
 	Late uint64
+	// Censored counts the requests recorded in Latency not at a reply but
+	// when they were given up: Errors.Lost and Errors.Timeout, each recorded
+	// at the time it had waited (at least Timeout for one that expired,
+	// less for one still unanswered when the drain ended). Their true
+	// latency is at least the value recorded.
+	Censored uint64
+	// LateReplies counts correct replies that came after their request
+	// had been given up as lost (UDP echo). Such a request is counted once
+	// in Errors.Lost and once here, never in Ops or Errors.Mismatch.
+	LateReplies uint64
+	// Unsent counts open-loop requests or messages of the window that were
+	// never sent: due while every backlog of their loop's connections was
+	// full (maxBacklog queued), or still queued when the window ended. The
+	// load asked for was not offered: the generator could not keep up, or
+	// the server's slots stayed full. They are not in Sent or Latency.
+	Unsent uint64
 }
 
 // Errors seen by the generator.
 type Errors struct {
-	Mismatch uint64 `json:"mismatch"` // reply bytes differ from what was sent
+	Mismatch uint64 `json:"mismatch"` // reply bytes differ from what was sent, or a reply to no request
 	Reset    uint64 `json:"reset"`    // connection reset or refused
-	Timeout  uint64 `json:"timeout"`  // TCP request unanswered within Timeout
-	Lost     uint64 `json:"lost"`     // UDP request unanswered within Timeout
+	// Timeout: TCP request unanswered within Timeout, or given up with the
+	// connection of such a request (queued or in flight behind it), or
+	// unanswered when the drain after the window ended.
+	Timeout uint64 `json:"timeout"`
+	// Lost: UDP request unanswered within Timeout, or when the drain after
+	// the window ended.
+	Lost uint64 `json:"lost"`
 }
 
 // Total is the sum of all errors.

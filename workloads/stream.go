@@ -11,7 +11,8 @@ import (
 // streamUp sends Size-byte messages to a sink: over TCP as one byte stream
 // written in large chunks, over UDP one datagram per message. Closed loop
 // it writes whenever the socket is writable; open loop it writes the
-// messages the schedule queued.
+// messages the schedule queued. A sink answers nothing, so what it counts
+// is what the kernel accepted from its send calls, not verified.
 type streamUp struct {
 	sock
 	size int
@@ -53,6 +54,10 @@ func (s *streamUp) pump() {
 func (s *streamUp) pumpBytes() {
 	for {
 		want := streamChunk
+		if !s.l.open && nanotime() >= s.l.winEnd {
+			s.watchOut(false) // closed loop sends nothing after the window
+			return
+		}
 		if s.l.open {
 			want = min(streamChunk, s.queue.len()*s.size-s.part)
 			if want <= 0 {
@@ -65,23 +70,25 @@ func (s *streamUp) pumpBytes() {
 			return
 		}
 		now := nanotime()
-		if s.l.inWindow(now) {
-			s.l.n.bytes += uint64(n)
-		}
 		s.off += uint64(n)
 		s.part += n
 		done := s.part / s.size
 		s.part %= s.size
 		if !s.l.open {
+			// Closed loop: every byte is sent at now; a message counts
+			// when its last byte is.
 			if s.l.inWindow(now) {
 				s.l.n.sent += uint64(done)
 			}
-			s.l.completeN(now, done, 0)
+			s.l.count(now, done, n)
 			return // EPOLLOUT stays on: the next event writes again
 		}
+		// Open loop: a message, its bytes included, belongs to the window
+		// of its intended time; it counts when its last byte is written.
 		for range done {
-			s.l.sent(now, s.queue.pop())
-			s.l.complete(now, -1, 0)
+			at := s.queue.pop()
+			s.l.sent(now, at)
+			s.l.count(at, 1, s.size)
 		}
 		if n < want {
 			s.watchOut(true) // the socket is full: wait for room
@@ -94,6 +101,10 @@ func (s *streamUp) pumpBytes() {
 // loop's send batch already holds the datagram.
 func (s *streamUp) pumpDatagrams() {
 	k := s.l.tx.Len()
+	if !s.l.open && nanotime() >= s.l.winEnd {
+		s.watchOut(false) // closed loop sends nothing after the window
+		return
+	}
 	if s.l.open {
 		k = min(k, s.queue.len())
 		if k == 0 {
@@ -113,7 +124,7 @@ func (s *streamUp) pumpDatagrams() {
 			at = s.queue.pop()
 		}
 		s.l.sent(now, at)
-		s.l.complete(now, -1, s.size)
+		s.l.count(at, 1, s.size)
 	}
 	if s.l.open {
 		// Come back when writable if the socket was full or more is queued.
@@ -123,9 +134,21 @@ func (s *streamUp) pumpDatagrams() {
 
 func (s *streamUp) expire(int64) {}
 
+func (s *streamUp) pending() bool { return s.queue.len() > 0 }
+
+// abandon counts the messages still queued as unsent; a TCP message
+// partly written counts with them.
+func (s *streamUp) abandon(int64) {
+	for s.queue.len() > 0 {
+		s.l.unsent(s.queue.pop())
+	}
+}
+
 // tcpStreamDown reads a TCP source's byte stream and checks every byte
 // against backends.FillSource from stream offset 0; a message is Size bytes
-// of the stream and is a mismatch if any of its bytes differs.
+// of the stream and is a mismatch if any of its bytes differs. The
+// generator sends nothing, so a message belongs to the window in which it
+// arrives.
 type tcpStreamDown struct {
 	sock
 	size   int
@@ -140,7 +163,9 @@ func (t *tcpStreamDown) start()    {}
 func (t *tcpStreamDown) writable() {}
 func (t *tcpStreamDown) pump()     {}
 
-func (t *tcpStreamDown) expire(int64) {}
+func (t *tcpStreamDown) expire(int64)  {}
+func (t *tcpStreamDown) pending() bool { return false }
+func (t *tcpStreamDown) abandon(int64) {}
 
 // readable costs one read and one bytes.Equal per up to readBufSize bytes
 // when they are right; only a chunk that differs is compared message by
@@ -164,7 +189,7 @@ func (t *tcpStreamDown) readable() {
 		t.bad = false
 		done--
 	}
-	t.l.completeN(now, done, done*t.size)
+	t.l.count(now, done, done*t.size)
 }
 
 func (t *tcpStreamDown) verifyEach(p []byte, now int64) {
@@ -182,7 +207,7 @@ func (t *tcpStreamDown) verifyEach(p []byte, now int64) {
 		if t.bad {
 			t.l.mismatch(now)
 		} else {
-			t.l.complete(now, -1, t.size)
+			t.l.count(now, 1, t.size)
 		}
 		t.msgPos, t.bad = 0, false
 	}
@@ -237,9 +262,12 @@ func (u *udpStreamDown) readable() {
 			u.l.mismatch(now)
 			continue
 		}
-		u.l.complete(now, -1, len(p))
+		u.l.count(now, 1, len(p))
 	}
 }
+
+func (u *udpStreamDown) pending() bool { return false }
+func (u *udpStreamDown) abandon(int64) {}
 
 func (u *udpStreamDown) expire(now int64) {
 	if now-u.lastRx > resubscribeAfter {

@@ -3,6 +3,7 @@ package workloads
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"ringbench/backends"
@@ -21,6 +22,17 @@ const (
 	// udpIDBytes is the request identity in a UDP echo request of at least
 	// that size; a smaller one carries its slot in its first byte.
 	udpIDBytes = 8
+	// maxRate and minRate bound an open-loop rate: a gap between intended
+	// sends of 1 ns at most and of an hour at least. Beyond them the
+	// schedule's integer nanoseconds lose the rate, or overflow.
+	maxRate = 1e9
+	minRate = 1.0 / 3600
+	// maxPhase bounds Warmup and Duration: a day is longer than any trial,
+	// and far from the overflow of the nanosecond clock.
+	maxPhase = 24 * time.Hour
+	// maxTimeout: a request's latency is tracked up to maxLatency, so a
+	// longer timeout could not be recorded.
+	maxTimeout = time.Duration(maxLatency)
 )
 
 // Validate reports the first thing wrong with s, in one line.
@@ -80,20 +92,20 @@ func (s Spec) Validate() error {
 	if s.Workload == Stream && s.Direction == Down && s.Proto == backends.UDP && s.Size < backends.SourceHeader {
 		return fmt.Errorf("size %d: a UDP source datagram needs at least %d bytes for its sequence header", s.Size, backends.SourceHeader)
 	}
-	if s.Rate < 0 {
-		return fmt.Errorf("rate %g: must not be negative", s.Rate)
+	if err := checkRate(s.Rate); err != nil {
+		return err
 	}
 	if s.Rate > 0 && s.Workload == Stream && s.Direction == Down {
 		return errors.New("rate: a stream down is paced by the source, so it must be closed loop (rate 0)")
 	}
-	if s.Warmup < 0 {
-		return fmt.Errorf("warmup %v: must not be negative", s.Warmup)
+	if s.Warmup < 0 || s.Warmup > maxPhase {
+		return fmt.Errorf("warmup %v: want 0 to %v", s.Warmup, maxPhase)
 	}
-	if s.Duration <= 0 {
-		return fmt.Errorf("duration %v: must be positive", s.Duration)
+	if s.Duration <= 0 || s.Duration > maxPhase {
+		return fmt.Errorf("duration %v: want more than 0, at most %v", s.Duration, maxPhase)
 	}
-	if s.Timeout < 0 {
-		return fmt.Errorf("timeout %v: must not be negative", s.Timeout)
+	if s.Timeout < 0 || s.Timeout > maxTimeout {
+		return fmt.Errorf("timeout %v: want 0 (the default, %v) to %v", s.Timeout, defaultTimeout, maxTimeout)
 	}
 	seen := make(map[int]bool, len(s.CPUs))
 	for _, c := range s.CPUs {
@@ -104,6 +116,19 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("cpu %d: listed twice", c)
 		}
 		seen[c] = true
+	}
+	return nil
+}
+
+// checkRate accepts 0 (closed loop) or a rate whose gap between intended
+// sends is 1 ns to an hour; NaN, infinities and negative rates are errors,
+// not closed loop.
+func checkRate(rate float64) error {
+	if rate == 0 {
+		return nil
+	}
+	if math.IsNaN(rate) || math.IsInf(rate, 0) || rate < minRate || rate > maxRate {
+		return fmt.Errorf("rate %g: want 0 (closed loop) or %.6g to %g ops/s (a send every hour to every nanosecond)", rate, minRate, float64(maxRate))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,19 @@ func TestValidate(t *testing.T) {
 		{"udp too big", func(s *Spec) { s.Proto = backends.UDP; s.Size = backends.MaxUDPPayload + 1 }, "over the udp limit"},
 		{"tcp too big", func(s *Spec) { s.Size = backends.MaxTCPMessage + 1 }, "over the tcp limit"},
 		{"negative rate", func(s *Spec) { s.Rate = -1 }, "rate -1"},
+		{"nan rate", func(s *Spec) { s.Rate = math.NaN() }, "rate NaN"},
+		{"inf rate", func(s *Spec) { s.Rate = math.Inf(1) }, "rate +Inf"},
+		{"minus inf rate", func(s *Spec) { s.Rate = math.Inf(-1) }, "rate -Inf"},
+		{"tiny rate", func(s *Spec) { s.Rate = 1e-300 }, "rate 1e-300"},
+		{"rate under a send an hour", func(s *Spec) { s.Rate = 1.0 / 3601 }, "ops/s"},
+		{"rate over a send a nanosecond", func(s *Spec) { s.Rate = 1e12 }, "rate 1e+12"},
+		{"max rate", func(s *Spec) { s.Rate = 1e9 }, ""},
+		{"min rate", func(s *Spec) { s.Rate = 1.0 / 3600 }, ""},
+		{"long duration", func(s *Spec) { s.Duration = 25 * time.Hour }, "duration 25h"},
+		{"long warmup", func(s *Spec) { s.Warmup = 25 * time.Hour }, "warmup 25h"},
+		{"day duration", func(s *Spec) { s.Duration = 24 * time.Hour }, ""},
+		{"long timeout", func(s *Spec) { s.Timeout = 2 * time.Minute }, "timeout 2m"},
+		{"zero warmup", func(s *Spec) { s.Warmup = 0 }, ""},
 		{"udp source header", func(s *Spec) {
 			s.Workload, s.Direction, s.Proto, s.Size = Stream, Down, backends.UDP, backends.SourceHeader-1
 		}, "sequence header"},
