@@ -103,6 +103,19 @@ type Record struct {
 	ErrReset    uint64 `json:"err_reset"`
 	ErrTimeout  uint64 `json:"err_timeout"`
 	ErrLost     uint64 `json:"err_lost"`
+	// ErrLate: correct UDP replies that came after their request was given
+	// up as lost (that request is in ErrLost too, never a mismatch).
+	ErrLate uint64 `json:"err_late"`
+	// LatCensored is how many requests the latency figures hold at the
+	// time they were given up (lost or timed out) rather than at a reply:
+	// lower bounds of their latency.
+	LatCensored uint64 `json:"lat_censored"`
+	// Late counts open-loop requests sent over 1 ms after their intended
+	// time; Unsent those of the window never sent (every queue of their
+	// loop full, or still queued at the window's end): the generator or the
+	// server's slots were the limit.
+	Late   uint64 `json:"late"`
+	Unsent uint64 `json:"unsent"`
 
 	// Flags.
 	ClientBound   bool     `json:"client_bound"`

@@ -139,13 +139,16 @@ func measure(ctx context.Context, r *runState, spec Spec, loops []*loop, hooks H
 	if err := sleep(ctx, r, spec.Warmup); err != nil {
 		return nil, err
 	}
-	if hooks.WindowStart != nil {
-		hooks.WindowStart()
-	}
+	// Each edge is marked first and the meters read right after it, the
+	// same way at both edges, so that the meters' window and this one have
+	// the same length (they are shifted by the time a snapshot takes).
 	start := nanotime()
 	r.start.Store(start)
 	cpu0 := threadsCPU(tids)
-	if err := sleep(ctx, r, spec.Duration); err != nil {
+	if hooks.WindowStart != nil {
+		hooks.WindowStart()
+	}
+	if err := sleep(ctx, r, spec.Duration-time.Duration(nanotime()-start)); err != nil {
 		return nil, err
 	}
 	end := nanotime()
