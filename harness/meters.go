@@ -17,6 +17,16 @@ type window struct {
 	scanB   meters.TaskScan
 	opened  bool
 	closed  bool
+	// obs, when set, is told of the window's edges right after (start) and
+	// right before (end) the meters read them: validate's independent
+	// readings then lie inside the window.
+	obs windowObserver
+}
+
+// windowObserver takes independent readings of a server during a window.
+type windowObserver interface {
+	windowStart(pid int)
+	windowEnd()
 }
 
 // hooks are the generator's window callbacks. At the start the cheap
@@ -28,8 +38,14 @@ func (w *window) hooks() workloads.Hooks {
 			w.a = w.reader.Read(true)
 			w.opened = true
 			w.scanner.Start()
+			if w.obs != nil {
+				w.obs.windowStart(w.reader.PID())
+			}
 		},
 		WindowEnd: func() {
+			if w.obs != nil {
+				w.obs.windowEnd()
+			}
 			w.b = w.reader.Read(true)
 			w.closed = true
 			w.scanA = w.scanner.Result()

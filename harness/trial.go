@@ -108,6 +108,7 @@ type Runner struct {
 	hugeErr  error
 	hugeDone bool
 	scanner  *meters.Scanner
+	observer windowObserver // validate's cross-checks
 }
 
 // NewRunner returns a runner that appends to store.
@@ -340,6 +341,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	}
 	defer reader.Close()
 	win := r.newWindow(reader)
+	win.obs = r.observer
 
 	// A server that dies mid-trial stops the generator at once and fails
 	// the trial with the server's own last words.

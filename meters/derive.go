@@ -75,6 +75,7 @@ type Window struct {
 func Fill(rec *results.Record, w Window) {
 	win := (w.B.At - w.A.At).Seconds()
 	rec.WindowS = win
+	rec.MeterReadUS = float64(max(w.A.ReadTook, w.B.ReadTook)) / 1e3
 	genWin := w.Gen.Window.Seconds()
 	if genWin <= 0 {
 		genWin = win

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -183,4 +184,29 @@ func ProbeCycles(cpu int) error {
 		c.Close()
 	}
 	return err
+}
+
+// CountOwnSyscalls makes n getppid syscalls on one locked thread with the
+// tracepoint counter attached to that thread, and returns what the counter
+// saw: the syscall meter's ground truth (n, plus the counter's own read).
+func CountOwnSyscalls(n int) (uint64, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c, err := openSyscallCounter([]int{unix.Gettid()})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	before, err := c.read()
+	if err != nil {
+		return 0, err
+	}
+	for range n {
+		unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
+	}
+	after, err := c.read()
+	if err != nil {
+		return 0, err
+	}
+	return after - before, nil
 }

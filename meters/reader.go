@@ -129,6 +129,9 @@ func NewReader(t Target) (r *Reader, err error) {
 	return r, nil
 }
 
+// PID is the server's process id.
+func (r *Reader) PID() int { return r.t.PID }
+
 // HasPMU says whether cycles come from a hardware counter.
 func (r *Reader) HasPMU() bool { return r.cycles != nil }
 

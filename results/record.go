@@ -26,7 +26,10 @@ type Record struct {
 
 	// Throughput over the measurement window. WindowS is the meters'
 	// window (the generator's differs by the time a snapshot takes).
-	WindowS       float64 `json:"window_s"`
+	WindowS float64 `json:"window_s"`
+	// MeterReadUS is the longest a window edge's snapshot took: how far the
+	// meters' instants may be from the generator's.
+	MeterReadUS   float64 `json:"meter_read_us"`
 	Ops           uint64  `json:"ops"`
 	Bytes         uint64  `json:"bytes"`
 	Packets       *uint64 `json:"packets"` // wire segments and datagrams (or DPDK frames)

@@ -26,13 +26,15 @@ import (
 	_ "ringbench/uring"
 )
 
-var errUsage = errors.New("usage: ringbench <run|bench|lesson|report|compare|doctor|backends> [flags]; ringbench help")
+var errUsage = errors.New("usage: ringbench <run|bench|validate|lesson|report|compare|doctor|backends> [flags]; ringbench help")
 
 const usage = `ringbench measures what a packet costs over epoll, io_uring and DPDK.
 
 Commands:
   run      one configuration:   ringbench run --backend uring --workload echo --proto tcp --conns 16 --size 64
   bench    a matrix (profile):  ringbench bench [--profile quick|full|FILE.yaml] [--out DIR]
+  validate check every meter against a ground truth on this machine (burn slope, perf stat,
+           /proc/stat, a known syscall count, repeat spread): ringbench validate [--out DIR]
   lesson   the middle-ground experiments (kernel features per path, null-syscall cost): ringbench lesson --out DIR
   report   render report.md and report.html from a results folder: ringbench report DIR
   compare  compare two results folders, as benchstat would: ringbench compare DIR_A DIR_B
@@ -55,6 +57,8 @@ func ringbench(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return benchCmd(ctx, rest, stdout, stderr)
 	case "lesson":
 		return lessonCmd(ctx, rest, stdout, stderr)
+	case "validate":
+		return validateCmd(ctx, rest, stdout, stderr)
 	case "report":
 		return reportCmd(rest, stdout, stderr)
 	case "compare":

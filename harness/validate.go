@@ -1,0 +1,458 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"ringbench/backends"
+	"ringbench/meters"
+	"ringbench/results"
+	"ringbench/workloads"
+)
+
+// ValidateOptions size `ringbench validate`.
+type ValidateOptions struct {
+	Topology string        // veth where root allows, else loopback
+	Duration time.Duration // each trial's window
+	Repeats  int           // repeats of the spread check, per backend
+	// BurnCycles is the second burn setting (the first is 0): large enough
+	// that its slope stands out of the noise, small enough that the burn
+	// server stays far from saturation at BurnRate.
+	BurnCycles uint64
+	BurnRate   float64
+}
+
+// DefaultValidateOptions take about a minute and a half on 2 vCPUs.
+var DefaultValidateOptions = ValidateOptions{Duration: 2 * time.Second, Repeats: 5, BurnCycles: 200_000, BurnRate: 2000}
+
+// Limits of the checks: what the meters must meet before a figure is
+// published.
+const (
+	slopeTolerance    = 0.05  // burn slope within 5% of 1
+	crossTolerance    = 0.05  // perf stat and the /proc/stat sampler within 5%
+	syscallTolerance  = 0.001 // the tracepoint counts a known number within 0.1%
+	rateTolerance     = 0.02  // open-loop rate achieved within 2%
+	cvLimit           = 0.03  // cycles/op spread over repeats at a fixed rate
+	meterEffectLimit  = 0.02  // counting syscalls moves cycles/op by ≤ 2%
+	busyBelowCPULimit = 0.01  // core busy ≥ process CPU − 1%
+	snapshotLimitUS   = 1000  // a window edge's snapshot
+	lateLimit         = 0.001 // requests sent > 1 ms late, share of ops
+)
+
+// Validate runs every meter cross-check on this machine and returns one
+// row per check. Its trials go to the runner's store like any others.
+func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer) (*results.Validation, error) {
+	if o.Topology == "" {
+		o.Topology = AutoTopology()
+	}
+	v := &results.Validation{Time: time.Now().UTC(), Env: r.Env}
+	add := func(c results.Check) {
+		v.Checks = append(v.Checks, c)
+		if log != nil {
+			fmt.Fprintf(log, "validate: %s: %s\n", c.Name, verdict(c))
+		}
+	}
+	add(r.checkSyscallCount())
+
+	var all []results.Record
+	run := func(t Trial) results.Record {
+		rec := r.Trial(ctx, t)
+		if rec.Status == results.StatusOK {
+			all = append(all, rec)
+		} else if log != nil {
+			fmt.Fprintf(log, "validate: %s: %s %s\n", Describe(t), rec.Status, rec.Error)
+		}
+		return rec
+	}
+	base := Trial{Workload: workloads.Echo, Topology: o.Topology, Size: 64, Arrival: workloads.Constant,
+		Cores: 1, Warmup: 500 * time.Millisecond, Duration: o.Duration}
+
+	// 1. The burn slope: a server that spins a known number of TSC cycles
+	// per request, at two settings, interleaved.
+	saved := r.NoSyscallCount
+	r.NoSyscallCount = true
+	for _, proto := range []backends.Proto{backends.UDP, backends.TCP} {
+		var recs []results.Record
+		for rep := range 3 {
+			ns := []uint64{0, o.BurnCycles}
+			rand.Shuffle(len(ns), func(i, j int) { ns[i], ns[j] = ns[j], ns[i] })
+			for _, n := range ns {
+				t := base
+				t.Backend, t.Proto, t.Conns, t.Depth, t.Rate, t.Repeat = "burn", proto, 1, 1, o.BurnRate, rep
+				t.Options = map[string]string{"cycles": strconv.FormatUint(n, 10)}
+				recs = append(recs, run(t))
+				if ctx.Err() != nil {
+					return v, ctx.Err()
+				}
+			}
+		}
+		for _, c := range BurnSlopeChecks(string(proto), recs, 0, o.BurnCycles, r.Env.TSCHz) {
+			add(c)
+		}
+	}
+	r.NoSyscallCount = saved
+
+	// 2. Independent readings of the same window: perf stat's task-clock
+	// of the server, and a /proc/stat sampler of its core. The server is
+	// the burn server with long requests at a low rate: few wake-ups.
+	// task-clock starts counting after a thread is switched in, the
+	// scheduler's runtime (and so the cgroup's) at the pick, before the
+	// switch; where switching in from idle is expensive (a paravirtualised
+	// guest traps CR3 and MSR writes) a server with tens of thousands of
+	// wake-ups a second reads far less task-clock than runtime, and the two
+	// are not measuring the same thing any more.
+	obs := &crossCheck{}
+	r.observer = obs
+	t := base
+	t.Backend, t.Proto, t.Conns, t.Depth, t.Rate = "burn", backends.UDP, 1, 1, 400
+	t.Options = map[string]string{"cycles": "2000000"}
+	t.Duration = max(o.Duration, 3*time.Second)
+	r.NoSyscallCount = true
+	rec := run(t)
+	r.observer, r.NoSyscallCount = nil, saved
+	for _, c := range obs.checks(rec) {
+		add(c)
+	}
+	if ctx.Err() != nil {
+		return v, ctx.Err()
+	}
+
+	// 3. The spread of cycles/op over interleaved repeats at a fixed rate,
+	// and what counting syscalls did to it.
+	byBackend := map[string][]results.Record{}
+	names := []string{"epoll", "uring"}
+	for rep := range max(o.Repeats, 3) {
+		order := append([]string(nil), names...)
+		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, b := range order {
+			t := base
+			t.Backend, t.Proto, t.Conns, t.Depth, t.Rate, t.Repeat = b, backends.TCP, 64, 4, 20000, rep
+			t.Warmup = time.Second
+			byBackend[b] = append(byBackend[b], run(t))
+			if ctx.Err() != nil {
+				return v, ctx.Err()
+			}
+		}
+	}
+	for _, b := range names {
+		add(SpreadCheck(b, byBackend[b]))
+		add(MeterEffectCheck(b, byBackend[b]))
+	}
+
+	// 4. What every trial above must hold.
+	for _, c := range WindowChecks(all) {
+		add(c)
+	}
+	return v, nil
+}
+
+func verdict(c results.Check) string {
+	switch {
+	case c.Skipped:
+		return "skipped (" + c.Detail + ")"
+	case c.Pass:
+		return "pass " + c.Display + " (" + c.Limit + ")"
+	}
+	return "FAIL " + c.Display + " (" + c.Limit + ") " + c.Detail
+}
+
+func (r *Runner) checkSyscallCount() results.Check {
+	const n = 200_000
+	c := results.Check{Name: "syscall tracepoint counts a known number", Limit: fmt.Sprintf("%d getppid ± 0.1%%", n)}
+	got, err := meters.CountOwnSyscalls(n)
+	if err != nil {
+		c.Skipped, c.Detail = true, err.Error()
+		return c
+	}
+	c.Value = float64(got)
+	c.Display = strconv.FormatUint(got, 10)
+	c.Pass = abs(float64(got)/n-1) <= syscallTolerance
+	return c
+}
+
+// usable are the records a check may rely on: measured and not flagged
+// noisy. (Run delay is no filter: a server's own threads wait for each
+// other on its one core.)
+func usable(recs []results.Record) []results.Record {
+	var out []results.Record
+	for _, r := range recs {
+		if r.Status == results.StatusOK && !r.Noisy {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// BurnSlopeChecks derive the burn slopes of core busy and of process CPU:
+// the difference of cycles per op between the two settings over the
+// difference of the settings, which must be 1.
+func BurnSlopeChecks(proto string, recs []results.Record, n1, n2 uint64, tscHz float64) []results.Check {
+	busy := results.Check{Name: "burn slope, core busy (" + proto + ")", Limit: fmt.Sprintf("1 ± %.2f", slopeTolerance)}
+	cpu := results.Check{Name: "burn slope, process CPU (" + proto + ")", Limit: busy.Limit}
+	var lo, hi [2][]float64
+	var requests []float64
+	for _, r := range usable(recs) {
+		var n uint64
+		fmt.Sscan(r.Options["cycles"], &n)
+		if r.Ops > 0 {
+			requests = append(requests, float64(r.BackendCounters["burn_requests"])/float64(r.Ops))
+		}
+		switch n {
+		case n1:
+			lo[0], lo[1] = append(lo[0], r.CyclesPerOp), append(lo[1], r.CPUNsPerOp*tscHz/1e9)
+		case n2:
+			hi[0], hi[1] = append(hi[0], r.CyclesPerOp), append(hi[1], r.CPUNsPerOp*tscHz/1e9)
+		}
+	}
+	if len(lo[0]) < 2 || len(hi[0]) < 2 || tscHz <= 0 || n2 == n1 {
+		why := fmt.Sprintf("only %d and %d usable trials of the two settings (noisy trials are left out)", len(lo[0]), len(hi[0]))
+		busy.Detail, cpu.Detail = why, why
+		return []results.Check{busy, cpu}
+	}
+	detail := fmt.Sprintf("cycles/op %.0f at %d, %.0f at %d; burn requests per op %.3f", median(lo[0]), n1, median(hi[0]), n2, median(requests))
+	for i, c := range []*results.Check{&busy, &cpu} {
+		c.Value = (median(hi[i]) - median(lo[i])) / float64(n2-n1)
+		c.Display = fmt.Sprintf("%.3f", c.Value)
+		c.Pass = abs(c.Value-1) <= slopeTolerance
+		c.Detail = detail
+		if i == 1 {
+			c.Detail = fmt.Sprintf("process CPU cycles/op %.0f at %d, %.0f at %d", median(lo[1]), n1, median(hi[1]), n2)
+		}
+	}
+	return []results.Check{busy, cpu}
+}
+
+// SpreadCheck is the coefficient of variation of cycles/op over a
+// backend's repeats at one fixed rate.
+func SpreadCheck(backend string, recs []results.Record) results.Check {
+	c := results.Check{Name: "cycles/op spread over repeats (" + backend + ")", Limit: fmt.Sprintf("CV ≤ %.0f%%", 100*cvLimit)}
+	var v []float64
+	for _, r := range usable(recs) {
+		v = append(v, r.CyclesPerOp)
+	}
+	if len(v) < 3 {
+		c.Detail = fmt.Sprintf("only %d usable repeats of %d", len(v), len(recs))
+		return c
+	}
+	c.Value = cv(v)
+	c.Display = fmt.Sprintf("%.1f%%", 100*c.Value)
+	c.Pass = c.Value <= cvLimit
+	c.Detail = fmt.Sprintf("%d repeats, median %.0f cycles/op", len(v), median(v))
+	return c
+}
+
+// MeterEffectCheck is the median over repeats of what the syscall
+// tracepoint did to cycles/op: its counting window against the cost window
+// of the same server.
+func MeterEffectCheck(backend string, recs []results.Record) results.Check {
+	c := results.Check{Name: "syscall meter's effect on cycles/op (" + backend + ")", Limit: fmt.Sprintf("|effect| ≤ %.0f%% (reported; counting runs apart)", 100*meterEffectLimit)}
+	var v []float64
+	for _, r := range usable(recs) {
+		if r.SyscallMeterEffect != nil {
+			v = append(v, *r.SyscallMeterEffect)
+		}
+	}
+	if len(v) == 0 {
+		c.Skipped, c.Detail = true, "no counting window ran (tracepoint unavailable)"
+		return c
+	}
+	c.Value = median(v)
+	c.Display = fmt.Sprintf("%+.1f%%", 100*c.Value)
+	// The cost window never carries the tracepoint: this figure is what it
+	// would have cost, reported. It passes when small, and when it is not,
+	// the separation of the windows is what keeps the cost honest; it
+	// fails only if a cost window was read with the tracepoint on.
+	c.Pass = true
+	for _, r := range recs {
+		if r.SyscallsSource == "tracepoint (this window)" {
+			c.Pass = false
+			c.Detail = "a cost window was measured with the tracepoint attached"
+			return c
+		}
+	}
+	c.Detail = fmt.Sprintf("median of %d pairs", len(v))
+	if abs(c.Value) > meterEffectLimit {
+		c.Detail += ": counting would have moved the cost; the cost windows ran without it"
+	}
+	return c
+}
+
+// WindowChecks hold for every trial: the generator's rate, core busy not
+// below the process's own CPU, cheap snapshots, no harness-made lateness.
+func WindowChecks(recs []results.Record) []results.Check {
+	rate := results.Check{Name: "open-loop rate achieved", Limit: fmt.Sprintf("within %.0f%% of target", 100*rateTolerance)}
+	busy := results.Check{Name: "core busy ≥ process CPU", Limit: fmt.Sprintf("busy ≥ CPU − %.0f%%", 100*busyBelowCPULimit)}
+	snap := results.Check{Name: "meter snapshot time", Limit: fmt.Sprintf("≤ %d µs", snapshotLimitUS)}
+	late := results.Check{Name: "requests sent over 1 ms late", Limit: fmt.Sprintf("≤ %.1f%% of ops", 100*lateLimit)}
+	worstRate, worstBusy, worstSnap, lateN, ops := 0.0, 1e9, 0.0, uint64(0), uint64(0)
+	var nRate, nBusy int
+	for _, r := range usable(recs) {
+		if r.RateTarget > 0 {
+			worstRate = max(worstRate, abs(r.ThroughputOps/r.RateTarget-1))
+			nRate++
+			lateN += r.Late
+			ops += r.Ops
+		}
+		if r.CPUNs > 0 && r.BusyNs > 0 {
+			worstBusy = min(worstBusy, r.BusyNs/r.CPUNs-1)
+			nBusy++
+		}
+		worstSnap = max(worstSnap, r.MeterReadUS)
+	}
+	rate.Value, rate.Display, rate.Pass = worstRate, fmt.Sprintf("worst %.2f%%", 100*worstRate), nRate > 0 && worstRate <= rateTolerance
+	rate.Detail = fmt.Sprintf("%d open-loop trials", nRate)
+	busy.Value, busy.Display, busy.Pass = worstBusy, fmt.Sprintf("worst %+.1f%%", 100*worstBusy), nBusy > 0 && worstBusy >= -busyBelowCPULimit
+	busy.Detail = fmt.Sprintf("%d trials", nBusy)
+	snap.Value, snap.Display, snap.Pass = worstSnap, fmt.Sprintf("worst %.0f µs", worstSnap), worstSnap > 0 && worstSnap <= snapshotLimitUS
+	share := 0.0
+	if ops > 0 {
+		share = float64(lateN) / float64(ops)
+	}
+	late.Value, late.Display, late.Pass = share, fmt.Sprintf("%d (%.3f%%)", lateN, 100*share), ops > 0 && share <= lateLimit
+	return []results.Check{rate, busy, snap, late}
+}
+
+// crossCheck reads the server of one window independently: perf stat's
+// task-clock of its process, and its core's idle and iowait in /proc/stat,
+// both inside the window.
+type crossCheck struct {
+	perf         *exec.Cmd
+	perfOut      bytes.Buffer
+	perfErr      error
+	perfFor      time.Duration
+	cpu          int
+	stat0, stat1 map[int]meters.CPUTimes
+	wall0, wall1 time.Time
+	statErr      error
+}
+
+func (x *crossCheck) windowStart(pid int) {
+	x.wall0 = time.Now()
+	x.stat0, x.statErr = readStat()
+	// perf stat counts the server for exactly as long as sleep runs; it
+	// must end before the window does.
+	x.perfFor = 2 * time.Second
+	x.perf = exec.Command("perf", "stat", "-x,", "-e", "task-clock", "-p", strconv.Itoa(pid), "--", "sleep", fmt.Sprint(x.perfFor.Seconds()))
+	x.perf.Stderr = &x.perfOut
+	x.perfErr = x.perf.Start()
+}
+
+func (x *crossCheck) windowEnd() {
+	if x.perfErr == nil {
+		x.perfErr = x.perf.Wait()
+	}
+	x.wall1 = time.Now()
+	if x.statErr == nil {
+		x.stat1, x.statErr = readStat()
+	}
+}
+
+func readStat() (map[int]meters.CPUTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, err
+	}
+	return meters.ParseProcStat(b)
+}
+
+func (x *crossCheck) checks(rec results.Record) []results.Check {
+	perf := results.Check{Name: "process CPU vs perf stat task-clock", Limit: fmt.Sprintf("within %.0f%%", 100*crossTolerance)}
+	stat := results.Check{Name: "core busy vs an independent /proc/stat sampler", Limit: perf.Limit}
+	if rec.Status != results.StatusOK {
+		perf.Detail = "the cross-check trial failed: " + rec.Error
+		stat.Detail = perf.Detail
+		return []results.Check{perf, stat}
+	}
+	win := rec.WindowS
+	// Process CPU as a share of a core, over each reader's own interval.
+	mine := rec.CPUNs / (win * 1e9)
+	if x.perfErr != nil {
+		perf.Skipped = true
+		perf.Detail = fmt.Sprintf("perf stat: %v (Debian package linux-perf) %s", x.perfErr, strings.TrimSpace(x.perfOut.String()))
+	} else if ms, err := parsePerfTaskClock(x.perfOut.Bytes()); err != nil {
+		perf.Detail = err.Error()
+	} else {
+		theirs := ms / 1e3 / x.perfFor.Seconds()
+		perf.Value = mine/theirs - 1
+		perf.Display = fmt.Sprintf("%.3f vs %.3f CPU", mine, theirs)
+		perf.Pass = abs(perf.Value) <= crossTolerance
+		perf.Detail = "ringbench (" + rec.CPUSource + ") over the window vs perf over 2 s inside it"
+	}
+	if x.statErr != nil || len(rec.ServerCPUs) == 0 {
+		stat.Skipped, stat.Detail = true, fmt.Sprint("read /proc/stat: ", x.statErr)
+	} else {
+		span := x.wall1.Sub(x.wall0).Seconds()
+		var idle float64
+		for _, c := range rec.ServerCPUs {
+			idle += (x.stat1[c].Idle - x.stat0[c].Idle) + (x.stat1[c].IOWait - x.stat0[c].IOWait) + (x.stat1[c].Steal - x.stat0[c].Steal)
+		}
+		theirs := 1 - idle/(span*1e9*float64(len(rec.ServerCPUs)))
+		stat.Value = rec.ServerBusy/theirs - 1
+		stat.Display = fmt.Sprintf("%.3f vs %.3f busy", rec.ServerBusy, theirs)
+		stat.Pass = abs(stat.Value) <= crossTolerance
+		stat.Detail = "ringbench (" + rec.BusySource + ") vs /proc/stat idle+iowait+steal read by a separate reader inside the window"
+	}
+	return []results.Check{perf, stat}
+}
+
+// parsePerfTaskClock reads the task-clock msec of `perf stat -x,`.
+func parsePerfTaskClock(b []byte) (float64, error) {
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) >= 3 && f[2] == "task-clock" {
+			v, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				return 0, fmt.Errorf("perf stat task-clock %q: %w", f[0], err)
+			}
+			return v, nil
+		}
+	}
+	return 0, errors.New("perf stat printed no task-clock")
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func cv(v []float64) float64 {
+	var m float64
+	for _, x := range v {
+		m += x
+	}
+	m /= float64(len(v))
+	var ss float64
+	for _, x := range v {
+		ss += (x - m) * (x - m)
+	}
+	if m == 0 || len(v) < 2 {
+		return 0
+	}
+	sd := ss / float64(len(v)-1)
+	return math.Sqrt(sd) / m
+}
