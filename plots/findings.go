@@ -218,7 +218,7 @@ func (r *run) crossingFindings() []string {
 			parts = append(parts, fmt.Sprintf("%s %s of %s %s (%s)", l, num(cx.crossing), num(cx.total), of, pct(cx.crossing, cx.total)))
 		}
 		if len(parts) > 0 {
-			out = append(out, fmt.Sprintf("Crossings, modelled (syscalls/op × that cost), not measured, at %s: %s.", p, strings.Join(parts, "; ")))
+			out = append(out, fmt.Sprintf("Crossings at %s, modelled as syscalls/op × that cost (not measured): %s.", p, strings.Join(parts, "; ")))
 		}
 	}
 	return out

@@ -187,13 +187,13 @@ func (r *run) method(doc *document) {
 		"CPU ns/op: process CPU time of the server over the window, per op: its cgroup v2 cpu.stat usage, which keeps the time of threads that exited (cpu_source cgroup), else the sum of its threads' schedstat run time (cpu_source schedstat); io_uring's iou-sqp and iou-wrk threads are included.",
 		"core busy: wall − idle − iowait − steal per server CPU, from /proc/timer_list's nanosecond NO_HZ idle accounting where it can be read (root; busy_source timer_list), else from /proc/stat in 10 ms units (busy_source proc_stat). outside ns/op is core busy − process CPU, per op: kernel work on the server cores outside the process (softirqs run from idle, kworkers); a negative value means the two meters disagree and is shown as it is.",
 		"cycles: hardware cycles on the server cores via perf_event_open where the machine has a PMU (cycles_source perf, labelled cycles); otherwise core busy time × the TSC frequency (cycles_source tsc, labelled TSC-equivalent cycles).",
-		"syscalls/op: the raw_syscalls:sys_enter tracepoint filtered to the server process (every syscall, the Go runtime's included). The tracepoint slows every syscall on the machine, so it is attached only in a separate counting window (about 1 s) after the cost window, on the same server: every other figure comes from the cost window. \"syscall meter effect\" is cycles/op in the counting window over the cost window's, − 1: what counting would have done to the cost. own syscalls/op is the backend's count of its data-path syscalls, from the cost window.",
+		"syscalls/op: the raw_syscalls:sys_enter tracepoint filtered to the server process (every syscall, the Go runtime's included). The tracepoint slows every syscall on the machine, so it is attached only in a separate counting window (up to 1 s) after the cost window, on the same server: every other figure comes from the cost window. \"syscall meter effect\" is cycles/op in the counting window over the cost window's, − 1: what counting would have done to the cost. own syscalls/op is the backend's count of its data-path syscalls, from the cost window.",
 		"noise: the run time of every other task last seen on the server cores (per-task deltas between two scans), and hypervisor steal; a trial where other tasks took over 10% (the default limit) or steal over 5% of the server cores is flagged noisy and repeated.",
 		"statistics: each figure is the median over a configuration's counted repeats: ok and not flagged noisy or client-bound (flagged repeats are listed below and marked in the tables, never in a median, ratio or test). Intervals are 95% and distribution-free, as benchstat's (x/perf/benchmath); they need at least 6 repeats, and a figure from fewer says \"n=K, no interval\". A ratio from a single repeat says \"n=1\". Repeats run in rounds, shuffled within each round, so drift during a run falls on every backend alike.",
 		"comparisons: the Mann-Whitney U test, as benchstat's. The cost of an op is judged on cycles/op or CPU ns/op, whichever has the tighter spread for the pair compared (the larger of the two sides' coefficients of variation); each finding names the meter and the spreads.",
 	})
 	if srcs := r.meterSources(); len(srcs) > 0 {
-		doc.add(paragraph("This run's meters read from: " + strings.Join(srcs, "; ") + "."))
+		doc.add(paragraph("Sources of this run's meters (how many ok trials read each):"), bullets(srcs))
 	}
 	if coarse := r.countRecords(func(rec *results.Record) bool { return rec.BusySource == busyProcStat }); coarse > 0 {
 		doc.add(paragraph(fmt.Sprintf("Core busy of %s came from /proc/stat, in 10 ms units: up to 10 ms per server CPU "+
@@ -205,9 +205,10 @@ func (r *run) method(doc *document) {
 		if r.env.TSCHz > 0 {
 			s += fmt.Sprintf(" (%s GHz)", strconv.FormatFloat(r.env.TSCHz/1e9, 'f', 3, 64))
 		}
-		s += ". On a VM they count the time a vCPU was busy, not instructions retired: time the hypervisor stole " +
-			"from a busy vCPU is counted, and a busy-polling server (DPDK) counts every polling cycle, so its cycles/op " +
-			"at a low offered load are mostly idle polls."
+		s += ". They count the time a core was busy, not cycles retired: steal the guest sees is taken out of busy " +
+			"time, but a vCPU slowed by what shares its core (a busy neighbour, a cold cache) counts as many cycles as " +
+			"a fast one, and a busy-polling server (DPDK) counts every polling cycle, so its cycles/op at a low " +
+			"offered load are mostly idle polls."
 		doc.add(paragraph(s))
 	}
 	var flagged []string
@@ -247,6 +248,15 @@ func (r *run) notMeasured(skippedCharts []string) []string {
 		if !seen[s] {
 			seen[s] = true
 			out = append(out, s)
+		}
+	}
+	if r.validation == nil {
+		add("Meter validation: this folder has no " + results.ValidationFile + ".")
+	} else {
+		for _, c := range r.validation.Checks {
+			if c.Skipped {
+				add(fmt.Sprintf("Meter check %q: skipped: %s", c.Name, orElse(c.Detail, "no reason given")))
+			}
 		}
 	}
 	if r.lesson == nil {
@@ -305,8 +315,8 @@ func orElse(s, alt string) string {
 // busyProcStat is the busy_source of core busy time read from /proc/stat.
 const busyProcStat = "proc_stat"
 
-// meterSources names, for each meter, the distinct sources the ok records
-// read it from: "core busy: timer_list", "process CPU: cgroup, schedstat".
+// meterSources names, for each meter, the sources the ok records read it
+// from and how many read each: "core busy: timer_list (54), proc_stat (3)".
 func (r *run) meterSources() []string {
 	var out []string
 	for _, m := range []struct {
@@ -320,23 +330,24 @@ func (r *run) meterSources() []string {
 		{"link packets", func(rec *results.Record) string { return rec.LinkPacketsSource }},
 		{"syscalls", func(rec *results.Record) string { return rec.SyscallsSource }},
 	} {
-		if srcs := r.sources(m.src); len(srcs) > 0 {
-			out = append(out, m.name+": "+strings.Join(srcs, ", "))
+		var srcs []string
+		count := map[string]int{}
+		for i := range r.recs {
+			rec := &r.recs[i]
+			s := m.src(rec)
+			if rec.Status != results.StatusOK || s == "" {
+				continue
+			}
+			if count[s] == 0 {
+				srcs = append(srcs, s)
+			}
+			count[s]++
 		}
-	}
-	return out
-}
-
-// sources lists the distinct non-empty values of src over the ok records,
-// in file order.
-func (r *run) sources(src func(*results.Record) string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for i := range r.recs {
-		rec := &r.recs[i]
-		if s := src(rec); rec.Status == results.StatusOK && s != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
+		for i, s := range srcs {
+			srcs[i] = fmt.Sprintf("%s (%d)", s, count[s])
+		}
+		if len(srcs) > 0 {
+			out = append(out, m.name+": "+strings.Join(srcs, "; "))
 		}
 	}
 	return out
