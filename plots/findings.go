@@ -199,7 +199,7 @@ func (r *run) crossingFindings() []string {
 		return nil
 	}
 	c := r.lesson.SyscallCost
-	out := []string{fmt.Sprintf("A null syscall cost %s ns (%s cycles) on this machine.", num(c.NsPerCall), num(perCall))}
+	out := []string{fmt.Sprintf("A null syscall cost %s ns (%s TSC cycles) on this machine.", num(c.NsPerCall), num(perCall))}
 	for _, f := range r.order {
 		p, ok := r.mainPoint(f)
 		if !ok {
