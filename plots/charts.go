@@ -38,8 +38,9 @@ func (r *run) charts() ([]*Chart, []string) {
 			skipped = append(skipped, fmt.Sprintf("%s: no trial ran, so no chart", f))
 			continue
 		}
-		add(r.metricBars(f, p, results.MCyclesPerOp, "cycles-per-op", "Cycles per op", "cycles per op (server cores)"))
-		add(r.metricBars(f, p, results.MCyclesPerPacket, "cycles-per-packet", "Cycles per packet", "cycles per packet (server cores)"))
+		cyc := r.cyclesNoun()
+		add(r.metricBars(f, p, results.MCyclesPerOp, "cycles-per-op", r.cyclesLabel("Cycles per op"), cyc+" per op (server cores)"))
+		add(r.metricBars(f, p, results.MCyclesPerPacket, "cycles-per-packet", r.cyclesLabel("Cycles per packet"), cyc+" per packet (server cores)"))
 		add(r.syscallChart(f, p))
 		add(r.crossingChart(f, p))
 	}
@@ -245,7 +246,8 @@ func (r *run) syscallChart(f family, p point) (*Chart, error) {
 
 // crossingChart splits each backend's cycles per op into crossings (its
 // syscalls per op × the calibrated cost of a null syscall) and the rest:
-// the kernel's stack and the application.
+// the kernel's stack and the application. The split is a model, and the
+// chart says so: only the total is measured.
 func (r *run) crossingChart(f family, p point) (*Chart, error) {
 	perCall, ok := r.crossingCycles()
 	if !ok {
@@ -277,8 +279,8 @@ func (r *run) crossingChart(f family, p point) (*Chart, error) {
 	if !anyTrue(cross.have) {
 		return nil, fmt.Errorf("%s, crossing cost: no backend has both cycles and syscalls per op", f)
 	}
-	c := r.newChart("crossing-cost-"+f.slug(), fmt.Sprintf("Where the cycles go — %s", p), "backend",
-		"cycles per op (server cores)")
+	c := r.newChart("crossing-cost-"+f.slug(), fmt.Sprintf("Where the cycles go (modelled) — %s", p), "backend",
+		r.cyclesNoun()+" per op (server cores)")
 	c.Plot.NominalX(labels...)
 	crossColor := color.RGBA{R: 214, G: 39, B: 40, A: 255}
 	restColor := color.RGBA{R: 31, G: 119, B: 180, A: 255}
@@ -299,8 +301,8 @@ func (r *run) crossingChart(f family, p point) (*Chart, error) {
 		br.StackOn(bx)
 		c.Plot.Add(bx, br)
 		if i == firstTrue(cross.have) {
-			c.Plot.Legend.Add("crossings: syscalls/op × null-syscall cost", bx)
-			c.Plot.Legend.Add("rest: network stack + application", br)
+			c.Plot.Legend.Add("crossings (modelled): syscalls/op × null-syscall cost", bx)
+			c.Plot.Legend.Add("rest (modelled): network stack + application", br)
 		}
 	}
 	if err := addMissingLabels(c.Plot, cross, 0); err != nil {
@@ -323,9 +325,10 @@ func (r *run) crossingChart(f family, p point) (*Chart, error) {
 			note += " " + l + " busy-polls and reported no busy-cycle count: its rest includes the idle polls at this load."
 		}
 	}
-	c.Caption = fmt.Sprintf("Each backend's median cycles per op at %s, split into crossings (median syscalls/op × "+
-		"%s cycles per null syscall, calibrated on this machine) and the rest (the network stack, the kernel's "+
-		"or DPDK's, and the application). cycles_source %s.%s%s", p, num(perCall), r.cyclesSource(), note, naText(absent))
+	c.Caption = fmt.Sprintf("Each backend's median %s per op at %s, split by a model, not a measurement, into "+
+		"crossings (median syscalls/op × %s cycles per null syscall, calibrated on this machine) and the rest "+
+		"(the network stack, the kernel's or DPDK's, and the application); only the bar's height is measured. "+
+		"cycles_source %s.%s%s", r.cyclesNoun(), p, num(perCall), r.cyclesSource(), note, naText(absent))
 	return c, nil
 }
 

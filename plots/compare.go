@@ -69,6 +69,9 @@ func Compare(dirA, dirB string, w io.Writer, chartDir string) error {
 			num(c.b.Center) + " " + ciPct(c.b), c.delta, p})
 	}
 	fmt.Fprintf(w, "A: %s (%s)\nB: %s (%s)\n", dirA, ra.runName(), dirB, rb.runName())
+	for _, c := range compareCaveats(ra, rb) {
+		fmt.Fprintln(w, "caveat: "+c)
+	}
 	if len(changes) > 0 {
 		if err := t.render(w, terminal); err != nil {
 			return err
@@ -105,6 +108,26 @@ func Compare(dirA, dirB string, w io.Writer, chartDir string) error {
 		}
 	}
 	return nil
+}
+
+// compareCaveats says what makes the two runs' figures less comparable
+// than their intervals suggest: cycles of different kinds, and meters that
+// failed their validation.
+func compareCaveats(ra, rb *run) []string {
+	var out []string
+	if a, b := ra.cyclesSource(), rb.cyclesSource(); a != b {
+		out = append(out, fmt.Sprintf("A's cycles are %s, B's %s (cycles_source %s vs %s): a change in cycles/op is partly a change of meter",
+			ra.cyclesNoun(), rb.cyclesNoun(), a, b))
+	}
+	for _, side := range []struct {
+		name string
+		r    *run
+	}{{"A", ra}, {"B", rb}} {
+		if v := side.r.validation; v != nil && !v.Passed() {
+			out = append(out, fmt.Sprintf("%s's meter validation FAILED: %s", side.name, strings.Join(v.Failed(), ", ")))
+		}
+	}
+	return out
 }
 
 func compareRuns(ra, rb *run) (changes []change, onlyA, onlyB []string) {

@@ -142,3 +142,22 @@ func TestCompareCostMeter(t *testing.T) {
 		})
 	}
 }
+
+func TestCompareCaveats(t *testing.T) {
+	rec := func(src string) results.Record {
+		return results.Record{Status: results.StatusOK, Ops: 1, Cycles: 1, CyclesSource: src}
+	}
+	a := newRun([]results.Record{rec("tsc")}, nil)
+	b := newRun([]results.Record{rec("perf")}, nil)
+	if got := compareCaveats(a, a); len(got) != 0 {
+		t.Errorf("caveats of a run against itself: %q", got)
+	}
+	b.validation = &results.Validation{Checks: []results.Check{{Name: "core busy vs a known spin"}}}
+	got := strings.Join(compareCaveats(a, b), "\n")
+	for _, want := range []string{"A's cycles are TSC-equivalent cycles, B's cycles (cycles_source tsc vs perf)",
+		"B's meter validation FAILED: core busy vs a known spin"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("caveats %q lack %q", got, want)
+		}
+	}
+}

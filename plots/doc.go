@@ -4,18 +4,20 @@
 //
 // Data flow:
 //
-//  1. results.Load and results.LoadLesson read the folder; results.Summarize
-//     groups the records by configuration (median and 95% interval over
-//     repeats).
+//  1. results.Load, results.LoadLesson and results.LoadValidation read the
+//     folder; results.Summarize groups the records by configuration (median
+//     and 95% interval over repeats).
 //  2. Each chart builder takes those groups (and the Lesson) and returns a
 //     Chart, or says why it could not be drawn; nothing is saved yet.
-//  3. Report lays findings, tables, charts and the middle-ground lesson out
-//     as one document and renders it twice: report.md (charts beside it as
-//     files) and a self-contained report.html (charts inline as SVG).
+//  3. Report lays the meters' validation (first, and as a warning when a
+//     check failed), findings, tables, charts and the middle-ground lesson
+//     out as one document and renders it twice: report.md (charts beside it
+//     as files) and a self-contained report.html (charts inline as SVG).
 //  4. Compare summarizes two folders and judges every change as benchstat
 //     does (Mann-Whitney U, "~" when not significant).
 //
-// Every number shown comes from a record or the lesson; a meter that was not
+// Every number shown comes from a record, the lesson or the validation; a meter that was not
 // read shows as "–" with its note, a trial that could not run as "n/a" with
-// its reason, never as zero.
+// its reason, never as zero. Cycles are labelled for what they are:
+// "TSC-equivalent" when they are core busy time × the TSC rate.
 package plots

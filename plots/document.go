@@ -41,6 +41,39 @@ func (p paragraph) html(b *bytes.Buffer) error {
 	return nil
 }
 
+// callout is a paragraph set apart from the text, for what a reader must
+// know before the figures: a warning (the meters failed their checks) or a
+// note (they were not checked).
+type callout struct {
+	kind calloutKind
+	text string
+}
+
+type calloutKind int
+
+const (
+	note calloutKind = iota
+	warning
+)
+
+func (k calloutKind) String() string {
+	if k == warning {
+		return "Warning"
+	}
+	return "Note"
+}
+
+func (c callout) markdown(b *bytes.Buffer) error {
+	fmt.Fprintf(b, "> **%s:** %s\n\n", c.kind, oneLine(c.text))
+	return nil
+}
+
+func (c callout) html(b *bytes.Buffer) error {
+	fmt.Fprintf(b, "<p class=\"%s\"><strong>%s:</strong> %s</p>\n",
+		strings.ToLower(c.kind.String()), c.kind, html.EscapeString(oneLine(c.text)))
+	return nil
+}
+
 type bullets []string
 
 func (l bullets) markdown(b *bytes.Buffer) error {
@@ -145,7 +178,9 @@ h1{border-bottom:2px solid #333}h2{border-bottom:1px solid #ccc;margin-top:2em}
 th,td{border:1px solid #ccc;padding:3px 7px;white-space:nowrap}th{background:#f0f0f0}
 tr:nth-child(even) td{background:#fafafa}
 figure{margin:1.5em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:14px;color:#444;margin-top:.3em}.notes{font-size:13px;color:#444}`
+figcaption{font-size:14px;color:#444;margin-top:.3em}.notes{font-size:13px;color:#444}
+.warning{border:2px solid #b00020;background:#fdecea;color:#7a0012;padding:.7em 1em;font-size:1.1em}
+.note{border-left:4px solid #888;background:#f4f4f4;padding:.5em 1em}`
 
 func (d *document) html() ([]byte, error) {
 	var b bytes.Buffer

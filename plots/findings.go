@@ -27,6 +27,9 @@ func (r *run) findings() []string {
 			out = append(out, s)
 		}
 	}
+	if s := r.meterEffectFinding(); s != "" {
+		out = append(out, s)
+	}
 	out = append(out, r.crossingFindings()...)
 	if s := r.featureFinding(); s != "" {
 		out = append(out, s)
@@ -94,7 +97,7 @@ func (r *run) costFindings(p point) []string {
 		}
 		unit := c.Metric
 		if unit == results.MCyclesPerOp {
-			unit += " (" + r.cyclesSource() + ")"
+			unit = r.cyclesLabel(unit)
 		}
 		parts = append(parts, fmt.Sprintf("%s's %s was %s %s's (%s vs %s; %s; judged on %s)%s",
 			l, unit, ratioN(c.B, c.A), base, num(c.B.Center), num(c.A.Center), significance(c.A, c.B),
@@ -166,13 +169,37 @@ func (r *run) throughputFinding(f family) string {
 	return fmt.Sprintf("Highest closed-loop throughput, %s: %s.", f, strings.Join(parts, "; "))
 }
 
+// meterEffectFinding says what counting syscalls did to the cost, over
+// every counted trial that has both windows: syscalls are counted in a
+// window of their own so that the tracepoint, which slows every syscall,
+// stays out of the cost window; this is how much it would have moved it.
+func (r *run) meterEffectFinding() string {
+	var vals []float64
+	for i := range r.recs {
+		if v, ok := syscallMeterEffect(&r.recs[i]); ok && results.Counted(&r.recs[i]) {
+			vals = append(vals, v)
+		}
+	}
+	if len(vals) == 0 {
+		return ""
+	}
+	m := median(vals) // sorts vals
+	s := fmt.Sprintf("Counting syscalls moved %s by %s (median over %s", r.cyclesLabel("cycles/op"), signedPct(m),
+		plural(len(vals), "trial"))
+	if len(vals) > 1 {
+		s += fmt.Sprintf(", from %s to %s", signedPct(vals[0]), signedPct(vals[len(vals)-1]))
+	}
+	return s + "): cycles/op in the syscall-counting window against the cost window just before it, on the same server. " +
+		"Every other figure comes from the cost window, where the tracepoint is not attached."
+}
+
 func (r *run) crossingFindings() []string {
 	perCall, ok := r.crossingCycles()
 	if !ok {
 		return nil
 	}
 	c := r.lesson.SyscallCost
-	out := []string{fmt.Sprintf("A null syscall cost %s ns (%s cycles) on this machine.", num(c.NsPerCall), num(perCall))}
+	out := []string{fmt.Sprintf("A null syscall cost %s ns (%s TSC cycles) on this machine.", num(c.NsPerCall), num(perCall))}
 	for _, f := range r.order {
 		p, ok := r.mainPoint(f)
 		if !ok {
@@ -184,14 +211,14 @@ func (r *run) crossingFindings() []string {
 			if !ok {
 				continue
 			}
-			of := "cycles/op"
+			of := r.cyclesLabel("cycles/op")
 			if cx.busy {
 				of = "busy cycles/op (its own count)"
 			}
 			parts = append(parts, fmt.Sprintf("%s %s of %s %s (%s)", l, num(cx.crossing), num(cx.total), of, pct(cx.crossing, cx.total)))
 		}
 		if len(parts) > 0 {
-			out = append(out, fmt.Sprintf("Crossings (syscalls/op × that cost) at %s: %s.", p, strings.Join(parts, "; ")))
+			out = append(out, fmt.Sprintf("Crossings at %s, modelled as syscalls/op × that cost (not measured): %s.", p, strings.Join(parts, "; ")))
 		}
 	}
 	return out

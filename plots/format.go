@@ -189,3 +189,41 @@ func cvText(cv float64) string {
 var nan = math.NaN()
 
 func isNaN(v float64) bool { return math.IsNaN(v) }
+
+// countedMedian is the median of f over g's counted repeats (ok, not
+// flagged) that have a value, and how many do: for the record fields that
+// no results.Metric summarizes.
+func countedMedian(g *results.Group, f func(*results.Record) (float64, bool)) (float64, int) {
+	var vals []float64
+	for i := range g.OK {
+		if !results.Counted(&g.OK[i]) {
+			continue
+		}
+		if v, ok := f(&g.OK[i]); ok && !math.IsNaN(v) {
+			vals = append(vals, v)
+		}
+	}
+	return median(vals), len(vals)
+}
+
+// median of vals (sorted in place); NaN when there is none.
+func median(vals []float64) float64 {
+	n := len(vals)
+	if n == 0 {
+		return math.NaN()
+	}
+	sort.Float64s(vals)
+	if n%2 == 1 {
+		return vals[n/2]
+	}
+	return (vals[n/2-1] + vals[n/2]) / 2
+}
+
+// signedPct formats a relative change as "+2.1%" or "-0.4%".
+func signedPct(v float64) string {
+	s := strconv.FormatFloat(v*100, 'f', 1, 64)
+	if v >= 0 {
+		s = "+" + s
+	}
+	return s + "%"
+}

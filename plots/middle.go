@@ -12,10 +12,12 @@ import (
 // in crossings and in the stack, and which kernel features still see it.
 func (r *run) middleGround(doc *document, crossing []*Chart, svgs map[*Chart][]byte) {
 	doc.add(heading{2, "The middle ground"})
-	doc.add(paragraph("Syscalls per op and cycles per packet per path, at the point of each workload where " +
-		"most backends ran. Crossings are syscalls per op × the calibrated cost of one null syscall; the rest " +
-		"is the work of the kernel's network stack and the application. The last column sets each path's rest " +
-		"against the first path's."))
+	doc.add(paragraph("Syscalls per op and " + r.cyclesNoun() + " per packet per path, at the point of each workload where " +
+		"most backends ran. The split into crossings and the rest is modelled, not measured: crossings are syscalls " +
+		"per op × the calibrated cost of one null syscall, and the rest is what remains of the measured cycles per op " +
+		"(the kernel's network stack and the application). A real syscall costs more than a null one (its work, cache " +
+		"and TLB misses), so the model puts a lower bound on crossings. The last column sets each path's rest against " +
+		"the first path's."))
 	if t := r.pathTable(); len(t.rows) > 0 {
 		doc.add(tableBlock{t})
 	} else {
@@ -54,8 +56,8 @@ func (r *run) middleGround(doc *document, crossing []*Chart, svgs map[*Chart][]b
 
 func (r *run) pathTable() *table {
 	t := &table{
-		header: []string{"workload", "backend", "syscalls/op", "own syscalls/op", "cycles/op", "cycles/pkt",
-			"crossings cycles/op", "rest cycles/op", "rest vs first"},
+		header: []string{"workload", "backend", "syscalls/op", "own syscalls/op", r.cyclesLabel("cycles/op"), r.cyclesLabel("cycles/pkt"),
+			"crossings cycles/op (modelled)", "rest cycles/op (modelled)", "rest vs first"},
 		right: []bool{false, false, true, true, true, true, true, true, true},
 	}
 	perCall, haveCal := r.crossingCycles()
@@ -180,26 +182,33 @@ func (r *run) method(doc *document) {
 	doc.add(heading{2, "Method"})
 	doc.add(bullets{
 		"ops and bytes: counted by the load generator, which verifies every echoed payload.",
-		"packets: the server-side interface's statistics (veth: sysfs counters; DPDK: port stats).",
-		"latency: an HDR histogram of per-request latency; in open loop measured from each request's intended send time, so it is corrected for coordinated omission.",
-		"CPU ns/op: process CPU time of every thread of the server process (io_uring's iou-sqp and iou-wrk threads included) over the window, per op.",
-		"cycles: hardware cycles on the server cores via perf_event_open where the machine has a PMU (cycles_source perf); otherwise the cores' busy time from /proc/stat × the TSC frequency (cycles_source tsc).",
-		"syscalls/op: the raw_syscalls:sys_enter tracepoint filtered to the server process (every syscall, the Go runtime's included); own syscalls/op is the backend's count of its data-path syscalls.",
-		"noise: other tasks' CPU on the server cores and the server's run delay; a trial over the threshold is flagged noisy and repeated.",
+		"packets: wire TCP segments + UDP datagrams, in and out, from /proc/net/snmp in the server's network namespace (DPDK: its port statistics); the server interface's skbs, where a GSO/GRO aggregate counts once, are recorded beside them.",
+		"latency: an HDR histogram of per-request latency; in open loop measured from each request's intended send time, so it is corrected for coordinated omission. A request given up (lost or timed out) enters at its give-up time, a lower bound of its latency; \"lat censored\" counts them. A UDP reply that comes after its request was given up counts as lost and answered late, never as a mismatch. \"late / unsent\": open-loop requests sent over 1 ms after their intended time, and those never sent in the window; either means the generator or the server's slots, not the offered rate, set the pace.",
+		"CPU ns/op: process CPU time of the server over the window, per op: its cgroup v2 cpu.stat usage, which keeps the time of threads that exited (cpu_source cgroup), else the sum of its threads' schedstat run time (cpu_source schedstat); io_uring's iou-sqp and iou-wrk threads are included.",
+		"core busy: wall − idle − iowait − steal per server CPU, from /proc/timer_list's nanosecond NO_HZ idle accounting where it can be read (root; busy_source timer_list), else from /proc/stat in 10 ms units (busy_source proc_stat). outside ns/op is core busy − process CPU, per op: kernel work on the server cores outside the process (softirqs run from idle, kworkers); a negative value means the two meters disagree and is shown as it is.",
+		"cycles: hardware cycles on the server cores via perf_event_open where the machine has a PMU (cycles_source perf, labelled cycles); otherwise core busy time × the TSC frequency (cycles_source tsc, labelled TSC-equivalent cycles).",
+		"syscalls/op: the raw_syscalls:sys_enter tracepoint filtered to the server process (every syscall, the Go runtime's included). The tracepoint slows every syscall on the machine, so it is attached only in a separate counting window (up to 1 s) after the cost window, on the same server: every other figure comes from the cost window. \"syscall meter effect\" is cycles/op in the counting window over the cost window's, − 1: what counting would have done to the cost. own syscalls/op is the backend's count of its data-path syscalls, from the cost window.",
+		"noise: the run time of every other task last seen on the server cores (per-task deltas between two scans), and hypervisor steal; a trial where other tasks took over 10% (the default limit) or steal over 5% of the server cores is flagged noisy and repeated.",
 		"statistics: each figure is the median over a configuration's counted repeats: ok and not flagged noisy or client-bound (flagged repeats are listed below and marked in the tables, never in a median, ratio or test). Intervals are 95% and distribution-free, as benchstat's (x/perf/benchmath); they need at least 6 repeats, and a figure from fewer says \"n=K, no interval\". A ratio from a single repeat says \"n=1\". Repeats run in rounds, shuffled within each round, so drift during a run falls on every backend alike.",
 		"comparisons: the Mann-Whitney U test, as benchstat's. The cost of an op is judged on cycles/op or CPU ns/op, whichever has the tighter spread for the pair compared (the larger of the two sides' coefficients of variation); each finding names the meter and the spreads.",
 	})
-	if srcs := r.packetSources(); len(srcs) > 0 {
-		doc.add(paragraph("This run's packet counts came from: " + strings.Join(srcs, "; ") + "."))
+	if srcs := r.meterSources(); len(srcs) > 0 {
+		doc.add(paragraph("Sources of this run's meters (how many ok trials read each):"), bullets(srcs))
+	}
+	if coarse := r.countRecords(func(rec *results.Record) bool { return rec.BusySource == busyProcStat }); coarse > 0 {
+		doc.add(paragraph(fmt.Sprintf("Core busy of %s came from /proc/stat, in 10 ms units: up to 10 ms per server CPU "+
+			"over the window may be missing or extra in their busy time, and so in their outside ns/op and, where "+
+			"cycles_source is tsc, their cycles.", plural(coarse, "ok trial"))))
 	}
 	if strings.Contains(r.cyclesSource(), "tsc") {
 		s := "This run's cycles are TSC-equivalent cycles: busy time × the constant TSC rate"
 		if r.env.TSCHz > 0 {
 			s += fmt.Sprintf(" (%s GHz)", strconv.FormatFloat(r.env.TSCHz/1e9, 'f', 3, 64))
 		}
-		s += ". On a VM they count the time a vCPU was busy, not instructions retired: time the hypervisor stole " +
-			"from a busy vCPU is counted, and a busy-polling server (DPDK) counts every polling cycle, so its cycles/op " +
-			"at a low offered load are mostly idle polls."
+		s += ". They count the time a core was busy, not cycles retired: steal the guest sees is taken out of busy " +
+			"time, but a vCPU slowed by what shares its core (a busy neighbour, a cold cache) counts as many cycles as " +
+			"a fast one, and a busy-polling server (DPDK) counts every polling cycle, so its cycles/op at a low " +
+			"offered load are mostly idle polls."
 		doc.add(paragraph(s))
 	}
 	var flagged []string
@@ -210,8 +219,8 @@ func (r *run) method(doc *document) {
 				why = append(why, fmt.Sprintf("client-bound (client cores %.0f%% busy)", rec.ClientBusy*100))
 			}
 			if rec.Noisy {
-				why = append(why, fmt.Sprintf("noisy (other tasks %.0f%% of the server cores, run delay %.1f%%)",
-					rec.NoiseOtherCPU*100, rec.NoiseRunDelay*100))
+				why = append(why, fmt.Sprintf("noisy (other tasks %.0f%% of the server cores, steal %.1f%%, run delay %.1f%%)",
+					rec.NoiseOtherCPU*100, rec.NoiseSteal*100, rec.NoiseRunDelay*100))
 			}
 			if len(why) > 0 {
 				flagged = append(flagged, fmt.Sprintf("%s repeat %d: %s", g.Key, rec.Repeat, strings.Join(why, ", ")))
@@ -239,6 +248,15 @@ func (r *run) notMeasured(skippedCharts []string) []string {
 		if !seen[s] {
 			seen[s] = true
 			out = append(out, s)
+		}
+	}
+	if r.validation == nil {
+		add("Meter validation: this folder has no " + results.ValidationFile + ".")
+	} else {
+		for _, c := range r.validation.Checks {
+			if c.Skipped {
+				add(fmt.Sprintf("Meter check %q: skipped: %s", c.Name, orElse(c.Detail, "no reason given")))
+			}
 		}
 	}
 	if r.lesson == nil {
@@ -294,15 +312,54 @@ func orElse(s, alt string) string {
 	return s
 }
 
-// packetSources lists the distinct packet-counter sources of the ok records.
-func (r *run) packetSources() []string {
+// busyProcStat is the busy_source of core busy time read from /proc/stat.
+const busyProcStat = "proc_stat"
+
+// meterSources names, for each meter, the sources the ok records read it
+// from and how many read each: "core busy: timer_list (54), proc_stat (3)".
+func (r *run) meterSources() []string {
 	var out []string
-	seen := map[string]bool{}
-	for _, rec := range r.recs {
-		if rec.Status == results.StatusOK && rec.PacketsSource != "" && !seen[rec.PacketsSource] {
-			seen[rec.PacketsSource] = true
-			out = append(out, rec.PacketsSource)
+	for _, m := range []struct {
+		name string
+		src  func(*results.Record) string
+	}{
+		{"core busy", func(rec *results.Record) string { return rec.BusySource }},
+		{"process CPU", func(rec *results.Record) string { return rec.CPUSource }},
+		{"cycles", func(rec *results.Record) string { return rec.CyclesSource }},
+		{"packets", func(rec *results.Record) string { return rec.PacketsSource }},
+		{"link packets", func(rec *results.Record) string { return rec.LinkPacketsSource }},
+		{"syscalls", func(rec *results.Record) string { return rec.SyscallsSource }},
+	} {
+		var srcs []string
+		count := map[string]int{}
+		for i := range r.recs {
+			rec := &r.recs[i]
+			s := m.src(rec)
+			if rec.Status != results.StatusOK || s == "" {
+				continue
+			}
+			if count[s] == 0 {
+				srcs = append(srcs, s)
+			}
+			count[s]++
+		}
+		for i, s := range srcs {
+			srcs[i] = fmt.Sprintf("%s (%d)", s, count[s])
+		}
+		if len(srcs) > 0 {
+			out = append(out, m.name+": "+strings.Join(srcs, "; "))
 		}
 	}
 	return out
+}
+
+// countRecords counts the ok records for which f holds.
+func (r *run) countRecords(f func(*results.Record) bool) int {
+	n := 0
+	for i := range r.recs {
+		if r.recs[i].Status == results.StatusOK && f(&r.recs[i]) {
+			n++
+		}
+	}
+	return n
 }

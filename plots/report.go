@@ -16,7 +16,8 @@ import (
 const ChartDir = "charts"
 
 // Report writes dir/report.md (charts beside it in dir/charts) and a
-// self-contained dir/report.html from dir's results.jsonl and lesson.json.
+// self-contained dir/report.html from dir's results.jsonl, lesson.json and
+// validate.json.
 func Report(dir string) error {
 	r, err := loadRun(dir)
 	if err != nil {
@@ -70,7 +71,7 @@ func Summary(dir string, w io.Writer) error {
 }
 
 // loadRun reads a results folder: records and lesson, either may be absent
-// but not both.
+// but not both, and the meters' validation, if any.
 func loadRun(dir string) (*run, error) {
 	recs, err := results.Load(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -83,7 +84,13 @@ func loadRun(dir string) (*run, error) {
 	if len(recs) == 0 && lesson == nil {
 		return nil, fmt.Errorf("load results: no %s or %s in %s", results.JSONLFile, results.LessonFile, dir)
 	}
-	return newRun(recs, lesson), nil
+	validation, err := results.LoadValidation(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load validation: %w", err)
+	}
+	r := newRun(recs, lesson)
+	r.validation = validation
+	return r, nil
 }
 
 func (r *run) runName() string {
@@ -98,18 +105,37 @@ func (r *run) runName() string {
 func (r *run) tableIntro() string {
 	return fmt.Sprintf("One row per configuration: medians over its ok repeats (n). "+
 		"\"%s\" marks a meter that was not read (the note says why), \"%s\" a configuration that could not run here. "+
-		"Syscalls/op counts every syscall of the server process at the raw_syscalls:sys_enter tracepoint; "+
-		"own syscalls/op is the backend's own count.", missing, notRun)
+		"%s. Outside ns/op is core busy − process CPU per op: kernel work on the server cores outside the process. "+
+		"Syscalls/op counts every syscall of the server process at the raw_syscalls:sys_enter tracepoint, in a counting "+
+		"window of its own after the cost window; the syscall meter effect is how much cycles/op moved in that window. "+
+		"Own syscalls/op is the backend's own count. Errors, lat censored (requests in the latency figures at their "+
+		"give-up time) and late / unsent are totals over the ok repeats.", missing, notRun, r.cyclesText())
+}
+
+// cyclesText says in a sentence what the run's cycles are.
+func (r *run) cyclesText() string {
+	switch r.cyclesSource() {
+	case "none":
+		return "No trial read cycles"
+	case "perf":
+		return "Cycles are hardware cycles on the server cores (perf)"
+	case "tsc":
+		return "Cycles are TSC-equivalent: core busy time × the TSC rate, not a hardware count"
+	}
+	return "Cycles are hardware counts (perf) in some rows and TSC-equivalent (core busy time × the TSC rate) in others: see cycles src"
 }
 
 func (r *run) report(charts []*Chart, svgs map[*Chart][]byte, skipped []string) *document {
 	doc := &document{title: "ringbench report — " + r.runName()}
+	doc.add(r.validationNotice())
 	doc.add(heading{2, "Summary"})
 	if f := r.findings(); len(f) > 0 {
 		doc.add(bullets(f))
 	} else {
 		doc.add(paragraph("No trial finished, so there are no findings."))
 	}
+
+	r.validationSection(doc)
 
 	doc.add(heading{2, "Results"}, paragraph(r.tableIntro()), tableBlock{r.resultsTable()})
 

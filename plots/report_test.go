@@ -73,7 +73,10 @@ func TestTableNeverShowsMissingAsZero(t *testing.T) {
 			if got := row[col["ops/s"]]; got != "n/a: no kernel TCP stack" {
 				t.Errorf("skipped dpdk/tcp ops/s cell = %q, want the skip reason", got)
 			}
-			for _, h := range []string{"cycles/op", "syscalls/op", "p99 µs"} {
+			for _, h := range []string{"cycles/op (TSC-equivalent)", "syscalls/op", "p99 µs", "outside ns/op", "syscall meter effect"} {
+				if _, ok := col[h]; !ok {
+					t.Fatalf("no column %q in %q", h, tbl.header)
+				}
 				if row[col[h]] == "0" {
 					t.Errorf("skipped trial shows %s as 0", h)
 				}
@@ -102,6 +105,7 @@ func TestTableNeverShowsMissingAsZero(t *testing.T) {
 func TestReportMarkdown(t *testing.T) {
 	recs, lesson := synthetic(t)
 	r := newRun(recs, lesson)
+	r.validation = loadValidation(t, results.ValidationFile)
 	charts, skipped := r.charts()
 	md, err := r.report(charts, nil, skipped).markdown()
 	if err != nil {
@@ -121,6 +125,13 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeRecords(t, dir, udpOnly(recs))
+	failed, err := os.ReadFile(filepath.Join("testdata", "validate-failed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, results.ValidationFile), failed, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := Report(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +159,14 @@ func TestReport(t *testing.T) {
 			t.Errorf("report.html refers to an external asset (%q)", ext)
 		}
 	}
-	for _, want := range []string{"The middle ground", "Kernel features kept", "Not measured", "Method", "Environment"} {
+	// A failed validation read from the folder is the first thing on both.
+	if !bytes.HasPrefix(md, []byte("# ringbench report — synthetic-test-input\n\n> **Warning:** Meter validation FAILED on this machine: ")) {
+		t.Errorf("report.md does not open with the failed validation:\n%.300s", md)
+	}
+	if !bytes.Contains(page, []byte("</h1>\n<p class=\"warning\"><strong>Warning:</strong> Meter validation FAILED")) {
+		t.Error("report.html does not open with the failed validation")
+	}
+	for _, want := range []string{"Meter validation", "The middle ground", "Kernel features kept", "Not measured", "Method", "Environment"} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("report.html lacks section %q", want)
 		}

@@ -10,10 +10,13 @@ type run struct {
 	recs   []results.Record
 	groups []results.Group
 	lesson *results.Lesson
-	labels []string // every backend label in the records, in lesson order
-	env    results.Env
-	byCell map[string]map[point]*results.Group
-	order  []family
+	// validation is the folder's validate.json, nil when the meters were
+	// not validated for this run.
+	validation *results.Validation
+	labels     []string // every backend label in the records, in lesson order
+	env        results.Env
+	byCell     map[string]map[point]*results.Group
+	order      []family
 }
 
 func newRun(recs []results.Record, lesson *results.Lesson) *run {
@@ -145,6 +148,38 @@ func (r *run) cyclesSource() string {
 		out += "+" + s
 	}
 	return out
+}
+
+// cyclesKind says what the run's cycles are, for every label that shows
+// them: "" when a hardware counter counted them all (perf),
+// "TSC-equivalent" when each is core busy time × the TSC rate (tsc), and
+// "perf or TSC-equivalent" when the records mix the two.
+func (r *run) cyclesKind() string {
+	switch r.cyclesSource() {
+	case "perf", "none":
+		return ""
+	case "tsc":
+		return "TSC-equivalent"
+	}
+	return "perf or TSC-equivalent"
+}
+
+// cyclesLabel qualifies a label of cycles by their kind:
+// "cycles/op (TSC-equivalent)" on a machine without a PMU.
+func (r *run) cyclesLabel(label string) string {
+	if k := r.cyclesKind(); k != "" {
+		return label + " (" + k + ")"
+	}
+	return label
+}
+
+// cyclesNoun is the run's cycles as a noun: "TSC-equivalent cycles", or
+// "cycles" when perf counted them.
+func (r *run) cyclesNoun() string {
+	if k := r.cyclesKind(); k != "" {
+		return k + " cycles"
+	}
+	return "cycles"
 }
 
 // crossingCycles is the cost of one kernel crossing in cycles, from the

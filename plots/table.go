@@ -146,64 +146,148 @@ func (r *run) sortedGroups() []*results.Group {
 
 // resultsTable is the main table: one row per configuration, medians over
 // its counted repeats (ok, not flagged); n counts those, and the flags
-// column shows the flagged repeats that were left out.
+// column shows the flagged repeats that were left out. Counts of requests
+// (errors, censored, late, unsent) are totals over the ok repeats.
 func (r *run) resultsTable() *table {
 	t := &table{
 		header: []string{"backend", "workload", "proto", "topology", "conns×depth", "size B", "rate target",
-			"ops/s", "Gbit/s", "p50 µs", "p99 µs", "CPU ns/op", "cycles/op", "cycles/pkt", "cycles src",
-			"syscalls/op", "own syscalls/op", "errors", "n", "flags"},
+			"ops/s", "Gbit/s", "p50 µs", "p99 µs", "lat censored", "CPU ns/op", "outside ns/op",
+			r.cyclesLabel("cycles/op"), r.cyclesLabel("cycles/pkt"), "cycles src",
+			"syscalls/op", "syscall meter effect", "own syscalls/op", "errors", "late / unsent", "n", "flags"},
 		right: []bool{false, false, false, false, true, true, true,
-			true, true, true, true, true, true, true, false,
-			true, true, true, true, false},
+			true, true, true, true, true, true, true,
+			true, true, false,
+			true, true, true, true, true, true, false},
 	}
-	metrics := []string{results.MThroughput, results.MGbps, results.MLatP50, results.MLatP99, results.MCPUNsPerOp,
-		results.MCyclesPerOp, results.MCyclesPerPacket, "src", results.MSyscallsPerOp, results.MBackendSyscalls}
 	for _, g := range r.sortedGroups() {
 		c := g.Config
 		row := []string{c.Label(), c.Workload, c.Proto, c.Topology, fmt.Sprintf("%d×%d", c.Conns, c.Depth),
 			strconv.Itoa(c.Size), rateText(c.RateTarget)}
 		if len(g.OK) == 0 {
-			for i := range metrics {
-				cell := notRun
-				if i == 0 {
-					cell = notRun + ": " + truncate(g.Reason(), 60)
-				}
-				row = append(row, cell)
+			row = append(row, notRun+": "+truncate(g.Reason(), 60))
+			for len(row) < len(t.header)-2 {
+				row = append(row, notRun)
 			}
-			row = append(row, notRun, "0", g.NotOK[0].Status)
+			row = append(row, "0", g.NotOK[0].Status)
 			t.rows = append(t.rows, row)
 			continue
 		}
-		for _, m := range metrics {
-			if m == "src" {
-				row = append(row, g.OK[0].CyclesSource)
-				continue
-			}
-			s, ok := g.Stat(m)
-			if !ok && g.Counted() == 0 {
-				row = append(row, missing+" "+t.note("every repeat of "+g.Key+" was flagged noisy or client-bound: no median"))
-				continue
-			}
-			if !ok {
-				row = append(row, missing+" "+t.note(m+" not read for "+g.Key+": "+meterNote(g, m)))
-				continue
-			}
-			row = append(row, num(s.Center))
-		}
-		row = append(row, errorsCell(g), strconv.Itoa(g.Counted()), flagsCell(g))
+		row = append(row,
+			t.metricCell(g, results.MThroughput), t.metricCell(g, results.MGbps),
+			t.metricCell(g, results.MLatP50), t.metricCell(g, results.MLatP99), censoredCell(g),
+			t.metricCell(g, results.MCPUNsPerOp), t.outsideCell(g),
+			t.metricCell(g, results.MCyclesPerOp), t.metricCell(g, results.MCyclesPerPacket), g.OK[0].CyclesSource,
+			t.metricCell(g, results.MSyscallsPerOp), t.meterEffectCell(g), t.metricCell(g, results.MBackendSyscalls),
+			errorsCell(g), lateCell(g), strconv.Itoa(g.Counted()), flagsCell(g))
 		t.rows = append(t.rows, row)
 	}
 	return t
 }
 
+// metricCell is the median of metric m over g's counted repeats, or why
+// there is none.
+func (t *table) metricCell(g *results.Group, m string) string {
+	if s, ok := g.Stat(m); ok {
+		return num(s.Center)
+	}
+	if g.Counted() == 0 {
+		return t.noCounted(g)
+	}
+	return missing + " " + t.note(m+" not read for "+g.Key+": "+meterNote(g, m))
+}
+
+func (t *table) noCounted(g *results.Group) string {
+	return missing + " " + t.note("every repeat of "+g.Key+" was flagged noisy or client-bound: no median")
+}
+
+// outsideCell is the median of busy − process CPU per op: kernel work on
+// the server cores outside the process.
+func (t *table) outsideCell(g *results.Group) string {
+	v, n := countedMedian(g, outsideNsPerOp)
+	switch {
+	case n > 0:
+		return num(v)
+	case g.Counted() == 0:
+		return t.noCounted(g)
+	}
+	return missing + " " + t.note("outside ns/op not read for "+g.Key+": "+outsideNote(g))
+}
+
+// outsideNsPerOp is read when both core busy (which names its source) and
+// process CPU were: the record's zero is otherwise no measurement.
+func outsideNsPerOp(rec *results.Record) (float64, bool) {
+	return rec.OutsideNsPerOp, rec.BusySource != "" && rec.CPUNs > 0
+}
+
+func outsideNote(g *results.Group) string {
+	for _, rec := range g.OK {
+		for _, n := range rec.Notes {
+			if strings.HasPrefix(n, "core busy not read") || strings.HasPrefix(n, "process CPU not read") {
+				return n
+			}
+		}
+	}
+	return "the records name no busy_source (written before the core-busy meter did)"
+}
+
+// meterEffectCell is the median of what counting syscalls did to cycles/op:
+// cycles/op in the counting window over the cost window's, − 1.
+func (t *table) meterEffectCell(g *results.Group) string {
+	v, n := countedMedian(g, syscallMeterEffect)
+	switch {
+	case n > 0:
+		return signedPct(v)
+	case g.Counted() == 0:
+		return t.noCounted(g)
+	}
+	why := "the records hold no counting window's cycles/op"
+	if _, ok := g.Stat(results.MSyscallsPerOp); !ok {
+		why = "syscalls not counted: " + meterNote(g, results.MSyscallsPerOp)
+	}
+	return missing + " " + t.note("syscall meter effect not read for "+g.Key+": "+why)
+}
+
+func syscallMeterEffect(rec *results.Record) (float64, bool) {
+	if rec.SyscallMeterEffect == nil {
+		return 0, false
+	}
+	return *rec.SyscallMeterEffect, true
+}
+
+// censoredCell is how many requests the latency figures hold at their
+// give-up time rather than at a reply, over the ok repeats.
+func censoredCell(g *results.Group) string {
+	var n uint64
+	for _, rec := range g.OK {
+		n += rec.LatCensored
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// lateCell counts open-loop requests sent over 1 ms late and those never
+// sent, over the ok repeats: either says the generator or the server's
+// slots, not the offered rate, set the pace.
+func lateCell(g *results.Group) string {
+	var late, unsent uint64
+	for _, rec := range g.OK {
+		late += rec.Late
+		unsent += rec.Unsent
+	}
+	if late == 0 && unsent == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d / %d", late, unsent)
+}
+
 func errorsCell(g *results.Group) string {
-	var total, mismatch, reset, timeout, lost uint64
+	var total, mismatch, reset, timeout, lost, late uint64
 	for _, r := range g.OK {
 		total += r.Errors
 		mismatch += r.ErrMismatch
 		reset += r.ErrReset
 		timeout += r.ErrTimeout
 		lost += r.ErrLost
+		late += r.ErrLate
 	}
 	if total == 0 {
 		return "0"
@@ -216,6 +300,10 @@ func errorsCell(g *results.Group) string {
 		if p.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.name))
 		}
+	}
+	// A late reply's request is already counted lost, never a mismatch.
+	if late > 0 {
+		parts = append(parts, fmt.Sprintf("%d of the lost answered late", late))
 	}
 	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
 }
