@@ -10,8 +10,9 @@ TAGS    := $(shell pkg-config --exists libdpdk 2>/dev/null && echo dpdk)
 REV     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X ringbench/harness.buildRev=$(REV)
 # Debian packages: iproute2 (namespaces, veth), nftables (the lesson's
-# firewall checks), util-linux (taskset), DPDK (the bypass backend).
-DEB     := iproute2 nftables util-linux pkg-config gcc dpdk dpdk-dev libdpdk-dev
+# firewall checks), util-linux (taskset), DPDK (the bypass backend),
+# linux-perf (validate's independent task-clock reading).
+DEB     := iproute2 nftables util-linux pkg-config gcc dpdk dpdk-dev libdpdk-dev linux-perf
 # Only the tests need a browser (the report's rendering check).
 DEBTEST := chromium
 
@@ -44,6 +45,9 @@ test: deps-test
 test-only:
 	$(GO) vet -tags '$(TAGS)' ./...
 	$(GO) test -tags '$(TAGS)' -race -timeout 15m ./...
+	@# The meters' ground truth (the burn slope) needs the cores to itself:
+	@# it runs alone, after the parallel tests, without the race detector.
+	RINGBENCH_GROUND_TRUTH=1 $(GO) test -tags '$(TAGS)' -count=1 -timeout 5m -run '^TestGroundTruth' -v ./cmd/ringbench/
 
 bench: build
 	./$(BIN) bench --profile $(PROFILE)

@@ -80,28 +80,17 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 
 	// 1. The burn slope: a server that spins a known number of TSC cycles
 	// per request, at two settings, interleaved.
-	saved := r.NoSyscallCount
-	r.NoSyscallCount = true
 	for _, proto := range []backends.Proto{backends.UDP, backends.TCP} {
-		var recs []results.Record
-		for rep := range 3 {
-			ns := []uint64{0, o.BurnCycles}
-			rand.Shuffle(len(ns), func(i, j int) { ns[i], ns[j] = ns[j], ns[i] })
-			for _, n := range ns {
-				t := base
-				t.Backend, t.Proto, t.Conns, t.Depth, t.Rate, t.Repeat = "burn", proto, 1, 1, o.BurnRate, rep
-				t.Options = map[string]string{"cycles": strconv.FormatUint(n, 10)}
-				recs = append(recs, run(t))
-				if ctx.Err() != nil {
-					return v, ctx.Err()
-				}
-			}
+		checks, recs, err := r.BurnSlope(ctx, o, proto, log)
+		all = append(all, recs...)
+		if err != nil {
+			return v, err
 		}
-		for _, c := range BurnSlopeChecks(string(proto), recs, 0, o.BurnCycles, r.Env.TSCHz) {
+		for _, c := range checks {
 			add(c)
 		}
 	}
-	r.NoSyscallCount = saved
+	saved := r.NoSyscallCount
 
 	// 2. Independent readings of the same window: perf stat's task-clock
 	// of the server, and a /proc/stat sampler of its core. The server is
@@ -155,6 +144,39 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 		add(c)
 	}
 	return v, nil
+}
+
+// BurnSlope runs the burn server at 0 and o.BurnCycles TSC cycles per
+// request, three interleaved repeats each, at o.BurnRate, and checks that
+// cycles per op (core busy) and process CPU per op differ by exactly the
+// difference of the settings.
+func (r *Runner) BurnSlope(ctx context.Context, o ValidateOptions, proto backends.Proto, log io.Writer) ([]results.Check, []results.Record, error) {
+	if o.Topology == "" {
+		o.Topology = AutoTopology()
+	}
+	saved := r.NoSyscallCount
+	r.NoSyscallCount = true
+	defer func() { r.NoSyscallCount = saved }()
+	var recs []results.Record
+	for rep := range 3 {
+		ns := []uint64{0, o.BurnCycles}
+		rand.Shuffle(len(ns), func(i, j int) { ns[i], ns[j] = ns[j], ns[i] })
+		for _, n := range ns {
+			t := Trial{Backend: "burn", Workload: workloads.Echo, Proto: proto, Topology: o.Topology,
+				Conns: 1, Depth: 1, Size: 64, Rate: o.BurnRate, Arrival: workloads.Constant, Cores: 1,
+				Warmup: 500 * time.Millisecond, Duration: o.Duration, Repeat: rep,
+				Options: map[string]string{"cycles": strconv.FormatUint(n, 10)}}
+			rec := r.Trial(ctx, t)
+			if ctx.Err() != nil {
+				return nil, recs, ctx.Err()
+			}
+			if rec.Status != results.StatusOK && log != nil {
+				fmt.Fprintf(log, "validate: %s: %s %s\n", Describe(t), rec.Status, rec.Error)
+			}
+			recs = append(recs, rec)
+		}
+	}
+	return BurnSlopeChecks(string(proto), recs, 0, o.BurnCycles, r.Env.TSCHz), recs, nil
 }
 
 func verdict(c results.Check) string {

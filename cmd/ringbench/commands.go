@@ -292,6 +292,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	only := fs.String("backends", "", "comma-separated backends to keep (default: the profile's)")
 	lesson := fs.Bool("lesson", true, "run the middle-ground experiments too")
 	report := fs.Bool("report", true, "write report.md and report.html at the end")
+	validate := fs.Bool("validate", true, "check the meters against their ground truths first (ringbench validate; about 1.5 minutes); the report shows the outcome")
 	dry := fs.Bool("n", false, "list the trials and exit")
 	seed := fs.Int64("seed", 0, "order of the trials within each round of repeats (default: the profile's seed, else from the clock; printed so a run can be repeated)")
 	if err := fs.Parse(args); err != nil {
@@ -323,6 +324,28 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	defaulted := *out == ""
+	if defaulted {
+		*out = defaultOut()
+	}
+	var validation *results.Validation
+	if *validate {
+		// The validation's trials go to a folder of their own; its table
+		// to the run's folder, where the report finds it.
+		vdir := filepath.Join(*out, "validate")
+		o := harness.DefaultValidateOptions
+		o.Topology = *topology
+		v, err := runValidation(ctx, &vdir, o, stderr)
+		if v != nil {
+			printValidation(stderr, v)
+			if err := v.Save(*out); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			return err
+		}
+		validation = v
+	}
 	r, err := newRunner(out, stderr)
 	if err != nil {
 		return err
@@ -354,6 +377,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if benchErr != nil {
 		return fmt.Errorf("interrupted: %d finished trials kept in %s; `ringbench report %s` renders them", len(recs), *out, *out)
+	}
+	if validation != nil && !validation.Passed() {
+		// Everything ran and is kept, and the report says at its top that
+		// these figures are not to be trusted: not a success.
+		return fmt.Errorf("%w: %v; the results in %s are marked untrusted", errValidation, validation.Failed(), *out)
 	}
 	return nil
 }

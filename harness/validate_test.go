@@ -1,0 +1,98 @@
+package harness
+
+import (
+	"testing"
+
+	"ringbench/results"
+)
+
+func burnRec(cycles string, cyclesPerOp, cpuNsPerOp float64, noisy bool) results.Record {
+	return results.Record{Status: results.StatusOK, Noisy: noisy, Ops: 1000,
+		Config:          results.Config{Options: map[string]string{"cycles": cycles}},
+		CyclesPerOp:     cyclesPerOp,
+		CPUNsPerOp:      cpuNsPerOp,
+		BackendCounters: map[string]uint64{"burn_requests": 1000}}
+}
+
+func TestBurnSlopeChecks(t *testing.T) {
+	const hz = 2e9 // 2 cycles per ns
+	for _, tc := range []struct {
+		name      string
+		recs      []results.Record
+		busy, cpu bool
+		busyV     float64
+	}{
+		{"exact", []results.Record{
+			burnRec("0", 100e3, 30e3, false), burnRec("0", 102e3, 30e3, false),
+			burnRec("200000", 301e3, 130e3, false), burnRec("200000", 303e3, 130e3, false)}, true, true, 1.005},
+		{"a meter that misses bursts", []results.Record{
+			burnRec("0", 20e3, 30e3, false), burnRec("0", 22e3, 30e3, false),
+			burnRec("200000", 150e3, 130e3, false), burnRec("200000", 152e3, 130e3, false)}, false, true, 0.65},
+		{"process CPU missing kernel work", []results.Record{
+			burnRec("0", 100e3, 30e3, false), burnRec("0", 100e3, 30e3, false),
+			burnRec("200000", 300e3, 110e3, false), burnRec("200000", 300e3, 110e3, false)}, true, false, 1},
+		{"noisy trials are left out, and too few remain", []results.Record{
+			burnRec("0", 100e3, 30e3, false), burnRec("0", 100e3, 30e3, true),
+			burnRec("200000", 300e3, 130e3, false), burnRec("200000", 300e3, 130e3, false)}, false, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := BurnSlopeChecks("udp", tc.recs, 0, 200000, hz)
+			if c[0].Pass != tc.busy || c[1].Pass != tc.cpu {
+				t.Errorf("pass busy %v cpu %v, want %v %v (%+v)", c[0].Pass, c[1].Pass, tc.busy, tc.cpu, c)
+			}
+			if tc.busyV != 0 && abs(c[0].Value-tc.busyV) > 1e-9 {
+				t.Errorf("busy slope %v, want %v", c[0].Value, tc.busyV)
+			}
+		})
+	}
+}
+
+func TestSpreadAndWindowChecks(t *testing.T) {
+	var steady, wild []results.Record
+	for i, v := range []float64{100, 101, 99, 100, 102} {
+		steady = append(steady, results.Record{Status: results.StatusOK, CyclesPerOp: v * 1e3})
+		wild = append(wild, results.Record{Status: results.StatusOK, CyclesPerOp: float64(50+40*i) * 1e3})
+	}
+	if c := SpreadCheck("epoll", steady); !c.Pass {
+		t.Errorf("steady repeats fail: %+v", c)
+	}
+	if c := SpreadCheck("epoll", wild); c.Pass {
+		t.Errorf("wild repeats pass: %+v", c)
+	}
+	ok := results.Record{Status: results.StatusOK, Config: results.Config{RateTarget: 1000}, ThroughputOps: 995,
+		CPUNs: 1e9, BusyNs: 1.2e9, MeterReadUS: 150, Ops: 2000}
+	below := ok
+	below.BusyNs = 0.9e9 // core busy below the process's own CPU: impossible
+	slow := ok
+	slow.ThroughputOps = 900
+	for _, tc := range []struct {
+		name string
+		recs []results.Record
+		want [4]bool
+	}{
+		{"all good", []results.Record{ok}, [4]bool{true, true, true, true}},
+		{"busy below CPU", []results.Record{ok, below}, [4]bool{true, false, true, true}},
+		{"rate missed", []results.Record{slow}, [4]bool{false, true, true, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := WindowChecks(tc.recs)
+			for i, c := range cs {
+				if c.Pass != tc.want[i] {
+					t.Errorf("%s pass %v, want %v (%s)", c.Name, c.Pass, tc.want[i], c.Display)
+				}
+			}
+		})
+	}
+}
+
+func TestParsePerfTaskClock(t *testing.T) {
+	ms, err := parsePerfTaskClock([]byte("475.85,msec,task-clock,475848390,100.00,0.475,CPUs utilized\n"))
+	if err != nil || ms != 475.85 {
+		t.Errorf("got %v, %v", ms, err)
+	}
+	for _, in := range []string{"<not counted>,msec,task-clock,0,100.00,,\n", "nothing\n"} {
+		if _, err := parsePerfTaskClock([]byte(in)); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
