@@ -173,12 +173,12 @@ static void send_requests(struct rb_gen *g, uint64_t now)
 	}
 }
 
-static void receive(struct rb_gen *g)
+static uint16_t receive(struct rb_gen *g)
 {
 	struct rte_mbuf *rx[BURST];
 	uint16_t n = rte_eth_rx_burst(g->port_id, 0, rx, BURST);
 	if (n == 0)
-		return;
+		return 0;
 	uint64_t now = rte_rdtsc();
 	for (uint16_t i = 0; i < n && g->mode == RB_GEN_ECHO; i++) {
 		struct rte_mbuf *m = rx[i];
@@ -211,6 +211,7 @@ static void receive(struct rb_gen *g)
 		}
 	}
 	rte_pktmbuf_free_bulk(rx, n);
+	return n;
 }
 
 static void expire(struct rb_gen *g, uint64_t now)
@@ -249,9 +250,13 @@ uint32_t rb_gen_run(struct rb_gen *g, uint64_t until)
 		start(g, now);
 	uint64_t scan_every = rte_get_tsc_hz() / 1000;
 	while (now < until && g->nlat + BURST <= g->lat_cap) {
-		receive(g);
+		uint16_t got = receive(g);
+		uint64_t sent = g->c.sent;
 		now = rte_rdtsc();
 		send_requests(g, now);
+		g->c.polls++;
+		if (got == 0 && g->c.sent == sent)
+			g->c.idle_polls++;
 		if (g->mode == RB_GEN_ECHO && now - g->last_scan > scan_every) {
 			expire(g, now);
 			g->last_scan = now;

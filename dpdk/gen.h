@@ -22,6 +22,9 @@ struct rb_slot {
 
 struct rb_gen_counters {
 	uint64_t sent, ops, bytes, mismatch, lost, late, stale, nomem, tx_full;
+	// polls of the loop, and those that neither received nor sent: the
+	// slack of a generator whose core is always busy.
+	uint64_t polls, idle_polls;
 };
 
 struct rb_gen {

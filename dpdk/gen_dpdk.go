@@ -128,6 +128,8 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 		Stale:       uint64(c.stale),
 		TxFull:      uint64(c.tx_full),
 		ClientCPUNS: int64(cpu),
+		Polls:       uint64(c.polls),
+		IdlePolls:   uint64(c.idle_polls),
 		Latency:     hist.Export(),
 		ServerMAC:   serverMAC.String(),
 	}

@@ -70,6 +70,8 @@ type genReport struct {
 	Stale       uint64                 `json:"stale"`   // echoes of requests already expired
 	TxFull      uint64                 `json:"tx_full"` // requests the memif ring refused, counted lost
 	ClientCPUNS int64                  `json:"client_cpu_ns"`
+	Polls       uint64                 `json:"polls"`
+	IdlePolls   uint64                 `json:"idle_polls"` // polls that neither received nor sent
 	Latency     *hdrhistogram.Snapshot `json:"latency"`
 	ServerMAC   string                 `json:"server_mac"`
 }
@@ -239,6 +241,8 @@ func (r genReport) report() *workloads.Report {
 		Errors:    r.Errors,
 		Late:      r.Late,
 		ClientCPU: time.Duration(r.ClientCPUNS),
+		Polls:     r.Polls,
+		IdlePolls: r.IdlePolls,
 	}
 	if r.Latency != nil {
 		rep.Latency = hdrhistogram.Import(r.Latency)

@@ -448,6 +448,9 @@ func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *s
 	}
 	if topo.Name() == Memif {
 		w.Gen.Polling = true
+		if rep.Polls > 0 {
+			w.Gen.IdlePollShare = float64(rep.IdlePolls) / float64(rep.Polls)
+		}
 	}
 	return w
 }

@@ -175,6 +175,10 @@ func Fill(rec *results.Record, w Window) {
 		}
 	}
 
+	if w.Gen.Polling && w.Gen.IdlePollShare >= 0 {
+		v := w.Gen.IdlePollShare
+		rec.ClientIdlePolls = &v
+	}
 	fillNoise(rec, w, win, ncores)
 	fillClientBound(rec, w)
 	if w.BusyPolls {

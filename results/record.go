@@ -72,6 +72,9 @@ type Record struct {
 	ClientBusy      float64  `json:"client_busy"` // busy fraction of the client cores
 	// ClientThreadBusy is the generator's loop threads' CPU over the window.
 	ClientThreadBusy float64 `json:"client_thread_busy"`
+	// ClientIdlePolls is a polling generator's (DPDK's) share of polls that
+	// found nothing to do: its slack, where its core's busy says nothing.
+	ClientIdlePolls *float64 `json:"client_idle_polls,omitempty"`
 
 	// Cycles on the server cores: perf (hardware counter) or tsc (busy time
 	// × TSC frequency).

@@ -126,6 +126,10 @@ type Report struct {
 	// load asked for was not offered: the generator could not keep up, or
 	// the server's slots stayed full. They are not in Sent or Latency.
 	Unsent uint64
+	// Polls and IdlePolls are a polling generator's (DPDK's) loop passes
+	// in the window and those that found nothing to receive or send: its
+	// core is always busy, so its slack is its idle polls.
+	Polls, IdlePolls uint64
 }
 
 // Errors seen by the generator.
