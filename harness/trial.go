@@ -176,7 +176,7 @@ func (r *Runner) Trial(ctx context.Context, t Trial) results.Record {
 			break
 		}
 		if attempt < max {
-			earlier = append(earlier, fmt.Sprintf("attempt %d noisy (other tasks took %.0f%% of the server cores)", attempt, 100*rec.NoiseOtherCPU))
+			earlier = append(earlier, fmt.Sprintf("attempt %d noisy (other tasks took %.0f%% of the server cores, steal %.0f%%)", attempt, 100*rec.NoiseOtherCPU, 100*rec.NoiseSteal))
 		}
 	}
 	rec.Notes = append(earlier, rec.Notes...)
