@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -250,6 +251,14 @@ int main(int argc, char **argv)
 	/* A write to a reset connection must fail with EPIPE, not kill us (Go
 	 * ignores SIGPIPE on sockets too). */
 	signal(SIGPIPE, SIG_IGN);
+	/* Many connections, and c-uring's table of direct descriptors, need
+	 * more than the default 1024 files; Go's runtime raises the soft
+	 * limit to the hard one at start-up, so the Go backends have it. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
