@@ -10,13 +10,18 @@ TAGS    := $(shell pkg-config --exists libdpdk 2>/dev/null && echo dpdk)
 REV     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X ringbench/harness.buildRev=$(REV)
 # Debian packages: iproute2 (namespaces, veth), nftables (the lesson's
-# firewall checks), util-linux (taskset), DPDK (the bypass backend),
-# linux-perf (validate's independent task-clock reading).
-DEB     := iproute2 nftables util-linux pkg-config gcc dpdk dpdk-dev libdpdk-dev linux-perf
+# firewall checks), util-linux (taskset), DPDK (the bypass backend), gcc and
+# liburing-dev (the C baselines), linux-perf (validate's independent
+# task-clock reading).
+DEB     := iproute2 nftables util-linux pkg-config gcc liburing-dev dpdk dpdk-dev libdpdk-dev linux-perf
+# The C baselines (baselines/): c-uring is built when liburing's headers are
+# there (re-evaluated after deps, as TAGS is).
+BASE_CFLAGS := -O2 -Wall -Wextra -Werror -pthread
+LIBURING    := $(shell test -f /usr/include/liburing.h && echo yes)
 # Only the tests need a browser (the report's rendering check).
 DEBTEST := chromium
 
-.PHONY: all deps deps-test build test bench report vet clean
+.PHONY: all deps deps-test build baselines test bench report vet clean
 
 all: build
 
@@ -32,9 +37,24 @@ build: deps
 	$(MAKE) --no-print-directory $(BIN)
 
 # Re-evaluates TAGS after deps may have installed libdpdk-dev.
-$(BIN): FORCE
+$(BIN): baselines FORCE
 	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ringbench
 FORCE:
+
+# The C servers live beside bin/ringbench, where the baselines backends look
+# for them.
+baselines: bin/c-epoll $(if $(LIBURING),bin/c-uring)
+ifeq ($(LIBURING),)
+	@echo "baselines: no liburing headers (liburing-dev): built c-epoll only; c-uring reports not supported"
+endif
+
+bin/c-epoll: baselines/c-epoll.c baselines/serve.c baselines/serve.h
+	@mkdir -p bin
+	gcc $(BASE_CFLAGS) -o $@ baselines/c-epoll.c baselines/serve.c
+
+bin/c-uring: baselines/c-uring.c baselines/serve.c baselines/serve.h
+	@mkdir -p bin
+	gcc $(BASE_CFLAGS) -o $@ baselines/c-uring.c baselines/serve.c -luring
 
 vet:
 	$(GO) vet -tags '$(TAGS)' ./...

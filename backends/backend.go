@@ -136,6 +136,17 @@ type Backend struct {
 	Probe func() error
 	// New starts a server.
 	New func(Config) (Server, error)
+	// Command is set for a backend that is a program of its own rather
+	// than Go code in this binary (the C baselines): the command line that
+	// starts it serving cfg. The program speaks the line protocol of
+	// `ringbench serve` on its stdin and stdout, so the harness starts it
+	// in place of a serve process and reads its counters the same way.
+	// Nil for the built-in backends.
+	Command func(cfg Config) ([]string, error)
+	// BaselineOf names the Go backend whose kernel path this backend
+	// serves without Go ("epoll" for c-epoll): its figures belong beside
+	// that backend's, as what the path costs without the Go runtime.
+	BaselineOf string
 }
 
 // Supports reports whether the backend serves proto and service, and if not,

@@ -77,6 +77,22 @@ func serveArgs(cfg backends.Config, name string) []string {
 	return args
 }
 
+// backendCommand is the command line that serves the registered backend
+// name: ringbench itself re-executed as `serve` (goServe), or the
+// backend's own program (a C baseline), which speaks the same protocol and
+// runs under the same pinning, namespace and cgroup.
+func backendCommand(self, name string, cfg backends.Config) (argv []string, goServe bool, err error) {
+	b, err := backends.Lookup(name)
+	if err == nil && b.Command != nil {
+		argv, err := b.Command(cfg)
+		if err != nil {
+			return nil, false, fmt.Errorf("start server: %w", err)
+		}
+		return argv, false, nil
+	}
+	return append([]string{self}, serveArgs(cfg, name)...), true, nil
+}
+
 // startServer starts the server and waits until it listens.
 func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server, err error) {
 	self, err := os.Executable()
@@ -95,8 +111,12 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 		}
 		line := strings.NewReplacer("{port}", strconv.Itoa(cfg.Port), "{host}", cfg.Host).Replace(spec.Command)
 		argv = []string{"sh", "-c", "exec " + line}
-	} else {
-		argv = append([]string{self}, serveArgs(cfg, spec.Backend)...)
+	}
+	goServe := false
+	if !external {
+		if argv, goServe, err = backendCommand(self, spec.Backend, cfg); err != nil {
+			return nil, err
+		}
 	}
 	// taskset pins the process before it runs a single instruction of its
 	// own, so every thread it ever makes inherits the server CPUs.
@@ -107,7 +127,7 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
 	}
 	var env []string
-	if !external {
+	if goServe {
 		// Go's asynchronous preemption signals a running loop every 10 ms
 		// (a tgkill and an rt_sigreturn): syscalls the backend did not ask
 		// for. A serve process runs one loop per core and nothing to

@@ -22,6 +22,7 @@ import (
 	"ringbench/workloads"
 
 	// Backends register themselves.
+	_ "ringbench/baselines/programs"
 	_ "ringbench/epoll"
 	_ "ringbench/uring"
 )
