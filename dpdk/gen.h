@@ -46,6 +46,9 @@ struct rb_gen {
 	uint64_t last_scan;
 	uint64_t expire_seq; // open loop: the oldest seq not yet answered or expired
 	uint8_t started;
+	// win_start is the window's first TSC: a reply counts only when its
+	// request's stamp (intended or actual send time) is at or after it.
+	uint64_t win_start;
 	struct rb_gen_counters c;
 	uint64_t *lat; // latencies in ns, drained by Go
 	uint32_t nlat, lat_cap;

@@ -107,6 +107,7 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 	}
 	g.c = C.struct_rb_gen_counters{}
 	g.nlat = 0
+	g.win_start = C.rb_tsc()
 	hist := newLatencyHistogram()
 	cpu0 := threadCPU()
 	start := time.Now()

@@ -8,6 +8,7 @@ import (
 	"ringbench/harness"
 
 	// The backends register themselves; a profile names them.
+	_ "ringbench/baselines/programs"
 	_ "ringbench/dpdk"
 	_ "ringbench/epoll"
 	_ "ringbench/uring"

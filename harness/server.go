@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -107,7 +108,7 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 			return nil, errors.New("start server: --backend external needs --server-cmd")
 		}
 		if cfg.Port == 0 {
-			cfg.Port = 20000 + rand.IntN(20000)
+			cfg.Port = externalPort(topo, cfg)
 		}
 		line := strings.NewReplacer("{port}", strconv.Itoa(cfg.Port), "{host}", cfg.Host).Replace(spec.Command)
 		argv = []string{"sh", "-c", "exec " + line}
@@ -453,4 +454,28 @@ func joinInts(v []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return strings.Join(s, ",")
+}
+
+// externalPort picks the port an external server is told to listen on. In
+// the harness's own namespace (loopback) other programs hold ports, so the
+// kernel is asked for a free one (bound and released: a small race, not a
+// random collision); a fresh server namespace has every port free.
+func externalPort(topo Topology, cfg backends.Config) int {
+	if topo.ServerNetns() == "" {
+		network := "tcp4"
+		if cfg.Proto == backends.UDP {
+			network = "udp4"
+		}
+		addr := net.JoinHostPort(cfg.Host, "0")
+		if network == "udp4" {
+			if c, err := net.ListenPacket(network, addr); err == nil {
+				defer c.Close()
+				return c.LocalAddr().(*net.UDPAddr).Port
+			}
+		} else if l, err := net.Listen(network, addr); err == nil {
+			defer l.Close()
+			return l.Addr().(*net.TCPAddr).Port
+		}
+	}
+	return 20000 + rand.IntN(20000)
 }
