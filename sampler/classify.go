@@ -267,6 +267,22 @@ func Classify(c Chain) Category {
 	return Other
 }
 
+// irqEntries are the frames an interrupt or a softirq run begins with.
+var irqEntries = []string{"asm_sysvec_", "asm_common_interrupt", "handle_softirqs", "__do_softirq", "run_ksoftirqd"}
+
+// InInterrupt says whether the sample was taken in interrupt or softirq
+// work, which runs on whatever task the core happened to be running: on a
+// shared machine, other processes' network traffic lands on the server's
+// core this way.
+func InInterrupt(c Chain) bool {
+	for _, f := range c.Frames {
+		if f.Kernel && hasAnyPrefix(f.Func, irqEntries) {
+			return true
+		}
+	}
+	return false
+}
+
 func hasExact(s string, list []string) bool {
 	for _, x := range list {
 		if s == x {

@@ -49,6 +49,8 @@ type Classified struct {
 	Category Category
 	PID, TID uint32
 	CPU      uint32
+	// InInterrupt: taken in interrupt or softirq work (see InInterrupt).
+	InInterrupt bool
 }
 
 // Result is what a window's samples became.
@@ -78,8 +80,8 @@ func (s *Sampler) Profile() (*Result, error) {
 	var total float64
 	for i := range s.records.Samples {
 		smp := &s.records.Samples[i]
-		cat, locs := b.sample(smp)
-		res.Samples = append(res.Samples, Classified{Category: cat, PID: smp.PID, TID: smp.TID, CPU: smp.CPU})
+		cat, irq, locs := b.sample(smp)
+		res.Samples = append(res.Samples, Classified{Category: cat, PID: smp.PID, TID: smp.TID, CPU: smp.CPU, InInterrupt: irq})
 		res.Breakdown.Counts[string(cat)]++
 		w := float64(weight(smp))
 		if cat == Idle {
@@ -201,7 +203,7 @@ func (b *builder) comm(pid uint32) string {
 
 // sample symbolizes one sample into its frames and locations (leaf first,
 // the process's comm as the root) and classifies it.
-func (b *builder) sample(smp *perf.Sample) (Category, []*profile.Location) {
+func (b *builder) sample(smp *perf.Sample) (Category, bool, []*profile.Location) {
 	b.frames = b.frames[:0]
 	var locs []*profile.Location
 	kernel, user := smp.Kernel, smp.User
@@ -242,10 +244,10 @@ func (b *builder) sample(smp *perf.Sample) (Category, []*profile.Location) {
 		}
 		locs = append(locs, b.location(locKey{pid: smp.PID, addr: addr}, name, file, m))
 	}
-	cat := Classify(Chain{Frames: b.frames, IdleTask: smp.PID == 0, Server: b.s.isServer(smp.PID)})
+	chain := Chain{Frames: b.frames, IdleTask: smp.PID == 0, Server: b.s.isServer(smp.PID)}
 	comm := b.comm(smp.PID)
 	locs = append(locs, b.location(locKey{root: comm}, comm, "", nil))
-	return cat, locs
+	return Classify(chain), InInterrupt(chain), locs
 }
 
 func (b *builder) userMapping(pid uint32, proc *process, idx int) *profile.Mapping {
