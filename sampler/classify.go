@@ -177,7 +177,7 @@ var rules = []rule{
 			"common_startup_64"},
 		prefix: []string{
 			// scheduling and wake-ups
-			"schedule_", "preempt_schedule", "__cond_resched", "try_to_wake_up", "wake_up_", "__wake_up", "ttwu_",
+			"schedule_", "io_schedule", "preempt_schedule", "__cond_resched", "try_to_wake_up", "wake_up_", "__wake_up", "ttwu_",
 			"enqueue_task", "dequeue_task", "enqueue_entity", "dequeue_entity", "pick_next_", "pick_task", "put_prev_",
 			"set_next_", "finish_task_switch", "__switch_to", "switch_mm", "update_rq_clock", "update_load_avg",
 			"sched_", "__sched_", "select_task_rq", "check_preempt", "wakeup_preempt", "psi_", "futex_", "__futex",
