@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"ringbench/meters"
+	"ringbench/sampler"
 	"ringbench/workloads"
 )
 
@@ -21,6 +22,10 @@ type window struct {
 	// right before (end) the meters read them: validate's independent
 	// readings then lie inside the window.
 	obs windowObserver
+	// smp samples the server cores through the window; smpErr says why
+	// it could not.
+	smp    *sampler.Sampler
+	smpErr error
 }
 
 // windowObserver takes independent readings of a server during a window.
@@ -37,6 +42,9 @@ func (w *window) hooks() workloads.Hooks {
 		WindowStart: func() {
 			w.a = w.reader.Read(true)
 			w.opened = true
+			if w.smp != nil {
+				w.smpErr = w.smp.Start()
+			}
 			w.scanner.Start()
 			if w.obs != nil {
 				w.obs.windowStart(w.reader.PID())
@@ -48,6 +56,9 @@ func (w *window) hooks() workloads.Hooks {
 			}
 			w.b = w.reader.Read(true)
 			w.closed = true
+			if w.smp != nil && w.smpErr == nil {
+				w.smpErr = w.smp.Stop()
+			}
 			w.scanA = w.scanner.Result()
 			w.scanner.Start()
 			w.scanB = w.scanner.Result()

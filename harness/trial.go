@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"ringbench/backends"
 	"ringbench/meters"
 	"ringbench/results"
+	"ringbench/sampler"
 	"ringbench/workloads"
 )
 
@@ -94,6 +97,8 @@ type Runner struct {
 	// share of the server cores, or the server waited this share of the
 	// window for a CPU.
 	NoiseLimit float64
+	// NoProfile turns off the sampled profile of each cost window.
+	NoProfile bool
 	// NoSyscallCount skips the counting window that follows each cost
 	// window (syscalls per op are then empty).
 	NoSyscallCount bool
@@ -109,12 +114,13 @@ type Runner struct {
 	hugeDone bool
 	scanner  *meters.Scanner
 	observer windowObserver // validate's cross-checks
+	profiles int            // pprof files written
 }
 
 // NewRunner returns a runner that appends to store.
 func NewRunner(store *results.Store, run string, log io.Writer) *Runner {
 	return &Runner{Env: Environment(), Store: store, Run: run, Log: log,
-		MaxAttempts: 3, NoiseLimit: 0.10, topos: map[string]Topology{}}
+		MaxAttempts: 3, NoiseLimit: 0.05, topos: map[string]Topology{}}
 }
 
 // Close removes every topology the runner made, releases hugepages and
@@ -342,6 +348,18 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	defer reader.Close()
 	win := r.newWindow(reader)
 	win.obs = r.observer
+	var profileNote string
+	if !r.NoProfile {
+		// The sampler's slow work (kernel symbols, opening events) is done
+		// here, before the warm-up; its edges are an ioctl each.
+		smp, err := sampler.Open(sampler.Config{CPUs: srvCPUs, PIDs: meters.ProcessTree(srv.pid)})
+		if err != nil {
+			profileNote = fmt.Sprintf("not profiled: %v", err)
+		} else {
+			defer smp.Close()
+			win.smp = smp
+		}
+	}
 
 	// A server that dies mid-trial stops the generator at once and fails
 	// the trial with the server's own last words.
@@ -369,9 +387,26 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		return failed(rec, err)
 	}
 	w := r.meterWindow(t, win, rep, srv, topo, srvCPUs, cliCPUs, dpdkFamily)
+	bd, profErr := r.profile(&rec, t, win)
+	if bd != nil {
+		share := bd.ForeignShare()
+		w.SampledOther = &share
+	}
 	meters.Fill(&rec, w)
 	meters.FillLatency(&rec, rep)
 	rec.Env.CyclesSource = rec.CyclesSource
+	if bd != nil {
+		rec.CyclesBreakdown = map[string]results.BreakdownShare{}
+		for c, v := range bd.CyclesPerOp(rec.CyclesPerOp) {
+			rec.CyclesBreakdown[c] = results.BreakdownShare{Share: bd.Shares[c], CyclesPerOp: v}
+		}
+	}
+	if profileNote != "" {
+		rec.Notes = append(rec.Notes, profileNote)
+	}
+	if profErr != nil {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("profile: %v", profErr))
+	}
 
 	// Syscalls are counted in a second, shorter window on the same server
 	// with the tracepoint attached: attaching it slows every syscall on the
@@ -402,6 +437,39 @@ func (r *Runner) hugepages() bool {
 	}
 	return r.hugeErr == nil
 }
+
+// profile builds the cost window's profile, writes it to the results
+// folder and returns its breakdown (nil when the window was not sampled).
+func (r *Runner) profile(rec *results.Record, t Trial, win *window) (*sampler.Breakdown, error) {
+	if win.smp == nil {
+		return nil, nil
+	}
+	if win.smpErr != nil {
+		return nil, win.smpErr
+	}
+	res, err := win.smp.Profile()
+	if err != nil {
+		return nil, err
+	}
+	bd := res.Breakdown
+	rec.ProfileEvent, rec.ProfileSamples, rec.ProfileLost = fmt.Sprintf("%s %d Hz", bd.Event, bd.Hz), bd.Samples, bd.Lost
+	if r.Store != nil {
+		r.profiles++
+		name := fmt.Sprintf("t%03d-r%d-%s-%d.pb.gz", t.Index, t.Repeat, strings.ReplaceAll(rec.Label(), "/", "_"), r.profiles)
+		dir := filepath.Join(r.Store.Dir(), ProfilesDir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return &bd, fmt.Errorf("profile folder: %w", err)
+		}
+		if err := res.WriteFile(filepath.Join(dir, name)); err != nil {
+			return &bd, err
+		}
+		rec.Profile = filepath.Join(ProfilesDir, name)
+	}
+	return &bd, nil
+}
+
+// ProfilesDir is the results folder's folder of pprof files.
+const ProfilesDir = "profiles"
 
 // target is where the generator sends.
 func (r *Runner) target(topo Topology, srv *server) (workloads.Target, error) {

@@ -123,15 +123,36 @@ type Record struct {
 	Late   uint64 `json:"late"`
 	Unsent uint64 `json:"unsent"`
 
+	// Where the server cores' cycles went: a cpu-clock (or PMU cycles)
+	// sample of the server cores through the cost window, every sample
+	// classified by its call chain (sampler.Categories). Profile is the
+	// pprof file in the results folder; CyclesBreakdown each category's
+	// share of the non-idle samples and share × cycles_per_op.
+	Profile         string                    `json:"profile,omitempty"`
+	ProfileEvent    string                    `json:"profile_event,omitempty"`
+	ProfileSamples  int                       `json:"profile_samples,omitempty"`
+	ProfileLost     uint64                    `json:"profile_lost,omitempty"`
+	CyclesBreakdown map[string]BreakdownShare `json:"cycles_breakdown,omitempty"`
+
 	// Flags.
-	ClientBound   bool     `json:"client_bound"`
-	Noisy         bool     `json:"noisy"`
-	NoiseOtherCPU float64  `json:"noise_other_cpu"` // other tasks' share of the server cores
-	NoiseRunDelay float64  `json:"noise_run_delay"` // server run delay / window
-	NoiseSteal    float64  `json:"noise_steal"`     // hypervisor steal / window
-	Notes         []string `json:"notes,omitempty"`
+	ClientBound   bool    `json:"client_bound"`
+	Noisy         bool    `json:"noisy"`
+	NoiseOtherCPU float64 `json:"noise_other_cpu"` // other tasks' share of the server cores
+	NoiseRunDelay float64 `json:"noise_run_delay"` // server run delay / window
+	NoiseSteal    float64 `json:"noise_steal"`     // hypervisor steal / window
+	// NoiseSource: "samples" (other tasks' share of the server cores'
+	// samples) or "task scan" (per-task run-time deltas, each put on the
+	// CPU it was last seen on: it misses tasks that moved away).
+	NoiseSource string   `json:"noise_source,omitempty"`
+	Notes       []string `json:"notes,omitempty"`
 
 	Env Env `json:"env"`
+}
+
+// BreakdownShare is one category of a trial's cycles breakdown.
+type BreakdownShare struct {
+	Share       float64 `json:"share"`
+	CyclesPerOp float64 `json:"cycles_per_op"`
 }
 
 // Config is a trial's configuration.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/google/pprof/profile"
 
@@ -26,10 +27,25 @@ type Breakdown struct {
 	// Idle the number of samples of a halted core.
 	Samples int `json:"samples"`
 	Idle    int `json:"idle"`
+	// Foreign counts samples of other tasks on the server cores: neither
+	// the server's processes, nor the idle task, nor a core's ksoftirqd,
+	// nor interrupt work (which is likely the server's own receive path,
+	// whatever task it interrupted). Foreign over Samples + Idle is other
+	// tasks' share of the cores: the noise of the window.
+	Foreign int `json:"foreign"`
 	// Lost counts samples the kernel dropped because a ring was full;
 	// Throttled, the times it slowed sampling down for its own cost.
 	Lost      uint64 `json:"lost"`
 	Throttled uint64 `json:"throttled"`
+}
+
+// ForeignShare is other tasks' share of the sampled time on the server
+// cores, idle included; 0 without samples.
+func (b Breakdown) ForeignShare() float64 {
+	if b.Samples+b.Idle == 0 {
+		return 0
+	}
+	return float64(b.Foreign) / float64(b.Samples+b.Idle)
 }
 
 // CyclesPerOp splits a window's cycles per op by the shares: each
@@ -83,6 +99,9 @@ func (s *Sampler) Profile() (*Result, error) {
 		cat, irq, locs := b.sample(smp)
 		res.Samples = append(res.Samples, Classified{Category: cat, PID: smp.PID, TID: smp.TID, CPU: smp.CPU, InInterrupt: irq})
 		res.Breakdown.Counts[string(cat)]++
+		if smp.PID != 0 && !irq && !s.isServer(smp.PID) && !strings.HasPrefix(b.comm(smp.PID), "ksoftirqd/") {
+			res.Breakdown.Foreign++
+		}
 		w := float64(weight(smp))
 		if cat == Idle {
 			res.Breakdown.Idle++

@@ -228,6 +228,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var tf trialFlags
 	tf.register(fs)
 	out := fs.String("out", "", "results folder (default bench-results/<time>)")
+	m := meterFlags{}
+	m.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -243,6 +245,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer r.Close()
+	m.apply(r)
 	var trials []harness.Trial
 	for i := 0; i < tf.repeats; i++ {
 		t.Repeat = i
@@ -293,6 +296,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	only := fs.String("backends", "", "comma-separated backends to keep (default: the profile's)")
 	lesson := fs.Bool("lesson", true, "run the middle-ground experiments too")
 	report := fs.Bool("report", true, "write report.md and report.html at the end")
+	m := meterFlags{}
+	m.register(fs)
 	validate := fs.Bool("validate", true, "check the meters against their ground truths first (ringbench validate; about 1.5 minutes); the report shows the outcome")
 	dry := fs.Bool("n", false, "list the trials and exit")
 	seed := fs.Int64("seed", 0, "order of the trials within each round of repeats (default: the profile's seed, else from the clock; printed so a run can be repeated)")
@@ -352,6 +357,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer r.Close()
+	m.apply(r)
 	r.MaxAttempts = p.MaxAttempts
 	if defaulted {
 		if err := markLatest(resultsRoot, *out); err != nil {
@@ -567,4 +573,19 @@ func (o *optionFlag) Set(s string) error {
 	}
 	o.m[k] = v
 	return nil
+}
+
+// meterFlags turn off the meters that cost something: the sampled profile
+// of each cost window and the syscall-counting window after it.
+type meterFlags struct {
+	profile, countSyscalls bool
+}
+
+func (m *meterFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&m.profile, "cpu-profile", true, "sample the server cores through each cost window: a pprof file per trial (profiles/) and the cycles breakdown by category")
+	fs.BoolVar(&m.countSyscalls, "count-syscalls", true, "count syscalls per op in a 1 s window after each cost window, on the same server (the tracepoint slows every syscall, so never in the cost window)")
+}
+
+func (m *meterFlags) apply(r *harness.Runner) {
+	r.NoProfile, r.NoSyscallCount = !m.profile, !m.countSyscalls
 }
