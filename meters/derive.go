@@ -30,8 +30,8 @@ type Limits struct {
 	Steal float64 // the hypervisor's share of the server cores
 }
 
-// DefaultLimits flag a trial noisy above 10% other tasks or 5% steal.
-var DefaultLimits = Limits{Noise: 0.10, Steal: 0.05}
+// DefaultLimits flag a trial noisy above 5% other tasks or 5% steal.
+var DefaultLimits = Limits{Noise: 0.05, Steal: 0.05}
 
 // Generator is what the load generator measured in its window.
 type Generator struct {
