@@ -51,6 +51,9 @@ const (
 	busyBelowCPULimit = 0.01  // core busy ≥ process CPU − 1%
 	snapshotLimitUS   = 1000  // a window edge's snapshot
 	lateLimit         = 0.001 // requests sent > 1 ms late, share of ops
+	// profileOverheadLimit: sampling the server cores costs ≤ 2% of
+	// cycles/op.
+	profileOverheadLimit = 0.02
 )
 
 // Validate runs every meter cross-check on this machine and returns one
@@ -142,7 +145,24 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 		add(MeterEffectCheck(b, byBackend[b]))
 	}
 
-	// 4. What every trial above must hold.
+	// 4. What sampling the server cores costs: uring's repeats above were
+	// sampled; three more, interleaved in time with nothing else, are not.
+	var unsampled []results.Record
+	savedProfile := r.NoProfile
+	r.NoProfile = true
+	for rep := range 3 {
+		t := base
+		t.Backend, t.Proto, t.Conns, t.Depth, t.Rate, t.Repeat = "uring", backends.TCP, 64, 4, 20000, 100+rep
+		t.Warmup = time.Second
+		unsampled = append(unsampled, run(t))
+		if ctx.Err() != nil {
+			return v, ctx.Err()
+		}
+	}
+	r.NoProfile = savedProfile
+	add(ProfileOverheadCheck(byBackend["uring"], unsampled))
+
+	// 5. What every trial above must hold.
 	for _, c := range WindowChecks(all) {
 		add(c)
 	}
@@ -310,6 +330,34 @@ func MeterEffectCheck(backend string, recs []results.Record) results.Check {
 	if abs(c.Value) > meterEffectLimit {
 		c.Detail += ": counting would have moved the cost; the cost windows ran without it"
 	}
+	return c
+}
+
+// ProfileOverheadCheck compares cycles/op of sampled and unsampled
+// trials of one configuration: what the profile of each cost window costs.
+func ProfileOverheadCheck(sampled, unsampled []results.Record) results.Check {
+	c := results.Check{Name: "sampled profile's cost on cycles/op (uring)", Limit: fmt.Sprintf("≤ %.0f%%", 100*profileOverheadLimit)}
+	var a, b []float64
+	for _, r := range usable(sampled) {
+		if r.Profile != "" || r.ProfileSamples > 0 {
+			a = append(a, r.CyclesPerOp)
+		}
+	}
+	for _, r := range usable(unsampled) {
+		b = append(b, r.CyclesPerOp)
+	}
+	if len(a) == 0 {
+		c.Skipped, c.Detail = true, "no sampled trial (sampling unavailable here)"
+		return c
+	}
+	if len(b) < 2 {
+		c.Detail = fmt.Sprintf("only %d usable unsampled trials", len(b))
+		return c
+	}
+	c.Value = median(a)/median(b) - 1
+	c.Display = fmt.Sprintf("%+.1f%%", 100*c.Value)
+	c.Pass = c.Value <= profileOverheadLimit
+	c.Detail = fmt.Sprintf("median cycles/op %.0f sampled (n=%d) vs %.0f unsampled (n=%d)", median(a), len(a), median(b), len(b))
 	return c
 }
 
