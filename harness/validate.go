@@ -127,14 +127,25 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 	// and what counting syscalls did to it.
 	byBackend := map[string][]results.Record{}
 	names := []string{"epoll", "uring"}
+	// "uring unsampled": the same uring trials without the sampled profile,
+	// interleaved with the rest, for what sampling costs.
+	const unsampled = "uring unsampled"
 	for rep := range max(o.Repeats, 3) {
 		order := append([]string(nil), names...)
+		if rep < 3 {
+			order = append(order, unsampled)
+		}
 		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, b := range order {
 			t := base
 			t.Backend, t.Proto, t.Conns, t.Depth, t.Rate, t.Repeat = b, backends.TCP, 64, 4, 20000, rep
 			t.Warmup = time.Second
+			savedProfile := r.NoProfile
+			if b == unsampled {
+				t.Backend, r.NoProfile = "uring", true
+			}
 			byBackend[b] = append(byBackend[b], run(t))
+			r.NoProfile = savedProfile
 			if ctx.Err() != nil {
 				return v, ctx.Err()
 			}
@@ -145,24 +156,9 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 		add(MeterEffectCheck(b, byBackend[b]))
 	}
 
-	// 4. What sampling the server cores costs: uring's repeats above were
-	// sampled; three more, interleaved in time with nothing else, are not.
-	var unsampled []results.Record
-	savedProfile := r.NoProfile
-	r.NoProfile = true
-	for rep := range 3 {
-		t := base
-		t.Backend, t.Proto, t.Conns, t.Depth, t.Rate, t.Repeat = "uring", backends.TCP, 64, 4, 20000, 100+rep
-		t.Warmup = time.Second
-		unsampled = append(unsampled, run(t))
-		if ctx.Err() != nil {
-			return v, ctx.Err()
-		}
-	}
-	r.NoProfile = savedProfile
-	add(ProfileOverheadCheck(byBackend["uring"], unsampled))
+	add(ProfileOverheadCheck(byBackend["uring"], byBackend[unsampled]))
 
-	// 5. What every trial above must hold.
+	// 4. What every trial above must hold.
 	for _, c := range WindowChecks(all) {
 		add(c)
 	}
