@@ -37,7 +37,7 @@ type ValidateOptions struct {
 }
 
 // DefaultValidateOptions take about a minute and a half on 2 vCPUs.
-var DefaultValidateOptions = ValidateOptions{Duration: 2 * time.Second, Repeats: 5, BurnCycles: 200_000, BurnRate: 2000, BurnRepeats: 5}
+var DefaultValidateOptions = ValidateOptions{Duration: 2 * time.Second, Repeats: 5, BurnCycles: 200_000, BurnRate: 2000, BurnRepeats: 4}
 
 // Limits of the checks: what the meters must meet before a figure is
 // published.
