@@ -12,11 +12,13 @@
 //     Slower readings (the backend's own counters, a round trip to the
 //     server) are taken after the cheap ones at both edges, so every meter
 //     spans a window of the same length.
-//  3. A TaskScan (other tasks' run time on the server cores) runs off the
-//     edges, in an idle-priority thread, because scanning /proc costs
-//     milliseconds that would stall the generator sharing the harness's CPU.
-//  4. Fill derives every record field from the two snapshots, the two task
-//     scans and the generator's report. It is a pure function: every
+//  3. Other tasks' share of the server cores comes from the sampler's
+//     samples (package sampler) when it ran; else from a TaskScan of every
+//     task's run time, taken off the edges in an idle-priority thread,
+//     because scanning /proc costs milliseconds that would stall the
+//     generator sharing the harness's CPU.
+//  4. Fill derives every record field from the two snapshots, the noise
+//     estimate and the generator's report. It is a pure function: every
 //     published number passes through code that a table test pins.
 //
 // The ground truths the meters are checked against (the burn backend's
