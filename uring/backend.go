@@ -102,24 +102,20 @@ type plan struct {
 	bufSize  int
 	bufCount int
 	ringSize uint32
-	// batch and batchUs: the default loop waits for batch completions but
-	// at most batchUs once one is there (0: wake per completion). The
-	// kernel's min-wait (IORING_FEAT_MIN_TIMEOUT, 6.12) makes one enter
-	// serve what arrives in that window: measured on veth at 20k echoes/s
-	// (64 conns × depth 4), 16 and 50-100 µs took enters from about 1 to
-	// 0.25 per op and cycles per op down by 15-30%, for at most batchUs of
-	// added latency when the load is light.
+	// batch and batchUs: with enough sources active (see
+	// loop.waitPolicy) a wait asks for up to batch completions but holds
+	// out at most batchUs once one is there. The kernel's min-wait
+	// (IORING_FEAT_MIN_TIMEOUT, 6.12) then makes one enter serve what
+	// arrives in that window, for at most batchUs of added latency.
 	batch   uint32
 	batchUs int64 // -1: by variant and core sharing (sharedBatchUs or defaultBatchUs)
-	// rawEnter: enters bypass the runtime's syscall bookkeeping (see
-	// ring.Ring.RawEnter). Measured from outside at 20k echoes/s, it
-	// takes the server process from 0.63 to 0.42 syscalls/op (sysmon
-	// stops retaking the P and waking Ms: its nanosleeps fall 20x). The
-	// runtime then thinks the loop runs while it waits, so a goroutine
-	// queued on its P waits for it: the wait is bounded (rawWaitNs) and an
-	// idle loop yields, but an in-process client (tests, GOMAXPROCS=1)
-	// still loses up to rawWaitNs per round trip. Off by default; a
-	// dedicated server process (ringbench serve) should turn it on.
+	// rawEnter: waits are raw enters that bypass the runtime's syscall
+	// bookkeeping (ring.Ring.RawEnter), so the runtime makes no syscall on
+	// the loop's behalf (no sysmon retake of the P, no futex hand-off to
+	// another M). The runtime then thinks the loop runs while it waits, so
+	// the wait is bounded (rawWaitNs) and an idle loop yields and sleeps
+	// through the runtime's path (see loop.wait). On by default; raw_enter=0
+	// turns it off.
 	rawEnter  bool
 	connBytes int // uring-basic's per-connection buffer
 	// pattern holds the source pattern from offset 0, one send plus
@@ -135,10 +131,10 @@ const (
 	optSqCPU    = "sq_cpu"     // sqpoll: CPU of the SQ thread (default: the loop's)
 	optBufSize  = "buf_size"   // provided buffer size, bytes
 	optBufCount = "buf_count"  // provided buffers per loop (power of two)
-	optEntries  = "sq_entries" // SQ ring size (CQ is 8x)
+	optEntries  = "sq_entries" // SQ ring size (CQ is 8x, clamped to the kernel's limit)
 	optBatch    = "batch"      // completions one wait asks for (default 16)
 	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs (default 50, sqpoll sharing a CPU 500; 0 wakes per completion)
-	optRawEnter = "raw_enter"  // 1: enters skip the runtime's syscall bookkeeping (default 0)
+	optRawEnter = "raw_enter"  // 0: waits go through the runtime's syscall path (default 1: raw, bounded)
 )
 
 func newPlan(v *variant, cfg backends.Config) (*plan, error) {
@@ -147,7 +143,7 @@ func newPlan(v *variant, cfg backends.Config) (*plan, error) {
 		return nil, err
 	}
 	p := &plan{v: v, proto: cfg.Proto, service: cfg.Service, addr: k.Addr, maxDatagram: cfg.MaxDatagram(), msgSize: k.MsgSize,
-		spinNs: -1, sqIdleMs: -1, sqCPU: -1, ringSize: 1024, batch: 16, batchUs: -1}
+		spinNs: -1, sqIdleMs: -1, sqCPU: -1, ringSize: 1024, batch: 16, batchUs: -1, rawEnter: true}
 	// Provided buffers: TCP reads at most a buffer per CQE, so larger
 	// messages want larger buffers; UDP needs the recvmsg header, the peer's
 	// address and one byte over the limit (so an oversize datagram shows).
@@ -294,7 +290,7 @@ func (s *Server) Close() error {
 			l.stop()
 		}
 		for _, l := range s.loops {
-			if err := l.wait(); err != nil {
+			if err := l.join(); err != nil {
 				errs = append(errs, err)
 			}
 		}
