@@ -3,6 +3,7 @@ package uring
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,9 +115,12 @@ type plan struct {
 	// the loop's behalf (no sysmon retake of the P, no futex hand-off to
 	// another M). The runtime then thinks the loop runs while it waits, so
 	// the wait is bounded (rawWaitNs) and an idle loop yields and sleeps
-	// through the runtime's path (see loop.wait). On by default; raw_enter=0
-	// turns it off.
+	// through the runtime's path (see loop.wait). By default on when every
+	// loop can keep a P with one left for the rest of the process
+	// (GOMAXPROCS > loops, as ringbench serve runs); raw_enter=1 forces it,
+	// raw_enter=0 turns it off.
 	rawEnter  bool
+	rawForced bool
 	connBytes int // uring-basic's per-connection buffer
 	// pattern holds the source pattern from offset 0, one send plus
 	// backends.SourcePeriod bytes long, so the bytes for any stream offset o start
@@ -134,7 +138,7 @@ const (
 	optEntries  = "sq_entries" // SQ ring size (CQ is 8x, clamped to the kernel's limit)
 	optBatch    = "batch"      // completions one wait asks for (default 16)
 	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs (default 50, sqpoll sharing a CPU 500; 0 wakes per completion)
-	optRawEnter = "raw_enter"  // 0: waits go through the runtime's syscall path (default 1: raw, bounded)
+	optRawEnter = "raw_enter"  // 1: waits are raw, bounded enters; 0: through the runtime (default: raw when GOMAXPROCS > loops)
 )
 
 func newPlan(v *variant, cfg backends.Config) (*plan, error) {
@@ -143,7 +147,7 @@ func newPlan(v *variant, cfg backends.Config) (*plan, error) {
 		return nil, err
 	}
 	p := &plan{v: v, proto: cfg.Proto, service: cfg.Service, addr: k.Addr, maxDatagram: cfg.MaxDatagram(), msgSize: k.MsgSize,
-		spinNs: -1, sqIdleMs: -1, sqCPU: -1, ringSize: 1024, batch: 16, batchUs: -1, rawEnter: true}
+		spinNs: -1, sqIdleMs: -1, sqCPU: -1, ringSize: 1024, batch: 16, batchUs: -1}
 	// Provided buffers: TCP reads at most a buffer per CQE, so larger
 	// messages want larger buffers; UDP needs the recvmsg header, the peer's
 	// address and one byte over the limit (so an oversize datagram shows).
@@ -200,7 +204,7 @@ func (p *plan) options(opts map[string]string) error {
 		case optBatchUs:
 			p.batchUs = int64(n)
 		case optRawEnter:
-			p.rawEnter = n != 0
+			p.rawEnter, p.rawForced = n != 0, true
 		case optEntries:
 			if n == 0 || n&(n-1) != 0 || n > 32768 {
 				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
@@ -244,6 +248,11 @@ func newServer(v *variant, cfg backends.Config) (_ *Server, err error) {
 		return nil, err
 	}
 	cpus := cfg.LoopCPUs()
+	if !p.rawForced {
+		// A raw wait holds its P: with no P to spare, goroutines queued
+		// behind a waiting loop would wait out rawWaitNs each time.
+		p.rawEnter = runtime.GOMAXPROCS(0) > len(cpus)
+	}
 	s := &Server{port: cfg.Port}
 	defer func() {
 		if err != nil {

@@ -119,6 +119,10 @@ type loop struct {
 	// recvIoprio is what every multishot recv asks for (uring-bundle:
 	// IORING_RECVSEND_BUNDLE too).
 	recvIoprio uint16
+	// recvLen caps what one recv bundle takes (the queue cap's worth of
+	// buffers): a bundle is otherwise bounded only by the free buffers, so
+	// one completion could take the pool before the cap is seen.
+	recvLen uint32
 	// queueCap bounds the buffers one connection may hold queued for
 	// sending: at the cap its recv is cancelled until the queue drains, so
 	// a peer that stops reading holds queueCap buffers, not the pool.
@@ -323,6 +327,7 @@ func (l *loop) choosePaths(ringFlags uint32) {
 	}
 	if v.bundle && recvBundlesSafe(ringFlags) {
 		l.recvIoprio = abi.IORING_RECVSEND_BUNDLE
+		l.recvLen = uint32(l.queueCap * l.p.bufSize)
 	}
 }
 

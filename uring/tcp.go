@@ -45,7 +45,10 @@ type conn struct {
 	qHead, qTail int32
 	queued       int
 	inflight     int
-	srcOff       uint64 // source: stream offset of the next byte
+	// notifs: zero-copy notifications pending, each holding a buffer the
+	// queue no longer lists; they count against the cap as queued ones do.
+	notifs int
+	srcOff uint64 // source: stream offset of the next byte
 	// uring-basic: the connection's own buffer and what of it is unsent.
 	buf      []byte
 	off, end int
@@ -164,6 +167,7 @@ func (l *loop) armRecv(slot uint32) {
 	s.Flags = abi.IOSQE_FIXED_FILE | abi.IOSQE_BUFFER_SELECT
 	s.BufIndex = l.bufs.Group()
 	s.Ioprio = abi.IORING_RECV_MULTISHOT | l.recvIoprio
+	s.Len = l.recvLen
 	s.UserData = userData(opRecv, c.gen, 1, 0, slot)
 	c.recving = true
 }
@@ -275,7 +279,7 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 	if !echo {
 		return
 	}
-	if c.queued >= l.queueCap && !c.paused {
+	if c.queued+c.notifs >= l.queueCap && !c.paused {
 		l.pause(c, slot)
 	}
 	l.tcp.queued(c, slot)
@@ -298,7 +302,7 @@ func (l *loop) pause(c *conn, slot uint32) {
 
 // drained resumes a paused connection once half its cap has gone out.
 func (l *loop) drained(c *conn, slot uint32) {
-	if !c.paused || c.queued > l.queueCap/2 {
+	if !c.paused || c.queued+c.notifs > l.queueCap/2 {
 		return
 	}
 	c.paused = false
@@ -455,12 +459,19 @@ func (t *zcTCP) queued(c *conn, slot uint32) {
 
 func (t *zcTCP) onSend(ud uint64, res int32, flags uint32) {
 	l := t.l
+	c := l.connOf(ud)
 	if l.zcCompletion(udBid(ud), res, flags) {
+		if c != nil {
+			c.notifs--
+			l.drained(c, udSlot(ud))
+		}
 		return
+	}
+	if c != nil && flags&abi.IORING_CQE_F_MORE != 0 {
+		c.notifs++
 	}
 	// The result is final; its F_MORE meant the notification.
 	flags &^= abi.IORING_CQE_F_MORE
-	c := l.connOf(ud)
 	if c == nil {
 		l.closedSendDone(ud, flags)
 		return

@@ -388,3 +388,8 @@ func (r *Ring) Close() error {
 // *p reachable (and, for Go memory, off the stack) until the kernel is done
 // with it.
 func Addr[T any](p *T) uint64 { return uint64(uintptr(unsafe.Pointer(p))) }
+
+// SQEs is the submission queue entries' array and SQTailLocal the local
+// tail (SQEs handed out so far): what a test reads to see what was queued.
+func (r *Ring) SQEs() []abi.IoUringSqe { return r.sqes }
+func (r *Ring) SQTailLocal() uint32    { return r.sqeTail }
