@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -125,18 +126,10 @@ func (l *loop) start(ready chan<- error) {
 // serve waits for events and dispatches them until the wake eventfd fires.
 func (l *loop) serve() error {
 	for {
-		timeout := -1
-		if len(l.again) > 0 || l.udpAgain {
-			timeout = 0
-		}
-		l.count.syscalls++
 		l.publish()
-		n, err := unix.EpollWait(l.epfd, l.events[:], timeout)
-		if err == unix.EINTR {
-			continue
-		}
+		n, err := l.wait(len(l.again) > 0 || l.udpAgain)
 		if err != nil {
-			return fmt.Errorf("wait for events: %w", err)
+			return err
 		}
 		for i := range n {
 			ev := &l.events[i]
@@ -157,6 +150,56 @@ func (l *loop) serve() error {
 		}
 		l.serveAgain()
 	}
+}
+
+// wait waits for events (poll: only collects those ready) and returns how
+// many are in l.events.
+//
+// A raw epoll_wait (plan.raw) keeps the thread's P: the runtime makes no
+// syscall on the loop's behalf (no sysmon retake, no futex hand-off to
+// another M). The runtime believes the goroutine runs meanwhile, so the
+// wait is bounded by rawWaitMs: a goroutine queued on the loop's P, or a
+// stop-the-world, waits no longer. A raw wait that found nothing means
+// the loop is idle: it yields, then blocks through the runtime's syscall
+// path (which hands the P over) until an event or the wake eventfd comes.
+func (l *loop) wait(poll bool) (int, error) {
+	if poll || l.raw {
+		timeout := rawWaitMs
+		if poll {
+			timeout = 0
+		}
+		l.count.syscalls++
+		n, errno := rawEpollWait(l.epfd, l.events[:], timeout)
+		switch {
+		case errno == unix.EINTR:
+			return 0, nil
+		case errno != 0:
+			return 0, fmt.Errorf("wait for events: %w", errno)
+		case n > 0 || poll:
+			return n, nil
+		}
+		runtime.Gosched()
+	}
+	l.count.syscalls++
+	n, err := unix.EpollWait(l.epfd, l.events[:], -1)
+	if err == unix.EINTR {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("wait for events: %w", err)
+	}
+	return n, nil
+}
+
+// rawWaitMs bounds a raw epoll_wait (see loop.wait).
+const rawWaitMs = 1
+
+// rawEpollWait is epoll_wait without the runtime's syscall bookkeeping
+// (epoll_pwait with no signal mask: every architecture has it).
+func rawEpollWait(epfd int, events []unix.EpollEvent, msec int) (int, unix.Errno) {
+	r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
+		uintptr(len(events)), uintptr(msec), 0, 0)
+	return int(r), errno
 }
 
 // serveAgain gives every connection whose last turn ran out of budget

@@ -3,6 +3,7 @@ package epoll
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -58,6 +59,7 @@ func start(cfg backends.Config, work echoWork) (_ *Server, err error) {
 		return nil, err
 	}
 	cpus := cfg.LoopCPUs()
+	plan.raw = runtime.GOMAXPROCS(0) > len(cpus)
 	s := &Server{port: cfg.Port, work: work}
 	defer func() {
 		if err != nil {
@@ -146,6 +148,10 @@ type plan struct {
 	connBuffer int
 	// work is what an echo does with each request before it replies.
 	work echoWork
+	// raw: epoll_wait is issued raw, bounded by rawWaitMs (see loop.wait),
+	// when every loop can keep a P with one left for the rest of the
+	// process (GOMAXPROCS > loops, as ringbench serve runs).
+	raw bool
 	// pattern holds the source pattern from offset 0, msgSize+backends.SourcePeriod
 	// bytes long, so the bytes for any stream offset o are the slice that
 	// starts at o%backends.SourcePeriod: sending costs no pattern computation.

@@ -3,6 +3,7 @@ package uring
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,25 +103,24 @@ type plan struct {
 	bufSize  int
 	bufCount int
 	ringSize uint32
-	// batch and batchUs: the default loop waits for batch completions but
-	// at most batchUs once one is there (0: wake per completion). The
-	// kernel's min-wait (IORING_FEAT_MIN_TIMEOUT, 6.12) makes one enter
-	// serve what arrives in that window: measured on veth at 20k echoes/s
-	// (64 conns × depth 4), 16 and 50-100 µs took enters from about 1 to
-	// 0.25 per op and cycles per op down by 15-30%, for at most batchUs of
-	// added latency when the load is light.
+	// batch and batchUs: with enough sources active (see
+	// loop.waitPolicy) a wait asks for up to batch completions but holds
+	// out at most batchUs once one is there. The kernel's min-wait
+	// (IORING_FEAT_MIN_TIMEOUT, 6.12) then makes one enter serve what
+	// arrives in that window, for at most batchUs of added latency.
 	batch   uint32
 	batchUs int64 // -1: by variant and core sharing (sharedBatchUs or defaultBatchUs)
-	// rawEnter: enters bypass the runtime's syscall bookkeeping (see
-	// ring.Ring.RawEnter). Measured from outside at 20k echoes/s, it
-	// takes the server process from 0.63 to 0.42 syscalls/op (sysmon
-	// stops retaking the P and waking Ms: its nanosleeps fall 20x). The
-	// runtime then thinks the loop runs while it waits, so a goroutine
-	// queued on its P waits for it: the wait is bounded (rawWaitNs) and an
-	// idle loop yields, but an in-process client (tests, GOMAXPROCS=1)
-	// still loses up to rawWaitNs per round trip. Off by default; a
-	// dedicated server process (ringbench serve) should turn it on.
+	// rawEnter: waits are raw enters that bypass the runtime's syscall
+	// bookkeeping (ring.Ring.RawEnter), so the runtime makes no syscall on
+	// the loop's behalf (no sysmon retake of the P, no futex hand-off to
+	// another M). The runtime then thinks the loop runs while it waits, so
+	// the wait is bounded (rawWaitNs) and an idle loop yields and sleeps
+	// through the runtime's path (see loop.wait). By default on when every
+	// loop can keep a P with one left for the rest of the process
+	// (GOMAXPROCS > loops, as ringbench serve runs); raw_enter=1 forces it,
+	// raw_enter=0 turns it off.
 	rawEnter  bool
+	rawForced bool
 	connBytes int // uring-basic's per-connection buffer
 	// pattern holds the source pattern from offset 0, one send plus
 	// backends.SourcePeriod bytes long, so the bytes for any stream offset o start
@@ -135,10 +135,10 @@ const (
 	optSqCPU    = "sq_cpu"     // sqpoll: CPU of the SQ thread (default: the loop's)
 	optBufSize  = "buf_size"   // provided buffer size, bytes
 	optBufCount = "buf_count"  // provided buffers per loop (power of two)
-	optEntries  = "sq_entries" // SQ ring size (CQ is 8x)
+	optEntries  = "sq_entries" // SQ ring size (CQ is 8x, clamped to the kernel's limit)
 	optBatch    = "batch"      // completions one wait asks for (default 16)
 	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs (default 50, sqpoll sharing a CPU 500; 0 wakes per completion)
-	optRawEnter = "raw_enter"  // 1: enters skip the runtime's syscall bookkeeping (default 0)
+	optRawEnter = "raw_enter"  // 1: waits are raw, bounded enters; 0: through the runtime (default: raw when GOMAXPROCS > loops)
 )
 
 func newPlan(v *variant, cfg backends.Config) (*plan, error) {
@@ -204,7 +204,7 @@ func (p *plan) options(opts map[string]string) error {
 		case optBatchUs:
 			p.batchUs = int64(n)
 		case optRawEnter:
-			p.rawEnter = n != 0
+			p.rawEnter, p.rawForced = n != 0, true
 		case optEntries:
 			if n == 0 || n&(n-1) != 0 || n > 32768 {
 				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
@@ -248,6 +248,11 @@ func newServer(v *variant, cfg backends.Config) (_ *Server, err error) {
 		return nil, err
 	}
 	cpus := cfg.LoopCPUs()
+	if !p.rawForced {
+		// A raw wait holds its P: with no P to spare, goroutines queued
+		// behind a waiting loop would wait out rawWaitNs each time.
+		p.rawEnter = runtime.GOMAXPROCS(0) > len(cpus)
+	}
 	s := &Server{port: cfg.Port}
 	defer func() {
 		if err != nil {
@@ -294,7 +299,7 @@ func (s *Server) Close() error {
 			l.stop()
 		}
 		for _, l := range s.loops {
-			if err := l.wait(); err != nil {
+			if err := l.join(); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -27,6 +27,7 @@ const (
 	opRecvmsg                 // UDP recvmsg (multishot with buffer select, or one-shot)
 	opSendmsg                 // UDP sendmsg of one received buffer
 	opUDPSource               // UDP source datagram
+	opCancel                  // cancel of a paused connection's recv (errors only)
 )
 
 // user_data layout: op 8 | generation 16 | buffer count-1 4 | bid 16 | slot 20.
@@ -110,34 +111,60 @@ type loop struct {
 	sock  int // TCP listener or UDP socket; the loop closes it
 	efd   int // stop eventfd; the Server closes it after the loop exits
 	fixed bool
-	// sendBundles: uring-bundle echoes through per-connection send groups
-	// (kernel 6.12+: IOU_PBUF_RING_INC); else it gathers with SENDMSG.
-	sendBundles bool
+	// tcp and udp are the variant's data paths, chosen once at setup.
+	tcp tcpPath
+	udp udpPath
+	// sendRingMem backs uring-bundle's per-connection send groups.
 	sendRingMem []byte
-	// batched: wait with min_wait_usec (the kernel has
-	// IORING_FEAT_MIN_TIMEOUT and the plan asks for batches).
+	// recvIoprio is what every multishot recv asks for (uring-bundle:
+	// IORING_RECVSEND_BUNDLE too).
+	recvIoprio uint16
+	// recvLen caps what one recv bundle takes (the queue cap's worth of
+	// buffers): a bundle is otherwise bounded only by the free buffers, so
+	// one completion could take the pool before the cap is seen.
+	recvLen uint32
+	// queueCap bounds the buffers one connection may hold queued for
+	// sending: at the cap its recv is cancelled until the queue drains, so
+	// a peer that stops reading holds queueCap buffers, not the pool.
+	queueCap int
+	// batched: waits may use min_wait_usec (the kernel has
+	// IORING_FEAT_MIN_TIMEOUT and the plan asks for batches); whether a
+	// given wait does is adaptive (see waitPolicy).
 	batched bool
 	// spinNs: how long serveSQPoll spins on the CQ before it waits (see
 	// serveSQPoll for why a shared core does not spin).
 	spinNs int64
 	// batchUs: the plan's, or the default for this loop's core sharing.
 	batchUs int64
+	// raw: waits are raw enters bounded by rawWaitNs (see plan.rawEnter).
+	raw  bool
+	load loadMeter
 
 	ring *ring.Ring
 	bufs *ring.BufRing // nil for uring-basic
 
 	// Buffer state by bid: a buffer is the kernel's while in the ring and
 	// the loop's from its recv completion until refs drops to 0.
-	refs      []uint8
-	next      []int32 // per-connection send queue links
-	off, end  []int32 // bytes [off, end) of the buffer still to send
-	free      int     // buffers in the ring, as far as the loop knows
-	recycled  bool
-	conns     []conn
-	starved   []uint32 // connections whose multishot recv ended with ENOBUFS
-	udpArmed  bool
-	udp       *udpState
-	sendFlags uint32 // MSG_NOSIGNAL and friends
+	refs     []uint8
+	next     []int32 // per-connection send queue links
+	off, end []int32 // bytes [off, end) of the buffer still to send
+	free     int     // buffers in the ring, as far as the loop knows
+	recycled bool
+	conns    []conn
+	// starved: connections whose multishot recv ended with ENOBUFS, first
+	// in first out from starvedHead, re-armed as buffers come back.
+	starved     []uint32
+	starvedHead int
+	udpArmed    bool
+	// acceptWaiting: accept stopped on a full descriptor table; the next
+	// close re-arms it.
+	acceptWaiting bool
+	sendFlags     uint32 // MSG_NOSIGNAL and friends
+
+	// fatal is an enter error sqe could not get past: serve returns it.
+	// scratch is the SQE sqe hands out meanwhile, which nothing submits.
+	fatal   error
+	scratch abi.IoUringSqe
 
 	count    [nCounters]uint64
 	pub      published
@@ -157,8 +184,7 @@ func startLoop(p *plan, cpu, sock int) (*loop, error) {
 		unix.Close(sock)
 		return nil, fmt.Errorf("create eventfd: %w", err)
 	}
-	l := &loop{p: p, cpu: cpu, sock: sock, efd: efd, fixed: !p.v.basic, sendFlags: unix.MSG_NOSIGNAL,
-		ready: make(chan error, 1), exited: make(chan struct{})}
+	l := newLoop(p, cpu, sock, efd)
 	go l.run()
 	if err := <-l.ready; err != nil {
 		<-l.exited
@@ -166,6 +192,11 @@ func startLoop(p *plan, cpu, sock int) (*loop, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+func newLoop(p *plan, cpu, sock, efd int) *loop {
+	return &loop{p: p, cpu: cpu, sock: sock, efd: efd, fixed: !p.v.basic, sendFlags: unix.MSG_NOSIGNAL,
+		ready: make(chan error, 1), exited: make(chan struct{})}
 }
 
 func (l *loop) run() {
@@ -204,6 +235,7 @@ func (l *loop) setup() error {
 	}
 	l.ring = r
 	r.RawEnter = l.p.rawEnter
+	l.raw = l.p.rawEnter
 	shared := l.p.sqShared(l.cpu)
 	l.spinNs, l.batchUs = l.p.spinNs, l.p.batchUs
 	if l.spinNs < 0 {
@@ -233,35 +265,85 @@ func (l *loop) setup() error {
 				return fmt.Errorf("set TCP_NODELAY: %w", err)
 			}
 		}
-		l.bufs, err = ring.NewBufRing(r, 0, l.p.bufCount, l.p.bufSize)
-		if err != nil {
+		if err := l.initBuffers(); err != nil {
 			return err
-		}
-		n := l.p.bufCount
-		l.refs = make([]uint8, n)
-		l.next = make([]int32, n)
-		l.off = make([]int32, n)
-		l.end = make([]int32, n)
-		l.free = n
-		if l.p.v.bundle && l.p.proto == backends.TCP && l.p.service == backends.Echo {
-			l.sendBundles = l.trySendBundles()
 		}
 	} else if l.p.proto == backends.TCP {
 		if err := unix.SetsockoptInt(l.sock, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 			return fmt.Errorf("set TCP_NODELAY: %w", err)
 		}
 	}
+	l.choosePaths(r.Params().Flags)
 	l.armStop()
 	if l.p.proto == backends.TCP {
-		l.armAccept()
+		l.tcp.armAccept()
 	} else {
-		l.udp = newUDPState(l)
-		l.udp.arm(l)
+		l.udp.arm()
 	}
 	if _, err := l.ring.Submit(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// initBuffers registers the provided-buffer ring and the loop's per-buffer
+// state.
+func (l *loop) initBuffers() error {
+	var err error
+	l.bufs, err = ring.NewBufRing(l.ring, 0, l.p.bufCount, l.p.bufSize)
+	if err != nil {
+		return err
+	}
+	n := l.p.bufCount
+	l.refs = make([]uint8, n)
+	l.next = make([]int32, n)
+	l.off = make([]int32, n)
+	l.end = make([]int32, n)
+	l.free = n
+	l.queueCap = min(maxGather, max(1, n/4))
+	return nil
+}
+
+// choosePaths picks the variant's TCP and UDP data paths, once: the hot
+// functions then never ask which variant they serve. ringFlags are the
+// flags the ring was set up with.
+func (l *loop) choosePaths(ringFlags uint32) {
+	v, udp := l.p.v, l.p.proto == backends.UDP
+	switch {
+	case v.basic && udp:
+		l.udp = newBasicUDP(l)
+	case v.basic:
+		l.tcp = &basicTCP{l: l}
+	case v.zc && udp:
+		l.udp = &zcUDP{ringUDP: newRingUDP(l, abi.IORING_OP_SENDMSG_ZC, abi.IORING_SEND_ZC_REPORT_USAGE)}
+	case udp:
+		l.udp = newRingUDP(l, abi.IORING_OP_SENDMSG, 0)
+	case v.zc:
+		l.tcp = &zcTCP{ringTCP{l: l}}
+	case v.bundle && l.p.service == backends.Echo && l.trySendBundles():
+		l.tcp = &bundleTCP{ringTCP{l: l}}
+	default:
+		l.tcp = &gatherTCP{ringTCP{l: l}}
+	}
+	if v.bundle && recvBundlesSafe(ringFlags) {
+		l.recvIoprio = abi.IORING_RECVSEND_BUNDLE
+		l.recvLen = uint32(l.queueCap * l.p.bufSize)
+	}
+}
+
+// recvBundlesSafe reports whether a ring set up with flags may take recv
+// bundles. A bundle's CQE names only its first buffer; the others are the
+// ring entries that followed it (BufRing.BundleBid), which the loop reads
+// when it reaps the CQE. That is right only while no entry after the
+// bundle's has been overwritten by a recycle, which holds when CQEs arrive
+// in the order their buffers were taken: every buffer taken after the
+// bundle is then still the loop's, so the ring cannot have wrapped onto
+// the bundle's entries. A DEFER_TASKRUN ring guarantees that order (every
+// receive runs and posts in this thread's enter); with SQPOLL, or task
+// work run elsewhere, completions of different requests may post out of
+// order while the loop recycles, so bundles are not used there.
+func recvBundlesSafe(flags uint32) bool {
+	return flags&abi.IORING_SETUP_DEFER_TASKRUN != 0 && flags&abi.IORING_SETUP_SQPOLL == 0
 }
 
 // trySendBundles maps the send groups' pages and checks that this kernel
@@ -286,7 +368,9 @@ const maxConnsPerLoop = 1 << 14
 // setupRing creates the variant's ring, dropping optional flags the kernel
 // refuses (NO_SQARRAY before 6.6).
 func setupRing(p *plan, cpu int) (*ring.Ring, error) {
-	rp := ring.Params{Entries: p.ringSize, CQEntries: p.ringSize * 8, Flags: p.v.flags | p.v.optional}
+	// CLAMP: a CQ of 8x a large SQ is over the kernel's CQ limit
+	// (IORING_MAX_CQ_ENTRIES); clamped, it is just the largest CQ.
+	rp := ring.Params{Entries: p.ringSize, CQEntries: p.ringSize * 8, Flags: p.v.flags | p.v.optional | abi.IORING_SETUP_CLAMP}
 	if p.v.sqpoll {
 		switch {
 		case p.sqIdleMs >= 0:
@@ -336,9 +420,6 @@ func (l *loop) teardown() {
 	if l.sendRingMem != nil {
 		unix.Munmap(l.sendRingMem)
 	}
-	if l.udp != nil {
-		l.udp.free()
-	}
 	l.pub.store(&l.count)
 	unix.Close(l.sock)
 }
@@ -350,9 +431,9 @@ func (l *loop) stop() {
 	unix.Write(l.efd, one[:])
 }
 
-// wait waits for the loop to exit, closes its eventfd and returns the error
-// it failed with, if any.
-func (l *loop) wait() error {
+// join waits for the loop to exit, closes its eventfd and returns the
+// error it failed with, if any.
+func (l *loop) join() error {
 	<-l.exited
 	unix.Close(l.efd)
 	l.efd = -1
@@ -370,26 +451,54 @@ func (l *loop) serve() error {
 		if l.done {
 			return nil
 		}
-		l.afterBatch()
-		var err error
-		switch {
-		case l.batched:
-			_, err = l.ring.SubmitAndWaitMin(l.batchWant(), uint32(l.batchUs))
-		case l.p.rawEnter:
-			// The runtime thinks this goroutine is running; bound the wait
-			// so a goroutine queued behind it on its P waits 1 ms at most,
-			// and give the P away when the wait found nothing.
-			_, err = l.ring.SubmitAndWaitTimeout(1, rawWaitNs)
-			if err == nil && l.ring.CQReady() == 0 {
-				runtime.Gosched()
-			}
-		default:
-			_, err = l.ring.SubmitAndWait(1)
+		if l.fatal != nil {
+			return l.fatal
 		}
-		if err != nil && !retryable(err) {
+		l.afterBatch()
+		want, minUs := l.waitPolicy()
+		if err := l.wait(want, minUs, 0); err != nil {
 			return err
 		}
 	}
+}
+
+// wait submits what is queued and waits for want completions (minUs: the
+// min-wait, 0 for none), with extra enter flags.
+//
+// A raw wait (the default) keeps the thread's P: no runtime hand-off, no
+// sysmon retake, no futex wake of another M, so every syscall the process
+// makes on the data path is the backend's own. The runtime believes the
+// goroutine is running meanwhile, so the wait is bounded by rawWaitNs: a
+// goroutine queued on the loop's P, or a stop-the-world, waits no longer
+// than that. A raw wait that found nothing means the loop is idle: it
+// yields, then sleeps through the runtime's syscall path (which hands the
+// P over) for up to idleWaitNs. Close wakes it through the stop eventfd's
+// poll, so the long sleep costs an idle loop no wake-ups.
+func (l *loop) wait(want, minUs, flags uint32) error {
+	var err error
+	if l.raw {
+		_, err = l.ring.SubmitAndWaitBounded(want, minUs, rawWaitNs, flags)
+		if err != nil || l.ring.CQReady() > 0 {
+			return l.enterErr(err)
+		}
+		runtime.Gosched()
+		want, minUs = 1, 0
+		flags &^= abi.IORING_ENTER_SQ_WAKEUP // the raw enter woke it
+	}
+	if minUs > 0 {
+		_, err = l.ring.SubmitAndWaitBounded(want, minUs, idleWaitNs, flags)
+	} else {
+		_, err = l.ring.SubmitAndSleep(want, idleWaitNs, flags)
+	}
+	return l.enterErr(err)
+}
+
+// enterErr passes on an enter error that is more than "reap and go round".
+func (l *loop) enterErr(err error) error {
+	if err != nil && !retryable(err) {
+		return err
+	}
+	return nil
 }
 
 // serveSQPoll is the SQPOLL loop. The kernel's SQ thread picks up SQEs as
@@ -404,26 +513,22 @@ func (l *loop) serve() error {
 // Sharing the loop's CPU (SQ_AFF on the loop's CPU, as the harness runs one
 // server core), spinning is worse than useless: every network completion's
 // task work runs in the SQ thread, which cannot run while the loop spins,
-// so the two took turns only at scheduler ticks. Measured on veth (64-byte
-// TCP echo, raw_enter) with a 2 ms spin: 1 conn 160 echoes/s, 16x1 closed
-// 2.9k/s, 64x4 at 20k/s held but p99 110-150 ms. So a shared loop does not
-// spin (spin_us 0): once the CQ is empty it sleeps in a min-wait enter,
-// which hands the CPU to the SQ thread. Each hand-over is then one
-// syscall, so the loop batches: batch_us 500 (not the default's 50), with
-// the wait capped at two completions per open connection so that one
-// connection's echo wakes it at once; and sq_thread_idle 1 ms, so an idle
-// SQ thread sleeps instead of holding the CPU the loop wants. Measured the
-// same way (noisy machine, default uring in brackets): 1 conn 6.5-8.4k/s
-// at 1.06 syscalls/op (6.6-8.6k, 1.06-1.15); 16x1 closed 30-41k/s at 0.13
-// (7.6-51k, 0.16-0.33); 16x1 at 5k/s held at 0.45 (1.57), p99 3.8 ms
-// (3.2); 64x4 at 20k/s held at 0.14 (0.32-0.40), p99 4-5 ms (1.7-4.3).
-// Fewer syscalls than the default, paid in latency under light load; the
-// zero needs the SQ thread on its own core (sq_cpu).
+// so the two would take turns only at scheduler ticks. So a shared loop
+// does not spin (spin_us 0): once the CQ is empty it sleeps in a min-wait
+// enter, which hands the CPU to the SQ thread. Each hand-over is then one
+// syscall, so the loop batches longer (sharedBatchUs, not the default's
+// defaultBatchUs), and the SQ thread idles out after sharedSQIdleMs, so
+// that an idle SQ thread sleeps instead of holding the CPU the loop wants.
+// The result is fewer syscalls than the default loop, paid in latency
+// under light load; the zero needs the SQ thread on its own core (sq_cpu).
 func (l *loop) serveSQPoll() error {
 	for {
 		n := l.reap()
 		if l.done {
 			return nil
+		}
+		if l.fatal != nil {
+			return l.fatal
 		}
 		l.afterBatch()
 		pending := l.ring.Flush()
@@ -446,49 +551,98 @@ func (l *loop) serveSQPoll() error {
 		if l.spinNs > 0 && l.spin() {
 			continue
 		}
-		if err := l.waitSQPoll(); err != nil && !retryable(err) {
+		if err := l.waitSQPoll(); err != nil {
 			return err
 		}
 	}
 }
 
 // waitSQPoll sleeps in io_uring_enter(GETEVENTS) until completions come,
-// waking the SQ thread on the way if it sleeps with SQEs pending. With
-// min-wait batching a wait holds out for a batch, as the default loop's
-// does; on a shared core that is when the SQ thread gets the CPU.
+// waking the SQ thread on the way if it sleeps with SQEs pending.
 func (l *loop) waitSQPoll() error {
 	var ef uint32
 	if l.ring.Pending() > 0 && l.ring.SQFlags()&abi.IORING_SQ_NEED_WAKEUP != 0 {
 		ef |= abi.IORING_ENTER_SQ_WAKEUP
 		l.count[cSQWakeups]++
 	}
-	var err error
-	switch {
-	case l.batched:
-		_, err = l.ring.SubmitAndWaitBounded(l.batchWant(), uint32(l.batchUs), rawWaitNs, ef)
-	case l.p.rawEnter:
-		_, err = l.ring.SubmitAndWaitBounded(1, 0, rawWaitNs, ef)
-		if err == nil && l.ring.CQReady() == 0 {
-			runtime.Gosched()
-		}
-	default:
-		_, err = l.ring.Enter(0, 1, ef|abi.IORING_ENTER_GETEVENTS, nil, 0)
-	}
-	return err
+	want, minUs := l.waitPolicy()
+	return l.wait(want, minUs, ef)
 }
 
-// batchWant is how many completions a min-wait asks for. Waiting for more
-// than can come only waits out batchUs: an echo connection brings at most
-// two a round (its echo's send and its next request), so one connection's
-// loop wakes once per round trip, not once per min-wait. (Measured on veth,
-// one TCP connection, closed loop: 8.6k echoes/s with an uncapped batch of
-// 16 against epoll's 15k.)
-func (l *loop) batchWant() uint32 {
-	want := l.p.batch
-	if open := 2 * (l.count[cAccepted] - l.count[cClosed]); l.p.proto == backends.TCP && open > 0 && open < uint64(want) {
-		want = uint32(open)
+// waitPolicy is adaptive batching: how many completions the next wait asks
+// for and how long a min-wait holds out for them. Min-wait pays only when
+// more completions are coming within batchUs; with a handful of requests
+// in flight (one connection's ping-pong) it only delays each answer. So
+// the loop counts the sources (TCP connections, UDP peers) that sent
+// anything in the last loadEpochNs: up to fewSources of them, it wakes per
+// completion; beyond, it asks for two completions per source (a request
+// and its echo's send) up to the plan's batch, held out for at most
+// batchUs.
+func (l *loop) waitPolicy() (want, minUs uint32) {
+	if !l.batched {
+		return 1, 0
 	}
-	return want
+	active := l.load.sources()
+	if active <= fewSources {
+		return 1, 0
+	}
+	return uint32(min(uint64(l.p.batch), 2*uint64(active))), uint32(l.batchUs)
+}
+
+// fewSources: up to this many active sources the loop does not min-wait.
+const fewSources = 4
+
+// loadEpochNs is the window active sources are counted over.
+const loadEpochNs = 1e6
+
+// loadMeter counts active sources per epoch. Per packet it costs a compare
+// (TCP: the connection's epoch; UDP: a slot of a small peer table); per
+// wait, a vDSO clock read.
+type loadMeter struct {
+	epoch       uint32
+	start       time.Time
+	cur, last   int
+	peers       [64]peerMark
+	initialized bool
+}
+
+type peerMark struct {
+	key   uint64
+	epoch uint32
+}
+
+// sources is how many sources sent in this epoch or the last, whichever is
+// more; it starts a new epoch when the current one is over.
+func (m *loadMeter) sources() int {
+	now := time.Now()
+	if !m.initialized || now.Sub(m.start) >= loadEpochNs {
+		m.initialized = true
+		m.last, m.cur = m.cur, 0
+		m.start = now
+		m.epoch++
+	}
+	return max(m.cur, m.last)
+}
+
+// mark counts a source whose epoch mark was *seen, once per epoch.
+func (m *loadMeter) mark(seen *uint32) {
+	if *seen != m.epoch {
+		*seen = m.epoch
+		m.cur++
+	}
+}
+
+// markPeer counts a UDP peer (its address and port packed into key) once
+// per epoch; two peers in one slot count once, an undercount that only
+// makes batching start later.
+func (m *loadMeter) markPeer(key uint64) {
+	e := &m.peers[(key*0x9e3779b97f4a7c15)>>58]
+	if e.key != key || e.epoch != m.epoch {
+		if e.epoch != m.epoch {
+			m.cur++
+		}
+		e.key, e.epoch = key, m.epoch
+	}
 }
 
 // spin polls the CQ tail for up to spinNs and reports whether a completion
@@ -508,8 +662,12 @@ func (l *loop) spin() bool {
 	}
 }
 
-// rawWaitNs bounds a raw enter's wait (see plan.rawEnter).
-const rawWaitNs = 1e6
+// rawWaitNs bounds a raw enter's wait; idleWaitNs an idle loop's sleep
+// (see loop.wait). Close does not wait for either: it wakes the loop.
+const (
+	rawWaitNs  = 1e6
+	idleWaitNs = 10e9
+)
 
 // Defaults that depend on whether an SQPOLL loop shares its CPU with its SQ
 // thread (see serveSQPoll). sqSpinOwnCore is long enough to ride out the
@@ -547,20 +705,20 @@ func (l *loop) reap() int {
 		case opAccept:
 			l.onAccept(res, flags)
 		case opRecv:
-			l.onRecv(ud, res, flags)
+			l.tcp.onRecv(ud, res, flags)
 		case opSend:
-			l.onSend(ud, res, flags)
+			l.tcp.onSend(ud, res, flags)
 		case opSource:
 			l.onSource(ud, res)
-		case opClose:
-			// Only failures post (CQE_SKIP_SUCCESS); the connection is gone
-			// either way.
+		case opClose, opCancel:
+			// Only failures post (CQE_SKIP_SUCCESS): a close's connection
+			// is gone either way, a cancel's recv had ended already.
 		case opRecvmsg:
-			l.udp.onRecvmsg(l, ud, res, flags)
+			l.udp.onRecvmsg(ud, res, flags)
 		case opSendmsg:
-			l.udp.onSendmsg(l, ud, res, flags)
+			l.udp.onSendmsg(ud, res, flags)
 		case opUDPSource:
-			l.udp.onSource(l, ud, res)
+			l.udp.onSource(ud, res)
 		}
 	}
 	l.ring.CQAdvance(head)
@@ -575,23 +733,7 @@ func (l *loop) afterBatch() {
 		l.bufs.Publish()
 		l.recycled = false
 	}
-	if l.free > 0 {
-		for len(l.starved) > 0 && l.free > 0 {
-			slot := l.starved[len(l.starved)-1]
-			l.starved = l.starved[:len(l.starved)-1]
-			c := &l.conns[slot]
-			if !c.starved {
-				continue // closed, and the slot maybe reused, meanwhile
-			}
-			c.starved = false
-			if c.open && !c.eof {
-				l.armRecv(slot)
-			}
-		}
-		if l.udp != nil && !l.udpArmed {
-			l.udp.arm(l)
-		}
-	}
+	l.rearmStarved()
 	if l.ring.SQFlags()&abi.IORING_SQ_CQ_OVERFLOW != 0 {
 		l.count[cCQOverflow]++
 	}
@@ -599,14 +741,60 @@ func (l *loop) afterBatch() {
 	l.pub.store(&l.count)
 }
 
+// rearmStarved re-arms receives that ran out of buffers, oldest first, one
+// per free buffer: each re-armed receive takes at least one as soon as its
+// peer sends, so arming more than there are buffers would only post more
+// ENOBUFS completions.
+func (l *loop) rearmStarved() {
+	budget := l.free
+	if budget > 0 && l.udp != nil && !l.udpArmed {
+		l.udp.arm()
+		budget--
+	}
+	for budget > 0 && l.starvedHead < len(l.starved) {
+		slot := l.starved[l.starvedHead]
+		l.starvedHead++
+		c := &l.conns[slot]
+		if !c.starved {
+			continue // closed, and the slot maybe reused, meanwhile
+		}
+		c.starved = false
+		if c.open && !c.eof && !c.paused && !c.recving {
+			l.armRecv(slot)
+			budget--
+		}
+	}
+	if l.starvedHead == len(l.starved) {
+		l.starved, l.starvedHead = l.starved[:0], 0
+	}
+}
+
+// starve puts slot on the starved list (its recv ended with ENOBUFS).
+func (l *loop) starve(slot uint32) {
+	c := &l.conns[slot]
+	if !c.starved {
+		c.starved = true
+		l.starved = append(l.starved, slot)
+	}
+}
+
 // sqe returns a free SQE. When the SQ is full it submits what is queued
 // first: one extra enter, counted, and rare with a 1024-entry ring. With
 // SQPOLL the enter waits (IORING_ENTER_SQ_WAIT) for the SQ thread to make
 // room, since spinning would starve an SQ thread that shares the CPU.
+//
+// An enter that fails for good (anything but EBUSY/EAGAIN), or a queue
+// still full after maxSQRetries enters, is fatal: the loop records it,
+// hands out a scratch SQE that nothing submits, and serve returns the
+// error after this reap. Retrying would spin forever.
 func (l *loop) sqe() *abi.IoUringSqe {
-	for {
+	for try := 0; l.fatal == nil; try++ {
 		if s := l.ring.GetSQE(); s != nil {
 			return s
+		}
+		if try == maxSQRetries {
+			l.fatal = fmt.Errorf("submit: the submission queue stays full after %d enters", try)
+			break
 		}
 		var err error
 		if l.p.v.sqpoll {
@@ -622,9 +810,15 @@ func (l *loop) sqe() *abi.IoUringSqe {
 		}
 		if err != nil && !retryable(err) {
 			l.count[cErrors]++
+			l.fatal = fmt.Errorf("submit: %w", err)
 		}
 	}
+	l.scratch = abi.IoUringSqe{}
+	return &l.scratch
 }
+
+// maxSQRetries bounds the enters sqe makes for room in a full SQ.
+const maxSQRetries = 64
 
 // recycle gives buffer bid back to the kernel (published in afterBatch).
 func (l *loop) recycle(bid uint16) {
@@ -639,26 +833,6 @@ func (l *loop) unref(bid uint16) {
 	if l.refs[bid] == 0 {
 		l.recycle(bid)
 	}
-}
-
-// zcCompletion does the zero-copy bookkeeping of a send completion on
-// buffer bid and reports whether the CQE was a notification, which ends
-// there. A SEND_ZC/SENDMSG_ZC result with F_MORE promises a notification:
-// the buffer keeps a reference until it comes, since the kernel may still
-// be reading its pages.
-func (l *loop) zcCompletion(bid uint16, res int32, flags uint32) bool {
-	if flags&abi.IORING_CQE_F_NOTIF != 0 {
-		l.count[cZCSends]++
-		if uint32(res)&abi.IORING_NOTIF_USAGE_ZC_COPIED != 0 {
-			l.count[cZCCopied]++
-		}
-		l.unref(bid)
-		return true
-	}
-	if flags&abi.IORING_CQE_F_MORE != 0 {
-		l.refs[bid]++
-	}
-	return false
 }
 
 // sent counts a send's result: bytes and a message, or an error (a

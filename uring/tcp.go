@@ -8,6 +8,26 @@ import (
 	"ringbench/uring/internal/ring"
 )
 
+// tcpPath is one variant's TCP data path, chosen once at setup
+// (loop.choosePaths), so that the per-packet functions never ask which
+// variant they serve.
+type tcpPath interface {
+	armAccept()
+	// accepted starts serving a connection onAccept has just set up.
+	accepted(c *conn, slot uint32)
+	onRecv(ud uint64, res int32, flags uint32)
+	// queued is told that buffers joined c's send queue.
+	queued(c *conn, slot uint32)
+	onSend(ud uint64, res int32, flags uint32)
+}
+
+var (
+	_ tcpPath = (*gatherTCP)(nil)
+	_ tcpPath = (*zcTCP)(nil)
+	_ tcpPath = (*bundleTCP)(nil)
+	_ tcpPath = (*basicTCP)(nil)
+)
+
 // conn is one TCP connection, indexed by its direct-descriptor slot (by its
 // fd for uring-basic).
 type conn struct {
@@ -15,18 +35,26 @@ type conn struct {
 	open    bool
 	eof     bool // the peer shut its side; close once the queue drains
 	sending bool // a send is in flight; the next waits (per-connection order)
+	recving bool // a multishot recv is armed
+	paused  bool // the queue reached loop.queueCap: recv cancelled until it drains
 	starved bool // on loop.starved, waiting for buffers
+	seen    uint32
 	// qHead/qTail: the buffers waiting to be sent, linked by loop.next;
-	// -1 when empty. The head is the one in flight while sending.
+	// -1 when empty; queued counts them. The first inflight of them are
+	// the in-flight send's.
 	qHead, qTail int32
-	inflight     int    // buffers the in-flight send carries
-	srcOff       uint64 // source: stream offset of the next byte
+	queued       int
+	inflight     int
+	// notifs: zero-copy notifications pending, each holding a buffer the
+	// queue no longer lists; they count against the cap as queued ones do.
+	notifs int
+	srcOff uint64 // source: stream offset of the next byte
 	// uring-basic: the connection's own buffer and what of it is unsent.
 	buf      []byte
 	off, end int
-	// uring-bundle: the gathered send's header and vectors; the kernel
-	// reads them at submission (IORING_FEAT_SUBMIT_STABLE), the pointer
-	// keeps them in place.
+	// A gathered send's header and vectors; the kernel reads them at
+	// submission (IORING_FEAT_SUBMIT_STABLE), the pointer keeps them in
+	// place.
 	gather *gatherMsg
 	// uring-bundle with send bundles: the connection's own buffer group
 	// (bgid 1+slot, IOU_PBUF_RING_INC) mirrors the head of its queue; one
@@ -43,38 +71,16 @@ type gatherMsg struct {
 	iov [maxGather]unix.Iovec
 }
 
-// fd is what an SQE names for slot: the slot itself with IOSQE_FIXED_FILE.
-func (l *loop) fileFlags() uint8 {
-	if l.fixed {
-		return abi.IOSQE_FIXED_FILE
-	}
-	return 0
-}
-
-func (l *loop) armAccept() {
-	s := l.sqe()
-	s.Opcode = abi.IORING_OP_ACCEPT
-	s.Fd = int32(l.sock)
-	s.UserData = userData(opAccept, 0, 1, 0, 0)
-	if l.p.v.basic {
-		s.OpFlags = unix.SOCK_CLOEXEC
-		return
-	}
-	// Multishot accept straight into the fixed file table: no fd in the
-	// process table, no fdget/fdput per request afterwards.
-	s.Ioprio = abi.IORING_ACCEPT_MULTISHOT
-	s.FileIndex = abi.IORING_FILE_INDEX_ALLOC
-}
-
+// onAccept handles an accept completion: a new connection, or an error
+// that decides whether accepting goes on.
 func (l *loop) onAccept(res int32, flags uint32) {
-	if flags&abi.IORING_CQE_F_MORE == 0 {
-		l.armAccept()
-	}
+	more := flags&abi.IORING_CQE_F_MORE != 0
 	if res < 0 {
-		if res != -int32(unix.ECANCELED) {
-			l.count[cErrors]++
-		}
+		l.acceptFailed(unix.Errno(-res), more)
 		return
+	}
+	if !more {
+		l.tcp.armAccept()
 	}
 	slot := uint32(res)
 	if slot >= maxSlots {
@@ -87,32 +93,60 @@ func (l *loop) onAccept(res int32, flags uint32) {
 	}
 	c := &l.conns[slot]
 	if c.qHead >= 0 {
-		// The slot's previous connection closed with a bundle send in
-		// flight; its cancel and close have completed, so the kernel is
-		// done with those buffers.
+		// The slot's previous connection closed with a send in flight;
+		// its cancel and close have completed, so the kernel is done with
+		// the buffers that send held.
 		l.releaseQueue(c)
 	}
 	*c = conn{gen: c.gen + 1, open: true, qHead: -1, qTail: -1, pushNext: -1, buf: c.buf, gather: c.gather, sendRing: c.sendRing}
 	l.count[cAccepted]++
-	if l.sendBundles && l.p.service == backends.Echo {
-		if err := l.newSendRing(c, slot); err != nil {
-			l.count[cErrors]++
-			l.closeConn(slot)
-			return
+	l.tcp.accepted(c, slot)
+}
+
+// acceptFailed decides what an accept error means. A multishot accept
+// that ends (no F_MORE) is re-armed only when another accept can succeed:
+// after a transient error at once, after a full descriptor table at the
+// next close; after an error of the listener itself (EBADF, EINVAL,
+// ENOTSOCK, ...) never, since each re-arm would fail at once, forever.
+func (l *loop) acceptFailed(errno unix.Errno, more bool) {
+	switch errno {
+	case unix.ECANCELED:
+		// The loop's own doing (the ring is closing): nothing to re-arm.
+	case unix.ENFILE, unix.EMFILE:
+		l.count[cErrors]++
+		if !more {
+			l.acceptWaiting = true
 		}
+	case unix.ECONNABORTED, unix.EINTR, unix.EAGAIN, unix.ENOMEM, unix.ENOBUFS, unix.EPERM,
+		unix.EPROTO, unix.ENETDOWN, unix.ENONET, unix.EHOSTDOWN, unix.EHOSTUNREACH, unix.ENETUNREACH:
+		l.count[cErrors]++
+		if !more {
+			l.tcp.armAccept()
+		}
+	default:
+		l.count[cErrors]++
 	}
-	if l.p.v.basic {
-		if c.buf == nil {
-			c.buf = make([]byte, l.p.connBytes)
-		}
-		if l.p.service == backends.Source {
-			l.sendSource(slot)
-		} else {
-			l.recvBasic(slot)
-		}
-		return
-	}
-	if l.p.v.bundle && !l.sendBundles && c.gather == nil {
+}
+
+// ringTCP is what the provided-buffer variants share: multishot accept
+// into direct descriptors and multishot recv into the buffer ring.
+type ringTCP struct{ l *loop }
+
+func (t *ringTCP) armAccept() {
+	l := t.l
+	s := l.sqe()
+	s.Opcode = abi.IORING_OP_ACCEPT
+	s.Fd = int32(l.sock)
+	s.UserData = userData(opAccept, 0, 1, 0, 0)
+	// Multishot accept straight into the fixed file table: no fd in the
+	// process table, no fdget/fdput per request afterwards.
+	s.Ioprio = abi.IORING_ACCEPT_MULTISHOT
+	s.FileIndex = abi.IORING_FILE_INDEX_ALLOC
+}
+
+func (t *ringTCP) accepted(c *conn, slot uint32) {
+	l := t.l
+	if c.gather == nil {
 		c.gather = new(gatherMsg)
 	}
 	// A source also receives, to see the peer's close.
@@ -123,7 +157,8 @@ func (l *loop) onAccept(res int32, flags uint32) {
 }
 
 // armRecv arms a multishot recv with buffer select: one SQE, then a CQE per
-// arrival until the socket closes or the buffer ring runs dry.
+// arrival until the socket closes, the buffer ring runs dry or the loop
+// cancels it.
 func (l *loop) armRecv(slot uint32) {
 	c := &l.conns[slot]
 	s := l.sqe()
@@ -131,47 +166,50 @@ func (l *loop) armRecv(slot uint32) {
 	s.Fd = int32(slot)
 	s.Flags = abi.IOSQE_FIXED_FILE | abi.IOSQE_BUFFER_SELECT
 	s.BufIndex = l.bufs.Group()
-	s.Ioprio = abi.IORING_RECV_MULTISHOT
-	if l.p.v.bundle {
-		s.Ioprio |= abi.IORING_RECVSEND_BUNDLE
-	}
+	s.Ioprio = abi.IORING_RECV_MULTISHOT | l.recvIoprio
+	s.Len = l.recvLen
 	s.UserData = userData(opRecv, c.gen, 1, 0, slot)
+	c.recving = true
 }
 
 // onRecv handles a receive. Per packet: no copy (echo sends this buffer),
 // no allocation, no syscall.
-func (l *loop) onRecv(ud uint64, res int32, flags uint32) {
-	if l.p.v.basic {
-		l.onRecvBasic(ud, res)
-		return
-	}
+func (t *ringTCP) onRecv(ud uint64, res int32, flags uint32) {
+	l := t.l
 	slot := udSlot(ud)
 	c := l.connOf(ud)
-	if res > 0 {
-		l.takeBuffers(c, slot, res, flags)
-		if c != nil && flags&abi.IORING_CQE_F_MORE == 0 {
-			l.armRecv(slot) // multishot ended without an error: re-arm
+	if c == nil {
+		if res > 0 {
+			l.takeBuffers(nil, slot, res, flags)
 		}
 		return
 	}
-	if c == nil {
-		return
+	if flags&abi.IORING_CQE_F_MORE == 0 {
+		c.recving = false
 	}
 	switch {
+	case res > 0:
+		l.takeBuffers(c, slot, res, flags)
+		if c.open && !c.recving && !c.paused {
+			l.armRecv(slot) // multishot ended without an error: re-arm
+		}
 	case res == 0:
 		c.eof = true
 		if !c.sending || l.p.service == backends.Source {
 			l.closeConn(slot)
 		}
 	case res == -int32(unix.ENOBUFS):
-		// The ring ran dry: every buffer is queued for sending. Re-arm
-		// once some come back (afterBatch), not now, or the loop would
-		// spin on ENOBUFS.
-		if !c.starved {
-			c.starved = true
-			l.starved = append(l.starved, slot)
+		// The ring ran dry. Re-arm once buffers come back (afterBatch),
+		// not now, or the loop would spin on ENOBUFS; a paused
+		// connection is re-armed when its queue drains instead.
+		if !c.paused {
+			l.starve(slot)
 		}
 	case res == -int32(unix.ECANCELED):
+		// Paused; or the queue drained before the cancel landed.
+		if !c.paused && !c.eof && !c.recving {
+			l.armRecv(slot)
+		}
 	default:
 		l.count[cErrors]++
 		l.closeConn(slot)
@@ -193,7 +231,8 @@ func (l *loop) connOf(ud uint64) *conn {
 }
 
 // takeBuffers takes the res bytes a recv completion delivered: one buffer,
-// or with a bundle several consecutive ring entries, each full but the last.
+// or with a bundle several consecutive ring entries, each full but the last
+// (see recvBundlesSafe for why their bids can be read from the ring).
 func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 	if flags&abi.IORING_CQE_F_BUFFER == 0 {
 		return
@@ -206,6 +245,7 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 	if n > 1 {
 		l.count[cRecvBundleBufs] += uint64(n)
 	}
+	echo := c != nil && l.p.service == backends.Echo
 	for i := 0; i < n; i++ {
 		bid := first
 		if i > 0 {
@@ -214,7 +254,7 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 		l.free--
 		chunk := min(res, size)
 		res -= chunk
-		if c == nil || l.p.service != backends.Echo {
+		if !echo {
 			l.recycle(bid)
 			continue
 		}
@@ -227,112 +267,55 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 			l.next[c.qTail] = int32(bid)
 		}
 		c.qTail = int32(bid)
+		c.queued++
 		if c.sendRing != nil && c.pushNext < 0 {
 			c.pushNext = int32(bid)
 		}
 	}
-	if c != nil && c.sendRing != nil {
-		l.pushSends(c)
-	}
-	if c != nil && l.p.service == backends.Echo && !c.sending {
-		l.send(slot)
-	}
-}
-
-// send sends the head of the connection's queue (uring-bundle: up to
-// maxGather queued buffers in one SENDMSG). One send at a time per
-// connection keeps the stream in order.
-func (l *loop) send(slot uint32) {
-	c := &l.conns[slot]
-	bid := uint16(c.qHead)
-	s := l.sqe()
-	s.Fd = int32(slot)
-	s.Flags = abi.IOSQE_FIXED_FILE
-	s.OpFlags = l.sendFlags
-	c.sending = true
-	if c.sendRing != nil {
-		// The kernel sends from the head of the connection's group, as
-		// many buffers as it holds, and consumes them byte by byte
-		// (IOU_PBUF_RING_INC), so a short send leaves the rest in place.
-		c.sendRing.Publish()
-		s.Opcode = abi.IORING_OP_SEND
-		s.Flags |= abi.IOSQE_BUFFER_SELECT
-		s.BufIndex = c.sendRing.Group()
-		s.Ioprio = abi.IORING_RECVSEND_BUNDLE
-		c.inflight = c.inRing
-		l.count[cSendBundles]++
-		s.UserData = userData(opSend, c.gen, 1, bid, slot)
-		return
-	}
-	if l.p.v.bundle && l.next[bid] >= 0 {
-		g := c.gather
-		n := 0
-		for b := int32(bid); b >= 0 && n < maxGather; b = l.next[b] {
-			g.iov[n].Base = &l.bufs.Buf(uint16(b))[l.off[b]]
-			g.iov[n].SetLen(int(l.end[b] - l.off[b]))
-			n++
-		}
-		g.hdr.Iov = &g.iov[0]
-		g.hdr.SetIovlen(n)
-		s.Opcode = abi.IORING_OP_SENDMSG
-		s.Addr = ring.Addr(&g.hdr)
-		s.Len = 1
-		c.inflight = n
-		s.UserData = userData(opSend, c.gen, n, bid, slot)
-		return
-	}
-	s.Opcode = abi.IORING_OP_SEND
-	if l.p.v.zc {
-		s.Opcode = abi.IORING_OP_SEND_ZC
-		s.Ioprio = abi.IORING_SEND_ZC_REPORT_USAGE
-	}
-	s.Addr = l.bufs.Addr(bid, int(l.off[bid]))
-	s.Len = uint32(l.end[bid] - l.off[bid])
-	c.inflight = 1
-	s.UserData = userData(opSend, c.gen, 1, bid, slot)
-}
-
-// onSend handles a send completion (and, for SEND_ZC, its notification).
-func (l *loop) onSend(ud uint64, res int32, flags uint32) {
-	if l.p.v.basic {
-		l.onSendBasic(ud, res)
-		return
-	}
-	bid := udBid(ud)
-	if l.zcCompletion(bid, res, flags) {
-		return
-	}
-	slot := udSlot(ud)
-	c := l.connOf(ud)
-	if c == nil && l.sendBundles {
-		// closeConn kept the queue of a bundle send in flight; release it
-		// now, unless the slot was reused and onAccept did.
-		if int(slot) < len(l.conns) {
-			if z := &l.conns[slot]; !z.open && z.gen == udGen(ud) {
-				l.releaseQueue(z)
-			}
-		}
-		return
-	}
 	if c == nil {
-		// The connection closed with this send in flight; closeConn left
-		// its buffers for this completion to release.
-		b := int32(bid)
-		for i := udCount(ud); i > 0 && b >= 0; i-- {
-			nb := l.next[b]
-			l.unref(uint16(b))
-			b = nb
-		}
 		return
 	}
-	c.sending = false
-	l.sent(res)
-	if res < 0 {
-		l.closeConn(slot)
+	l.load.mark(&c.seen)
+	if !echo {
 		return
 	}
-	// Consume res bytes from the head of the queue; a short send leaves the
-	// rest of a buffer at the head, to go next.
+	if c.queued+c.notifs >= l.queueCap && !c.paused {
+		l.pause(c, slot)
+	}
+	l.tcp.queued(c, slot)
+}
+
+// pause stops receiving on a connection whose queue is at the cap: its
+// peer is not reading its echoes as fast as it sends, and must not take
+// the whole pool. The multishot recv is cancelled; drained re-arms it.
+func (l *loop) pause(c *conn, slot uint32) {
+	c.paused = true
+	if !c.recving {
+		return
+	}
+	s := l.sqe()
+	s.Opcode = abi.IORING_OP_ASYNC_CANCEL
+	s.Addr = userData(opRecv, c.gen, 1, 0, slot)
+	s.Flags = abi.IOSQE_CQE_SKIP_SUCCESS
+	s.UserData = userData(opCancel, 0, 1, 0, slot)
+}
+
+// drained resumes a paused connection once half its cap has gone out.
+func (l *loop) drained(c *conn, slot uint32) {
+	if !c.paused || c.queued+c.notifs > l.queueCap/2 {
+		return
+	}
+	c.paused = false
+	if !c.recving && !c.eof && !c.starved {
+		l.armRecv(slot)
+	}
+}
+
+// consume takes res sent bytes off the head of c's queue and returns how
+// many buffers went out in full (each unreferenced); a short send leaves
+// the rest of a buffer at the head, to go next.
+func (l *loop) consume(c *conn, res int32) int {
+	done := 0
 	for res > 0 && c.qHead >= 0 {
 		b := c.qHead
 		left := l.end[b] - l.off[b]
@@ -345,20 +328,225 @@ func (l *loop) onSend(ud uint64, res int32, flags uint32) {
 		if c.qHead < 0 {
 			c.qTail = -1
 		}
-		if c.sendRing != nil {
-			c.inRing--
-		}
+		c.queued--
+		done++
 		l.unref(uint16(b))
 	}
-	if c.sendRing != nil {
-		l.pushSends(c)
+	// The in-flight send held the head buffers; a send bundle's group
+	// (inRing) held them too.
+	c.inflight = max(c.inflight-done, 0)
+	c.inRing = max(c.inRing-done, 0)
+	return done
+}
+
+// sendDone handles the result of an open connection's send. A CQE with
+// F_MORE is partial: the send goes on (a send bundle posts one per burst)
+// and stays the connection's one send in flight. A final one frees the
+// connection for its next send, or closes it.
+func (l *loop) sendDone(c *conn, slot uint32, res int32, flags uint32) {
+	l.sent(res)
+	if res < 0 {
+		if flags&abi.IORING_CQE_F_MORE == 0 {
+			c.sending = false
+		}
+		l.closeConn(slot)
+		return
 	}
+	l.consume(c, res)
+	if flags&abi.IORING_CQE_F_MORE != 0 {
+		return
+	}
+	c.sending = false
+	l.drained(c, slot)
 	switch {
 	case c.qHead >= 0:
-		l.send(slot)
+		l.tcp.queued(c, slot)
 	case c.eof:
 		l.closeConn(slot)
 	}
+}
+
+// closedSendDone handles a send completion of a closed connection: its
+// final one releases the buffers closeConn kept for it, unless the slot
+// was reused meanwhile (then onAccept did).
+func (l *loop) closedSendDone(ud uint64, flags uint32) {
+	if flags&abi.IORING_CQE_F_MORE != 0 {
+		return
+	}
+	slot := udSlot(ud)
+	if int(slot) < len(l.conns) {
+		if z := &l.conns[slot]; !z.open && z.gen == udGen(ud) {
+			l.releaseQueue(z)
+		}
+	}
+}
+
+// gatherTCP is the default send path: every queued buffer of a connection
+// in one SQE, a SEND for one buffer and a SENDMSG gathering up to
+// maxGather (the queue cap) for more.
+type gatherTCP struct{ ringTCP }
+
+func (t *gatherTCP) queued(c *conn, slot uint32) {
+	if !c.sending {
+		t.send(c, slot)
+	}
+}
+
+func (t *gatherTCP) send(c *conn, slot uint32) {
+	l := t.l
+	bid := uint16(c.qHead)
+	s := l.sqe()
+	s.Fd = int32(slot)
+	s.Flags = abi.IOSQE_FIXED_FILE
+	s.OpFlags = l.sendFlags
+	c.sending = true
+	if l.next[bid] < 0 {
+		s.Opcode = abi.IORING_OP_SEND
+		s.Addr = l.bufs.Addr(bid, int(l.off[bid]))
+		s.Len = uint32(l.end[bid] - l.off[bid])
+		c.inflight = 1
+		s.UserData = userData(opSend, c.gen, 1, bid, slot)
+		return
+	}
+	g := c.gather
+	n := 0
+	for b := int32(bid); b >= 0 && n < maxGather; b = l.next[b] {
+		g.iov[n].Base = &l.bufs.Buf(uint16(b))[l.off[b]]
+		g.iov[n].SetLen(int(l.end[b] - l.off[b]))
+		n++
+	}
+	g.hdr.Iov = &g.iov[0]
+	g.hdr.SetIovlen(n)
+	s.Opcode = abi.IORING_OP_SENDMSG
+	s.Addr = ring.Addr(&g.hdr)
+	s.Len = 1
+	c.inflight = n
+	s.UserData = userData(opSend, c.gen, n, bid, slot)
+}
+
+func (t *gatherTCP) onSend(ud uint64, res int32, flags uint32) {
+	l := t.l
+	c := l.connOf(ud)
+	if c == nil {
+		l.closedSendDone(ud, flags)
+		return
+	}
+	l.sendDone(c, udSlot(ud), res, flags)
+}
+
+// zcTCP sends with SEND_ZC, one buffer at a time: the buffer returns at the
+// notification, not at the result.
+type zcTCP struct{ ringTCP }
+
+func (t *zcTCP) queued(c *conn, slot uint32) {
+	if c.sending {
+		return
+	}
+	l := t.l
+	bid := uint16(c.qHead)
+	s := l.sqe()
+	s.Opcode = abi.IORING_OP_SEND_ZC
+	s.Ioprio = abi.IORING_SEND_ZC_REPORT_USAGE
+	s.Fd = int32(slot)
+	s.Flags = abi.IOSQE_FIXED_FILE
+	s.OpFlags = l.sendFlags
+	s.Addr = l.bufs.Addr(bid, int(l.off[bid]))
+	s.Len = uint32(l.end[bid] - l.off[bid])
+	c.sending = true
+	c.inflight = 1
+	s.UserData = userData(opSend, c.gen, 1, bid, slot)
+}
+
+func (t *zcTCP) onSend(ud uint64, res int32, flags uint32) {
+	l := t.l
+	c := l.connOf(ud)
+	if l.zcCompletion(udBid(ud), res, flags) {
+		if c != nil {
+			c.notifs--
+			l.drained(c, udSlot(ud))
+		}
+		return
+	}
+	if c != nil && flags&abi.IORING_CQE_F_MORE != 0 {
+		c.notifs++
+	}
+	// The result is final; its F_MORE meant the notification.
+	flags &^= abi.IORING_CQE_F_MORE
+	if c == nil {
+		l.closedSendDone(ud, flags)
+		return
+	}
+	l.sendDone(c, udSlot(ud), res, flags)
+}
+
+// zcCompletion does the zero-copy bookkeeping of a SEND_ZC/SENDMSG_ZC
+// completion on buffer bid and reports whether the CQE was the
+// notification, which ends there. A result with F_MORE promises a
+// notification: the buffer keeps a reference until it comes, since the
+// kernel may still be reading its pages. Only the zero-copy paths call it:
+// on any other send F_MORE means something else.
+func (l *loop) zcCompletion(bid uint16, res int32, flags uint32) bool {
+	if flags&abi.IORING_CQE_F_NOTIF != 0 {
+		l.count[cZCSends]++
+		if uint32(res)&abi.IORING_NOTIF_USAGE_ZC_COPIED != 0 {
+			l.count[cZCCopied]++
+		}
+		l.unref(bid)
+		return true
+	}
+	if flags&abi.IORING_CQE_F_MORE != 0 {
+		l.refs[bid]++
+	}
+	return false
+}
+
+// bundleTCP echoes through per-connection send groups: the queue is
+// mirrored into the connection's incrementally consumed buffer group, and
+// one SEND with IORING_RECVSEND_BUNDLE sends all of it. The kernel may post
+// a partial result with F_MORE and go on sending: the send stays in
+// flight until a CQE without it.
+type bundleTCP struct{ ringTCP }
+
+func (t *bundleTCP) accepted(c *conn, slot uint32) {
+	if err := t.l.newSendRing(c, slot); err != nil {
+		t.l.count[cErrors]++
+		t.l.closeConn(slot)
+		return
+	}
+	t.ringTCP.accepted(c, slot)
+}
+
+func (t *bundleTCP) queued(c *conn, slot uint32) {
+	l := t.l
+	l.pushSends(c)
+	if c.sending || c.inRing == 0 {
+		return
+	}
+	// The kernel sends from the head of the connection's group, as many
+	// buffers as it holds, and consumes them byte by byte
+	// (IOU_PBUF_RING_INC), so a short send leaves the rest in place.
+	c.sendRing.Publish()
+	s := l.sqe()
+	s.Opcode = abi.IORING_OP_SEND
+	s.Fd = int32(slot)
+	s.Flags = abi.IOSQE_FIXED_FILE | abi.IOSQE_BUFFER_SELECT
+	s.OpFlags = l.sendFlags
+	s.BufIndex = c.sendRing.Group()
+	s.Ioprio = abi.IORING_RECVSEND_BUNDLE
+	c.sending = true
+	c.inflight = c.inRing
+	l.count[cSendBundles]++
+	s.UserData = userData(opSend, c.gen, 1, uint16(c.qHead), slot)
+}
+
+func (t *bundleTCP) onSend(ud uint64, res int32, flags uint32) {
+	l := t.l
+	c := l.connOf(ud)
+	if c == nil {
+		l.closedSendDone(ud, flags)
+		return
+	}
+	l.sendDone(c, udSlot(ud), res, flags)
 }
 
 // sendSource sends the next chunk of the source pattern. The pattern slice
@@ -375,6 +563,15 @@ func (l *loop) sendSource(slot uint32) {
 	s.Len = uint32(chunk)
 	s.UserData = userData(opSource, c.gen, 1, 0, slot)
 	c.sending = true
+}
+
+// fileFlags is what an SQE names a connection with: its slot with
+// IOSQE_FIXED_FILE, or uring-basic's plain fd.
+func (l *loop) fileFlags() uint8 {
+	if l.fixed {
+		return abi.IOSQE_FIXED_FILE
+	}
+	return 0
 }
 
 func (l *loop) onSource(ud uint64, res int32) {
@@ -394,35 +591,43 @@ func (l *loop) onSource(ud uint64, res int32) {
 	}
 }
 
-// closeConn closes a connection: the buffers queued behind an in-flight
-// send go back now, the in-flight ones when its completion comes; whatever
-// is armed on the socket is cancelled, then the descriptor closed, both in
-// one linked pair of SQEs that post nothing on success.
+// closeConn closes a connection: the queued buffers go back now, except
+// those an in-flight send holds (the first c.inflight: the kernel may be
+// reading them), which stay queued until the send's final completion or
+// the slot's reuse. Whatever is armed on the socket is cancelled, then the
+// descriptor closed, both in one linked pair of SQEs that post nothing on
+// success.
 func (l *loop) closeConn(slot uint32) {
 	c := &l.conns[slot]
 	c.open = false
 	l.count[cClosed]++
-	if c.sendRing != nil && c.sending {
-		// The kernel may be reading any buffer in the connection's group:
-		// keep the queue until the send's completion or the slot's reuse.
-		l.cancelAndClose(slot)
-		return
-	}
-	skip := 0
+	keep := 0
 	if c.sending {
-		skip = c.inflight
+		keep = c.inflight
 	}
-	for b := c.qHead; b >= 0; {
+	last := int32(-1)
+	for b, i := c.qHead, 0; b >= 0; i++ {
 		nb := l.next[b]
-		if skip > 0 {
-			skip--
+		if i < keep {
+			last = b
 		} else {
 			l.unref(uint16(b))
+			c.queued--
 		}
 		b = nb
 	}
-	c.qHead, c.qTail = -1, -1
+	if last < 0 {
+		c.qHead = -1
+	} else {
+		l.next[last] = -1
+	}
+	c.qTail = last
+	c.pushNext = -1
 	l.cancelAndClose(slot)
+	if l.acceptWaiting {
+		l.acceptWaiting = false
+		l.tcp.armAccept()
+	}
 }
 
 // cancelAndClose cancels whatever is armed on the socket, then closes it.
@@ -446,7 +651,7 @@ func (l *loop) releaseQueue(c *conn) {
 		l.unref(uint16(b))
 		b = nb
 	}
-	c.qHead, c.qTail, c.pushNext, c.inRing = -1, -1, -1, 0
+	c.qHead, c.qTail, c.pushNext, c.inRing, c.queued, c.inflight = -1, -1, -1, 0, 0, 0
 }
 
 // sendRingEntries is the size of a connection's send group: a page.
@@ -484,6 +689,7 @@ func (l *loop) pushSends(c *conn) {
 	if c.sending {
 		// A send in flight may pick them up when it retries.
 		c.sendRing.Publish()
+		c.inflight = c.inRing
 	}
 }
 
@@ -501,11 +707,34 @@ func (l *loop) closeFd(slot uint32) {
 	s.UserData = userData(opClose, 0, 1, 0, slot)
 }
 
-// uring-basic: one one-shot recv into the connection's own buffer, then
-// one-shot sends of what it read, then the next recv. Every packet costs
-// two SQEs and two CQEs, and the connection is idle while a send waits.
+// basicTCP is uring-basic: one one-shot recv into the connection's own
+// buffer, then one-shot sends of what it read, then the next recv. Every
+// packet costs two SQEs and two CQEs, and the connection is idle while a
+// send waits.
+type basicTCP struct{ l *loop }
 
-func (l *loop) recvBasic(slot uint32) {
+func (t *basicTCP) armAccept() {
+	l := t.l
+	s := l.sqe()
+	s.Opcode = abi.IORING_OP_ACCEPT
+	s.Fd = int32(l.sock)
+	s.OpFlags = unix.SOCK_CLOEXEC
+	s.UserData = userData(opAccept, 0, 1, 0, 0)
+}
+
+func (t *basicTCP) accepted(c *conn, slot uint32) {
+	if c.buf == nil {
+		c.buf = make([]byte, t.l.p.connBytes)
+	}
+	if t.l.p.service == backends.Source {
+		t.l.sendSource(slot)
+	} else {
+		t.recv(slot)
+	}
+}
+
+func (t *basicTCP) recv(slot uint32) {
+	l := t.l
 	c := &l.conns[slot]
 	s := l.sqe()
 	s.Opcode = abi.IORING_OP_RECV
@@ -515,7 +744,8 @@ func (l *loop) recvBasic(slot uint32) {
 	s.UserData = userData(opRecv, c.gen, 1, 0, slot)
 }
 
-func (l *loop) sendBasic(slot uint32) {
+func (t *basicTCP) send(slot uint32) {
+	l := t.l
 	c := &l.conns[slot]
 	s := l.sqe()
 	s.Opcode = abi.IORING_OP_SEND
@@ -527,7 +757,11 @@ func (l *loop) sendBasic(slot uint32) {
 	c.sending = true
 }
 
-func (l *loop) onRecvBasic(ud uint64, res int32) {
+// queued is never called: uring-basic queues nothing.
+func (t *basicTCP) queued(*conn, uint32) {}
+
+func (t *basicTCP) onRecv(ud uint64, res int32, _ uint32) {
+	l := t.l
 	c := l.connOf(ud)
 	if c == nil {
 		return
@@ -537,11 +771,12 @@ func (l *loop) onRecvBasic(ud uint64, res int32) {
 	case res > 0:
 		l.count[cRxBytes] += uint64(res)
 		l.count[cRxMsgs]++
+		l.load.mark(&c.seen)
 		if l.p.service == backends.Echo {
 			c.off, c.end = 0, int(res)
-			l.sendBasic(slot)
+			t.send(slot)
 		} else {
-			l.recvBasic(slot)
+			t.recv(slot)
 		}
 	case res == 0:
 		c.eof = true
@@ -556,7 +791,8 @@ func (l *loop) onRecvBasic(ud uint64, res int32) {
 	}
 }
 
-func (l *loop) onSendBasic(ud uint64, res int32) {
+func (t *basicTCP) onSend(ud uint64, res int32, _ uint32) {
+	l := t.l
 	c := l.connOf(ud)
 	if c == nil {
 		return
@@ -571,10 +807,10 @@ func (l *loop) onSendBasic(ud uint64, res int32) {
 	c.off += int(res)
 	switch {
 	case c.off < c.end:
-		l.sendBasic(slot)
+		t.send(slot)
 	case c.eof:
 		l.closeConn(slot)
 	default:
-		l.recvBasic(slot)
+		t.recv(slot)
 	}
 }

@@ -25,18 +25,25 @@ const (
 // makes room (an unconnected socket cannot tell a gone peer from a quiet one).
 const maxPeers = 64
 
-// udpState is a loop's UDP side.
-type udpState struct {
-	// rx is the multishot recvmsg's template: the kernel reads only its
-	// name and control lengths, to lay out each buffer.
-	rx unix.Msghdr
-	// tx/txIov by bid: the echo's sendmsg header and vector, pointing into
-	// the received buffer itself (no copy).
-	tx    []unix.Msghdr
-	txIov []unix.Iovec
-	// uring-basic's one-shot receive slots.
-	basic []udpSlot
-	// Source: the peers and the datagrams in flight.
+// udpPath is one variant's UDP data path, chosen once at setup.
+type udpPath interface {
+	// arm starts receiving.
+	arm()
+	onRecvmsg(ud uint64, res int32, flags uint32)
+	onSendmsg(ud uint64, res int32, flags uint32)
+	onSource(ud uint64, res int32)
+}
+
+var (
+	_ udpPath = (*ringUDP)(nil)
+	_ udpPath = (*zcUDP)(nil)
+	_ udpPath = (*basicUDP)(nil)
+)
+
+// udpSource is a UDP source's state: the peers and the datagrams in
+// flight, each with its own buffer.
+type udpSource struct {
+	l      *loop
 	peers  [maxPeers]peer
 	npeers int
 	next   int
@@ -58,18 +65,8 @@ type peer struct {
 	seq  uint64
 }
 
-func newUDPState(l *loop) *udpState {
-	u := &udpState{}
-	u.rx.Namelen = unix.SizeofSockaddrInet4
-	if l.p.v.basic {
-		u.basic = make([]udpSlot, basicRecvSlots)
-		for i := range u.basic {
-			u.basic[i].buf = make([]byte, l.p.maxDatagram+1)
-		}
-	} else {
-		u.tx = make([]unix.Msghdr, l.p.bufCount)
-		u.txIov = make([]unix.Iovec, l.p.bufCount)
-	}
+func newUDPSource(l *loop) udpSource {
+	u := udpSource{l: l}
 	if l.p.service == backends.Source {
 		u.src = make([]udpSlot, sourceSlots)
 		for i := range u.src {
@@ -80,20 +77,38 @@ func newUDPState(l *loop) *udpState {
 	return u
 }
 
-func (u *udpState) free() {}
+// peerKey packs a sockaddr_in's family, port and address into one word.
+func peerKey(name []byte) uint64 { return binary.LittleEndian.Uint64(name) }
 
-// arm starts receiving: one multishot recvmsg on the provided buffer ring,
-// or uring-basic's one-shot recvmsgs.
-func (u *udpState) arm(l *loop) {
-	if l.p.v.basic {
-		if !l.udpArmed {
-			for i := range u.basic {
-				u.recvBasic(l, i)
-			}
-		}
-		l.udpArmed = true
-		return
+// ringUDP receives with one multishot recvmsg on the provided buffer ring
+// and echoes each datagram from the buffer it arrived in.
+type ringUDP struct {
+	udpSource
+	// rx is the multishot recvmsg's template: the kernel reads only its
+	// name and control lengths, to lay out each buffer.
+	rx unix.Msghdr
+	// tx/txIov by bid: the echo's sendmsg header and vector, pointing into
+	// the received buffer itself (no copy).
+	tx    []unix.Msghdr
+	txIov []unix.Iovec
+	// sendOp and sendIoprio: SENDMSG, or SENDMSG_ZC reporting its usage.
+	sendOp     uint8
+	sendIoprio uint16
+}
+
+func newRingUDP(l *loop, sendOp uint8, sendIoprio uint16) *ringUDP {
+	u := &ringUDP{udpSource: newUDPSource(l), sendOp: sendOp, sendIoprio: sendIoprio}
+	u.rx.Namelen = unix.SizeofSockaddrInet4
+	if l.p.proto == backends.UDP {
+		u.tx = make([]unix.Msghdr, l.p.bufCount)
+		u.txIov = make([]unix.Iovec, l.p.bufCount)
 	}
+	return u
+}
+
+// arm starts the multishot recvmsg.
+func (u *ringUDP) arm() {
+	l := u.l
 	s := l.sqe()
 	s.Opcode = abi.IORING_OP_RECVMSG
 	s.Fd = int32(l.sock)
@@ -108,15 +123,12 @@ func (u *udpState) arm(l *loop) {
 
 // onRecvmsg handles one datagram. Per packet: no copy, no allocation, no
 // syscall; the echo's sendmsg points at the received buffer.
-func (u *udpState) onRecvmsg(l *loop, ud uint64, res int32, flags uint32) {
-	if l.p.v.basic {
-		u.onRecvBasic(l, int(udSlot(ud)), res)
-		return
-	}
+func (u *ringUDP) onRecvmsg(ud uint64, res int32, flags uint32) {
+	l := u.l
 	if flags&abi.IORING_CQE_F_MORE == 0 {
 		l.udpArmed = false
 		if res != -int32(unix.ENOBUFS) && l.free > 0 {
-			u.arm(l)
+			u.arm()
 		} // else afterBatch re-arms once buffers come back
 	}
 	if res < 0 {
@@ -141,6 +153,7 @@ func (u *udpState) onRecvmsg(l *loop, ud uint64, res int32, flags uint32) {
 	}
 	l.count[cRxBytes] += uint64(payload)
 	l.count[cRxMsgs]++
+	l.load.markPeer(peerKey(buf[16:]))
 	switch l.p.service {
 	case backends.Echo:
 		h := &u.tx[bid]
@@ -153,11 +166,8 @@ func (u *udpState) onRecvmsg(l *loop, ud uint64, res int32, flags uint32) {
 		h.Iovlen = 1
 		l.refs[bid] = 1
 		s := l.sqe()
-		s.Opcode = abi.IORING_OP_SENDMSG
-		if l.p.v.zc {
-			s.Opcode = abi.IORING_OP_SENDMSG_ZC
-			s.Ioprio = abi.IORING_SEND_ZC_REPORT_USAGE
-		}
+		s.Opcode = u.sendOp
+		s.Ioprio = u.sendIoprio
 		s.Fd = int32(l.sock)
 		s.Addr = ring.Addr(h)
 		s.Len = 1
@@ -167,17 +177,24 @@ func (u *udpState) onRecvmsg(l *loop, ud uint64, res int32, flags uint32) {
 		var name [unix.SizeofSockaddrInet4]byte
 		copy(name[:], buf[16:recvmsgHeadroom])
 		l.recycle(bid)
-		u.addPeer(l, name)
+		u.addPeer(name)
 	default:
 		l.recycle(bid)
 	}
 }
 
-func (u *udpState) onSendmsg(l *loop, ud uint64, res int32, flags uint32) {
-	if l.p.v.basic {
-		u.onSendmsgBasic(l, ud, res)
-		return
-	}
+// onSendmsg: a SENDMSG posts one CQE, its last.
+func (u *ringUDP) onSendmsg(ud uint64, res int32, _ uint32) {
+	u.l.sent(res)
+	u.l.unref(udBid(ud))
+}
+
+// zcUDP is ringUDP sending with SENDMSG_ZC: a buffer returns at the
+// notification.
+type zcUDP struct{ *ringUDP }
+
+func (u *zcUDP) onSendmsg(ud uint64, res int32, flags uint32) {
+	l := u.l
 	bid := udBid(ud)
 	if l.zcCompletion(bid, res, flags) {
 		return
@@ -186,14 +203,39 @@ func (u *udpState) onSendmsg(l *loop, ud uint64, res int32, flags uint32) {
 	l.unref(bid)
 }
 
-// uring-basic: each slot is a one-shot recvmsg into its own buffer, then a
-// one-shot sendmsg of it back, then the next recvmsg.
+// basicUDP is uring-basic: each slot is a one-shot recvmsg into its own
+// buffer, then a one-shot sendmsg of it back, then the next recvmsg.
+type basicUDP struct {
+	udpSource
+	basic []udpSlot
+}
 
-func (u *udpState) recvBasic(l *loop, i int) {
+func newBasicUDP(l *loop) *basicUDP {
+	u := &basicUDP{udpSource: newUDPSource(l)}
+	if l.p.proto == backends.UDP {
+		u.basic = make([]udpSlot, basicRecvSlots)
+		for i := range u.basic {
+			u.basic[i].buf = make([]byte, l.p.maxDatagram+1)
+		}
+	}
+	return u
+}
+
+// arm posts every slot's recvmsg, once: each re-arms itself.
+func (u *basicUDP) arm() {
+	if !u.l.udpArmed {
+		for i := range u.basic {
+			u.recv(i)
+		}
+	}
+	u.l.udpArmed = true
+}
+
+func (u *basicUDP) recv(i int) {
 	sl := &u.basic[i]
 	sl.iov.Base = &sl.buf[0]
 	sl.iov.SetLen(len(sl.buf))
-	sl.submit(l, abi.IORING_OP_RECVMSG, userData(opRecvmsg, 0, 1, 0, uint32(i)))
+	sl.submit(u.l, abi.IORING_OP_RECVMSG, userData(opRecvmsg, 0, 1, 0, uint32(i)))
 }
 
 // submit queues a recvmsg or sendmsg of the slot's whole buffer, to or from
@@ -211,23 +253,26 @@ func (sl *udpSlot) submit(l *loop, opcode uint8, ud uint64) {
 	s.UserData = ud
 }
 
-func (u *udpState) onRecvBasic(l *loop, i int, res int32) {
+func (u *basicUDP) onRecvmsg(ud uint64, res int32, _ uint32) {
+	l := u.l
+	i := int(udSlot(ud))
 	if res < 0 {
 		if res == -int32(unix.ECANCELED) {
 			return
 		}
 		l.count[cErrors]++
-		u.recvBasic(l, i)
+		u.recv(i)
 		return
 	}
 	sl := &u.basic[i]
 	if int(res) > l.p.maxDatagram {
 		l.count[cDropped]++
-		u.recvBasic(l, i)
+		u.recv(i)
 		return
 	}
 	l.count[cRxBytes] += uint64(res)
 	l.count[cRxMsgs]++
+	l.load.markPeer(peerKey(sl.name[:]))
 	switch l.p.service {
 	case backends.Echo:
 		// The recvmsg wrote the peer's address into sl.name.
@@ -235,23 +280,23 @@ func (u *udpState) onRecvBasic(l *loop, i int, res int32) {
 		sl.submit(l, abi.IORING_OP_SENDMSG, userData(opSendmsg, 0, 1, 0, uint32(i)))
 		return
 	case backends.Source:
-		u.addPeer(l, sl.name)
+		u.addPeer(sl.name)
 	}
-	u.recvBasic(l, i)
+	u.recv(i)
 }
 
-// onSendmsgBasic is onSendmsg for uring-basic: the slot receives again.
-func (u *udpState) onSendmsgBasic(l *loop, ud uint64, res int32) {
-	l.sent(res)
+// onSendmsg: the slot receives again.
+func (u *basicUDP) onSendmsg(ud uint64, res int32, _ uint32) {
+	u.l.sent(res)
 	if res == -int32(unix.ECANCELED) {
 		return
 	}
-	u.recvBasic(l, int(udSlot(ud)))
+	u.recv(int(udSlot(ud)))
 }
 
 // addPeer adds a sender to the source's peer table and starts the idle
 // source slots.
-func (u *udpState) addPeer(l *loop, name [unix.SizeofSockaddrInet4]byte) {
+func (u *udpSource) addPeer(name [unix.SizeofSockaddrInet4]byte) {
 	known := false
 	for i := range u.npeers {
 		if u.peers[i].name == name {
@@ -271,14 +316,15 @@ func (u *udpState) addPeer(l *loop, name [unix.SizeofSockaddrInet4]byte) {
 	for len(u.idle) > 0 {
 		i := u.idle[len(u.idle)-1]
 		u.idle = u.idle[:len(u.idle)-1]
-		u.sendSource(l, i)
+		u.sendSource(i)
 	}
 }
 
 // sendSource fills slot i with the next datagram for the next peer, round
 // robin, and sends it. The send waits for socket space in the kernel, so a
 // sequence number is never skipped.
-func (u *udpState) sendSource(l *loop, i int) {
+func (u *udpSource) sendSource(i int) {
+	l := u.l
 	p := &u.peers[u.next]
 	u.next = (u.next + 1) % u.npeers
 	sl := &u.src[i]
@@ -291,10 +337,10 @@ func (u *udpState) sendSource(l *loop, i int) {
 	sl.submit(l, abi.IORING_OP_SENDMSG, userData(opUDPSource, 0, 1, 0, uint32(i)))
 }
 
-func (u *udpState) onSource(l *loop, ud uint64, res int32) {
-	l.sent(res)
+func (u *udpSource) onSource(ud uint64, res int32) {
+	u.l.sent(res)
 	if res == -int32(unix.ECANCELED) {
 		return
 	}
-	u.sendSource(l, int(udSlot(ud)))
+	u.sendSource(int(udSlot(ud)))
 }

@@ -52,7 +52,7 @@ type Ring struct {
 	cqMask     uint32
 	cqes       []abi.IoUringCqe
 
-	// waitArg is SubmitAndWaitMin's EXT_ARG, kept here so the call does not
+	// waitArg is the bounded waits' EXT_ARG, kept here so the call does not
 	// allocate.
 	waitArg abi.IoUringGeteventsArg
 	waitTs  abi.KernelTimespec
@@ -242,9 +242,13 @@ func (r *Ring) Enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, ar
 // enter is Enter without the error wrapping, which allocates: a bounded
 // wait's timeout (ETIME) is routine on the data path.
 func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, unix.Errno) {
+	return r.enterVia(r.RawEnter, toSubmit, minComplete, flags, arg, argSize)
+}
+
+func (r *Ring) enterVia(raw bool, toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, unix.Errno) {
 	r.Enters++
 	call := unix.Syscall6
-	if r.RawEnter {
+	if raw {
 		call = unix.RawSyscall6
 	}
 	n, _, errno := call(abi.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit), uintptr(minComplete),
@@ -279,27 +283,27 @@ func (r *Ring) SubmitAndWaitTimeout(want uint32, timeout int64) (int, error) {
 	return r.SubmitAndWaitBounded(want, 0, timeout, 0)
 }
 
-// SubmitAndWaitMin flushes, submits and waits for want completions, but for
-// at most minWaitUs microseconds once at least one is there
-// (io_uring_getevents_arg.min_wait_usec, IORING_FEAT_MIN_TIMEOUT, 6.12).
-// On a DEFER_TASKRUN ring the kernel then wakes the task once per batch
-// rather than once per completion.
-func (r *Ring) SubmitAndWaitMin(want, minWaitUs uint32) (int, error) {
-	// An overall timeout bounds the wait: the loop goes round again after
-	// it even when nothing completed, so a wake-up the min-wait path
-	// misses costs a millisecond, not the connection.
-	return r.SubmitAndWaitBounded(want, minWaitUs, 1e6, 0)
+// SubmitAndWaitBounded flushes, submits and waits for want completions
+// (minWaitUs: at most that long once one is there, io_uring_getevents_arg
+// .min_wait_usec, IORING_FEAT_MIN_TIMEOUT, 6.12; 0: no min-wait) for at
+// most timeout nanoseconds, with extra enter flags (an SQPOLL ring's
+// IORING_ENTER_SQ_WAKEUP). A timeout is not an error. The enter is raw
+// when RawEnter is set.
+func (r *Ring) SubmitAndWaitBounded(want, minWaitUs uint32, timeout int64, flags uint32) (int, error) {
+	return r.waitVia(r.RawEnter, want, minWaitUs, timeout, flags)
 }
 
-// SubmitAndWaitBounded is the general form of the waits above: flush,
-// submit and wait for want completions (minWaitUs: at most that long once
-// one is there, 0: no min-wait) for at most timeout nanoseconds, with extra
-// enter flags (an SQPOLL ring's IORING_ENTER_SQ_WAKEUP). A timeout is not
-// an error.
-func (r *Ring) SubmitAndWaitBounded(want, minWaitUs uint32, timeout int64, flags uint32) (int, error) {
+// SubmitAndSleep is SubmitAndWaitBounded through the runtime's syscall
+// path whatever RawEnter says: for a wait that may be long, during which
+// the runtime must be free to give the thread's P to other goroutines.
+func (r *Ring) SubmitAndSleep(want uint32, timeout int64, flags uint32) (int, error) {
+	return r.waitVia(false, want, 0, timeout, flags)
+}
+
+func (r *Ring) waitVia(raw bool, want, minWaitUs uint32, timeout int64, flags uint32) (int, error) {
 	r.waitTs = abi.KernelTimespec{Sec: timeout / 1e9, Nsec: timeout % 1e9}
 	r.waitArg = abi.IoUringGeteventsArg{MinWaitUsec: minWaitUs, Ts: uint64(uintptr(unsafe.Pointer(&r.waitTs)))}
-	n, errno := r.enter(r.Flush(), want, flags|abi.IORING_ENTER_GETEVENTS|abi.IORING_ENTER_EXT_ARG,
+	n, errno := r.enterVia(raw, r.Flush(), want, flags|abi.IORING_ENTER_GETEVENTS|abi.IORING_ENTER_EXT_ARG,
 		unsafe.Pointer(&r.waitArg), unsafe.Sizeof(r.waitArg))
 	if errno == 0 || errno == unix.ETIME {
 		return n, nil
@@ -384,3 +388,8 @@ func (r *Ring) Close() error {
 // *p reachable (and, for Go memory, off the stack) until the kernel is done
 // with it.
 func Addr[T any](p *T) uint64 { return uint64(uintptr(unsafe.Pointer(p))) }
+
+// SQEs is the submission queue entries' array and SQTailLocal the local
+// tail (SQEs handed out so far): what a test reads to see what was queued.
+func (r *Ring) SQEs() []abi.IoUringSqe { return r.sqes }
+func (r *Ring) SQTailLocal() uint32    { return r.sqeTail }
