@@ -49,6 +49,8 @@ type server struct {
 	waitErr error
 	stderr  *tailBuffer
 
+	// env are the environment settings the harness gave the server.
+	env []string
 	// cgroup is the server's own cgroup2 group (a folder of the cgroup2
 	// hierarchy, with cpu.stat and cpu.pressure), holding the server and
 	// everything it forks from its first instruction on; "" when it runs
@@ -127,7 +129,7 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 	if ns := topo.ServerNetns(); ns != "" {
 		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
 	}
-	var env []string
+	var env, settings []string
 	if goServe {
 		// Go's asynchronous preemption signals a running loop every 10 ms
 		// (a tgkill and an rt_sigreturn): syscalls the backend did not ask
@@ -136,13 +138,14 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 		// With preemption off, a loop that spins (SQPOLL's CQ poll) holds
 		// its P for good; one P more than there are loops keeps the
 		// process's other goroutines (the protocol on stdin) running.
-		env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1",
-			fmt.Sprintf("GOMAXPROCS=%d", max(len(cfg.CPUs), 1)+1))
+		settings = []string{"GODEBUG=asyncpreemptoff=1", fmt.Sprintf("GOMAXPROCS=%d", max(len(cfg.CPUs), 1)+1)}
+		env = append(os.Environ(), settings...)
 	}
 	s, err := launch(argv, env, external)
 	if err != nil {
 		return nil, err
 	}
+	s.env = settings
 	defer func() {
 		if err != nil {
 			s.stop()

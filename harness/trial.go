@@ -292,12 +292,8 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		Proto: t.Proto, Service: t.Service(), Host: topo.ServerHost(),
 		CPUs: srvCPUs, MsgSize: t.Size, Iface: topo.ServerIface(),
 	}
-	if rec.Backend == "uring" {
-		// The serve process is the loop's alone: io_uring_enter may bypass
-		// the runtime's syscall bookkeeping (whose futex hand-offs and
-		// sysmon wake-ups are syscalls too) without starving anything.
-		cfg.Options = map[string]string{"raw_enter": "1"}
-	}
+	// Every built-in backend runs with its own defaults; the only options
+	// the harness adds are the DPDK port's plumbing, and they are recorded.
 	if dpdkFamily {
 		cfg.Options = map[string]string{}
 		if m, ok := topo.(*memif); ok {
@@ -306,6 +302,12 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		if !r.hugepages() {
 			cfg.Options["hugepages"] = "0"
 		}
+	}
+	for k, v := range cfg.Options {
+		if rec.HarnessOptions == nil {
+			rec.HarnessOptions = map[string]string{}
+		}
+		rec.HarnessOptions[k] = v
 	}
 	for k, v := range t.Options {
 		if cfg.Options == nil {
@@ -333,6 +335,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 			rec = failed(rec, err)
 		}
 	}()
+	rec.ServerEnv = srv.env
 	target, err := r.target(topo, srv)
 	if err != nil {
 		return failed(rec, err)

@@ -176,6 +176,12 @@ type Config struct {
 	ServerCmd  string  `json:"server_cmd,omitempty"` // external backend only
 	// Options are the backend options the trial asked for.
 	Options map[string]string `json:"options,omitempty"`
+	// HarnessOptions are the backend options the harness added (DPDK's
+	// port plumbing), and ServerEnv the environment settings it gave the
+	// server process (Go servers: no async preemption, GOMAXPROCS = loops
+	// + 1); neither is part of the configuration's key.
+	HarnessOptions map[string]string `json:"harness_options,omitempty"`
+	ServerEnv      []string          `json:"server_env,omitempty"`
 }
 
 // Label names the server: the family alone for the default variant.
