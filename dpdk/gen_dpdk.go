@@ -119,8 +119,10 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 	if err := waitFor("ok"); err != nil {
 		return err
 	}
-	if err := sayGoodbye(g, p, serverMAC); err != nil {
-		fmt.Fprintf(os.Stderr, "dpdkgen: %v; closing the port anyway\n", err)
+	if !req.HoldPort {
+		if err := sayGoodbye(g, p, serverMAC); err != nil {
+			fmt.Fprintf(os.Stderr, "dpdkgen: %v; closing the port anyway\n", err)
+		}
 	}
 	rep := genReport{
 		WindowNS: int64(window), Ops: uint64(c.ops), Bytes: uint64(c.bytes), Sent: uint64(c.sent),
@@ -139,6 +141,13 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 		return fmt.Errorf("encode report: %w", err)
 	}
 	fmt.Fprintf(stdout, "%s %s\n", lineReport, b)
+	if req.HoldPort {
+		// The parent stops the server, then says close: the port is
+		// closed only once nothing polls its peer.
+		if err := waitFor(lineClose); err != nil {
+			fmt.Fprintf(os.Stderr, "dpdkgen: %v before close; closing the port\n", err)
+		}
+	}
 	return nil
 }
 

@@ -152,6 +152,11 @@ func TestMemifTestpmd(t *testing.T) {
 	var before, after backends.Counters
 	opt := testGenOptions(t, socket)
 	opt.ServerMAC = srv.(*Testpmd).MAC()
+	// testpmd has no goodbye: it is stopped while the generator still
+	// holds its port, and only then does the generator close it.
+	var closeErr error
+	closed := false
+	opt.BeforeClose = func() { closeErr, closed = srv.Close(), true }
 	rep, err := Generate(context.Background(), spec, opt, workloads.Hooks{
 		WindowStart: func() { before = srv.Counters() },
 		WindowEnd:   func() { after = srv.Counters() },
@@ -167,8 +172,11 @@ func TestMemifTestpmd(t *testing.T) {
 	} else {
 		t.Errorf("testpmd counted no busy packets: %v", after.Extra)
 	}
-	if err := srv.Close(); err != nil {
-		t.Error(err)
+	if !closed {
+		t.Error("BeforeClose was not called")
+	}
+	if closeErr != nil {
+		t.Errorf("close dpdk-testpmd: %v", closeErr)
 	}
 }
 

@@ -45,6 +45,13 @@ type GenOptions struct {
 	Command []string
 	// Stderr receives the child's stderr (the EAL's log); default discard.
 	Stderr io.Writer
+	// BeforeClose, when set, is called once the window's report is in and
+	// before the generator closes its port, which it holds open until then:
+	// the caller stops the server there. Closing a memif port unmaps the
+	// rings under a peer that still polls them; a server without our
+	// goodbye handshake (dpdk-testpmd) is safe only if it has stopped
+	// first. The goodbye is not sent then.
+	BeforeClose func()
 }
 
 // genRequest is what the parent hands the child, as one JSON argument.
@@ -57,6 +64,9 @@ type genRequest struct {
 	ServerIP   netip.Addr     `json:"server_ip"`
 	ServerPort int            `json:"server_port"`
 	ClientIP   netip.Addr     `json:"client_ip"`
+	// HoldPort: after the report, keep the port open until the parent
+	// says "close" (GenOptions.BeforeClose).
+	HoldPort bool `json:"hold_port,omitempty"`
 }
 
 // genReport is the child's last line: what it measured in the window.
@@ -82,6 +92,7 @@ const (
 	lineWindowStart = "window-start" // parent runs WindowStart, answers "go"
 	lineWindowEnd   = "window-end"   // parent runs WindowEnd, answers "ok"
 	lineReport      = "report"       // followed by the genReport JSON
+	lineClose       = "close"        // parent to child: the server has stopped, close the port
 	lineError       = "error"        // followed by why the child failed
 )
 
@@ -128,6 +139,12 @@ func Generate(ctx context.Context, spec workloads.Spec, opt GenOptions, hooks wo
 		return nil, fmt.Errorf("start generator: %w", err)
 	}
 	rep, err := followGenerator(stdout, stdin, hooks)
+	if opt.BeforeClose != nil {
+		// The child holds its port open; whatever happened, the server
+		// stops first, then the child may close.
+		opt.BeforeClose()
+		fmt.Fprintln(stdin, lineClose)
+	}
 	stdin.Close()
 	if werr := cmd.Wait(); err == nil && werr != nil {
 		err = fmt.Errorf("run generator: %w", werr)
@@ -172,7 +189,7 @@ func genRequestFor(spec workloads.Spec, opt GenOptions) (genRequest, error) {
 		return genRequest{}, errors.New("check generator options: Socket and an IPv4 ServerIP are required")
 	}
 	req := genRequest{Spec: spec, Socket: opt.Socket, Hugepages: opt.Hugepages, ServerIP: opt.ServerIP,
-		ServerPort: opt.ServerPort, ClientIP: opt.ClientIP}
+		ServerPort: opt.ServerPort, ClientIP: opt.ClientIP, HoldPort: opt.BeforeClose != nil}
 	if req.ServerPort == 0 {
 		req.ServerPort = DefaultPort
 	}

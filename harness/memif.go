@@ -16,6 +16,10 @@ type MemifPath struct {
 	Server    netip.AddrPort // the server's address and UDP port
 	CPUs      []int          // the generator's CPUs
 	Hugepages bool           // hugepages are reserved (else --no-huge)
+	// BeforeClose stops the server after the window and before the
+	// generator closes its port: a memif port is unmapped under a peer
+	// that still polls it (dpdk-testpmd has no goodbye handshake).
+	BeforeClose func()
 }
 
 // memif: the DPDK server and ringbench's DPDK generator joined by a shared-

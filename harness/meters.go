@@ -22,6 +22,11 @@ type window struct {
 	// right before (end) the meters read them: validate's independent
 	// readings then lie inside the window.
 	obs windowObserver
+	// paused: the generator stops its load while the hooks run and opens
+	// its window when the start hook returns (DPDK's memif generator), so
+	// the cheap reads go last at the start; the kernel-socket generator
+	// marks its edge first and runs on, so they go first at both edges.
+	paused bool
 	// smp samples the server cores through the window; smpErr says why
 	// it could not.
 	smp    *sampler.Sampler
@@ -40,7 +45,11 @@ type windowObserver interface {
 func (w *window) hooks() workloads.Hooks {
 	return workloads.Hooks{
 		WindowStart: func() {
-			w.a = w.reader.Read(true)
+			if w.paused {
+				w.a = w.reader.ReadCountersFirst()
+			} else {
+				w.a = w.reader.Read(true)
+			}
 			w.opened = true
 			if w.smp != nil {
 				w.smpErr = w.smp.Start()

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +52,11 @@ type server struct {
 
 	// env are the environment settings the harness gave the server.
 	env []string
+	// stop runs once: a memif trial stops its server before the generator
+	// closes its port, and the trial's deferred stop finds it done.
+	stopOnce  sync.Once
+	stopErr   error
+	stopAsked atomic.Bool
 	// cgroup is the server's own cgroup2 group (a folder of the cgroup2
 	// hierarchy, with cpu.stat and cpu.pressure), holding the server and
 	// everything it forks from its first instruction on; "" when it runs
@@ -341,6 +347,16 @@ func (s *server) stderrTail() string {
 // a daemonised descendant that holds the server's output is reported and
 // left running.
 func (s *server) stop() error {
+	s.stopOnce.Do(func() { s.stopErr = s.stopNow() })
+	return s.stopErr
+}
+
+// stopping says whether the harness itself is stopping the server: its
+// exit is then no failure of the trial.
+func (s *server) stopping() bool { return s.stopAsked.Load() }
+
+func (s *server) stopNow() error {
+	s.stopAsked.Store(true)
 	s.stdin.Close()
 	if s.external {
 		s.signal(syscall.SIGTERM)

@@ -316,13 +316,19 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		cfg.Options[k] = v
 	}
 	gen := Generator(workloads.Run)
+	var stopServer func() // set once the server runs
 	if m, ok := topo.(*memif); ok {
 		if r.MemifGenerator == nil {
 			return skipped(rec, &backends.NotSupportedError{Feature: "memif generator", Reason: "built without DPDK"})
 		}
 		huge := r.hugepages()
 		gen = func(ctx context.Context, spec workloads.Spec, t workloads.Target, hooks workloads.Hooks) (*workloads.Report, error) {
-			return r.MemifGenerator(ctx, spec, MemifPath{Socket: m.Socket(), Server: t.Addr, CPUs: cliCPUs, Hugepages: huge}, hooks)
+			return r.MemifGenerator(ctx, spec, MemifPath{Socket: m.Socket(), Server: t.Addr, CPUs: cliCPUs, Hugepages: huge,
+				BeforeClose: func() {
+					if stopServer != nil {
+						stopServer()
+					}
+				}}, hooks)
 		}
 	}
 
@@ -335,6 +341,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 			rec = failed(rec, err)
 		}
 	}()
+	stopServer = func() { srv.stop() }
 	rec.ServerEnv = srv.env
 	target, err := r.target(topo, srv)
 	if err != nil {
@@ -351,6 +358,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	defer reader.Close()
 	win := r.newWindow(reader)
 	win.obs = r.observer
+	win.paused = topo.Name() == Memif
 	var profileNote string
 	if !r.NoProfile {
 		// The sampler's slow work (kernel symbols, opening events) is done
@@ -372,7 +380,9 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		go func() {
 			select {
 			case <-srv.exited:
-				cancel(srv.failure(errors.New("server exited during the trial")))
+				if !srv.stopping() {
+					cancel(srv.failure(errors.New("server exited during the trial")))
+				}
 			case <-genCtx.Done():
 			}
 		}()

@@ -185,7 +185,34 @@ func (r *Reader) Close() {
 // Read takes a snapshot: the cheap kernel counters back to back, then the
 // backend's own counters (a round trip) when withCounters is set. Read the
 // same way at both edges, every meter spans a window of the same length.
+// ReadCountersFirst reverses the order, for a generator that pauses while
+// the meters are read and opens its window after them: the cheap reads
+// then sit next to the window's start.
 func (r *Reader) Read(withCounters bool) Snapshot {
+	s := r.readCheap()
+	r.readCounters(&s, withCounters)
+	return s
+}
+
+// ReadCountersFirst is Read with the backend's counters read first.
+func (r *Reader) ReadCountersFirst() Snapshot {
+	var c Snapshot
+	r.readCounters(&c, true)
+	s := r.readCheap()
+	s.Counters, s.CountersErr = c.Counters, c.CountersErr
+	return s
+}
+
+func (r *Reader) readCounters(s *Snapshot, withCounters bool) {
+	s.CountersErr = errNoCountersRead
+	if withCounters && r.t.Counters != nil {
+		s.Counters, s.CountersErr = r.t.Counters()
+	} else if r.t.Counters == nil {
+		s.CountersErr = errNoBackendCounters
+	}
+}
+
+func (r *Reader) readCheap() Snapshot {
 	var s Snapshot
 	t0 := Now()
 	var b []byte
@@ -226,12 +253,6 @@ func (r *Reader) Read(withCounters bool) Snapshot {
 	}
 	t1 := Now()
 	s.At, s.ReadTook = t0+(t1-t0)/2, t1-t0
-	s.CountersErr = errNoCountersRead
-	if withCounters && r.t.Counters != nil {
-		s.Counters, s.CountersErr = r.t.Counters()
-	} else if r.t.Counters == nil {
-		s.CountersErr = errNoBackendCounters
-	}
 	return s
 }
 
