@@ -173,6 +173,35 @@ static void send_requests(struct rb_gen *g, uint64_t now)
 	}
 }
 
+// hist_index is v's bucket: exact below RB_HIST_SUB; above, the top
+// RB_HIST_SUB_BITS bits of v select a bucket within its power of two.
+static inline uint32_t hist_index(uint64_t v)
+{
+	if (v < RB_HIST_SUB)
+		return (uint32_t)v;
+	uint32_t shift = 63 - (uint32_t)__builtin_clzll(v) - (RB_HIST_SUB_BITS - 1);
+	if (shift > RB_HIST_EXPS)
+		return RB_HIST_LEN - 1;
+	// v >> shift is in [RB_HIST_SUB/2, RB_HIST_SUB).
+	return RB_HIST_SUB + (shift - 1) * (RB_HIST_SUB / 2) + (uint32_t)((v >> shift) - RB_HIST_SUB / 2);
+}
+
+uint64_t rb_hist_value(uint32_t i)
+{
+	if (i < RB_HIST_SUB)
+		return i;
+	uint32_t shift = (i - RB_HIST_SUB) / (RB_HIST_SUB / 2) + 1;
+	uint64_t sub = (i - RB_HIST_SUB) % (RB_HIST_SUB / 2) + RB_HIST_SUB / 2;
+	return (sub << shift) + ((1ull << shift) >> 1);
+}
+
+uint32_t rb_hist_index(uint64_t v) { return hist_index(v); }
+
+static inline void hist_record(struct rb_gen *g, uint64_t ns)
+{
+	g->hist[hist_index(ns)]++;
+}
+
 static uint16_t receive(struct rb_gen *g)
 {
 	struct rte_mbuf *rx[BURST];
@@ -205,8 +234,7 @@ static uint16_t receive(struct rb_gen *g)
 		} else {
 			g->c.ops++;
 			g->c.bytes += g->size;
-			if (g->nlat < g->lat_cap)
-				g->lat[g->nlat++] = (uint64_t)((double)(now - sl->stamp) * g->ns_per_tsc);
+			hist_record(g, (uint64_t)((double)(now - sl->stamp) * g->ns_per_tsc));
 		}
 		if (!g->open_loop) {
 			sl->seq += g->nslots;
@@ -246,13 +274,13 @@ static void expire(struct rb_gen *g, uint64_t now)
 	}
 }
 
-uint32_t rb_gen_run(struct rb_gen *g, uint64_t until)
+void rb_gen_run(struct rb_gen *g, uint64_t until)
 {
 	uint64_t now = rte_rdtsc();
 	if (!g->started)
 		start(g, now);
 	uint64_t scan_every = rte_get_tsc_hz() / 1000;
-	while (now < until && g->nlat + BURST <= g->lat_cap) {
+	while (now < until) {
 		uint16_t got = receive(g);
 		uint64_t sent = g->c.sent;
 		now = rte_rdtsc();
@@ -265,7 +293,6 @@ uint32_t rb_gen_run(struct rb_gen *g, uint64_t until)
 			g->last_scan = now;
 		}
 	}
-	return g->nlat;
 }
 
 #define SMALL_FRAME 60 // Ethernet's minimum, what ARP and the goodbye need

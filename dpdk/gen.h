@@ -50,14 +50,27 @@ struct rb_gen {
 	// request's stamp (intended or actual send time) is at or after it.
 	uint64_t win_start;
 	struct rb_gen_counters c;
-	uint64_t *lat; // latencies in ns, drained by Go
-	uint32_t nlat, lat_cap;
+	// hist counts latencies in ns in log-linear buckets (see rb_hist_*):
+	// recorded in the loop itself, so the generator never stops polling to
+	// hand latencies to Go (a drain of thousands of values held every
+	// request in flight for a fraction of a millisecond).
+	uint64_t *hist;
 	const uint8_t *pattern; // 251 + 1472 bytes of the payload pattern
 };
 
 // rb_gen_run drives the port until the TSC reaches until or the latency
 // buffer is full, and returns the number of latencies in it.
-uint32_t rb_gen_run(struct rb_gen *g, uint64_t until);
+void rb_gen_run(struct rb_gen *g, uint64_t until);
+
+// Latency histogram: values below RB_HIST_SUB ns are exact; above, each
+// power of two is split in RB_HIST_SUB/2 buckets (relative error < 0.1%).
+#define RB_HIST_SUB_BITS 11
+#define RB_HIST_SUB (1u << RB_HIST_SUB_BITS)
+#define RB_HIST_EXPS 40 // up to 2^50 ns
+#define RB_HIST_LEN (RB_HIST_SUB + RB_HIST_EXPS * (RB_HIST_SUB / 2))
+// rb_hist_value is a bucket's representative value (its middle).
+uint64_t rb_hist_value(uint32_t i);
+uint32_t rb_hist_index(uint64_t v);
 // rb_gen_arp asks for ip's MAC and polls for the answer until the TSC
 // reaches until; it returns 1 and fills mac when one came.
 int rb_gen_arp(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t src_ip[4], const uint8_t ip[4], uint8_t mac[6], uint64_t until);

@@ -28,10 +28,6 @@ import (
 	"ringbench/workloads"
 )
 
-// latencyBuffer is how many latencies the C loop collects before Go takes
-// them into the histogram: a cgo call per few thousand requests.
-const latencyBuffer = 1 << 14
-
 // chunk bounds one C call, so the window's edges and the parent's answers
 // are seen within it.
 const chunk = 10 * time.Millisecond
@@ -75,18 +71,12 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 		}
 		close(answers)
 	}()
-	lat := unsafe.Slice((*uint64)(unsafe.Pointer(g.lat)), latencyBuffer)
-	drive := func(until time.Time, hist interface{ RecordValue(int64) error }) {
+	counts := unsafe.Slice((*uint64)(unsafe.Pointer(g.hist)), C.RB_HIST_LEN)
+	drive := func(until time.Time) {
 		hz := float64(C.rb_tsc_hz())
 		for now := time.Now(); now.Before(until); now = time.Now() {
 			d := min(until.Sub(now), chunk)
-			n := C.rb_gen_run(g, C.rb_tsc()+C.uint64_t(d.Seconds()*hz))
-			if hist != nil {
-				for _, v := range lat[:n] {
-					hist.RecordValue(int64(max(v, 1)))
-				}
-			}
-			g.nlat = 0
+			C.rb_gen_run(g, C.rb_tsc()+C.uint64_t(d.Seconds()*hz))
 		}
 	}
 	// waitFor pauses the load while the parent runs its hook, so what the
@@ -100,21 +90,26 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 		return errors.New("parent went away")
 	}
 
-	drive(time.Now().Add(req.Spec.Warmup), nil)
+	drive(time.Now().Add(req.Spec.Warmup))
 	fmt.Fprintln(stdout, lineWindowStart)
 	if err := waitFor("go"); err != nil {
 		return err
 	}
 	g.c = C.struct_rb_gen_counters{}
-	g.nlat = 0
+	clear(counts)
 	g.win_start = C.rb_tsc()
-	hist := newLatencyHistogram()
 	cpu0 := threadCPU()
 	start := time.Now()
-	drive(start.Add(req.Spec.Duration), hist)
+	drive(start.Add(req.Spec.Duration))
 	window := time.Since(start)
 	cpu := threadCPU() - cpu0
 	c := g.c
+	hist := newLatencyHistogram()
+	for i, n := range counts {
+		if n > 0 {
+			hist.RecordValues(max(int64(C.rb_hist_value(C.uint32_t(i))), 1), int64(n))
+		}
+	}
 	fmt.Fprintln(stdout, lineWindowEnd)
 	if err := waitFor("ok"); err != nil {
 		return err
@@ -184,8 +179,7 @@ func newGen(req genRequest, p *port) (*C.struct_rb_gen, func()) {
 	g.nslots = C.uint32_t(nslots)
 	g.slots = (*C.struct_rb_slot)(C.calloc(C.size_t(nslots), C.size_t(unsafe.Sizeof(C.struct_rb_slot{}))))
 	g.ready = (*C.uint32_t)(C.calloc(C.size_t(nslots), 4))
-	g.lat = (*C.uint64_t)(C.calloc(latencyBuffer, 8))
-	g.lat_cap = latencyBuffer
+	g.hist = (*C.uint64_t)(C.calloc(C.RB_HIST_LEN, 8))
 	pattern := (*C.uint8_t)(C.malloc(251 + 1472))
 	pat := unsafe.Slice((*byte)(unsafe.Pointer(pattern)), 251+1472)
 	for i := range pat {
@@ -195,7 +189,7 @@ func newGen(req genRequest, p *port) (*C.struct_rb_gen, func()) {
 	return g, func() {
 		C.free(unsafe.Pointer(g.slots))
 		C.free(unsafe.Pointer(g.ready))
-		C.free(unsafe.Pointer(g.lat))
+		C.free(unsafe.Pointer(g.hist))
 		C.free(unsafe.Pointer(pattern))
 		C.free(unsafe.Pointer(g))
 	}
@@ -284,4 +278,11 @@ func threadCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// histBucket maps a latency to its bucket of the C loop's histogram and
+// back: for tests of the bucketing.
+func histBucket(ns uint64) (index int, value uint64) {
+	i := C.rb_hist_index(C.uint64_t(ns))
+	return int(i), uint64(C.rb_hist_value(i))
 }
