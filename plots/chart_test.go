@@ -18,15 +18,18 @@ import (
 func TestCharts(t *testing.T) {
 	recs, lesson := synthetic(t)
 	charts, skipped := Charts(recs, lesson)
-	// The test input has two workloads: each gets cycles/op, cycles/pkt,
-	// syscalls and crossing charts and a latency distribution; only echo/tcp
-	// has the sweeps for throughput and latency against load.
-	wantNames := []string{
-		"cycles-per-op-echo-tcp-veth", "cycles-per-packet-echo-tcp-veth", "syscalls-per-op-echo-tcp-veth",
-		"crossing-cost-echo-tcp-veth", "cycles-per-op-echo-udp-veth", "cycles-per-packet-echo-udp-veth",
-		"syscalls-per-op-echo-udp-veth", "crossing-cost-echo-udp-veth", "throughput-vs-conns-echo-tcp-veth",
-		"latency-vs-load-echo-tcp-veth", "latency-distribution-echo-tcp-veth", "latency-distribution-echo-udp-veth",
+	// The test input has three workloads: each gets the measured breakdown,
+	// cycles/op, cycles/pkt, syscalls and crossing charts; the two over veth
+	// a latency distribution; only echo/tcp has the sweeps for throughput
+	// and latency against load.
+	var wantNames []string
+	for _, f := range []string{"echo-tcp-veth", "echo-udp-veth", "echo-udp-memif"} {
+		for _, c := range []string{"breakdown", "cycles-per-op", "cycles-per-packet", "syscalls-per-op", "crossing-cost"} {
+			wantNames = append(wantNames, c+"-"+f)
+		}
 	}
+	wantNames = append(wantNames, "throughput-vs-conns-echo-tcp-veth", "latency-vs-load-echo-tcp-veth",
+		"latency-distribution-echo-tcp-veth", "latency-distribution-echo-udp-veth")
 	var names []string
 	for _, c := range charts {
 		names = append(names, c.Name)
@@ -34,8 +37,8 @@ func TestCharts(t *testing.T) {
 	if strings.Join(names, " ") != strings.Join(wantNames, " ") {
 		t.Errorf("charts = %v, want %v", names, wantNames)
 	}
-	if len(skipped) != 2 {
-		t.Errorf("skipped charts = %q, want the two sweeps echo/udp lacks", skipped)
+	if len(skipped) != 5 {
+		t.Errorf("skipped charts = %q, want the two sweeps each echo/udp lacks and memif's distribution", skipped)
 	}
 	for _, c := range charts {
 		t.Run(c.Name, func(t *testing.T) {

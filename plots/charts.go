@@ -39,6 +39,7 @@ func (r *run) charts() ([]*Chart, []string) {
 			continue
 		}
 		cyc := r.cyclesNoun()
+		add(r.breakdownChart(f, p))
 		add(r.metricBars(f, p, results.MCyclesPerOp, "cycles-per-op", r.cyclesLabel("Cycles per op"), cyc+" per op (server cores)"))
 		add(r.metricBars(f, p, results.MCyclesPerPacket, "cycles-per-packet", r.cyclesLabel("Cycles per packet"), cyc+" per packet (server cores)"))
 		add(r.syscallChart(f, p))
@@ -120,13 +121,54 @@ func (r *run) metricBars(f family, p point, metric, stem, title, yLabel string) 
 	if err := addBars(c.Plot, b, r.colors(labels)); err != nil {
 		return nil, err
 	}
+	if err := r.addGoCLabels(c, b, p, metric); err != nil {
+		return nil, err
+	}
 	c.Plot.Y.Min = 0
 	legendRoom(c.Plot, 0, false)
 	padNominal(c.Plot, len(labels))
 	c.Caption = fmt.Sprintf("%s by backend at %s (cycles_source %s). Bars are medians over repeats; "+
-		"error bars are the 95%% confidence interval where enough repeats allow one.%s",
-		title, p, r.cyclesSource(), naText(absent))
+		"error bars are the 95%% confidence interval where enough repeats allow one. Each C baseline stands "+
+		"right of the Go backend of its path, whose bar is labelled with its ratio to it.%s%s",
+		title, p, r.cyclesSource(), r.goCText(p, metric), naText(absent))
 	return c, nil
+}
+
+// addGoCLabels writes above each Go backend's bar its ratio to the C
+// baseline of its path ("1.17× C"), n=1 marked as everywhere.
+func (r *run) addGoCLabels(c *Chart, b *barSet, p point, metric string) error {
+	var xys plotter.XYs
+	var texts []string
+	for i, l := range b.categories {
+		cl, ok := r.baselineFor(l, p)
+		if !ok || !b.have[i] {
+			continue
+		}
+		gs, okG := r.stat(l, p, metric)
+		cs, okC := r.stat(cl, p, metric)
+		if !okG || !okC || cs.Center == 0 {
+			continue
+		}
+		y := b.values[i]
+		if !isNaN(b.hi[i]) {
+			y = b.hi[i]
+		}
+		xys = append(xys, plotter.XY{X: float64(i), Y: y})
+		texts = append(texts, ratioN(gs, cs)+" C")
+	}
+	if len(xys) == 0 {
+		return nil
+	}
+	lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: texts})
+	if err != nil {
+		return fmt.Errorf("make Go/C labels: %w", err)
+	}
+	lb.Offset = vg.Point{Y: vg.Points(4)}
+	for i := range lb.TextStyle {
+		lb.TextStyle[i].XAlign = draw.XCenter
+	}
+	c.Plot.Add(lb)
+	return nil
 }
 
 func naText(absent []string) string {
@@ -279,7 +321,7 @@ func (r *run) crossingChart(f family, p point) (*Chart, error) {
 	if !anyTrue(cross.have) {
 		return nil, fmt.Errorf("%s, crossing cost: no backend has both cycles and syscalls per op", f)
 	}
-	c := r.newChart("crossing-cost-"+f.slug(), fmt.Sprintf("Where the cycles go (modelled) — %s", p), "backend",
+	c := r.newChart("crossing-cost-"+f.slug(), fmt.Sprintf("Crossings and the rest (modelled) — %s", p), "backend",
 		r.cyclesNoun()+" per op (server cores)")
 	c.Plot.NominalX(labels...)
 	crossColor := color.RGBA{R: 214, G: 39, B: 40, A: 255}

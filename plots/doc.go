@@ -9,10 +9,15 @@
 //     and 95% interval over repeats).
 //  2. Each chart builder takes those groups (and the Lesson) and returns a
 //     Chart, or says why it could not be drawn; nothing is saved yet.
-//  3. Report lays the meters' validation (first, and as a warning when a
-//     check failed), findings, tables, charts and the middle-ground lesson
-//     out as one document and renders it twice: report.md (charts beside it
-//     as files) and a self-contained report.html (charts inline as SVG).
+//  3. Report lays out one document: first what a reader came for (the
+//     meters' validation, the headline chart of measured cycles per op by
+//     category at the same offered load, and a few findings with their
+//     confidence and n), then every finding, the tables (each C baseline
+//     beside the Go backend of its path, with the Go/C ratio), the charts
+//     and the middle-ground lesson (the measured breakdown; the modelled
+//     crossings as a side figure). It renders it twice: report.md (charts
+//     beside it as files) and a self-contained report.html (charts inline
+//     as SVG). Screenshot renders the page's first screen in Chromium.
 //  4. Compare summarizes two folders and judges every change as benchstat
 //     does (Mann-Whitney U, "~" when not significant).
 //

@@ -152,6 +152,47 @@ func (f figure) html(b *bytes.Buffer) error {
 	return nil
 }
 
+// headline is the report's first screen: the headline chart beside the
+// few findings a reader came for.
+type headline struct {
+	fig      *figure // nil when no chart could be drawn
+	findings []string
+}
+
+const headlineTitle = "At a glance"
+
+func (h headline) markdown(b *bytes.Buffer) error {
+	fmt.Fprintf(b, "## %s\n\n", headlineTitle)
+	if h.fig != nil {
+		if err := h.fig.markdown(b); err != nil {
+			return err
+		}
+	}
+	if len(h.findings) > 0 {
+		return bullets(h.findings).markdown(b)
+	}
+	return nil
+}
+
+func (h headline) html(b *bytes.Buffer) error {
+	b.WriteString("<section class=\"headline\">\n")
+	if h.fig != nil {
+		if err := h.fig.html(b); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(b, "<div class=\"key\">\n<h2>%s</h2>\n", headlineTitle)
+	if len(h.findings) > 0 {
+		if err := bullets(h.findings).html(b); err != nil {
+			return err
+		}
+	} else {
+		b.WriteString("<p>No trial finished, so there are no findings.</p>\n")
+	}
+	b.WriteString("</div>\n</section>\n")
+	return nil
+}
+
 type document struct {
 	title  string
 	blocks []block
@@ -172,15 +213,21 @@ func (d *document) markdown() ([]byte, error) {
 
 // pageStyle keeps report.html self-contained: no external font, script or
 // stylesheet.
-const pageStyle = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;background:#fff;line-height:1.45}
-h1{border-bottom:2px solid #333}h2{border-bottom:1px solid #ccc;margin-top:2em}
-.table{overflow-x:auto}table{border-collapse:collapse;font-size:13px;margin:1em 0}
-th,td{border:1px solid #ccc;padding:3px 7px;white-space:nowrap}th{background:#f0f0f0}
+const pageStyle = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222;background:#fff;line-height:1.45;overflow-wrap:break-word}
+h1{border-bottom:2px solid #333;font-size:1.6em;margin:.3em 0 .5em}h2{border-bottom:1px solid #ccc;margin-top:2em}
+.table{overflow-x:auto;max-width:100%}table{border-collapse:collapse;font-size:13px;margin:1em 0}
+th,td{border:1px solid #ccc;padding:3px 7px;white-space:nowrap;text-align:left}th{background:#f0f0f0}.num{text-align:right}
 tr:nth-child(even) td{background:#fafafa}
 figure{margin:1.5em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:14px;color:#444;margin-top:.3em}.notes{font-size:13px;color:#444}
 .warning{border:2px solid #b00020;background:#fdecea;color:#7a0012;padding:.7em 1em;font-size:1.1em}
-.note{border-left:4px solid #888;background:#f4f4f4;padding:.5em 1em}`
+.note{border-left:4px solid #888;background:#f4f4f4;padding:.5em 1em}
+.headline{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start}
+.headline figure{flex:1 1 640px;min-width:0;margin:0}.headline figcaption{font-size:12px}
+.headline .key{flex:1 1 360px;min-width:0;font-size:14px}.headline h2{margin-top:0}.headline li{margin-bottom:.4em}
+.badge{display:inline-block;padding:0 .55em;border-radius:.8em;font-size:12px;border:1px solid #999;background:#eee;color:#333}
+.badge.bad{background:#fdecea;border-color:#b00020;color:#7a0012}.badge.warn{background:#fff4e0;border-color:#c77700;color:#7a4a00}
+.badge.info{background:#e8f0fb;border-color:#2a5db0;color:#1d3f7a}.badge.good{background:#e9f6ec;border-color:#2e7d32;color:#1b5e20}`
 
 func (d *document) html() ([]byte, error) {
 	var b bytes.Buffer

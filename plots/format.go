@@ -123,18 +123,26 @@ func (p point) String() string {
 }
 
 // labelRank orders backend labels the way the lesson tells them: syscalls,
-// io_uring, bypass, then anything else.
+// io_uring, bypass, then anything else; each variant after its default, and
+// a C baseline right after the Go backend of its path.
 func labelRank(label string) (int, string) {
+	of, isC := baselineOf(label)
+	if isC {
+		label = of
+	}
 	fam, variant, _ := strings.Cut(label, "-")
 	rank := map[string]int{"epoll": 0, "uring": 1, "dpdk": 2, "external": 3}
 	r, ok := rank[fam]
 	if !ok {
 		r = 4
 	}
+	r *= 4
 	if variant != "" {
-		r = r*2 + 1
-	} else {
-		r = r * 2
+		r += 2
+	}
+	if isC {
+		r++
+		label = "c-" + label
 	}
 	return r, label
 }

@@ -8,31 +8,71 @@ import (
 	"ringbench/results"
 )
 
-// middleGround is the lesson, drawn from measurements: what each path costs
-// in crossings and in the stack, and which kernel features still see it.
-func (r *run) middleGround(doc *document, crossing []*Chart, svgs map[*Chart][]byte) {
+// middleGround is the lesson, drawn from measurements: where each path's
+// cycles go (sampled, by category), what each path removed and kept
+// against the plain syscall path and against its C baseline, and which
+// kernel features still see it. The old split of cycles into crossings and
+// the rest, a model, follows as a side figure.
+func (r *run) middleGround(doc *document, head *Chart, breakdowns map[string]*Chart, crossing []*Chart, svgs map[*Chart][]byte) {
 	doc.add(heading{2, "The middle ground"})
-	doc.add(paragraph("Syscalls per op and " + r.cyclesNoun() + " per packet per path, at the point of each workload where " +
-		"most backends ran. The split into crossings and the rest is modelled, not measured: crossings are syscalls " +
-		"per op × the calibrated cost of one null syscall, and the rest is what remains of the measured cycles per op " +
-		"(the kernel's network stack and the application). A real syscall costs more than a null one (its work, cache " +
-		"and TLB misses), so the model puts a lower bound on crossings. The last column sets each path's rest against " +
-		"the first path's."))
+	doc.add(paragraph("Measured: where each path's " + r.cyclesNoun() + " go at the same offered load. The server " +
+		"cores were sampled through each cost window with call chains (a pprof file per trial, under profiles/ in " +
+		"the results folder); every sample is classified by its chain into one category — " +
+		categoryList() + " — and a category's cycles per op is its share of the non-idle samples × the trial's " +
+		"cycles/op. Figures are medians over the counted repeats. Each path is set against the first (the plain " +
+		"syscall path) and each C baseline against the Go backend of its path."))
+	if s := r.samplingCaveat(); s != "" {
+		doc.add(callout{note, s})
+	}
+	any := false
+	for _, f := range r.order {
+		p, ok := r.mainPoint(f)
+		if !ok {
+			continue
+		}
+		t := r.breakdownTable(p)
+		if len(t.rows) == 0 {
+			continue
+		}
+		any = true
+		doc.add(heading{3, "Where the cycles go — " + p.String()})
+		name := breakdownPrefix + f.slug()
+		switch {
+		case head != nil && head.Name == name:
+			doc.add(paragraph("The chart is the headline at the top of the report."))
+		case breakdowns[name] != nil:
+			c := breakdowns[name]
+			doc.add(figure{c, ChartDir + "/" + c.Name + ".svg", svgs[c]})
+		}
+		doc.add(paragraph("Cycles per op by category and path (median; its share of the path's sampled time in brackets):"),
+			tableBlock{t})
+		if texts := r.breakdownTexts(p, false); len(texts) > 0 {
+			doc.add(bullets(texts))
+		}
+	}
+	if !any {
+		doc.add(paragraph("Not measured: no record carries a cycles breakdown (the trials ran without a sampled profile)."))
+	}
+
+	doc.add(heading{3, "Crossings, modelled (side figure)"})
+	doc.add(paragraph("Modelled, not measured: syscalls per op × the calibrated cost of one null syscall, against " +
+		"the measured cycles per op; the rest is what remains (the kernel's network stack and the application). A " +
+		"real syscall costs more than a null one (its work, cache and TLB misses), so the model is a lower bound on " +
+		"crossings; the measured syscall category above is the figure to quote. The last column sets each path's " +
+		"rest against the first path's."))
 	if t := r.pathTable(); len(t.rows) > 0 {
 		doc.add(tableBlock{t})
 	} else {
 		doc.add(paragraph("No trial finished, so there is no per-path cost to show."))
 	}
-
-	doc.add(heading{3, "Crossing cost"})
 	switch {
 	case r.lesson == nil:
-		doc.add(paragraph("Not measured: this folder has no " + results.LessonFile + "."))
+		doc.add(paragraph("Null-syscall calibration not measured: this folder has no " + results.LessonFile + "."))
 	case r.lesson.SyscallCost == nil:
-		doc.add(paragraph("Not measured: the null-syscall calibration did not run (see Not measured)."))
+		doc.add(paragraph("Null-syscall calibration not measured: it did not run (see Not measured)."))
 	default:
 		c := r.lesson.SyscallCost
-		s := fmt.Sprintf("A null syscall cost %s ns on this machine, measured over %d calls (%s).",
+		s := fmt.Sprintf("Null-syscall calibration (the model's input): a null syscall cost %s ns on this machine, measured over %d calls (%s).",
 			num(c.NsPerCall), c.Calls, c.Method)
 		if cyc, ok := r.crossingCycles(); ok {
 			s += fmt.Sprintf(" That is %s TSC cycles per crossing.", num(cyc))
@@ -52,6 +92,15 @@ func (r *run) middleGround(doc *document, crossing []*Chart, svgs map[*Chart][]b
 		"server's namespace count the backend's packets, does an nftables drop rule stop its traffic, does `ss` " +
 		"list its socket."))
 	doc.add(tableBlock{r.featureTable()})
+}
+
+// categoryList names the categories with what each holds.
+func categoryList() string {
+	var parts []string
+	for _, c := range breakdownCategories {
+		parts = append(parts, c+" ("+categoryGloss[c]+")")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (r *run) pathTable() *table {

@@ -125,10 +125,33 @@ func (r *run) cyclesText() string {
 	return "Cycles are hardware counts (perf) in some rows and TSC-equivalent (core busy time × the TSC rate) in others: see cycles src"
 }
 
+// report lays the document out so that its first screen is what a reader
+// came for: the meters' validation, the headline chart and a few findings
+// with their confidence. The full findings, tables and per-configuration
+// charts follow.
 func (r *run) report(charts []*Chart, svgs map[*Chart][]byte, skipped []string) *document {
 	doc := &document{title: "ringbench report — " + r.runName()}
 	doc.add(r.validationNotice())
-	doc.add(heading{2, "Summary"})
+
+	var head *Chart
+	hf, hp, haveHead := r.headlinePoint()
+	if haveHead {
+		for _, c := range charts {
+			if c.Name == breakdownPrefix+hf.slug() {
+				head = c
+			}
+		}
+	}
+	h := headline{}
+	if head != nil {
+		h.fig = &figure{head, ChartDir + "/" + head.Name + ".svg", svgs[head]}
+	}
+	if haveHead {
+		h.findings = r.keyFindings(hp)
+	}
+	doc.add(h)
+
+	doc.add(heading{2, "Findings"})
 	if f := r.findings(); len(f) > 0 {
 		doc.add(bullets(f))
 	} else {
@@ -140,19 +163,26 @@ func (r *run) report(charts []*Chart, svgs map[*Chart][]byte, skipped []string) 
 	doc.add(heading{2, "Results"}, paragraph(r.tableIntro()), tableBlock{r.resultsTable()})
 
 	doc.add(heading{2, "Charts"})
-	var middle []*Chart
+	middle := map[string]*Chart{}
+	var crossing []*Chart
+	drawn := 0
 	for _, c := range charts {
-		if isCrossing(c) {
-			middle = append(middle, c)
-			continue
+		switch {
+		case c == head:
+		case isCrossing(c):
+			crossing = append(crossing, c)
+		case strings.HasPrefix(c.Name, breakdownPrefix):
+			middle[c.Name] = c
+		default:
+			doc.add(figure{c, ChartDir + "/" + c.Name + ".svg", svgs[c]})
+			drawn++
 		}
-		doc.add(figure{c, ChartDir + "/" + c.Name + ".svg", svgs[c]})
 	}
-	if len(charts) == 0 {
-		doc.add(paragraph("No chart could be drawn from this folder."))
+	if drawn == 0 {
+		doc.add(paragraph("No per-configuration chart could be drawn from this folder."))
 	}
 
-	r.middleGround(doc, middle, svgs)
+	r.middleGround(doc, head, middle, crossing, svgs)
 
 	doc.add(heading{2, "Environment"}, tableBlock{r.envTable()})
 	r.method(doc)
@@ -164,6 +194,9 @@ func (r *run) report(charts []*Chart, svgs map[*Chart][]byte, skipped []string) 
 	}
 	return doc
 }
+
+// breakdownPrefix begins the name of every measured-breakdown chart.
+const breakdownPrefix = "breakdown-"
 
 func isCrossing(c *Chart) bool {
 	return strings.HasPrefix(c.Name, "crossing-cost-")

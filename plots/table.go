@@ -2,6 +2,7 @@ package plots
 
 import (
 	"fmt"
+	"html"
 	"io"
 	"sort"
 	"strconv"
@@ -21,6 +22,9 @@ type table struct {
 	right  []bool   // right-align column i (numbers)
 	notes  []string // footnotes, numbered from 1, that cells refer to as [n]
 	index  map[string]int
+	// badges marks the columns whose cells are flags, "; "-separated:
+	// HTML shows each as a badge, the other formats as the text.
+	badges map[int]bool
 }
 
 // Output formats of a table.
@@ -52,7 +56,7 @@ func (t *table) render(w io.Writer, f tableFormat) error {
 	case markdown:
 		r = renderer.NewMarkdown()
 	case htmlTable:
-		r = renderer.NewHTML()
+		return t.renderHTML(w)
 	default:
 		r = renderer.NewBlueprint()
 	}
@@ -81,6 +85,61 @@ func (t *table) render(w io.Writer, f tableFormat) error {
 		return fmt.Errorf("render table: %w", err)
 	}
 	return nil
+}
+
+// renderHTML writes the table as HTML itself, so that flag cells can be
+// badges and alignment a class the page's style sheet sets.
+func (t *table) renderHTML(w io.Writer) error {
+	var b strings.Builder
+	class := func(i int) string {
+		if i < len(t.right) && t.right[i] {
+			return ` class="num"`
+		}
+		return ""
+	}
+	b.WriteString("<table>\n<thead>\n<tr>")
+	for i, h := range t.header {
+		fmt.Fprintf(&b, "<th%s>%s</th>", class(i), html.EscapeString(oneLine(h)))
+	}
+	b.WriteString("</tr>\n</thead>\n<tbody>\n")
+	for _, row := range t.rows {
+		b.WriteString("<tr>")
+		for i, c := range row {
+			c = oneLine(c)
+			if t.badges[i] && c != "" {
+				var bs []string
+				for _, f := range strings.Split(c, "; ") {
+					bs = append(bs, fmt.Sprintf(`<span class="badge %s">%s</span>`, badgeKind(f), html.EscapeString(f)))
+				}
+				fmt.Fprintf(&b, "<td>%s</td>", strings.Join(bs, " "))
+				continue
+			}
+			fmt.Fprintf(&b, "<td%s>%s</td>", class(i), html.EscapeString(c))
+		}
+		b.WriteString("</tr>\n")
+	}
+	b.WriteString("</tbody>\n</table>\n")
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("render table: %w", err)
+	}
+	return nil
+}
+
+// badgeKind is a flag's colour class: a failure is bad, a repeat left out
+// a warning, a skip or pass neutral or good.
+func badgeKind(flag string) string {
+	f := strings.ToLower(flag)
+	switch {
+	case strings.Contains(f, "fail"):
+		return "bad"
+	case strings.Contains(f, "noisy"):
+		return "warn"
+	case strings.Contains(f, "client-bound"):
+		return "info"
+	case strings.Contains(f, "pass"):
+		return "good"
+	}
+	return "muted"
 }
 
 // cells keeps every cell on one line and escapes what Markdown would read
@@ -153,12 +212,13 @@ func (r *run) resultsTable() *table {
 		header: []string{"backend", "workload", "proto", "topology", "conns×depth", "size B", "rate target",
 			"ops/s", "Gbit/s", "p50 µs", "p99 µs", "lat censored", "CPU ns/op", "outside ns/op",
 			r.cyclesLabel("cycles/op"), r.cyclesLabel("cycles/pkt"), "cycles src",
-			"syscalls/op", "syscall meter effect", "own syscalls/op", "errors", "late / unsent", "n", "flags"},
+			"Go/C cycles/op", "Go/C CPU ns/op", "syscalls/op", "syscall meter effect", "own syscalls/op", "errors", "late / unsent", "n", "flags"},
 		right: []bool{false, false, false, false, true, true, true,
 			true, true, true, true, true, true, true,
 			true, true, false,
-			true, true, true, true, true, true, false},
+			false, false, true, true, true, true, true, true, false},
 	}
+	t.badges = map[int]bool{len(t.header) - 1: true}
 	for _, g := range r.sortedGroups() {
 		c := g.Config
 		row := []string{c.Label(), c.Workload, c.Proto, c.Topology, fmt.Sprintf("%d×%d", c.Conns, c.Depth),
@@ -177,6 +237,7 @@ func (r *run) resultsTable() *table {
 			t.metricCell(g, results.MLatP50), t.metricCell(g, results.MLatP99), censoredCell(g),
 			t.metricCell(g, results.MCPUNsPerOp), t.outsideCell(g),
 			t.metricCell(g, results.MCyclesPerOp), t.metricCell(g, results.MCyclesPerPacket), g.OK[0].CyclesSource,
+			r.goCCell(g, results.MCyclesPerOp), r.goCCell(g, results.MCPUNsPerOp),
 			t.metricCell(g, results.MSyscallsPerOp), t.meterEffectCell(g), t.metricCell(g, results.MBackendSyscalls),
 			errorsCell(g), lateCell(g), strconv.Itoa(g.Counted()), flagsCell(g))
 		t.rows = append(t.rows, row)
@@ -310,8 +371,20 @@ func errorsCell(g *results.Group) string {
 
 func flagsCell(g *results.Group) string {
 	var flags []string
-	if f := flaggedText(g); f != "" {
-		flags = append(flags, "left out: "+f)
+	noisy, bound := 0, 0
+	for _, rec := range g.OK {
+		if rec.Noisy {
+			noisy++
+		}
+		if rec.ClientBound {
+			bound++
+		}
+	}
+	if noisy > 0 {
+		flags = append(flags, fmt.Sprintf("noisy: %d of %d left out", noisy, len(g.OK)))
+	}
+	if bound > 0 {
+		flags = append(flags, fmt.Sprintf("client-bound: %d of %d left out", bound, len(g.OK)))
 	}
 	failed, skipped := 0, 0
 	for _, r := range g.NotOK {
@@ -327,5 +400,5 @@ func flagsCell(g *results.Group) string {
 	if skipped > 0 {
 		flags = append(flags, fmt.Sprintf("%d skipped", skipped))
 	}
-	return strings.Join(flags, ", ")
+	return strings.Join(flags, "; ")
 }

@@ -94,6 +94,7 @@ func validationTable(v *results.Validation) *table {
 	t := &table{
 		header: []string{"check", "value", "limit", "result", "detail"},
 		right:  []bool{false, true, false, false, false},
+		badges: map[int]bool{3: true},
 	}
 	for _, c := range v.Checks {
 		value := c.Display

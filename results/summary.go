@@ -301,6 +301,12 @@ func summarizeMetrics(recs []Record) map[string]Stat {
 	return stats
 }
 
+// StatOf summarizes values that no Metric reads (a record's map field, such
+// as one category of its cycles breakdown) as the metrics are: median,
+// distribution-free interval, and a sample that Compare can test. vals is
+// sorted in place.
+func StatOf(vals []float64) Stat { return newStat(vals) }
+
 func newStat(vals []float64) Stat {
 	sort.Float64s(vals)
 	s := benchmath.NewSample(vals, &benchmath.DefaultThresholds)

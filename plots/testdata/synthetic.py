@@ -13,13 +13,25 @@ JITTER = [0.0, 0.01, -0.01, 0.02, -0.02, 0.005]   # repeat i scales values by 1+
 # label -> (cycles/op at 10k ops/s, syscalls/op outside, backend's own syscalls/op, p50 µs, p99 µs)
 # (cycles/op is TSC-equivalent: core busy × 2.6 GHz; the process has 85% of core busy, the rest is outside it)
 BASE = {"epoll": (26000, 1.9, 1.8, 60, 180), "uring": (24000, 0.52, 0.5, 55, 160),
-        "uring-sqpoll": (21000, 0.004, 0.002, 40, 120), "dpdk": (52000, 0.0, 0.0, 25, 70)}
+        "uring-sqpoll": (21000, 0.004, 0.002, 40, 120), "dpdk": (52000, 0.0, 0.0, 25, 70),
+        # the C baselines of the two kernel paths (c-X is the baseline of X)
+        "c-epoll": (21000, 1.8, 1.8, 55, 165), "c-uring": (19500, 0.5, 0.5, 50, 150)}
+# label -> share of the sampled non-idle time per category (sampler.Categories order); each sums to 1.
+# cycles_breakdown[cat].cycles_per_op is share × the record's cycles_per_op, as the harness writes it.
+CATS = ["syscall", "sched", "net", "dev", "io_uring", "runtime", "app", "poll", "other"]
+SHARES = {"epoll":        [.22, .08, .38, .12, 0, .06, .08, 0, .06],
+          "uring":        [.06, .07, .40, .13, .14, .06, .08, 0, .06],
+          "uring-sqpoll": [.01, .03, .40, .12, .10, .05, .07, .18, .04],
+          "dpdk":         [0, .01, 0, 0, 0, .02, .05, .90, .02],
+          "c-epoll":      [.26, .09, .43, .13, 0, 0, .03, 0, .06],
+          "c-uring":      [.08, .08, .45, .14, .16, 0, .03, 0, .06]}
 TIME = "2026-01-01T00:00:%02dZ"
 
 recs, n = [], [0]
 
 def rec(label, workload, proto, conns, depth, size, rate, repeat, status="ok", error="", **kw):
-    fam, _, var = label.partition("-")
+    # A C baseline is a backend of its own (its family is its name); the others are family-variant.
+    fam, _, var = (label, "", "") if label.startswith("c-") else label.partition("-")
     n[0] += 1
     r = {"run": "synthetic-test-input", "trial": n[0], "repeat": repeat, "attempt": 1,
          "time": TIME % (n[0] % 60), "status": status, "backend": fam, "variant": var or "default",
@@ -63,6 +75,11 @@ def rec(label, workload, proto, conns, depth, size, rate, repeat, status="ok", e
               "errors": 0, "err_mismatch": 0, "err_reset": 0, "err_timeout": 0, "err_lost": 0, "err_late": 0,
               "lat_censored": 0, "late": 0, "unsent": 0,
               "client_bound": False, "noisy": False, "noise_other_cpu": 0.01, "noise_run_delay": 0.002})
+    if not kw.pop("no_profile", False):
+        r.update({"profile": "profiles/trial-%d.pb.gz" % n[0], "profile_event": "cpu-clock",
+                  "profile_samples": int(cyc_op * ops / 2.6e9 * 1000), "noise_source": "samples",
+                  "cycles_breakdown": {c: {"share": sh, "cycles_per_op": sh * cyc_op}
+                                       for c, sh in zip(CATS, SHARES[label]) if sh > 0}})
     if label == "dpdk":
         # Its own count of the cycles of polls that found work: its core is always busy.
         r["backend_counters"] = {"busy_cycles": int(9000 * j * ops), "busy_packets": pkts}
@@ -76,29 +93,36 @@ def rec(label, workload, proto, conns, depth, size, rate, repeat, status="ok", e
     recs.append(r)
 
 # syscall meter effect (counting window's cycles/op over the cost window's, − 1) before jitter
-EFFECT = {"epoll": 0.04, "uring": 0.015, "uring-sqpoll": 0.002, "dpdk": 0.0}
+EFFECT = {"epoll": 0.04, "uring": 0.015, "uring-sqpoll": 0.002, "dpdk": 0.0, "c-epoll": 0.035, "c-uring": 0.013}
 SNMP = "server namespace /proc/net/snmp: TCP segments + UDP datagrams, in + out"
 COUNT = "raw_syscalls:sys_enter in a 1.0 s counting window after the cost window, same server"
 
 # A: echo/tcp 64x4, open loop at three rates; 6 repeats at 20000 so it has a 95% interval.
 # At 50000 ops/s epoll sent some requests late and left some unsent.
 for rate, reps in [(10000, 3), (20000, 6), (50000, 3)]:
-    for label in ["epoll", "uring", "uring-sqpoll"]:
+    for label in ["epoll", "uring", "uring-sqpoll"] + (["c-epoll", "c-uring"] if rate == 20000 else []):
         for i in range(reps):
             extra = {"late": 120, "unsent": 8} if (label == "epoll" and rate == 50000) else {}
             rec(label, "echo", "tcp", 64, 4, 64, rate, i, curve=(rate == 20000), **extra)
     rec("dpdk", "echo", "tcp", 64, 4, 64, rate, 0, status="skipped", error="no kernel TCP stack")
 # B: echo/udp 16x1 at 20000 ops/s, every backend, 3 repeats.
 # epoll lost 3 datagrams in repeat 1 (one answered after it was given up); dpdk counts its port's frames.
-for label in ["epoll", "uring", "uring-sqpoll", "dpdk"]:
+# The C baselines ran beside; uring-sqpoll's repeat 2 has no profile (its breakdown is over 2 repeats).
+for label in ["epoll", "uring", "uring-sqpoll", "dpdk", "c-epoll", "c-uring"]:
     for i in range(3):
         extra = {}
+        if label == "uring-sqpoll" and i == 2:
+            extra["no_profile"] = True
         if label == "epoll" and i == 1:
             extra.update({"errors": 3, "err_lost": 3, "err_late": 1, "lat_censored": 3})
         if label == "dpdk":
             extra.update({"packets_source": "DPDK port statistics (rx+tx frames)", "link_packets": None,
                           "link_packets_source": ""})
         rec(label, "echo", "udp", 16, 1, 64, 20000, i, curve=True, **extra)
+# M: echo/udp over memif (DPDK's generator, no kernel at all), dpdk alone, 3 repeats.
+for i in range(3):
+    rec("dpdk", "echo", "udp", 16, 1, 64, 20000, i, topology="memif",
+        packets_source="DPDK port statistics (rx+tx frames)", link_packets=None, link_packets_source="")
 # C: echo/tcp closed loop over connections, one repeat; flags, a failure and a missing meter.
 CLOSED = {"epoll": [30000, 90000, 110000], "uring": [32000, 100000, 125000], "uring-sqpoll": [40000, 120000, 140000]}
 for label, rates in CLOSED.items():

@@ -1,0 +1,76 @@
+package plots
+
+import (
+	"strings"
+	"testing"
+
+	"ringbench/results"
+	"ringbench/sampler"
+)
+
+// plots reads results only, so it repeats the sampler's categories; this
+// holds the two lists equal.
+func TestBreakdownCategoriesAreTheSamplers(t *testing.T) {
+	var want []string
+	for _, c := range sampler.Categories {
+		want = append(want, string(c))
+	}
+	if strings.Join(breakdownCategories, " ") != strings.Join(want, " ") {
+		t.Errorf("breakdownCategories = %q, sampler.Categories = %q", breakdownCategories, want)
+	}
+	for _, c := range breakdownCategories {
+		if categoryGloss[c] == "" || categoryColor[c] == nil {
+			t.Errorf("category %s has no gloss or colour", c)
+		}
+	}
+}
+
+func TestBaselineOf(t *testing.T) {
+	for _, tc := range []struct {
+		label, of string
+		ok        bool
+	}{{"c-epoll", "epoll", true}, {"c-uring", "uring", true}, {"epoll", "", false}, {"uring-sqpoll", "", false}, {"c-", "", false}} {
+		of, ok := baselineOf(tc.label)
+		if of != tc.of || ok != tc.ok {
+			t.Errorf("baselineOf(%q) = %q, %v; want %q, %v", tc.label, of, ok, tc.of, tc.ok)
+		}
+	}
+	labels := []string{"dpdk", "c-uring", "uring-sqpoll", "c-epoll", "uring", "epoll"}
+	sortLabels(labels)
+	if got := strings.Join(labels, " "); got != "epoll c-epoll uring c-uring uring-sqpoll dpdk" {
+		t.Errorf("sorted labels = %s, want each C baseline right after its Go backend", got)
+	}
+}
+
+// TestBreakdownSentence pins what the text says a path removed, kept and
+// added, from hand-made medians.
+func TestBreakdownSentence(t *testing.T) {
+	bd := func(label string, vals map[string]float64) *breakdown {
+		b := &breakdown{label: label, cats: map[string]results.Stat{}, n: 6}
+		for _, c := range breakdownCategories {
+			v := vals[c]
+			b.cats[c] = results.StatOf([]float64{v, v, v, v, v, v})
+			b.order = append(b.order, c)
+		}
+		return b
+	}
+	epoll := bd("epoll", map[string]float64{"syscall": 3000, "net": 5000, "dev": 1500, "app": 1000})
+	uring := bd("uring", map[string]float64{"syscall": 700, "net": 4900, "dev": 1500, "io_uring": 1600, "app": 1000})
+	dpdk := bd("dpdk", map[string]float64{"poll": 20000, "app": 3000})
+	for _, tc := range []struct {
+		b    *breakdown
+		want []string
+	}{
+		{uring, []string{"uring spent 700 cycles/op in syscall against epoll's 3000", "more in io_uring 1600 (epoll: none)",
+			"net (the kernel's TCP/IP and UDP, sockets, netfilter) 4900 vs 5000"}},
+		{dpdk, []string{"dpdk spent no syscall (epoll's: 3000), no net (epoll's: 5000) and no dev (epoll's: 1500)",
+			"poll 20000 (epoll: none)"}},
+	} {
+		s := breakdownSentence(tc.b, epoll, breakdownCategories, true)
+		for _, w := range tc.want {
+			if !strings.Contains(s, w) {
+				t.Errorf("%s: sentence %q lacks %q", tc.b.label, s, w)
+			}
+		}
+	}
+}

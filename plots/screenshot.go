@@ -1,0 +1,69 @@
+package plots
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"ringbench/results"
+)
+
+// Screen size of the first screen the report is laid out for: a 1280-pixel
+// page, 800 pixels above the fold.
+const (
+	ScreenWidth  = 1280
+	ScreenHeight = 800
+)
+
+// Screenshot renders dir's report.html (written by Report) in headless
+// Chromium at ScreenWidth × ScreenHeight and saves what a reader sees first
+// to out as PNG. It needs Debian's chromium in PATH.
+func Screenshot(dir, out string) error {
+	page, err := filepath.Abs(filepath.Join(dir, results.ReportHTML))
+	if err != nil {
+		return fmt.Errorf("screenshot report: %w", err)
+	}
+	if out, err = filepath.Abs(out); err != nil {
+		return fmt.Errorf("screenshot report: %w", err)
+	}
+	_, err = chromium(120*time.Second, "--screenshot="+out, fmt.Sprintf("--window-size=%d,%d", ScreenWidth, ScreenHeight),
+		"file://"+page)
+	return err
+}
+
+// chromium runs headless Chromium with args after the flags that keep it
+// off the network and out of the user's profile, and returns its stdout.
+func chromium(timeout time.Duration, args ...string) ([]byte, error) {
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		return nil, fmt.Errorf("run chromium: %w (install Debian's chromium)", err)
+	}
+	profile, err := os.MkdirTemp("", "ringbench-chromium-")
+	if err != nil {
+		return nil, fmt.Errorf("run chromium: %w", err)
+	}
+	defer os.RemoveAll(profile)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	argv := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+		"--user-data-dir=" + profile}, args...)
+	cmd := exec.CommandContext(ctx, bin, argv...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("run chromium: %w: %s", err, lastLine(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+// lastLine is the last non-empty line of a tool's stderr: its error.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
