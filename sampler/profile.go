@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/google/pprof/profile"
 
@@ -30,22 +31,29 @@ type Breakdown struct {
 	// Foreign counts samples of other tasks on the server cores: neither
 	// the server's processes, nor the idle task, nor a core's ksoftirqd,
 	// nor interrupt work (which is likely the server's own receive path,
-	// whatever task it interrupted). Foreign over Samples + Idle is other
-	// tasks' share of the cores: the noise of the window.
+	// whatever task it interrupted). Each stands for one sampling period
+	// of its core: ForeignShare is other tasks' share of the cores' time
+	// over the window, the window's noise.
 	Foreign int `json:"foreign"`
+	// Window is the time from Start to Stop, CPUs the cores sampled: a
+	// halted core takes (almost) no samples, so shares of the cores' time
+	// are counted against the window, not against the samples.
+	Window time.Duration `json:"window_ns"`
+	CPUs   int           `json:"cpus"`
 	// Lost counts samples the kernel dropped because a ring was full;
 	// Throttled, the times it slowed sampling down for its own cost.
 	Lost      uint64 `json:"lost"`
 	Throttled uint64 `json:"throttled"`
 }
 
-// ForeignShare is other tasks' share of the sampled time on the server
-// cores, idle included; 0 without samples.
+// ForeignShare is other tasks' share of the server cores' time over the
+// window: their samples times the sampling period, over the window and the
+// cores. 0 when nothing was sampled.
 func (b Breakdown) ForeignShare() float64 {
-	if b.Samples+b.Idle == 0 {
+	if b.Hz <= 0 || b.Window <= 0 || b.CPUs <= 0 {
 		return 0
 	}
-	return float64(b.Foreign) / float64(b.Samples+b.Idle)
+	return min(float64(b.Foreign)/float64(b.Hz)/(b.Window.Seconds()*float64(b.CPUs)), 1)
 }
 
 // CyclesPerOp splits a window's cycles per op by the shares: each
@@ -90,6 +98,8 @@ func (s *Sampler) Profile() (*Result, error) {
 		Shares:    map[string]float64{},
 		Counts:    map[string]int{},
 		Lost:      s.records.Lost,
+		Window:    s.stopped.Sub(s.started),
+		CPUs:      len(s.cfg.CPUs),
 		Throttled: s.records.Throttled,
 	}}
 	weights := map[Category]float64{}
