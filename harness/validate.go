@@ -26,10 +26,13 @@ type ValidateOptions struct {
 	Topology string        // veth where root allows, else loopback
 	Duration time.Duration // each trial's window
 	Repeats  int           // repeats of the spread check, per backend
-	// BurnCycles is the second burn setting (the first is 0): large enough
-	// that its slope stands out of the noise, small enough that the burn
-	// server stays far from saturation at BurnRate.
-	BurnCycles uint64
+	// BurnLow and BurnHigh are the burn settings, TSC cycles per request:
+	// far enough apart that the slope stands out of the noise, small enough
+	// that the server stays far from saturation at BurnRate. Neither is 0:
+	// a core that is busier between requests pays less per request for
+	// the rest of its work (its idle exits and caches), a few percent that
+	// two busy settings share and a 0 setting does not.
+	BurnLow, BurnHigh uint64
 	BurnRate   float64
 	// BurnRepeats of each setting; the slope is taken between medians, so
 	// one trial disturbed by a task the noise scan missed does not move it.
@@ -37,7 +40,7 @@ type ValidateOptions struct {
 }
 
 // DefaultValidateOptions take about a minute and a half on 2 vCPUs.
-var DefaultValidateOptions = ValidateOptions{Duration: 2 * time.Second, Repeats: 5, BurnCycles: 200_000, BurnRate: 2000, BurnRepeats: 4}
+var DefaultValidateOptions = ValidateOptions{Duration: 2 * time.Second, Repeats: 5, BurnLow: 200_000, BurnHigh: 1_000_000, BurnRate: 1000, BurnRepeats: 4}
 
 // Limits of the checks: what the meters must meet before a figure is
 // published.
@@ -165,7 +168,7 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 	return v, nil
 }
 
-// BurnSlope runs the burn server at 0 and o.BurnCycles TSC cycles per
+// BurnSlope runs the burn server at o.BurnLow and o.BurnHigh TSC cycles per
 // request, o.BurnRepeats interleaved repeats each, at o.BurnRate, and checks that
 // cycles per op (core busy) and process CPU per op differ by exactly the
 // difference of the settings.
@@ -178,7 +181,7 @@ func (r *Runner) BurnSlope(ctx context.Context, o ValidateOptions, proto backend
 	defer func() { r.NoSyscallCount = saved }()
 	var recs []results.Record
 	for rep := range max(o.BurnRepeats, 2) {
-		ns := []uint64{0, o.BurnCycles}
+		ns := []uint64{o.BurnLow, o.BurnHigh}
 		rand.Shuffle(len(ns), func(i, j int) { ns[i], ns[j] = ns[j], ns[i] })
 		for _, n := range ns {
 			t := Trial{Backend: "burn", Workload: workloads.Echo, Proto: proto, Topology: o.Topology,
@@ -195,7 +198,7 @@ func (r *Runner) BurnSlope(ctx context.Context, o ValidateOptions, proto backend
 			recs = append(recs, rec)
 		}
 	}
-	return BurnSlopeChecks(string(proto), recs, 0, o.BurnCycles, r.Env.TSCHz), recs, nil
+	return BurnSlopeChecks(string(proto), recs, o.BurnLow, o.BurnHigh, r.Env.TSCHz), recs, nil
 }
 
 func verdict(c results.Check) string {

@@ -24,7 +24,8 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&o.Topology, "topology", "", "loopback or veth (default: veth as root, else loopback)")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "each trial's measurement window")
 	fs.IntVar(&o.Repeats, "repeats", o.Repeats, "repeats per backend of the cycles/op spread check (at least 3)")
-	fs.Uint64Var(&o.BurnCycles, "burn-cycles", o.BurnCycles, "the burn server's second setting, TSC cycles per request (the first is 0)")
+	fs.Uint64Var(&o.BurnLow, "burn-low", o.BurnLow, "the burn server's first setting, TSC cycles per request")
+	fs.Uint64Var(&o.BurnHigh, "burn-high", o.BurnHigh, "the burn server's second setting, TSC cycles per request")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
