@@ -31,6 +31,8 @@ type window struct {
 	// it could not.
 	smp    *sampler.Sampler
 	smpErr error
+	// finished: finish ran; scanned: the task scans are in scanA, scanB.
+	finished, scanned bool
 }
 
 // windowObserver takes independent readings of a server during a window.
@@ -39,9 +41,11 @@ type windowObserver interface {
 	windowEnd()
 }
 
-// hooks are the generator's window callbacks. At the start the cheap
-// snapshot comes first and the task scan is only asked for: it runs at idle
-// priority and must not delay the generator's first in-window request.
+// hooks are the generator's window callbacks. They do only what an edge
+// can afford (a few preads, an ioctl per sampled CPU, a round trip to the
+// server during which the harness's thread sleeps): the harness shares
+// the generator's CPU, and whatever it computes there delays the
+// generator's requests. The rest waits for finish.
 func (w *window) hooks() workloads.Hooks {
 	return workloads.Hooks{
 		WindowStart: func() {
@@ -53,8 +57,9 @@ func (w *window) hooks() workloads.Hooks {
 			w.opened = true
 			if w.smp != nil {
 				w.smpErr = w.smp.Start()
+			} else if w.scanner != nil {
+				w.scanner.Start() // at idle priority: runs when the CPU is free
 			}
-			w.scanner.Start()
 			if w.obs != nil {
 				w.obs.windowStart(w.reader.PID())
 			}
@@ -66,13 +71,33 @@ func (w *window) hooks() workloads.Hooks {
 			w.b = w.reader.Read(true)
 			w.closed = true
 			if w.smp != nil && w.smpErr == nil {
-				w.smpErr = w.smp.Stop()
+				w.smpErr = w.smp.Disable()
 			}
-			w.scanA = w.scanner.Result()
-			w.scanner.Start()
-			w.scanB = w.scanner.Result()
 		},
 	}
+}
+
+// finish does the window's slow work once the generator has drained: it
+// collects the samples (reading the server's mappings and symbols, so
+// before the server stops) or the second task scan. It runs once.
+func (w *window) finish() {
+	if w.finished || !w.closed {
+		return
+	}
+	w.finished = true
+	if w.smp != nil {
+		if w.smpErr == nil {
+			w.smpErr = w.smp.Collect()
+		}
+		return
+	}
+	if w.scanner == nil {
+		return
+	}
+	w.scanA = w.scanner.Result()
+	w.scanner.Start()
+	w.scanB = w.scanner.Result()
+	w.scanned = true
 }
 
 func (w *window) err() error {

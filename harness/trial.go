@@ -316,7 +316,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		cfg.Options[k] = v
 	}
 	gen := Generator(workloads.Run)
-	var stopServer func() // set once the server runs
+	var beforeStop func() // set once the server runs
 	if m, ok := topo.(*memif); ok {
 		if r.MemifGenerator == nil {
 			return skipped(rec, &backends.NotSupportedError{Feature: "memif generator", Reason: "built without DPDK"})
@@ -325,8 +325,8 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		gen = func(ctx context.Context, spec workloads.Spec, t workloads.Target, hooks workloads.Hooks) (*workloads.Report, error) {
 			return r.MemifGenerator(ctx, spec, MemifPath{Socket: m.Socket(), Server: t.Addr, CPUs: cliCPUs, Hugepages: huge,
 				BeforeClose: func() {
-					if stopServer != nil {
-						stopServer()
+					if beforeStop != nil {
+						beforeStop()
 					}
 				}}, hooks)
 		}
@@ -341,7 +341,6 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 			rec = failed(rec, err)
 		}
 	}()
-	stopServer = func() { srv.stop() }
 	rec.ServerEnv = srv.env
 	target, err := r.target(topo, srv)
 	if err != nil {
@@ -392,7 +391,11 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		}
 		return rep, err
 	}
+	// A memif generator holds its port until the server has stopped: the
+	// window's slow work, which reads the server, comes first.
+	beforeStop = func() { win.finish(); srv.stop() }
 	rep, err := run(spec, win.hooks())
+	win.finish()
 	if err == nil {
 		err = win.err()
 	}
@@ -503,7 +506,7 @@ func (r *Runner) newWindow(reader *meters.Reader) *window {
 // meterWindow gathers what meters.Fill derives a record from.
 func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *server, topo Topology, srvCPUs, cliCPUs []int, dpdkPort bool) meters.Window {
 	w := meters.Window{
-		A: win.a, B: win.b, ScanA: &win.scanA, ScanB: &win.scanB,
+		A: win.a, B: win.b,
 		Skip:       skipTasks(srv, srvCPUs),
 		ServerCPUs: srvCPUs, ClientCPUs: cliCPUs,
 		TSCHz: r.Env.TSCHz, Iface: topo.ServerIface(),
@@ -519,6 +522,9 @@ func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *s
 	}
 	if srv.cgroup != "" {
 		w.CPUSource = "cgroup"
+	}
+	if win.scanned {
+		w.ScanA, w.ScanB = &win.scanA, &win.scanB
 	}
 	switch {
 	case dpdkPort:
@@ -566,6 +572,7 @@ func (r *Runner) countSyscalls(rec *results.Record, t Trial, topo Topology, read
 	spec := t.spec(rec.ClientCPUs)
 	spec.Warmup, spec.Duration = min(countWarmup, t.Warmup), min(countDuration, t.Duration)
 	cw := r.newWindow(reader)
+	cw.scanner = nil // no noise scan: this window counts syscalls only
 	crep, err := run(spec, cw.hooks())
 	if err == nil {
 		err = cw.err()

@@ -33,7 +33,7 @@ type ValidateOptions struct {
 	// the rest of its work (its idle exits and caches), a few percent that
 	// two busy settings share and a 0 setting does not.
 	BurnLow, BurnHigh uint64
-	BurnRate   float64
+	BurnRate          float64
 	// BurnRepeats of each setting; the slope is taken between medians, so
 	// one trial disturbed by a task the noise scan missed does not move it.
 	BurnRepeats int

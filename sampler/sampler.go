@@ -180,8 +180,14 @@ func (s *Sampler) Start() error {
 // call it at the window's end; what follows is after the edge: the rings'
 // last records are drained and decoded, and the sampled processes' names,
 // mappings and symbols are read while they still live (call Stop before
-// the server exits).
+// the server exits). Stop is Disable then Collect.
 func (s *Sampler) Stop() error {
+	return errors.Join(s.Disable(), s.Collect())
+}
+
+// Disable closes the window with one ioctl per CPU and nothing more: it is
+// what a window's edge may afford.
+func (s *Sampler) Disable() error {
 	if s.started.IsZero() || !s.stopped.IsZero() {
 		return errors.New("stop sampler: not started, or already stopped")
 	}
@@ -192,6 +198,20 @@ func (s *Sampler) Stop() error {
 		}
 	}
 	s.stopped = time.Now()
+	return errors.Join(errs...)
+}
+
+// Collect drains and decodes the rings and reads the sampled processes
+// (their mappings and symbols), after Disable and before the server
+// exits: milliseconds of work, kept off the window's edge.
+func (s *Sampler) Collect() error {
+	if s.stopped.IsZero() {
+		return errors.New("collect samples: sampler not stopped")
+	}
+	if s.procs != nil {
+		return nil // collected already
+	}
+	var errs []error
 	s.drainAll()
 	s.mu.Lock()
 	for i := range s.raw {
