@@ -60,7 +60,7 @@ func TestSpreadAndWindowChecks(t *testing.T) {
 		t.Errorf("wild repeats pass: %+v", c)
 	}
 	ok := results.Record{Status: results.StatusOK, Config: results.Config{RateTarget: 1000}, ThroughputOps: 995,
-		CPUNs: 1e9, BusyNs: 1.2e9, MeterReadUS: 150, Ops: 2000}
+		CPUNs: 1e9, BusyNs: 1.2e9, MeterReadUS: 150, Ops: 2000, Late: 40, Behind: 1}
 	below := ok
 	below.BusyNs = 0.9e9 // core busy below the process's own CPU: impossible
 	slow := ok

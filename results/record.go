@@ -122,6 +122,10 @@ type Record struct {
 	// server's slots were the limit.
 	Late   uint64 `json:"late"`
 	Unsent uint64 `json:"unsent"`
+	// Behind is the part of Late that the generator's loop itself saw
+	// late (its thread did not run: the generator, the harness beside it or
+	// the machine); the rest waited for a free slot behind the server.
+	Behind uint64 `json:"behind"`
 
 	// Where the server cores' cycles went: a cpu-clock (or PMU cycles)
 	// sample of the server cores through the cost window, every sample

@@ -78,9 +78,9 @@ type flow interface {
 // counters are one loop's counts of the window's requests: those whose
 // send time (intended in open loop) is inside it.
 type counters struct {
-	ops, bytes, sent, late        uint64
-	unsent, censored, lateReplies uint64
-	errs                          Errors
+	ops, bytes, sent, late, behind uint64
+	unsent, censored, lateReplies  uint64
+	errs                           Errors
 }
 
 // loop is one event loop: its connections, its epoll instance and its
@@ -308,6 +308,12 @@ func (l *loop) schedule(now int64) bool {
 			break
 		}
 		s := f.base()
+		if now-l.arr.next > lateAfter && l.inWindow(l.arr.next) {
+			// The loop itself saw this request late: the generator's
+			// thread did not run (the generator or its machine, not the
+			// server, held it up).
+			l.n.behind++
+		}
 		s.queue.push(l.arr.next)
 		if !s.dirty {
 			s.dirty = true

@@ -259,6 +259,7 @@ func (rep *Report) add(l *loop) {
 	rep.Bytes += l.n.bytes
 	rep.Sent += l.n.sent
 	rep.Late += l.n.late
+	rep.Behind += l.n.behind
 	rep.Unsent += l.n.unsent
 	rep.Censored += l.n.censored
 	rep.LateReplies += l.n.lateReplies

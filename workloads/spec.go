@@ -110,6 +110,11 @@ type Report struct {
 	// intended time: the generator fell behind, or the request waited for a
 	// free slot behind a server slower than the schedule.
 	Late uint64
+	// Behind counts the Late requests that the generator's loop itself saw
+	// over a millisecond after their intended time: its thread did not run
+	// (the generator, the harness beside it or the machine held it up).
+	// The rest of Late waited for a free slot behind the server.
+	Behind uint64
 	// Censored counts the requests recorded in Latency not at a reply but
 	// when they were given up: Errors.Lost and Errors.Timeout, each recorded
 	// at the time it had waited (at least Timeout for one that expired,
