@@ -63,6 +63,13 @@ type Chain struct {
 	// generator) is Other, though the kernel work it did on the server's
 	// core is classified like the server's.
 	Server bool
+	// AfterSyscall is true for a sample taken in user mode on the
+	// instruction right after a syscall instruction: the sampling
+	// interrupt came due while the kernel ran the syscall with interrupts
+	// off (its exit path) and was taken at the first user instruction. On
+	// a hrtimer-sampled machine that is where most of a syscall's time
+	// lands; it is the syscall's.
+	AfterSyscall bool
 }
 
 // space says which frames a rule looks at.
@@ -250,6 +257,9 @@ var rules = []rule{
 func Classify(c Chain) Category {
 	if c.IdleTask && len(c.Frames) > 0 && c.Frames[0].Kernel && hasExact(matchName(c.Frames[0]), idleLeaves) {
 		return Idle
+	}
+	if c.AfterSyscall && c.Server && len(c.Frames) > 0 && !c.Frames[0].Kernel {
+		return Syscall
 	}
 	for _, f := range c.Frames {
 		if !f.Kernel && !c.Server {

@@ -137,3 +137,21 @@ func TestForeignShare(t *testing.T) {
 		}
 	}
 }
+
+// A user-mode sample right after a syscall instruction is the syscall's
+// (its interrupt was held off through the kernel's exit path); the same
+// address in another process, or with kernel frames, is not.
+func TestAfterSyscall(t *testing.T) {
+	for _, tc := range []struct {
+		c    Chain
+		want Category
+	}{
+		{Chain{Frames: u("main.getppid", "main.loop"), Server: true, AfterSyscall: true}, Syscall},
+		{Chain{Frames: u("main.getppid", "main.loop"), Server: true}, App},
+		{Chain{Frames: u("main.loop"), Server: false, AfterSyscall: true}, Other},
+	} {
+		if got := Classify(tc.c); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.c, got, tc.want)
+		}
+	}
+}

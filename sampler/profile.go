@@ -274,6 +274,9 @@ func (b *builder) sample(smp *perf.Sample) (Category, bool, []*profile.Location)
 		locs = append(locs, b.location(locKey{pid: smp.PID, addr: addr}, name, file, m))
 	}
 	chain := Chain{Frames: b.frames, IdleTask: smp.PID == 0, Server: b.s.isServer(smp.PID)}
+	if len(kernel) == 0 && len(user) > 0 {
+		chain.AfterSyscall = b.s.afterSyscall[pidIP{smp.PID, user[0]}]
+	}
 	comm := b.comm(smp.PID)
 	locs = append(locs, b.location(locKey{root: comm}, comm, "", nil))
 	return Classify(chain), InInterrupt(chain), locs

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -68,7 +69,11 @@ type Sampler struct {
 	started, stopped time.Time
 	records          perf.Records
 	procs            map[uint32]*process
-	closed           bool
+	// afterSyscall marks the user addresses, sampled in user mode, that
+	// follow a syscall instruction (read from the server's memory at
+	// Collect).
+	afterSyscall map[pidIP]bool
+	closed       bool
 }
 
 // Open opens a disabled sampling event per CPU and reads the kernel's
@@ -222,7 +227,56 @@ func (s *Sampler) Collect() error {
 	}
 	s.mu.Unlock()
 	s.procs = readProcesses(s.records.Samples)
+	s.afterSyscall = s.readAfterSyscall()
 	return errors.Join(errs...)
+}
+
+// pidIP is a user address in a process.
+type pidIP struct {
+	pid uint32
+	ip  uint64
+}
+
+// readAfterSyscall looks, for every distinct user-mode leaf address of
+// the server's samples, at the two bytes before it in the server's memory:
+// 0f 05 is x86-64's syscall instruction. A process that cannot be read
+// (gone, or another architecture) leaves its samples as they are.
+func (s *Sampler) readAfterSyscall() map[pidIP]bool {
+	if runtime.GOARCH != "amd64" {
+		return nil
+	}
+	out := map[pidIP]bool{}
+	files := map[uint32]*os.File{}
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	var b [2]byte
+	for i := range s.records.Samples {
+		smp := &s.records.Samples[i]
+		if len(smp.Kernel) != 0 || len(smp.User) == 0 || !s.isServer(smp.PID) {
+			continue
+		}
+		k := pidIP{smp.PID, smp.User[0]}
+		if _, seen := out[k]; seen || k.ip < 2 {
+			continue
+		}
+		f, ok := files[smp.PID]
+		if !ok {
+			f, _ = os.Open(fmt.Sprintf("/proc/%d/mem", smp.PID))
+			files[smp.PID] = f
+		}
+		out[k] = f != nil && readAt(f, b[:], int64(k.ip-2)) && b[0] == 0x0f && b[1] == 0x05
+	}
+	return out
+}
+
+func readAt(f *os.File, b []byte, off int64) bool {
+	n, err := f.ReadAt(b, off)
+	return err == nil && n == len(b)
 }
 
 // readProcesses reads each sampled process (but the idle task) once.
