@@ -138,6 +138,18 @@ func TestForeignShare(t *testing.T) {
 	}
 }
 
+// A stripped DPDK poll-mode driver is known by its library's file name.
+func TestStrippedPMD(t *testing.T) {
+	c := Chain{Frames: []Frame{{Func: "[librte_net_memif.so.23.0]", File: "/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0/librte_net_memif.so.23.0"}}, Server: true}
+	if got := Classify(c); got != Poll {
+		t.Errorf("memif PMD frame: %s, want poll", got)
+	}
+	c.Frames[0] = Frame{Func: "[librte_mempool.so.23.0]", File: "/usr/lib/x86_64-linux-gnu/librte_mempool.so.23.0"}
+	if got := Classify(c); got == Poll {
+		t.Errorf("mempool frame: poll, want not poll")
+	}
+}
+
 // A user-mode sample right after a syscall instruction is the syscall's
 // (its interrupt was held off through the kernel's exit path); the same
 // address in another process, or with kernel frames, is not.
