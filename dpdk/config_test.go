@@ -24,7 +24,7 @@ func TestParseServerConfig(t *testing.T) {
 		wantCsum ChecksumMode
 		wantErr  string
 	}{
-		{"auto picks af_xdp", func(c *backends.Config) {}, true, "net_af_xdp0,iface=veth0,start_queue=0,queue_count=1", ChecksumFull, ""},
+		{"auto picks af_xdp", func(c *backends.Config) {}, true, "net_af_xdp0,iface=veth0,start_queue=0,queue_count=1,busy_budget=0", ChecksumFull, ""},
 		{"auto falls back to af_packet", func(c *backends.Config) {}, false, "net_af_packet0,iface=veth0,qpairs=1", ChecksumFull, ""},
 		{"pmd forced", func(c *backends.Config) { c.Options = map[string]string{OptPMD: PMDAFPacket} }, true, "net_af_packet0,iface=veth0,qpairs=1", ChecksumFull, ""},
 		{"memif server", func(c *backends.Config) { c.Iface = ""; c.Options = map[string]string{OptMemifSocket: "/run/m.sock"} }, false,
