@@ -341,9 +341,10 @@ type catChange struct {
 }
 
 // breakdownSentence says, from the data, what path b removed, kept and
-// added against ref: categories that fell to under half are removed,
-// those within 20% kept, those that more than doubled added. A category
-// under 5% of both paths' totals is too small to speak of. A brief
+// added against ref: categories under 0.8× ref's are less (or none), those
+// within 0.8-1.25× kept, those above 1.25× more: every category of note is
+// in one of the three, so the largest difference is never left out. A
+// category under 5% of both paths' totals is too small to speak of. A brief
 // sentence (the first screen's) names only the largest category kept and
 // no glosses.
 func breakdownSentence(b, ref *breakdown, cats []string, brief bool) string {
@@ -359,11 +360,11 @@ func breakdownSentence(b, ref *breakdown, cats []string, brief bool) string {
 		}
 		ch := catChange{c, v, rv}
 		switch {
-		case v < 0.5*rv:
+		case v < 0.8*rv:
 			removed = append(removed, ch)
-		case rv > 0 && v >= 0.8*rv && v <= 1.25*rv:
+		case v <= 1.25*rv:
 			kept = append(kept, ch)
-		case v > 2*rv:
+		default:
 			added = append(added, ch)
 		}
 	}
