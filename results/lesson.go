@@ -1,16 +1,5 @@
 package results
 
-import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-
-	"ringbench/internal/outdir"
-)
-
 // Lesson is what the middle-ground experiments measured beside the trials:
 // what one kernel crossing costs here, and which kernel features still see
 // each backend's traffic. The harness fills it; reports only read it.
@@ -69,33 +58,13 @@ type KernelFeatures struct {
 
 // LoadLesson reads dir's lesson.json; a folder without one gives nil, nil.
 func LoadLesson(dir string) (*Lesson, error) {
-	b, err := os.ReadFile(filepath.Join(dir, LessonFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read lesson: %w", err)
-	}
 	var l Lesson
-	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, fmt.Errorf("decode lesson: %w", err)
+	if ok, err := loadJSON(dir, LessonFile, "lesson", &l); !ok {
+		return nil, err
 	}
 	return &l, nil
 }
 
 // Save writes l as dir's lesson.json, replacing it whole so that a reader
 // never sees half a file.
-func (l *Lesson) Save(dir string) error {
-	b, err := json.MarshalIndent(l, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode lesson: %w", err)
-	}
-	dir, err = outdir.Prepare(dir)
-	if err != nil {
-		return err
-	}
-	if err := outdir.WriteBytes(filepath.Join(dir, LessonFile), append(b, '\n')); err != nil {
-		return fmt.Errorf("save lesson: %w", err)
-	}
-	return nil
-}
+func (l *Lesson) Save(dir string) error { return saveJSON(dir, LessonFile, "lesson", l) }

@@ -1,16 +1,6 @@
 package results
 
-import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"time"
-
-	"ringbench/internal/outdir"
-)
+import "time"
 
 // ValidationFile is where `ringbench validate` leaves its checks.
 const ValidationFile = "validate.json"
@@ -58,32 +48,13 @@ func (v *Validation) Failed() []string {
 }
 
 // Save writes v as dir's validate.json, replacing it whole.
-func (v *Validation) Save(dir string) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode validation: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create results folder: %w", err)
-	}
-	if err := outdir.WriteBytes(filepath.Join(dir, ValidationFile), append(b, '\n')); err != nil {
-		return fmt.Errorf("write validation: %w", err)
-	}
-	return nil
-}
+func (v *Validation) Save(dir string) error { return saveJSON(dir, ValidationFile, "validation", v) }
 
 // LoadValidation reads dir's validate.json; a folder without one gives nil.
 func LoadValidation(dir string) (*Validation, error) {
-	b, err := os.ReadFile(filepath.Join(dir, ValidationFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read validation: %w", err)
-	}
 	var v Validation
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("decode validation: %w", err)
+	if ok, err := loadJSON(dir, ValidationFile, "validation", &v); !ok {
+		return nil, err
 	}
 	return &v, nil
 }
