@@ -169,21 +169,17 @@ func measure(ctx context.Context, r *runState, spec Spec, loops []*loop, hooks H
 // request of the window, or for at most d; what is still unanswered then is
 // given up by the loops as they stop.
 func drain(ctx context.Context, r *runState, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-r.failed:
-		return r.err
-	case <-r.drained:
-		return nil
-	case <-t.C:
-		return nil
-	}
+	return waitFor(ctx, r, d, r.drained)
 }
 
+// sleep waits d, or less if the run ends or fails first.
 func sleep(ctx context.Context, r *runState, d time.Duration) error {
+	return waitFor(ctx, r, d, nil)
+}
+
+// waitFor waits d, or until done closes (a nil done never does); the run's
+// context and its first failure end it early with their error.
+func waitFor(ctx context.Context, r *runState, d time.Duration, done <-chan struct{}) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -191,6 +187,8 @@ func sleep(ctx context.Context, r *runState, d time.Duration) error {
 		return ctx.Err()
 	case <-r.failed:
 		return r.err
+	case <-done:
+		return nil
 	case <-t.C:
 		return nil
 	}
