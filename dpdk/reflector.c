@@ -10,7 +10,6 @@
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
-#include <rte_pause.h>
 #include <rte_prefetch.h>
 
 #include "reflector.h"
@@ -194,32 +193,6 @@ static uint16_t source_frame(const struct rb_rules *r, const struct rb_peer *p, 
 	return ETH_LEN + IP_LEN + udp_len;
 }
 
-// is_bye says whether f is a peer's RB_BYE to this port.
-static inline int is_bye(const struct rb_rules *r, const uint8_t *f, uint32_t len)
-{
-	return len > ETH_LEN && be16(f + 12) == RB_ETHERTYPE_BYE && f[ETH_LEN] == RB_BYE &&
-	       memcmp(f, r->mac, 6) == 0;
-}
-
-// park waits, touching nothing of the port but its link status (the ethdev's
-// own copy, not the shared memory), until the peer that said goodbye has
-// gone and another has come, or rb_stop. A new peer is a new process whose
-// EAL takes far longer to start than this loop takes to see the link down.
-static void park(struct rb_loop *l)
-{
-	int gone = 0;
-	while (!__atomic_load_n(&l->stop, __ATOMIC_RELAXED)) {
-		struct rte_eth_link link;
-		if (rte_eth_link_get_nowait(l->port_id, &link) == 0) {
-			if (link.link_status == RTE_ETH_LINK_DOWN)
-				gone = 1;
-			else if (gone)
-				return;
-		}
-		rte_pause();
-	}
-}
-
 static inline void add(uint64_t *dst, uint64_t v)
 {
 	if (v)
@@ -241,7 +214,6 @@ int rb_run(struct rb_loop *l)
 		uint64_t start = rte_rdtsc();
 		uint16_t n = rte_eth_rx_burst(l->port_id, l->queue, rx, RB_BURST);
 		uint16_t ntx = 0, ngarbage = 0, nsrc = 0, ndrops = 0;
-		int bye_at = -1; // tx index of a goodbye's ack
 		uint64_t rx_msgs = 0, rx_bytes = 0;
 		uint16_t drops[RB_NUM_REASONS];
 		if (n)
@@ -251,18 +223,6 @@ int rb_run(struct rb_loop *l)
 			if (i + 1 < n)
 				rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
 			struct rb_verdict v;
-			if (m->nb_segs == 1 && is_bye(r, rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m))) {
-				uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
-				memcpy(f, f + 6, 6);
-				memcpy(f + 6, r->mac, 6);
-				f[ETH_LEN] = RB_BYE_ACK;
-				m->ol_flags = 0;
-				txpay[ntx] = 0;
-				txarp[ntx] = 2; // counted in neither messages nor ARP replies
-				bye_at = ntx;
-				tx[ntx++] = m;
-				continue;
-			}
 			if (m->nb_segs != 1)
 				v = drop(RB_TRUNCATED); // a 1500-byte MTU fits one segment
 			else
@@ -320,9 +280,7 @@ int rb_run(struct rb_loop *l)
 		if (ntx) {
 			sent = rte_eth_tx_burst(l->port_id, l->queue, tx, ntx);
 			for (uint16_t i = 0; i < sent; i++) {
-				if (txarp[i] == 2) {
-					continue;
-				} else if (txarp[i]) {
+				if (txarp[i]) {
 					arps++;
 				} else {
 					tx_msgs++;
@@ -347,12 +305,6 @@ int rb_run(struct rb_loop *l)
 				add(&l->c.drops[i], drops[i]);
 			add(&l->c.busy_cycles, rte_rdtsc() - start);
 			add(&l->c.busy_packets, n + nsrc);
-		}
-		if (bye_at >= 0 && bye_at < sent) {
-			// The peer unmaps nothing before it has the ack, and
-			// this burst has finished with its rings.
-			add(&l->c.goodbyes, 1);
-			park(l);
 		}
 	}
 	return 0;

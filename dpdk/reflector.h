@@ -12,15 +12,6 @@
 
 enum rb_action { RB_DROP = 0, RB_REPLY = 1, RB_CONSUME = 2 };
 
-// The memif goodbye: a peer about to disconnect sends an RB_BYE frame (this
-// EtherType, the opcode in the first payload byte) to the server's MAC and
-// waits for RB_BYE_ACK before it closes its port. The memif PMD unmaps the
-// peer's rings from the EAL interrupt thread when the peer goes, with no
-// handshake with the lcore polling them, so the lcore must have stopped
-// touching the port first: it parks after the ack until the link goes down
-// and a new peer brings it up.
-#define RB_ETHERTYPE_BYE 0x88b5 // IEEE 802 local experimental EtherType 1
-enum rb_bye { RB_BYE = 1, RB_BYE_ACK = 2 };
 enum rb_service { RB_ECHO = 0, RB_SINK = 1, RB_SOURCE = 2 };
 enum rb_csum_mode { RB_CSUM_FULL = 0, RB_CSUM_ZERO = 1, RB_CSUM_KEEP = 2 };
 
@@ -51,7 +42,7 @@ struct rb_verdict {
 // by rb_read; each is cumulative.
 struct rb_counters {
 	uint64_t rx_msgs, rx_bytes, tx_msgs, tx_bytes;
-	uint64_t arp_replies, tx_full, busy_cycles, busy_packets, nomem, goodbyes;
+	uint64_t arp_replies, tx_full, busy_cycles, busy_packets, nomem;
 	uint64_t drops[RB_NUM_REASONS];
 };
 

@@ -171,7 +171,6 @@ func (s *Server) snapshot() backends.Counters {
 			"arp_replies":  uint64(c.arp_replies),
 			"tx_full":      uint64(c.tx_full),
 			"mbuf_nomem":   uint64(c.nomem),
-			"goodbyes":     uint64(c.goodbyes),
 		},
 	}
 	for r := ReasonNone + 1; r < numReasons; r++ {

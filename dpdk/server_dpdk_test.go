@@ -425,6 +425,30 @@ func TestVethEcho(t *testing.T) {
 			if after.Extra["arp_replies"] == 0 || after.Extra["port_rx_packets"] < sent || after.Extra["port_tx_packets"] < sent {
 				t.Errorf("port counters %v", after.Extra)
 			}
+
+			// The memif goodbye frame of earlier versions (EtherType
+			// 0x88b5, opcode 1) parked the loop on any driver. Now it is
+			// one more foreign EtherType: counted, dropped, and the next
+			// request is answered.
+			bye := make([]byte, 60)
+			copy(bye[0:6], mac[:])
+			copy(bye[6:12], clientMAC[:])
+			binary.BigEndian.PutUint16(bye[12:14], 0x88b5)
+			bye[ethHeaderLen] = 1
+			sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex, Halen: 6, Addr: [8]byte(append(mac[:], 0, 0))}
+			if err := unix.Sendto(raw, bye, 0, sa); err != nil {
+				t.Fatalf("send goodbye frame: %v", err)
+			}
+			msg := []byte("after the goodbye")
+			if _, err := unix.Write(fd, msg); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := unix.Read(fd, buf); err != nil || !bytes.Equal(buf[:n], msg) {
+				t.Fatalf("echo after a stray goodbye frame: %q, %v", buf[:max(n, 0)], err)
+			}
+			if got := s.counters(t).Extra["drop_ethertype"]; got <= after.Extra["drop_ethertype"] {
+				t.Errorf("drop_ethertype %d, was %d: the goodbye frame was not counted", got, after.Extra["drop_ethertype"])
+			}
 			s.close(t)
 			// net_af_xdp must take its XDP program off the interface.
 			link, _ := exec.Command("ip", "-n", v.serverNS, "link", "show", v.serverIface).CombinedOutput()
