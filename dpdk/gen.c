@@ -161,10 +161,10 @@ static void send_requests(struct rb_gen *g, uint64_t now)
 		g->c.bytes += (uint64_t)sent * g->size;
 	}
 	for (uint16_t i = sent; i < n && g->mode == RB_GEN_ECHO; i++) {
-		// Not sent: the slot goes back as if its request had timed out.
+		// Not sent (counted in tx_full, not lost: it never reached the
+		// server): the slot is free again.
 		struct rb_slot *sl = &g->slots[slots[i]];
 		sl->busy = 0;
-		g->c.lost++;
 		if (!g->open_loop) {
 			sl->seq += g->nslots;
 			push_ready(g, slots[i]);

@@ -21,6 +21,8 @@ struct rb_slot {
 };
 
 struct rb_gen_counters {
+	// lost: sent and never answered in time. tx_full: built and refused by
+	// the TX ring after its retries, never sent, so never lost.
 	uint64_t sent, ops, bytes, mismatch, lost, late, stale, nomem, tx_full;
 	// polls of the loop, and those that neither received nor sent: the
 	// slack of a generator whose core is always busy.

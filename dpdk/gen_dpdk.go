@@ -39,6 +39,9 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 	// The EAL pins this thread to the generator's lcore; the process ends
 	// after the report, so the thread is never handed back.
 	runtime.LockOSThread()
+	// The memif client's control sendmsg runs on an EAL thread too
+	// (ignoreSIGPIPE says why).
+	ignoreSIGPIPE()
 	prefix := filePrefix("gen")
 	if err := ealInit(ealArgs(req.Lcore, memifVdev(req.Socket, "client"), "", !req.Hugepages, prefix)); err != nil {
 		return err

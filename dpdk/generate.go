@@ -78,7 +78,7 @@ type genReport struct {
 	Errors      workloads.Errors       `json:"errors"`
 	Late        uint64                 `json:"late"`
 	Stale       uint64                 `json:"stale"`   // echoes of requests already expired
-	TxFull      uint64                 `json:"tx_full"` // requests the memif ring refused, counted lost
+	TxFull      uint64                 `json:"tx_full"` // requests the memif ring refused: never sent, not lost; Report.Unsent
 	ClientCPUNS int64                  `json:"client_cpu_ns"`
 	Polls       uint64                 `json:"polls"`
 	IdlePolls   uint64                 `json:"idle_polls"` // polls that neither received nor sent
@@ -252,12 +252,16 @@ func followGenerator(out io.Reader, in io.Writer, hooks workloads.Hooks) (*workl
 
 func (r genReport) report() *workloads.Report {
 	rep := &workloads.Report{
-		Window:    time.Duration(r.WindowNS),
-		Ops:       r.Ops,
-		Bytes:     r.Bytes,
-		Sent:      r.Sent,
-		Errors:    r.Errors,
-		Late:      r.Late,
+		Window: time.Duration(r.WindowNS),
+		Ops:    r.Ops,
+		Bytes:  r.Bytes,
+		Sent:   r.Sent,
+		Errors: r.Errors,
+		Late:   r.Late,
+		// Refused by the TX ring after its retries: the load asked for was
+		// not offered, which is what Unsent means; they are not in Sent
+		// nor in Errors.Lost.
+		Unsent:    r.TxFull,
 		ClientCPU: time.Duration(r.ClientCPUNS),
 		Polls:     r.Polls,
 		IdlePolls: r.IdlePolls,

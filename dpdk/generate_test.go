@@ -22,3 +22,12 @@ func TestGenRequestNeedsBeforeClose(t *testing.T) {
 		t.Errorf("with BeforeClose: %v", err)
 	}
 }
+
+// Requests the TX ring refused never reached the server: they are the
+// report's Unsent, never Errors.Lost.
+func TestGenReportTxFullIsUnsent(t *testing.T) {
+	r := genReport{Sent: 10, TxFull: 5, Errors: workloads.Errors{Lost: 2}}.report()
+	if r.Unsent != 5 || r.Errors.Lost != 2 || r.Sent != 10 {
+		t.Errorf("report: unsent %d lost %d sent %d, want 5, 2, 10", r.Unsent, r.Errors.Lost, r.Sent)
+	}
+}

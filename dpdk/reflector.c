@@ -224,7 +224,7 @@ int rb_run(struct rb_loop *l)
 				rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
 			struct rb_verdict v;
 			if (m->nb_segs != 1)
-				v = drop(RB_TRUNCATED); // a 1500-byte MTU fits one segment
+				v = drop(RB_MULTI_SEG); // a 1500-byte MTU fits one segment
 			else
 				v = rb_reflect(r, rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m));
 			switch (v.action) {
@@ -293,9 +293,11 @@ int rb_run(struct rb_loop *l)
 			}
 		}
 		if (n || nsrc) {
-			// busy_packets last: x86 keeps store order, and rb_read loads it
-			// before the others, so a snapshot never shows more packets
-			// judged than busy_packets.
+			// busy_* first, then a release fence, then the frames' counters:
+			// rb_read loads in the opposite order (see rb_counters).
+			add(&l->c.busy_cycles, rte_rdtsc() - start);
+			add(&l->c.busy_packets, n + nsrc);
+			__atomic_thread_fence(__ATOMIC_RELEASE);
 			add(&l->c.rx_msgs, rx_msgs);
 			add(&l->c.rx_bytes, rx_bytes);
 			add(&l->c.tx_msgs, tx_msgs);
@@ -303,8 +305,6 @@ int rb_run(struct rb_loop *l)
 			add(&l->c.arp_replies, arps);
 			for (int i = 0; ndrops && i < RB_NUM_REASONS; i++)
 				add(&l->c.drops[i], drops[i]);
-			add(&l->c.busy_cycles, rte_rdtsc() - start);
-			add(&l->c.busy_packets, n + nsrc);
 		}
 	}
 	return 0;
@@ -312,12 +312,25 @@ int rb_run(struct rb_loop *l)
 
 void rb_stop(struct rb_loop *l) { __atomic_store_n(&l->stop, 1, __ATOMIC_RELAXED); }
 
+static inline uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
 void rb_read(struct rb_loop *l, struct rb_snapshot *s)
 {
-	const uint64_t *src = (const uint64_t *)&l->c;
-	uint64_t *dst = (uint64_t *)&s->c;
-	for (size_t i = 0; i < sizeof(l->c) / sizeof(uint64_t); i++)
-		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	// Frames' counters first, busy_* after the acquire fence: every pass
+	// whose frames this snapshot shows is in busy_packets.
+	const struct rb_counters *c = &l->c;
+	s->c.rx_msgs = load(&c->rx_msgs);
+	s->c.rx_bytes = load(&c->rx_bytes);
+	s->c.tx_msgs = load(&c->tx_msgs);
+	s->c.tx_bytes = load(&c->tx_bytes);
+	s->c.arp_replies = load(&c->arp_replies);
+	s->c.tx_full = load(&c->tx_full);
+	s->c.nomem = load(&c->nomem);
+	for (int i = 0; i < RB_NUM_REASONS; i++)
+		s->c.drops[i] = load(&c->drops[i]);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	s->c.busy_cycles = load(&c->busy_cycles);
+	s->c.busy_packets = load(&c->busy_packets);
 	struct rte_eth_stats st;
 	s->stats_err = rte_eth_stats_get(l->port_id, &st);
 	if (s->stats_err == 0) {

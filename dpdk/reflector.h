@@ -19,7 +19,7 @@ enum rb_reason {
 	RB_NONE = 0, RB_TRUNCATED, RB_ETHERTYPE, RB_DST_MAC, RB_ARP, RB_VERSION,
 	RB_IHL, RB_IP_OPTIONS, RB_IP_LENGTH, RB_IP_CHECKSUM, RB_FRAGMENT,
 	RB_NOT_UDP, RB_DST_IP, RB_UDP_LENGTH, RB_DST_PORT, RB_OVERSIZE,
-	RB_NUM_REASONS
+	RB_MULTI_SEG, RB_NUM_REASONS
 };
 
 struct rb_rules {
@@ -38,8 +38,20 @@ struct rb_verdict {
 	uint16_t len, payload;
 };
 
-// Counters written only by the loop's thread and read with relaxed atomics
-// by rb_read; each is cumulative.
+// Counters written only by the loop's thread and read field by field by
+// rb_read; each is cumulative.
+//
+// busy_cycles and busy_packets are the work meter (testpmd's
+// --record-core-cycles counts the same way): the TSC cycles of the loop
+// passes that handled frames, and the frames those passes handled, each
+// once: every frame received (echo: its reply is the same frame, not counted
+// again) plus every source frame the TX burst accepted. So for echo and sink
+// busy_cycles/busy_packets is cycles per received frame (per request); for a
+// source, per frame received or sent. It is not the harness's
+// cycles_per_packet, which divides the whole core by port rx + tx.
+// The loop publishes busy_* before the per-frame counters of the same pass
+// and rb_read loads busy_* after them, so a snapshot never shows a frame
+// judged whose pass is missing from busy_packets.
 struct rb_counters {
 	uint64_t rx_msgs, rx_bytes, tx_msgs, tx_bytes;
 	uint64_t arp_replies, tx_full, busy_cycles, busy_packets, nomem;

@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"ringbench/backends"
@@ -57,6 +59,7 @@ func newServer(cfg backends.Config) (backends.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	ignoreSIGPIPE()
 	s := &Server{port: int(st.rules.Port), pmd: st.chosenPMD, done: make(chan error, 1)}
 	ready := make(chan error, 1)
 	go s.run(st, ready)
@@ -134,6 +137,15 @@ func cRules(r *Reflector) C.struct_rb_rules {
 	c.source_size = C.uint16_t(r.SourceSize)
 	return c
 }
+
+// ignoreSIGPIPE makes the process ignore SIGPIPE before the EAL starts its
+// threads. net_memif's control channel calls sendmsg without MSG_NOSIGNAL
+// from the EAL interrupt thread, a C thread: a peer that went away raises
+// SIGPIPE there, and Go's handler does not recover a signal on a non-Go
+// thread, so the process dies. Ignored, the send fails with EPIPE and the
+// PMD handles the disconnect. (Go's own writes to a closed pipe then get
+// EPIPE too, which they handle.)
+func ignoreSIGPIPE() { signal.Ignore(syscall.SIGPIPE) }
 
 // Port is the UDP port the server answers on.
 func (s *Server) Port() int { return s.port }
