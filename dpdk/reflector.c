@@ -255,7 +255,21 @@ int rb_run(struct rb_loop *l)
 		if (ngarbage)
 			rte_pktmbuf_free_bulk(garbage, ngarbage);
 
-		if (r->service == RB_SOURCE && l->npeers > 0 && ntx < RB_BURST) {
+		// A source sends first what the TX ring refused last pass, and
+		// builds new frames (alloc, fill, checksum: a pass over each
+		// payload) only when nothing is held back, so a full ring costs a
+		// retried tx burst, not frames built and thrown away.
+		uint16_t held = l->npending;
+		if (held) {
+			uint16_t k = held < RB_BURST - ntx ? held : RB_BURST - ntx;
+			for (uint16_t i = 0; i < k; i++) {
+				txpay[ntx] = r->source_size;
+				txarp[ntx] = 0;
+				tx[ntx++] = l->pending[i];
+			}
+			l->npending = held - k;
+			memmove(l->pending, l->pending + k, l->npending * sizeof(l->pending[0]));
+		} else if (r->service == RB_SOURCE && l->npeers > 0 && ntx < RB_BURST) {
 			uint16_t want = RB_BURST - ntx;
 			if (rte_pktmbuf_alloc_bulk(l->pool, tx + ntx, want) != 0) {
 				add(&l->c.nomem, 1);
@@ -287,16 +301,31 @@ int rb_run(struct rb_loop *l)
 					tx_bytes += txpay[i];
 				}
 			}
-			if (sent < ntx) {
-				add(&l->c.tx_full, ntx - sent);
-				rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
+			// Refused source frames go back in front of those still held
+			// (they are older), so each peer's sequence stays in order.
+			struct rte_mbuf *back[RB_BURST];
+			uint16_t nback = 0;
+			for (uint16_t i = sent; i < ntx; i++) {
+				if (r->service == RB_SOURCE && !txarp[i]) {
+					back[nback++] = tx[i];
+				} else {
+					add(&l->c.tx_full, 1);
+					rte_pktmbuf_free(tx[i]);
+				}
+			}
+			if (nback) {
+				memmove(l->pending + nback, l->pending, l->npending * sizeof(l->pending[0]));
+				memcpy(l->pending, back, nback * sizeof(back[0]));
+				l->npending += nback;
 			}
 		}
-		if (n || nsrc) {
+		// A source's frames count as busy packets when they are sent, once.
+		uint16_t src_sent = r->service == RB_SOURCE ? (uint16_t)(tx_msgs) : 0;
+		if (n || nsrc || held || src_sent) {
 			// busy_* first, then a release fence, then the frames' counters:
 			// rb_read loads in the opposite order (see rb_counters).
 			add(&l->c.busy_cycles, rte_rdtsc() - start);
-			add(&l->c.busy_packets, n + nsrc);
+			add(&l->c.busy_packets, n + src_sent);
 			__atomic_thread_fence(__ATOMIC_RELEASE);
 			add(&l->c.rx_msgs, rx_msgs);
 			add(&l->c.rx_bytes, rx_bytes);
@@ -307,6 +336,9 @@ int rb_run(struct rb_loop *l)
 				add(&l->c.drops[i], drops[i]);
 		}
 	}
+	if (l->npending)
+		rte_pktmbuf_free_bulk(l->pending, l->npending);
+	l->npending = 0;
 	return 0;
 }
 

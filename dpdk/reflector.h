@@ -74,6 +74,10 @@ struct rb_loop {
 	struct rb_counters c;
 	int npeers, next_peer;
 	struct rb_peer peers[RB_MAX_PEERS];
+	// Source frames built and refused by the TX ring, oldest first: sent
+	// before any new one is built, so back-pressure costs no frames.
+	uint16_t npending;
+	struct rte_mbuf *pending[RB_BURST];
 };
 
 struct rb_snapshot {
