@@ -14,8 +14,7 @@
 //     that loops until a stop flag is set. Each burst is received, every frame
 //     is judged by the rules Reflector.Reflect states in Go (ARP reply, UDP
 //     echo with swapped addresses and valid checksums, sink, or a counted
-//     drop), and the replies go out in one tx burst. A memif peer's goodbye
-//     frame is acked, and the loop then parks until a new peer connects.
+//     drop), and the replies go out in one tx burst.
 //  4. Counters reads the loop's counters (one C struct) and the port's
 //     statistics; Close stops the loop, stops and closes the port, and cleans
 //     up the EAL.
@@ -27,10 +26,10 @@
 // The memif generator (Generate) runs in a child process too, since the EAL
 // lives once per process: the child connects as memif client, warms up,
 // says "window-start" and waits while the parent runs its hook, measures,
-// says "window-end", waits again, says goodbye to the server and waits for
-// its ack (so the server has stopped polling the rings its port close
-// unmaps), then prints its report (counts and an HDR histogram snapshot) as
-// JSON.
+// says "window-end", waits again, prints its report (counts and an HDR
+// histogram snapshot) as JSON, and holds its port until the parent has
+// stopped the server (GenOptions.BeforeClose) and says "close": closing a
+// memif port unmaps the rings under a server that still polls them.
 //
 // The cgo binding lives in the files tagged dpdk (build with -tags dpdk, which
 // make build turns on when pkg-config finds libdpdk). Without the tag the

@@ -35,8 +35,14 @@ int rb_port_open(uint16_t nb_desc, uint16_t *port_id, uint8_t mac[6], struct rte
 	uint16_t pid = 0;
 	RTE_ETH_FOREACH_DEV(pid) break;
 
+	// The mbufs and the queues on one NUMA node, the port's: the NIC's DMA
+	// and the queues' descriptors stay local. A virtual device has no node
+	// (SOCKET_ID_ANY); then the polling lcore's.
+	int socket = rte_eth_dev_socket_id(pid);
+	if (socket == SOCKET_ID_ANY)
+		socket = (int)rte_socket_id();
 	struct rte_mempool *mp = rte_pktmbuf_pool_create("ringbench_mbufs", NB_MBUFS, MBUF_CACHE, 0,
-							 RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+							 RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (mp == NULL) {
 		snprintf(err, errlen, "rte_pktmbuf_pool_create: %s", rte_strerror(rte_errno));
 		return -1;
@@ -52,10 +58,10 @@ int rb_port_open(uint16_t nb_desc, uint16_t *port_id, uint8_t mac[6], struct rte
 	if ((rc = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd)) < 0)
 		goto fail;
 	step = "rte_eth_rx_queue_setup";
-	if ((rc = rte_eth_rx_queue_setup(pid, 0, nb_rxd, rte_eth_dev_socket_id(pid), NULL, mp)) < 0)
+	if ((rc = rte_eth_rx_queue_setup(pid, 0, nb_rxd, socket, NULL, mp)) < 0)
 		goto fail;
 	step = "rte_eth_tx_queue_setup";
-	if ((rc = rte_eth_tx_queue_setup(pid, 0, nb_txd, rte_eth_dev_socket_id(pid), NULL)) < 0)
+	if ((rc = rte_eth_tx_queue_setup(pid, 0, nb_txd, socket, NULL)) < 0)
 		goto fail;
 	step = "rte_eth_dev_start";
 	if ((rc = rte_eth_dev_start(pid)) < 0)

@@ -8,7 +8,6 @@
 #include <rte_mbuf.h>
 
 #include "gen.h"
-#include "reflector.h"
 
 #define BURST 32
 #define HDR 42
@@ -162,10 +161,10 @@ static void send_requests(struct rb_gen *g, uint64_t now)
 		g->c.bytes += (uint64_t)sent * g->size;
 	}
 	for (uint16_t i = sent; i < n && g->mode == RB_GEN_ECHO; i++) {
-		// Not sent: the slot goes back as if its request had timed out.
+		// Not sent (counted in tx_full, not lost: it never reached the
+		// server): the slot is free again.
 		struct rb_slot *sl = &g->slots[slots[i]];
 		sl->busy = 0;
-		g->c.lost++;
 		if (!g->open_loop) {
 			sl->seq += g->nslots;
 			push_ready(g, slots[i]);
@@ -295,7 +294,7 @@ void rb_gen_run(struct rb_gen *g, uint64_t until)
 	}
 }
 
-#define SMALL_FRAME 60 // Ethernet's minimum, what ARP and the goodbye need
+#define SMALL_FRAME 60 // Ethernet's minimum, what an ARP request needs
 
 // ask sends frame every gap TSC cycles and polls the answers, freeing every
 // frame it receives, until answered accepts one (1) or the TSC reaches
@@ -360,20 +359,4 @@ int rb_gen_arp(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t src_ip[
 	memcpy(a + 24, ip, 4);
 	struct arp_question q = {ip, mac};
 	return ask(g, f, rte_get_tsc_hz() / 10, until, arp_answered, &q);
-}
-
-static int bye_acked(const uint8_t *f, uint32_t len, void *arg)
-{
-	return len > 14 && be16(f + 12) == RB_ETHERTYPE_BYE && f[14] == RB_BYE_ACK && memcmp(f, arg, 6) == 0;
-}
-
-int rb_gen_bye(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t dst_mac[6], uint64_t until)
-{
-	uint8_t f[SMALL_FRAME] = {0};
-	memcpy(f, dst_mac, 6);
-	memcpy(f + 6, src_mac, 6);
-	put_be16(f + 12, RB_ETHERTYPE_BYE);
-	f[14] = RB_BYE;
-	// Again every 10 ms: a full ring on the server drops an ack.
-	return ask(g, f, rte_get_tsc_hz() / 100, until, bye_acked, (void *)src_mac);
 }

@@ -21,6 +21,8 @@ struct rb_slot {
 };
 
 struct rb_gen_counters {
+	// lost: sent and never answered in time. tx_full: built and refused by
+	// the TX ring after its retries, never sent, so never lost.
 	uint64_t sent, ops, bytes, mismatch, lost, late, stale, nomem, tx_full;
 	// polls of the loop, and those that neither received nor sent: the
 	// slack of a generator whose core is always busy.
@@ -74,10 +76,6 @@ uint32_t rb_hist_index(uint64_t v);
 // rb_gen_arp asks for ip's MAC and polls for the answer until the TSC
 // reaches until; it returns 1 and fills mac when one came.
 int rb_gen_arp(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t src_ip[4], const uint8_t ip[4], uint8_t mac[6], uint64_t until);
-// rb_gen_bye tells the server at dst that this peer is about to close its
-// port (reflector.h's goodbye) and polls for the ack until the TSC reaches
-// until; it returns 1 when the ack came.
-int rb_gen_bye(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t dst_mac[6], uint64_t until);
 uint64_t rb_tsc(void);
 uint64_t rb_tsc_hz(void);
 

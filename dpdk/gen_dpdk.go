@@ -39,6 +39,9 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 	// The EAL pins this thread to the generator's lcore; the process ends
 	// after the report, so the thread is never handed back.
 	runtime.LockOSThread()
+	// The memif client's control sendmsg runs on an EAL thread too
+	// (ignoreSIGPIPE says why).
+	ignoreSIGPIPE()
 	prefix := filePrefix("gen")
 	if err := ealInit(ealArgs(req.Lcore, memifVdev(req.Socket, "client"), "", !req.Hugepages, prefix)); err != nil {
 		return err
@@ -114,11 +117,6 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 	if err := waitFor("ok"); err != nil {
 		return err
 	}
-	if !req.HoldPort {
-		if err := sayGoodbye(g, p, serverMAC); err != nil {
-			fmt.Fprintf(os.Stderr, "dpdkgen: %v; closing the port anyway\n", err)
-		}
-	}
 	rep := genReport{
 		WindowNS: int64(window), Ops: uint64(c.ops), Bytes: uint64(c.bytes), Sent: uint64(c.sent),
 		Errors:      workloads.Errors{Mismatch: uint64(c.mismatch), Lost: uint64(c.lost)},
@@ -136,12 +134,10 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 		return fmt.Errorf("encode report: %w", err)
 	}
 	fmt.Fprintf(stdout, "%s %s\n", lineReport, b)
-	if req.HoldPort {
-		// The parent stops the server, then says close: the port is
-		// closed only once nothing polls its peer.
-		if err := waitFor(lineClose); err != nil {
-			fmt.Fprintf(os.Stderr, "dpdkgen: %v before close; closing the port\n", err)
-		}
+	// The parent stops the server, then says close: the port is closed
+	// only once nothing polls its peer (GenOptions.BeforeClose says why).
+	if err := waitFor(lineClose); err != nil {
+		fmt.Fprintf(os.Stderr, "dpdkgen: %v before close; closing the port\n", err)
 	}
 	return nil
 }
@@ -225,26 +221,6 @@ func resolveServer(g *C.struct_rb_gen, req genRequest, p *port) (net.HardwareAdd
 		out[i] = byte(mac[i])
 	}
 	return out, nil
-}
-
-// sayGoodbye waits, before the deferred close of the port, until the server
-// has stopped polling it: closing it unmaps the memif rings under the
-// server's lcore (reflector.h says why). Without an ack it goes anyway: a
-// server that answers no ARP (testpmd, reached by broadcast) has no
-// goodbye, and a server gone quiet cannot be helped by waiting.
-func sayGoodbye(g *C.struct_rb_gen, p *port, serverMAC net.HardwareAddr) error {
-	if serverMAC[0]&1 != 0 { // a group address: no server of ours behind it
-		return nil
-	}
-	var src, dst [6]C.uint8_t
-	for i := range src {
-		src[i] = C.uint8_t(p.mac[i])
-		dst[i] = C.uint8_t(serverMAC[i])
-	}
-	if C.rb_gen_bye(g, &src[0], &dst[0], C.rb_tsc()+C.rb_tsc_hz()) == 0 {
-		return fmt.Errorf("say goodbye to %v: no ack in 1s", serverMAC)
-	}
-	return nil
 }
 
 // header writes the Ethernet, IPv4 and UDP headers every request shares;

@@ -66,9 +66,16 @@ func TestMemifServerAndGenerator(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			rep, err := Generate(ctx, spec, testGenOptions(t, socket), hooks)
+			opt := testGenOptions(t, socket)
+			// The server stops while the generator still holds its port.
+			closed := false
+			opt.BeforeClose = func() { s.close(t); closed = true }
+			rep, err := Generate(ctx, spec, opt, hooks)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !closed {
+				t.Error("BeforeClose was not called")
 			}
 			t.Logf("report: ops %d sent %d errors %+v late %d window %v client busy %.2f", rep.Ops, rep.Sent, rep.Errors, rep.Late, rep.Window, rep.ClientBusy)
 			// Requests in flight at the window's edges are counted on one
@@ -101,38 +108,8 @@ func TestMemifServerAndGenerator(t *testing.T) {
 			} else {
 				t.Errorf("no busy packets counted in the window")
 			}
-			s.close(t)
 		})
 	}
-}
-
-// A generator closes its memif port only after the server acked its
-// goodbye and parked (closing unmaps the rings the server's lcore reads), and
-// the server serves the next generator that connects to the same socket.
-func TestMemifGoodbyeThenNextPeer(t *testing.T) {
-	skipUnlessDPDK(t)
-	socket := filepath.Join(t.TempDir(), "memif.sock")
-	s := startServer(t, backends.Config{Proto: backends.UDP, Service: backends.Echo, Host: serverIP.String(), CPUs: []int{1},
-		Options: map[string]string{OptMemifSocket: socket, OptHugepages: "0"}}, "")
-	spec := workloads.Spec{Workload: workloads.Echo, Proto: backends.UDP, Conns: 2, Depth: 2, Size: 64,
-		Warmup: 50 * time.Millisecond, Duration: 200 * time.Millisecond, Timeout: time.Second}
-	for peer := 1; peer <= 3; peer++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		rep, err := Generate(ctx, spec, testGenOptions(t, socket), workloads.Hooks{})
-		cancel()
-		if err != nil {
-			t.Fatalf("peer %d: %v", peer, err)
-		}
-		if rep.Ops == 0 || rep.Errors.Mismatch != 0 {
-			t.Errorf("peer %d: report %+v: want verified echoes", peer, rep)
-		}
-		// The ack left before the generator closed, and Generate waited
-		// for it to exit: the server has counted the goodbye.
-		if got := s.counters(t).Extra["goodbyes"]; got != uint64(peer) {
-			t.Errorf("after peer %d the server counted %d goodbyes", peer, got)
-		}
-	}
-	s.close(t)
 }
 
 // The reference: testpmd's 5tswap on the same memif pair, driven by the same
@@ -152,8 +129,8 @@ func TestMemifTestpmd(t *testing.T) {
 	var before, after backends.Counters
 	opt := testGenOptions(t, socket)
 	opt.ServerMAC = srv.(*Testpmd).MAC()
-	// testpmd has no goodbye: it is stopped while the generator still
-	// holds its port, and only then does the generator close it.
+	// testpmd is stopped while the generator still holds its port, and
+	// only then does the generator close it.
 	var closeErr error
 	closed := false
 	opt.BeforeClose = func() { closeErr, closed = srv.Close(), true }

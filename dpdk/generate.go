@@ -45,12 +45,15 @@ type GenOptions struct {
 	Command []string
 	// Stderr receives the child's stderr (the EAL's log); default discard.
 	Stderr io.Writer
-	// BeforeClose, when set, is called once the window's report is in and
-	// before the generator closes its port, which it holds open until then:
-	// the caller stops the server there. Closing a memif port unmaps the
-	// rings under a peer that still polls them; a server without our
-	// goodbye handshake (dpdk-testpmd) is safe only if it has stopped
-	// first. The goodbye is not sent then.
+	// BeforeClose is required: it is called once the window's report is
+	// in, and must stop the server (dpdk or dpdk-testpmd) before it
+	// returns; the generator holds its port open until then. Closing a
+	// memif port makes the server's memif PMD unmap the shared rings from
+	// its EAL interrupt thread with no handshake with the lcore polling
+	// them: a server still polling reads unmapped memory. No frame
+	// exchange can close that race (the PMD's tx still reads the peer's
+	// ring flags after it has published the frame), so ringbench has no
+	// goodbye frame: the server stops first, always.
 	BeforeClose func()
 }
 
@@ -64,9 +67,6 @@ type genRequest struct {
 	ServerIP   netip.Addr     `json:"server_ip"`
 	ServerPort int            `json:"server_port"`
 	ClientIP   netip.Addr     `json:"client_ip"`
-	// HoldPort: after the report, keep the port open until the parent
-	// says "close" (GenOptions.BeforeClose).
-	HoldPort bool `json:"hold_port,omitempty"`
 }
 
 // genReport is the child's last line: what it measured in the window.
@@ -78,7 +78,7 @@ type genReport struct {
 	Errors      workloads.Errors       `json:"errors"`
 	Late        uint64                 `json:"late"`
 	Stale       uint64                 `json:"stale"`   // echoes of requests already expired
-	TxFull      uint64                 `json:"tx_full"` // requests the memif ring refused, counted lost
+	TxFull      uint64                 `json:"tx_full"` // requests the memif ring refused: never sent, not lost; Report.Unsent
 	ClientCPUNS int64                  `json:"client_cpu_ns"`
 	Polls       uint64                 `json:"polls"`
 	IdlePolls   uint64                 `json:"idle_polls"` // polls that neither received nor sent
@@ -139,12 +139,10 @@ func Generate(ctx context.Context, spec workloads.Spec, opt GenOptions, hooks wo
 		return nil, fmt.Errorf("start generator: %w", err)
 	}
 	rep, err := followGenerator(stdout, stdin, hooks)
-	if opt.BeforeClose != nil {
-		// The child holds its port open; whatever happened, the server
-		// stops first, then the child may close.
-		opt.BeforeClose()
-		fmt.Fprintln(stdin, lineClose)
-	}
+	// The child holds its port open; whatever happened, the server stops
+	// first, then the child may close.
+	opt.BeforeClose()
+	fmt.Fprintln(stdin, lineClose)
 	stdin.Close()
 	if werr := cmd.Wait(); err == nil && werr != nil {
 		err = fmt.Errorf("run generator: %w", werr)
@@ -185,11 +183,14 @@ func genRequestFor(spec workloads.Spec, opt GenOptions) (genRequest, error) {
 	if spec.Duration <= 0 {
 		return genRequest{}, errors.New("check generator spec: no duration")
 	}
+	if opt.BeforeClose == nil {
+		return genRequest{}, errors.New("check generator options: BeforeClose is required (it stops the server before the memif port closes)")
+	}
 	if opt.Socket == "" || !opt.ServerIP.Is4() {
 		return genRequest{}, errors.New("check generator options: Socket and an IPv4 ServerIP are required")
 	}
 	req := genRequest{Spec: spec, Socket: opt.Socket, Hugepages: opt.Hugepages, ServerIP: opt.ServerIP,
-		ServerPort: opt.ServerPort, ClientIP: opt.ClientIP, HoldPort: opt.BeforeClose != nil}
+		ServerPort: opt.ServerPort, ClientIP: opt.ClientIP}
 	if req.ServerPort == 0 {
 		req.ServerPort = DefaultPort
 	}
@@ -251,12 +252,16 @@ func followGenerator(out io.Reader, in io.Writer, hooks workloads.Hooks) (*workl
 
 func (r genReport) report() *workloads.Report {
 	rep := &workloads.Report{
-		Window:    time.Duration(r.WindowNS),
-		Ops:       r.Ops,
-		Bytes:     r.Bytes,
-		Sent:      r.Sent,
-		Errors:    r.Errors,
-		Late:      r.Late,
+		Window: time.Duration(r.WindowNS),
+		Ops:    r.Ops,
+		Bytes:  r.Bytes,
+		Sent:   r.Sent,
+		Errors: r.Errors,
+		Late:   r.Late,
+		// Refused by the TX ring after its retries: the load asked for was
+		// not offered, which is what Unsent means; they are not in Sent
+		// nor in Errors.Lost.
+		Unsent:    r.TxFull,
 		ClientCPU: time.Duration(r.ClientCPUNS),
 		Polls:     r.Polls,
 		IdlePolls: r.IdlePolls,

@@ -10,7 +10,6 @@
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
-#include <rte_pause.h>
 #include <rte_prefetch.h>
 
 #include "reflector.h"
@@ -194,32 +193,6 @@ static uint16_t source_frame(const struct rb_rules *r, const struct rb_peer *p, 
 	return ETH_LEN + IP_LEN + udp_len;
 }
 
-// is_bye says whether f is a peer's RB_BYE to this port.
-static inline int is_bye(const struct rb_rules *r, const uint8_t *f, uint32_t len)
-{
-	return len > ETH_LEN && be16(f + 12) == RB_ETHERTYPE_BYE && f[ETH_LEN] == RB_BYE &&
-	       memcmp(f, r->mac, 6) == 0;
-}
-
-// park waits, touching nothing of the port but its link status (the ethdev's
-// own copy, not the shared memory), until the peer that said goodbye has
-// gone and another has come, or rb_stop. A new peer is a new process whose
-// EAL takes far longer to start than this loop takes to see the link down.
-static void park(struct rb_loop *l)
-{
-	int gone = 0;
-	while (!__atomic_load_n(&l->stop, __ATOMIC_RELAXED)) {
-		struct rte_eth_link link;
-		if (rte_eth_link_get_nowait(l->port_id, &link) == 0) {
-			if (link.link_status == RTE_ETH_LINK_DOWN)
-				gone = 1;
-			else if (gone)
-				return;
-		}
-		rte_pause();
-	}
-}
-
 static inline void add(uint64_t *dst, uint64_t v)
 {
 	if (v)
@@ -241,7 +214,6 @@ int rb_run(struct rb_loop *l)
 		uint64_t start = rte_rdtsc();
 		uint16_t n = rte_eth_rx_burst(l->port_id, l->queue, rx, RB_BURST);
 		uint16_t ntx = 0, ngarbage = 0, nsrc = 0, ndrops = 0;
-		int bye_at = -1; // tx index of a goodbye's ack
 		uint64_t rx_msgs = 0, rx_bytes = 0;
 		uint16_t drops[RB_NUM_REASONS];
 		if (n)
@@ -251,20 +223,8 @@ int rb_run(struct rb_loop *l)
 			if (i + 1 < n)
 				rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
 			struct rb_verdict v;
-			if (m->nb_segs == 1 && is_bye(r, rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m))) {
-				uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
-				memcpy(f, f + 6, 6);
-				memcpy(f + 6, r->mac, 6);
-				f[ETH_LEN] = RB_BYE_ACK;
-				m->ol_flags = 0;
-				txpay[ntx] = 0;
-				txarp[ntx] = 2; // counted in neither messages nor ARP replies
-				bye_at = ntx;
-				tx[ntx++] = m;
-				continue;
-			}
 			if (m->nb_segs != 1)
-				v = drop(RB_TRUNCATED); // a 1500-byte MTU fits one segment
+				v = drop(RB_MULTI_SEG); // a 1500-byte MTU fits one segment
 			else
 				v = rb_reflect(r, rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m));
 			switch (v.action) {
@@ -295,7 +255,21 @@ int rb_run(struct rb_loop *l)
 		if (ngarbage)
 			rte_pktmbuf_free_bulk(garbage, ngarbage);
 
-		if (r->service == RB_SOURCE && l->npeers > 0 && ntx < RB_BURST) {
+		// A source sends first what the TX ring refused last pass, and
+		// builds new frames (alloc, fill, checksum: a pass over each
+		// payload) only when nothing is held back, so a full ring costs a
+		// retried tx burst, not frames built and thrown away.
+		uint16_t held = l->npending;
+		if (held) {
+			uint16_t k = held < RB_BURST - ntx ? held : RB_BURST - ntx;
+			for (uint16_t i = 0; i < k; i++) {
+				txpay[ntx] = r->source_size;
+				txarp[ntx] = 0;
+				tx[ntx++] = l->pending[i];
+			}
+			l->npending = held - k;
+			memmove(l->pending, l->pending + k, l->npending * sizeof(l->pending[0]));
+		} else if (r->service == RB_SOURCE && l->npeers > 0 && ntx < RB_BURST) {
 			uint16_t want = RB_BURST - ntx;
 			if (rte_pktmbuf_alloc_bulk(l->pool, tx + ntx, want) != 0) {
 				add(&l->c.nomem, 1);
@@ -320,24 +294,39 @@ int rb_run(struct rb_loop *l)
 		if (ntx) {
 			sent = rte_eth_tx_burst(l->port_id, l->queue, tx, ntx);
 			for (uint16_t i = 0; i < sent; i++) {
-				if (txarp[i] == 2) {
-					continue;
-				} else if (txarp[i]) {
+				if (txarp[i]) {
 					arps++;
 				} else {
 					tx_msgs++;
 					tx_bytes += txpay[i];
 				}
 			}
-			if (sent < ntx) {
-				add(&l->c.tx_full, ntx - sent);
-				rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
+			// Refused source frames go back in front of those still held
+			// (they are older), so each peer's sequence stays in order.
+			struct rte_mbuf *back[RB_BURST];
+			uint16_t nback = 0;
+			for (uint16_t i = sent; i < ntx; i++) {
+				if (r->service == RB_SOURCE && !txarp[i]) {
+					back[nback++] = tx[i];
+				} else {
+					add(&l->c.tx_full, 1);
+					rte_pktmbuf_free(tx[i]);
+				}
+			}
+			if (nback) {
+				memmove(l->pending + nback, l->pending, l->npending * sizeof(l->pending[0]));
+				memcpy(l->pending, back, nback * sizeof(back[0]));
+				l->npending += nback;
 			}
 		}
-		if (n || nsrc) {
-			// busy_packets last: x86 keeps store order, and rb_read loads it
-			// before the others, so a snapshot never shows more packets
-			// judged than busy_packets.
+		// A source's frames count as busy packets when they are sent, once.
+		uint16_t src_sent = r->service == RB_SOURCE ? (uint16_t)(tx_msgs) : 0;
+		if (n || nsrc || held || src_sent) {
+			// busy_* first, then a release fence, then the frames' counters:
+			// rb_read loads in the opposite order (see rb_counters).
+			add(&l->c.busy_cycles, rte_rdtsc() - start);
+			add(&l->c.busy_packets, n + src_sent);
+			__atomic_thread_fence(__ATOMIC_RELEASE);
 			add(&l->c.rx_msgs, rx_msgs);
 			add(&l->c.rx_bytes, rx_bytes);
 			add(&l->c.tx_msgs, tx_msgs);
@@ -345,27 +334,35 @@ int rb_run(struct rb_loop *l)
 			add(&l->c.arp_replies, arps);
 			for (int i = 0; ndrops && i < RB_NUM_REASONS; i++)
 				add(&l->c.drops[i], drops[i]);
-			add(&l->c.busy_cycles, rte_rdtsc() - start);
-			add(&l->c.busy_packets, n + nsrc);
-		}
-		if (bye_at >= 0 && bye_at < sent) {
-			// The peer unmaps nothing before it has the ack, and
-			// this burst has finished with its rings.
-			add(&l->c.goodbyes, 1);
-			park(l);
 		}
 	}
+	if (l->npending)
+		rte_pktmbuf_free_bulk(l->pending, l->npending);
+	l->npending = 0;
 	return 0;
 }
 
 void rb_stop(struct rb_loop *l) { __atomic_store_n(&l->stop, 1, __ATOMIC_RELAXED); }
 
+static inline uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
 void rb_read(struct rb_loop *l, struct rb_snapshot *s)
 {
-	const uint64_t *src = (const uint64_t *)&l->c;
-	uint64_t *dst = (uint64_t *)&s->c;
-	for (size_t i = 0; i < sizeof(l->c) / sizeof(uint64_t); i++)
-		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	// Frames' counters first, busy_* after the acquire fence: every pass
+	// whose frames this snapshot shows is in busy_packets.
+	const struct rb_counters *c = &l->c;
+	s->c.rx_msgs = load(&c->rx_msgs);
+	s->c.rx_bytes = load(&c->rx_bytes);
+	s->c.tx_msgs = load(&c->tx_msgs);
+	s->c.tx_bytes = load(&c->tx_bytes);
+	s->c.arp_replies = load(&c->arp_replies);
+	s->c.tx_full = load(&c->tx_full);
+	s->c.nomem = load(&c->nomem);
+	for (int i = 0; i < RB_NUM_REASONS; i++)
+		s->c.drops[i] = load(&c->drops[i]);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	s->c.busy_cycles = load(&c->busy_cycles);
+	s->c.busy_packets = load(&c->busy_packets);
 	struct rte_eth_stats st;
 	s->stats_err = rte_eth_stats_get(l->port_id, &st);
 	if (s->stats_err == 0) {

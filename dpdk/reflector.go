@@ -9,8 +9,8 @@ import (
 
 // These rules are the contract of the C fast path in reflector.c: the same
 // checks in the same order, the same drop reasons with the same numbers, so
-// a frame gets the same verdict on both sides (reflector_cgo_test.go checks
-// it when the dpdk tag is on).
+// a frame gets the same verdict on both sides (TestReflectCMatchesGo in
+// server_dpdk_test.go checks it when the dpdk tag is on).
 
 // Frame layout sizes.
 const (
@@ -61,13 +61,17 @@ const (
 	ReasonUDPLength             // UDP length disagrees with the IP length
 	ReasonDstPort               // not addressed to the server's UDP port
 	ReasonOversize              // payload larger than the configured maximum
+	// ReasonMultiSeg: the PMD handed the frame in a chain of mbufs (larger
+	// than one mbuf's data room). The C loop judges only contiguous frames;
+	// Reflect never returns it, as a Go frame is always one slice.
+	ReasonMultiSeg
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"none", "truncated", "ethertype", "dst_mac", "arp", "version", "ihl",
 	"ip_options", "ip_length", "ip_checksum", "fragment", "not_udp", "dst_ip",
-	"udp_length", "dst_port", "oversize",
+	"udp_length", "dst_port", "oversize", "multi_seg",
 }
 
 // String is the reason's counter name without its "drop_" prefix.

@@ -12,15 +12,6 @@
 
 enum rb_action { RB_DROP = 0, RB_REPLY = 1, RB_CONSUME = 2 };
 
-// The memif goodbye: a peer about to disconnect sends an RB_BYE frame (this
-// EtherType, the opcode in the first payload byte) to the server's MAC and
-// waits for RB_BYE_ACK before it closes its port. The memif PMD unmaps the
-// peer's rings from the EAL interrupt thread when the peer goes, with no
-// handshake with the lcore polling them, so the lcore must have stopped
-// touching the port first: it parks after the ack until the link goes down
-// and a new peer brings it up.
-#define RB_ETHERTYPE_BYE 0x88b5 // IEEE 802 local experimental EtherType 1
-enum rb_bye { RB_BYE = 1, RB_BYE_ACK = 2 };
 enum rb_service { RB_ECHO = 0, RB_SINK = 1, RB_SOURCE = 2 };
 enum rb_csum_mode { RB_CSUM_FULL = 0, RB_CSUM_ZERO = 1, RB_CSUM_KEEP = 2 };
 
@@ -28,7 +19,7 @@ enum rb_reason {
 	RB_NONE = 0, RB_TRUNCATED, RB_ETHERTYPE, RB_DST_MAC, RB_ARP, RB_VERSION,
 	RB_IHL, RB_IP_OPTIONS, RB_IP_LENGTH, RB_IP_CHECKSUM, RB_FRAGMENT,
 	RB_NOT_UDP, RB_DST_IP, RB_UDP_LENGTH, RB_DST_PORT, RB_OVERSIZE,
-	RB_NUM_REASONS
+	RB_MULTI_SEG, RB_NUM_REASONS
 };
 
 struct rb_rules {
@@ -47,11 +38,23 @@ struct rb_verdict {
 	uint16_t len, payload;
 };
 
-// Counters written only by the loop's thread and read with relaxed atomics
-// by rb_read; each is cumulative.
+// Counters written only by the loop's thread and read field by field by
+// rb_read; each is cumulative.
+//
+// busy_cycles and busy_packets are the work meter (testpmd's
+// --record-core-cycles counts the same way): the TSC cycles of the loop
+// passes that handled frames, and the frames those passes handled, each
+// once: every frame received (echo: its reply is the same frame, not counted
+// again) plus every source frame the TX burst accepted. So for echo and sink
+// busy_cycles/busy_packets is cycles per received frame (per request); for a
+// source, per frame received or sent. It is not the harness's
+// cycles_per_packet, which divides the whole core by port rx + tx.
+// The loop publishes busy_* before the per-frame counters of the same pass
+// and rb_read loads busy_* after them, so a snapshot never shows a frame
+// judged whose pass is missing from busy_packets.
 struct rb_counters {
 	uint64_t rx_msgs, rx_bytes, tx_msgs, tx_bytes;
-	uint64_t arp_replies, tx_full, busy_cycles, busy_packets, nomem, goodbyes;
+	uint64_t arp_replies, tx_full, busy_cycles, busy_packets, nomem;
 	uint64_t drops[RB_NUM_REASONS];
 };
 
@@ -71,6 +74,10 @@ struct rb_loop {
 	struct rb_counters c;
 	int npeers, next_peer;
 	struct rb_peer peers[RB_MAX_PEERS];
+	// Source frames built and refused by the TX ring, oldest first: sent
+	// before any new one is built, so back-pressure costs no frames.
+	uint16_t npending;
+	struct rte_mbuf *pending[RB_BURST];
 };
 
 struct rb_snapshot {

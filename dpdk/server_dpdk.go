@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"ringbench/backends"
@@ -57,6 +59,7 @@ func newServer(cfg backends.Config) (backends.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	ignoreSIGPIPE()
 	s := &Server{port: int(st.rules.Port), pmd: st.chosenPMD, done: make(chan error, 1)}
 	ready := make(chan error, 1)
 	go s.run(st, ready)
@@ -135,6 +138,15 @@ func cRules(r *Reflector) C.struct_rb_rules {
 	return c
 }
 
+// ignoreSIGPIPE makes the process ignore SIGPIPE before the EAL starts its
+// threads. net_memif's control channel calls sendmsg without MSG_NOSIGNAL
+// from the EAL interrupt thread, a C thread: a peer that went away raises
+// SIGPIPE there, and Go's handler does not recover a signal on a non-Go
+// thread, so the process dies. Ignored, the send fails with EPIPE and the
+// PMD handles the disconnect. (Go's own writes to a closed pipe then get
+// EPIPE too, which they handle.)
+func ignoreSIGPIPE() { signal.Ignore(syscall.SIGPIPE) }
+
 // Port is the UDP port the server answers on.
 func (s *Server) Port() int { return s.port }
 
@@ -171,7 +183,6 @@ func (s *Server) snapshot() backends.Counters {
 			"arp_replies":  uint64(c.arp_replies),
 			"tx_full":      uint64(c.tx_full),
 			"mbuf_nomem":   uint64(c.nomem),
-			"goodbyes":     uint64(c.goodbyes),
 		},
 	}
 	for r := ReasonNone + 1; r < numReasons; r++ {
