@@ -18,7 +18,7 @@ type MemifPath struct {
 	Hugepages bool           // hugepages are reserved (else --no-huge)
 	// BeforeClose stops the server after the window and before the
 	// generator closes its port: a memif port is unmapped under a peer
-	// that still polls it (dpdk-testpmd has no goodbye handshake).
+	// that still polls it, so every memif server stops first.
 	BeforeClose func()
 }
 
