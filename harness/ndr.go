@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"ringbench/results"
 )
@@ -300,4 +301,82 @@ func (x *searcher) run(ctx context.Context) error {
 	}
 	x.res.Stop = stop + fmt.Sprintf("; no confirmation passed (%d tried, from %.0f ops/s down)", tried, lo)
 	return nil
+}
+
+// UpperBoundMargin: with no MaxRate, the search's upper bound is a closed-
+// loop trial's achieved rate times this.
+const UpperBoundMargin = 1.1
+
+// NDR searches t's configuration (its Rate ignored) for its maximum
+// sustainable rate under s, every trial appended to the store with a note
+// on what the search made of it. With s.MaxRate 0, a closed-loop trial
+// first sets it to UpperBoundMargin × its achieved rate. A noisy trial is
+// measured again by the search (up to the runner's MaxAttempts), so that
+// each attempt is kept. The error is the search's; the returned line says
+// it too, with what was found before it.
+func (r *Runner) NDR(ctx context.Context, t Trial, s Search) (results.NDR, error) {
+	base := r.base(t)
+	n := results.NDR{Run: r.Run, Time: time.Now().UTC(), Backend: base.Label(),
+		LossLimit: s.Loss, P99LimitUS: s.P99US, MinRate: s.MinRate}
+	if d, _ := s.withDefaults(); d.Precision > 0 {
+		n.Precision = d.Precision // shown even when the search cannot start
+	}
+	fail := func(err error) (results.NDR, error) {
+		n.Error = err.Error()
+		if n.Stop == "" {
+			n.Stop = "the search could not finish"
+		}
+		return n, err
+	}
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = r.MaxAttempts
+	}
+	saved := r.MaxAttempts
+	r.MaxAttempts = 1
+	defer func() { r.MaxAttempts = saved }()
+
+	if s.MaxRate == 0 {
+		probe := t
+		probe.Rate = 0
+		rec := r.trial(ctx, probe, func(rec *results.Record) {
+			rec.Notes = append(rec.Notes, fmt.Sprintf("ndr: closed-loop trial; the search's upper bound is %.3g × its rate", UpperBoundMargin))
+		})
+		n.Trials++
+		if err := trialError(ctx, rec); err != nil {
+			return fail(fmt.Errorf("closed-loop trial for the upper bound: %w", err))
+		}
+		s.MaxRate = math.Max(math.Round(rec.ThroughputOps*UpperBoundMargin), s.MinRate)
+	}
+	n.MaxRate = s.MaxRate
+	res, err := s.Run(ctx, func(ctx context.Context, rate float64, note func(results.Record) string) (results.Record, error) {
+		step := t
+		step.Rate = rate
+		rec := r.trial(ctx, step, func(rec *results.Record) { rec.Notes = append(rec.Notes, note(*rec)) })
+		return rec, trialError(ctx, rec)
+	})
+	n.Rate, n.Trials, n.Stop, n.Steps = res.Rate, n.Trials+res.Trials, res.Stop, res.Steps
+	n.GeneratorBound, n.GeneratorBoundRate = res.GeneratorBound, res.GeneratorBoundRate
+	n.Config = base.Config
+	n.Config.RateTarget = res.Rate
+	if c := res.Confirmation; c != nil {
+		n.Config = c.Config
+		n.CyclesPerOp, n.CyclesSource, n.ThroughputOps = c.CyclesPerOp, c.CyclesSource, c.ThroughputOps
+		n.LossRatio, n.P99US = LossRatio(*c), c.LatP99
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
+
+// trialError is a record that is not a measurement as an error: a failed
+// or skipped trial, or one cut short by ctx.
+func trialError(ctx context.Context, rec results.Record) error {
+	if rec.Status == results.StatusOK {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("trial %s: %s", rec.Status, rec.Error)
 }
