@@ -24,7 +24,10 @@
 //     server CPU and cycles per op and per packet, syscalls per op, errors,
 //     and the client-bound and noise flags. A noisy trial is re-run; the
 //     record is appended to the store at once.
-//  6. Lesson runs the middle-ground experiments: a null-syscall
+//  6. NDR searches one configuration for its maximum sustainable rate:
+//     Search, a pure function over a Measure (coarse steps, bisection, a
+//     confirmation), each step a trial as in 2–5, judged by Criteria.
+//  7. Lesson runs the middle-ground experiments: a null-syscall
 //     calibration, and whether nftables and ss still see each backend's
 //     traffic on the veth topology.
 //

@@ -169,6 +169,12 @@ func CPUs(cores int) (server, client []int, err error) {
 // Trial runs t, re-running it while it is flagged noisy, appends the last
 // attempt's record to the store and returns it. A failure is a record too.
 func (r *Runner) Trial(ctx context.Context, t Trial) results.Record {
+	return r.trial(ctx, t, nil)
+}
+
+// trial is Trial; annotate, when set, may add to the record before it is
+// stored (the ndr search's verdict on it).
+func (r *Runner) trial(ctx context.Context, t Trial, annotate func(*results.Record)) results.Record {
 	var rec results.Record
 	var earlier []string
 	max := r.MaxAttempts
@@ -188,6 +194,9 @@ func (r *Runner) Trial(ctx context.Context, t Trial) results.Record {
 	rec.Notes = append(earlier, rec.Notes...)
 	if ctx.Err() != nil && rec.Status != results.StatusOK {
 		return rec // interrupted mid-trial: not a result, not stored
+	}
+	if annotate != nil {
+		annotate(&rec)
 	}
 	// A trial that finished measuring is stored, even when Ctrl-C came
 	// while its server was being stopped.

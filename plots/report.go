@@ -88,8 +88,12 @@ func loadRun(dir string) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load validation: %w", err)
 	}
+	ndr, err := results.LoadNDR(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load ndr: %w", err)
+	}
 	r := newRun(recs, lesson)
-	r.validation = validation
+	r.validation, r.ndr = validation, ndr
 	return r, nil
 }
 
@@ -161,6 +165,7 @@ func (r *run) report(charts []*Chart, svgs map[*Chart][]byte, skipped []string) 
 	r.validationSection(doc)
 
 	doc.add(heading{2, "Results"}, paragraph(r.tableIntro()), tableBlock{r.resultsTable()})
+	r.ndrSection(doc)
 
 	doc.add(heading{2, "Charts"})
 	middle := map[string]*Chart{}

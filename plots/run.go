@@ -13,10 +13,13 @@ type run struct {
 	// validation is the folder's validate.json, nil when the meters were
 	// not validated for this run.
 	validation *results.Validation
-	labels     []string // every backend label in the records, in lesson order
-	env        results.Env
-	byCell     map[string]map[point]*results.Group
-	order      []family
+	// ndr is the folder's ndr.jsonl: `ringbench ndr`'s maximum sustainable
+	// rate per backend, nil when it did not run.
+	ndr    []results.NDR
+	labels []string // every backend label in the records, in lesson order
+	env    results.Env
+	byCell map[string]map[point]*results.Group
+	order  []family
 }
 
 func newRun(recs []results.Record, lesson *results.Lesson) *run {

@@ -27,13 +27,15 @@ import (
 	_ "ringbench/uring"
 )
 
-var errUsage = errors.New("usage: ringbench <run|bench|validate|lesson|report|compare|doctor|backends> [flags]; ringbench help")
+var errUsage = errors.New("usage: ringbench <run|bench|ndr|validate|lesson|report|compare|doctor|backends> [flags]; ringbench help")
 
 const usage = `ringbench measures what a packet costs over epoll, io_uring and DPDK.
 
 Commands:
   run      one configuration:   ringbench run --backend uring --workload echo --proto tcp --conns 16 --size 64
   bench    a matrix (profile):  ringbench bench [--profile quick|full|FILE.yaml] [--out DIR]
+  ndr      maximum sustainable rate per backend (loss ≤ L, p99 ≤ D; a bounded search, MLRsearch's manner):
+           ringbench ndr --backends epoll,uring --proto udp --loss 0 --p99 1000 [run flags]
   validate check every meter against a ground truth on this machine (burn slope, perf stat,
            /proc/stat, a known syscall count, repeat spread): ringbench validate [--out DIR]
   lesson   the middle-ground experiments (kernel features per path, null-syscall cost): ringbench lesson --out DIR
@@ -56,6 +58,8 @@ func ringbench(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return runCmd(ctx, rest, stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, rest, stdout, stderr)
+	case "ndr":
+		return ndrCmd(ctx, rest, stdout, stderr)
 	case "lesson":
 		return lessonCmd(ctx, rest, stdout, stderr)
 	case "validate":
@@ -269,6 +273,17 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // finish writes the benchmark-format file and the summary of a folder and
 // prints the table.
 func finish(dir string, recs []results.Record, stdout, stderr io.Writer) error {
+	if err := writeOutputs(dir, stderr); err != nil {
+		return err
+	}
+	plots.PrintTable(stdout, recs)
+	fmt.Fprintf(stdout, "\nresults: %s (%s, %s, %s)\n", dir, results.JSONLFile, results.BenchFile, results.SummaryFile)
+	return nil
+}
+
+// writeOutputs writes the benchmark-format file and the summary of a
+// folder from its results.jsonl.
+func writeOutputs(dir string, stderr io.Writer) error {
 	all, warnings, err := results.LoadWarn(dir)
 	if err != nil {
 		return err
@@ -282,8 +297,6 @@ func finish(dir string, recs []results.Record, stdout, stderr io.Writer) error {
 	if err := outdir.WriteFile(filepath.Join(dir, results.SummaryFile), func(w io.Writer) error { return plots.Summary(dir, w) }); err != nil {
 		return err
 	}
-	plots.PrintTable(stdout, recs)
-	fmt.Fprintf(stdout, "\nresults: %s (%s, %s, %s)\n", dir, results.JSONLFile, results.BenchFile, results.SummaryFile)
 	return nil
 }
 

@@ -6,7 +6,9 @@
 //
 //  1. run and bench build trials (one configuration, or a profile's
 //     matrix) and hand them to the harness, which appends a record per trial
-//     to DIR/results.jsonl;
+//     to DIR/results.jsonl; ndr searches each backend's configuration for
+//     its maximum sustainable rate (every step a trial there) and appends a
+//     line per backend to DIR/ndr.jsonl;
 //  2. when the trials end, the benchmark-format file and the summary table
 //     are written, and bench runs the lesson and renders the report;
 //  3. report, compare and lesson work on results folders; doctor and
