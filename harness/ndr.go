@@ -115,8 +115,12 @@ type SearchResult struct {
 	// bound; Rate is then a lower bound of the server's.
 	GeneratorBound     bool
 	GeneratorBoundRate float64
-	Stop               string
-	Steps              []results.NDRStep
+	// PassedRate is the highest rate a trial passed at, confirmed or not:
+	// when the generator failed every confirmation, what the server is
+	// known to sustain.
+	PassedRate float64
+	Stop       string
+	Steps      []results.NDRStep
 }
 
 // ErrTrialBudget is returned when a search used MaxTrials before it ended.
@@ -300,6 +304,10 @@ func (x *searcher) run(ctx context.Context) error {
 		rate = math.Round(rate * (1 - s.Precision))
 	}
 	x.res.Stop = stop + fmt.Sprintf("; no confirmation passed (%d tried, from %.0f ops/s down)", tried, lo)
+	if x.res.GeneratorBound {
+		x.res.PassedRate = lo
+		x.res.Stop += fmt.Sprintf("; the server passed at %.0f ops/s before the generator became the limit", lo)
+	}
 	return nil
 }
 
@@ -355,7 +363,7 @@ func (r *Runner) NDR(ctx context.Context, t Trial, s Search) (results.NDR, error
 		return rec, trialError(ctx, rec)
 	})
 	n.Rate, n.Trials, n.Stop, n.Steps = res.Rate, n.Trials+res.Trials, res.Stop, res.Steps
-	n.GeneratorBound, n.GeneratorBoundRate = res.GeneratorBound, res.GeneratorBoundRate
+	n.GeneratorBound, n.GeneratorBoundRate, n.PassedRate = res.GeneratorBound, res.GeneratorBoundRate, res.PassedRate
 	n.Config = base.Config
 	n.Config.RateTarget = res.Rate
 	if c := res.Confirmation; c != nil {

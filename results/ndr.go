@@ -41,6 +41,9 @@ type NDR struct {
 	// was the limit, and Rate is a lower bound of the server's.
 	GeneratorBound     bool    `json:"generator_bound"`
 	GeneratorBoundRate float64 `json:"generator_bound_rate,omitempty"`
+	// PassedRate: with no confirmed Rate in a generator-bound search, the
+	// highest rate a trial passed at: a lower bound of the server's.
+	PassedRate float64 `json:"passed_rate,omitempty"`
 	// Stop says in a sentence why the search ended where it did.
 	Stop string `json:"stop"`
 	// Error is set when the search could not finish (a trial failed or

@@ -174,7 +174,7 @@ func printNDR(w io.Writer, found []results.NDR) {
 	for _, n := range found {
 		rate := fmt.Sprintf("%.0f", n.Rate)
 		if n.GeneratorBound {
-			rate = "≥ " + rate
+			rate = "≥ " + fmt.Sprintf("%.0f", max(n.Rate, n.PassedRate))
 		}
 		stop := n.Stop
 		if n.Error != "" {
