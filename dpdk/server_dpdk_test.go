@@ -476,7 +476,14 @@ func TestVethEcho(t *testing.T) {
 			if n, err := unix.Read(fd, buf); err != nil || !bytes.Equal(buf[:n], msg) {
 				t.Fatalf("echo after a stray goodbye frame: %q, %v", buf[:max(n, 0)], err)
 			}
-			if got := s.counters(t).Extra["drop_ethertype"]; got <= after.Extra["drop_ethertype"] {
+			// The loop publishes its counters between bursts: give the
+			// snapshot a moment to catch up with the frame it dropped.
+			got := s.counters(t).Extra["drop_ethertype"]
+			for deadline := time.Now().Add(time.Second); got <= after.Extra["drop_ethertype"] && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+				got = s.counters(t).Extra["drop_ethertype"]
+			}
+			if got <= after.Extra["drop_ethertype"] {
 				t.Errorf("drop_ethertype %d, was %d: the goodbye frame was not counted", got, after.Extra["drop_ethertype"])
 			}
 			s.close(t)
