@@ -226,20 +226,41 @@ func markLatest(root, dir string) error {
 	return nil
 }
 
+// trialCommand is what the commands that measure one configuration (run,
+// ndr) share: the trial's flags, the results folder and the meter flags.
+type trialCommand struct {
+	tf  trialFlags
+	out *string
+	m   meterFlags
+	fs  *flag.FlagSet
+}
+
+// parseTrialCommand parses name's flags: the shared ones, and those more
+// registers.
+func parseTrialCommand(name string, args []string, stderr io.Writer, more func(*flag.FlagSet)) (*trialCommand, error) {
+	c := &trialCommand{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	c.fs.SetOutput(stderr)
+	c.tf.register(c.fs)
+	if more != nil {
+		more(c.fs)
+	}
+	c.out = c.fs.String("out", "", "results folder (default bench-results/<time>)")
+	c.m.register(c.fs)
+	if err := c.fs.Parse(args); err != nil {
+		return nil, errUsage
+	}
+	if c.fs.NArg() > 0 {
+		return nil, fmt.Errorf("%s: unexpected argument %q", name, c.fs.Arg(0))
+	}
+	return c, nil
+}
+
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var tf trialFlags
-	tf.register(fs)
-	out := fs.String("out", "", "results folder (default bench-results/<time>)")
-	m := meterFlags{}
-	m.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	c, err := parseTrialCommand("run", args, stderr, nil)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
-	}
+	tf, out, m := &c.tf, c.out, &c.m
 	t, err := tf.trial()
 	if err != nil {
 		return fmt.Errorf("run: %w", err)

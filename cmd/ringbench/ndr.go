@@ -53,21 +53,12 @@ func (f *ndrFlags) search() (harness.Search, error) {
 }
 
 func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ndr", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var tf trialFlags
-	tf.register(fs)
 	var nf ndrFlags
-	nf.register(fs)
-	out := fs.String("out", "", "results folder (default bench-results/<time>)")
-	m := meterFlags{}
-	m.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	c, err := parseTrialCommand("ndr", args, stderr, nf.register)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("ndr: unexpected argument %q", fs.Arg(0))
-	}
+	fs, tf, out, m := c.fs, &c.tf, c.out, &c.m
 	var conflict error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
