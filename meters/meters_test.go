@@ -294,23 +294,6 @@ func TestOtherTasksNs(t *testing.T) {
 	}
 }
 
-func TestScale(t *testing.T) {
-	for _, tc := range []struct {
-		v, en, run, want uint64
-		err              bool
-	}{
-		{100, 10, 10, 100, false},
-		{100, 20, 10, 200, false},
-		{0, 0, 0, 0, false},
-		{5, 10, 0, 0, true},
-	} {
-		got, err := scale(tc.v, tc.en, tc.run)
-		if got != tc.want || (err != nil) != tc.err {
-			t.Errorf("scale(%d, %d, %d) = %d, %v", tc.v, tc.en, tc.run, got, err)
-		}
-	}
-}
-
 func TestTracepointID(t *testing.T) {
 	testenv.SkipUnlessRoot(t, "mounting tracefs")
 	id, err := TracepointID("raw_syscalls/sys_enter")

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"runtime"
 	"strconv"
@@ -36,8 +37,13 @@ func (c *perfCounter) read() (uint64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("read perf counter: %w", err)
 		}
+		if n == 0 {
+			// perf_event_open(2): a pinned event that cannot stay on its
+			// PMU goes into an error state, and read then returns 0 bytes.
+			return 0, errPinnedLost
+		}
 		if n != want {
-			return 0, fmt.Errorf("read perf counter: short read of %d bytes", n)
+			return 0, fmt.Errorf("read perf counter: short read of %d bytes, want %d", n, want)
 		}
 		v := binary.NativeEndian.Uint64(buf[:8])
 		if c.scaled {
@@ -54,7 +60,13 @@ func (c *perfCounter) read() (uint64, error) {
 	return sum, nil
 }
 
-// scale extrapolates a multiplexed count to the time it was enabled.
+// errPinnedLost is the read of a pinned counter that left its PMU: its
+// count stopped, so it must not be published as a (too small) figure.
+var errPinnedLost = errors.New("read perf counter: 0 bytes: the pinned event is in error state (it could not stay on its PMU)")
+
+// scale extrapolates a multiplexed count to the time it was enabled:
+// v × enabled / running, in 128-bit arithmetic so that no count loses
+// precision. A counter enabled for no time yet has counted nothing.
 func scale(v, enabled, running uint64) (uint64, error) {
 	switch {
 	case enabled == 0:
@@ -64,7 +76,12 @@ func scale(v, enabled, running uint64) (uint64, error) {
 	case running == enabled:
 		return v, nil
 	}
-	return uint64(float64(v) * float64(enabled) / float64(running)), nil
+	hi, lo := bits.Mul64(v, enabled)
+	if hi >= running {
+		return 0, fmt.Errorf("read perf counter: %d × %d / %d overflows 64 bits", v, enabled, running)
+	}
+	q, _ := bits.Div64(hi, lo, running)
+	return q, nil
 }
 
 func (c *perfCounter) Close() error {
@@ -143,28 +160,54 @@ func openSyscallCounter(tids []int) (*perfCounter, error) {
 	return c, nil
 }
 
-// openCycleCounter counts hardware CPU cycles on each of cpus, whatever
-// runs there (the server, its softirqs, anything else), pinned so that it
-// is never multiplexed silently. It fails with ErrNotSupported where the
-// machine has no PMU (most VMs).
-func openCycleCounter(cpus []int) (*perfCounter, error) {
+// perfEvent names a perf_event_open event by its type and config.
+type perfEvent struct {
+	Type   uint32
+	Config uint64
+}
+
+// hardwareCycles is the event the cycle meter counts. Tests count the
+// software cpu-clock event instead (Target.cycleEvent), where no PMU exists,
+// so that the same open, read, scale and derive path runs.
+var hardwareCycles = perfEvent{Type: unix.PERF_TYPE_HARDWARE, Config: unix.PERF_COUNT_HW_CPU_CYCLES}
+
+// cycleAttr is the attribute of one CPU's cycle counter: pinned, so that
+// the kernel never multiplexes it off the PMU silently (a pinned event that
+// cannot be scheduled goes into an error state, which read reports), and
+// read with the times it was enabled and running, to scale a count that
+// was multiplexed all the same.
+func cycleAttr(ev perfEvent) unix.PerfEventAttr {
+	return unix.PerfEventAttr{
+		Type:        ev.Type,
+		Size:        uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
+		Config:      ev.Config,
+		Read_format: unix.PERF_FORMAT_TOTAL_TIME_ENABLED | unix.PERF_FORMAT_TOTAL_TIME_RUNNING,
+		Bits:        unix.PerfBitPinned,
+	}
+}
+
+// openCycleCounter counts ev (hardware CPU cycles in production) on each
+// of cpus, whatever runs there (the server, its softirqs, anything else).
+// It fails with ErrNotSupported where the machine has no PMU (most VMs).
+func openCycleCounter(cpus []int, ev perfEvent) (*perfCounter, error) {
 	c := &perfCounter{scaled: true}
 	for _, cpu := range cpus {
-		attr := unix.PerfEventAttr{
-			Type:        unix.PERF_TYPE_HARDWARE,
-			Size:        uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
-			Config:      unix.PERF_COUNT_HW_CPU_CYCLES,
-			Read_format: unix.PERF_FORMAT_TOTAL_TIME_ENABLED | unix.PERF_FORMAT_TOTAL_TIME_RUNNING,
-			Bits:        unix.PerfBitPinned,
-		}
+		attr := cycleAttr(ev)
 		fd, err := unix.PerfEventOpen(&attr, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
 		if err != nil {
 			c.Close()
-			return nil, &backends.NotSupportedError{Feature: "hardware cycle counter", Reason: fmt.Sprintf("perf_event_open cycles on cpu %d: %v", cpu, err)}
+			return nil, &backends.NotSupportedError{Feature: "hardware cycle counter", Reason: fmt.Sprintf("perf_event_open %s on cpu %d: %v", ev, cpu, err)}
 		}
 		c.fds = append(c.fds, fd)
 	}
 	return c, nil
+}
+
+func (ev perfEvent) String() string {
+	if ev == hardwareCycles {
+		return "cycles"
+	}
+	return fmt.Sprintf("event type %d config %d", ev.Type, ev.Config)
 }
 
 // ProbeSyscallCounting says whether the syscall tracepoint can be counted
@@ -179,7 +222,7 @@ func ProbeSyscallCounting() error {
 
 // ProbeCycles says whether a hardware cycle counter opens on cpu.
 func ProbeCycles(cpu int) error {
-	c, err := openCycleCounter([]int{cpu})
+	c, err := openCycleCounter([]int{cpu}, hardwareCycles)
 	if err == nil {
 		c.Close()
 	}

@@ -27,6 +27,12 @@ type Target struct {
 	// Counters reads the backend's own counters (a round trip to the
 	// server); nil for servers without any.
 	Counters func() (backends.Counters, error)
+
+	// cycleEvent is what the cycle meter counts. Its zero value is
+	// hardware cycles (PERF_TYPE_HARDWARE and PERF_COUNT_HW_CPU_CYCLES are
+	// both 0); tests set the software cpu-clock event, on a machine
+	// without a PMU.
+	cycleEvent perfEvent
 }
 
 // Reader reads the meters of one server. Its files stay open between
@@ -124,7 +130,7 @@ func NewReader(t Target) (r *Reader, err error) {
 	} else {
 		r.tree = ProcessTree(t.PID)
 	}
-	r.cycles, r.cyclesErr = openCycleCounter(t.ServerCPUs)
+	r.cycles, r.cyclesErr = openCycleCounter(t.ServerCPUs, t.cycleEvent)
 	r.sysErr = ErrNotCounted
 	return r, nil
 }

@@ -96,7 +96,7 @@ func Compare(dirA, dirB string, w io.Writer, chartDir string) error {
 		return nil
 	}
 	for _, m := range compared {
-		c, err := compareChart(ra, m, changes)
+		c, err := compareChart(ra, rb, m, changes)
 		if err != nil {
 			return err
 		}
@@ -115,9 +115,8 @@ func Compare(dirA, dirB string, w io.Writer, chartDir string) error {
 // failed their validation.
 func compareCaveats(ra, rb *run) []string {
 	var out []string
-	if a, b := ra.cyclesSource(), rb.cyclesSource(); a != b {
-		out = append(out, fmt.Sprintf("A's cycles are %s, B's %s (cycles_source %s vs %s): a change in cycles/op is partly a change of meter",
-			ra.cyclesNoun(), rb.cyclesNoun(), a, b))
+	if c := cyclesCaveat(ra, rb); c != "" {
+		out = append(out, c)
 	}
 	for _, side := range []struct {
 		name string
@@ -128,6 +127,17 @@ func compareCaveats(ra, rb *run) []string {
 		}
 	}
 	return out
+}
+
+// cyclesCaveat says that A's and B's cycles are of different kinds, or ""
+// when they are of one kind.
+func cyclesCaveat(ra, rb *run) string {
+	a, b := ra.cyclesSource(), rb.cyclesSource()
+	if a == b {
+		return ""
+	}
+	return fmt.Sprintf("A's cycles are %s, B's %s (cycles_source %s vs %s): a change in cycles/op is partly a change of meter",
+		ra.cyclesNoun(), rb.cyclesNoun(), a, b)
 }
 
 func compareRuns(ra, rb *run) (changes []change, onlyA, onlyB []string) {
@@ -178,8 +188,10 @@ func compareRuns(ra, rb *run) (changes []change, onlyA, onlyB []string) {
 
 // compareChart draws the % change of one metric per configuration as
 // horizontal bars; a change benchstat does not find significant is a "~"
-// at zero, which is what benchstat prints for it.
-func compareChart(ra *run, metric string, changes []change) (*Chart, error) {
+// at zero, which is what benchstat prints for it. The machine line names
+// only A's cycle source, so a change of cycles between runs whose cycles
+// are of different kinds says so on the chart itself.
+func compareChart(ra, rb *run, metric string, changes []change) (*Chart, error) {
 	var keys []string
 	var vals plotter.Values
 	var tilde plotter.XYs
@@ -201,6 +213,11 @@ func compareChart(ra *run, metric string, changes []change) (*Chart, error) {
 	}
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Change in %s, B vs A\n%s", metric, ra.machine())
+	caption := "Percent change of the median from A to B per configuration; \"~\": not significant (Mann-Whitney U, alpha 0.05)."
+	if c := cyclesCaveat(ra, rb); c != "" && strings.Contains(metric, "cycles") {
+		p.Title.Text += "\n" + c
+		caption += " " + c + "."
+	}
 	p.X.Label.Text = "change (%)"
 	p.Add(plotter.NewGrid())
 	bars, err := plotter.NewBarChart(vals, vg.Points(10))
@@ -222,7 +239,7 @@ func compareChart(ra *run, metric string, changes []change) (*Chart, error) {
 	h := vg.Length(len(keys))*vg.Points(16) + 2*vg.Inch
 	return &Chart{Name: "compare-" + slugMetric(metric), Title: "Change in " + metric, Plot: p,
 		Width: compareWidth, Height: h,
-		Caption: "Percent change of the median from A to B per configuration; \"~\": not significant (Mann-Whitney U, alpha 0.05)."}, nil
+		Caption: caption}, nil
 }
 
 func repeat(s string, n int) []string {
