@@ -135,7 +135,7 @@ func Features() []Feature {
 		err := c.try()
 		out = append(out, feature(c.name, err == nil, c.minKernel, reason(err, "exercised")))
 	}
-	return out
+	return append(out, zcrxFeatures()...)
 }
 
 func reason(err error, ok string) string {

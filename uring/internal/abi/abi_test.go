@@ -153,18 +153,7 @@ func TestLayout(t *testing.T) {
 			{"ts", unsafe.Offsetof(ga.Ts), 16},
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if tt.size != tt.want {
-				t.Errorf("sizeof = %d, kernel has %d", tt.size, tt.want)
-			}
-			for _, f := range tt.offsets {
-				if f.got != f.expected {
-					t.Errorf("offsetof(%s) = %d, kernel has %d", f.field, f.got, f.expected)
-				}
-			}
-		})
-	}
+	checkLayouts(t, tests)
 }
 
 // TestFlagBits catches a typo that gives two flags of one family the same
@@ -202,5 +191,23 @@ func TestFlagBits(t *testing.T) {
 			}
 			seen |= b
 		}
+	}
+}
+
+// checkLayouts compares each struct's size and field offsets with the
+// kernel's.
+func checkLayouts(t *testing.T, tests []layout) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.size != tt.want {
+				t.Errorf("sizeof = %d, kernel has %d", tt.size, tt.want)
+			}
+			for _, f := range tt.offsets {
+				if f.got != f.expected {
+					t.Errorf("offsetof(%s) = %d, kernel has %d", f.field, f.got, f.expected)
+				}
+			}
+		})
 	}
 }

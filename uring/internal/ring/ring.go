@@ -103,7 +103,7 @@ func (r *Ring) mapRings() error {
 	if p.Flags&abi.IORING_SETUP_NO_SQARRAY != 0 {
 		sqLen = int(p.SqOff.Flags) + 4
 	}
-	cqLen := int(p.CqOff.Cqes) + int(p.CqEntries)*int(unsafe.Sizeof(abi.IoUringCqe{}))
+	cqLen := int(p.CqOff.Cqes) + int(p.CqEntries)*int(unsafe.Sizeof(abi.IoUringCqe{}))<<cqeShift(p.Flags)
 	single := p.Features&abi.IORING_FEAT_SINGLE_MMAP != 0
 	if single {
 		sqLen = max(sqLen, cqLen)
@@ -149,7 +149,7 @@ func (r *Ring) mapRings() error {
 	r.cqOverflow = word(cq, p.CqOff.Overflow)
 	r.cqMask = *word(cq, p.CqOff.RingMask)
 	cqSize := *word(cq, p.CqOff.RingEntries)
-	r.cqes = unsafe.Slice((*abi.IoUringCqe)(unsafe.Pointer(&cq[p.CqOff.Cqes])), cqSize)
+	r.cqes = unsafe.Slice((*abi.IoUringCqe)(unsafe.Pointer(&cq[p.CqOff.Cqes])), cqSize<<cqeShift(p.Flags))
 	return nil
 }
 
