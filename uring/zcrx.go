@@ -24,6 +24,8 @@ package uring
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -375,17 +377,25 @@ func parseZcrxOptions(opts map[string]string) (zcrxOptions, error) {
 	return o, nil
 }
 
-// zcrxIface is the interface the server receives on: Config.Iface, or lo
-// for a server on a loopback address (the loopback topology names none).
+// zcrxIface is the interface the server receives on: Config.Iface, else
+// the interface that holds the server's address (lo for a loopback one).
 func zcrxIface(cfg backends.Config) (string, error) {
 	if cfg.Iface != "" {
 		return cfg.Iface, nil
 	}
-	if len(cfg.Host) > 4 && cfg.Host[:4] == "127." {
-		return "lo", nil
+	if addr, err := netip.ParseAddr(cfg.Host); err == nil && !addr.IsUnspecified() {
+		ifs, _ := net.Interfaces()
+		for _, ifc := range ifs {
+			addrs, _ := ifc.Addrs()
+			for _, a := range addrs {
+				if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr() == addr {
+					return ifc.Name, nil
+				}
+			}
+		}
 	}
 	return "", &backends.NotSupportedError{Feature: zcrxFeature, Reason: fmt.Sprintf(
-		"zcrx binds one NIC rx queue: name the server's interface (--iface) for address %q", cfg.Host)}
+		"zcrx binds one NIC rx queue: no interface of this namespace holds the server's address %q (give it one, or --iface)", cfg.Host)}
 }
 
 // zcrxFeatures are doctor's zcrx lines: the kernel, then the probe on the

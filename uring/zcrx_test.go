@@ -112,7 +112,7 @@ func TestZcrxConfig(t *testing.T) {
 	}{
 		{backends.Config{Iface: "eth1", Host: "10.0.0.1"}, "eth1"},
 		{backends.Config{Host: "127.0.0.1"}, "lo"},
-		{backends.Config{Host: "10.0.0.1"}, ""},
+		{backends.Config{Host: "192.0.2.77"}, ""}, // TEST-NET-1: on no interface here
 		{backends.Config{}, ""},
 	} {
 		got, err := zcrxIface(tc.cfg)
