@@ -69,7 +69,8 @@ func (r *run) scalingCharts(f family) ([]*Chart, error) {
 		out = append(out, c)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s, scaling: no backend ran the sweep over cores", f)
+		return nil, fmt.Errorf("%s, scaling: no backend has a counted throughput on the sweep over cores (%s)",
+			f, strings.Join(r.missingPoints(sw, results.MThroughput), "; "))
 	}
 	return out, nil
 }
@@ -88,7 +89,7 @@ func (r *run) sharedText(points []point, metric string) string {
 	for _, p := range points {
 		for _, l := range r.labels {
 			if g := r.group(l, p); g != nil && g.SharesCPUs() {
-				at = append(at, fmt.Sprintf("%s on %d cores", l, p.Cores))
+				at = append(at, fmt.Sprintf("%s on %s", l, plural(p.Cores, "core")))
 			}
 		}
 	}
@@ -119,7 +120,7 @@ func (r *run) missingPoints(sw sweep, metric string) []string {
 		}
 		for _, p := range sw.points {
 			if _, ok := r.stat(l, p, metric); !ok {
-				absent = append(absent, fmt.Sprintf("%s on %d cores: %s", l, p.Cores, r.absentWhy(l, p, metric)))
+				absent = append(absent, fmt.Sprintf("%s on %s: %s", l, plural(p.Cores, "core"), r.absentWhy(l, p, metric)))
 			}
 		}
 	}

@@ -127,6 +127,23 @@ func TestSharedPointsLeftOutOfTheComparison(t *testing.T) {
 	}
 }
 
+// A sweep whose every repeat was flagged draws nothing and says why, point
+// by point.
+func TestScalingAllFlagged(t *testing.T) {
+	recs := scalingRecords(true, false)
+	for i := range recs {
+		recs[i].Noisy = true
+	}
+	r := newRun(recs, nil)
+	cs, err := r.scalingCharts(udpVeth)
+	if err == nil || len(cs) != 0 {
+		t.Fatalf("charts %v from flagged records", chartNames(cs))
+	}
+	if !strings.Contains(err.Error(), "epoll on 1 core: every repeat flagged noisy or client-bound") {
+		t.Errorf("error %q does not say why", err)
+	}
+}
+
 func chartNames(cs []*Chart) []string {
 	var out []string
 	for _, c := range cs {
