@@ -80,7 +80,11 @@ func Describe(t Trial) string {
 	if t.Direction == "down" {
 		w += "-down"
 	}
-	return fmt.Sprintf("%s %s/%s %s c=%d d=%d %dB %s", t.Backend, w, t.Proto, t.Topology, t.Conns, t.Depth, t.Size, rate)
+	cores := ""
+	if t.Cores > 1 {
+		cores = fmt.Sprintf(" %d cores", t.Cores)
+	}
+	return fmt.Sprintf("%s %s/%s %s c=%d d=%d %dB%s %s", t.Backend, w, t.Proto, t.Topology, t.Conns, t.Depth, t.Size, cores, rate)
 }
 
 // Outcome is a one-line result.

@@ -1,10 +1,17 @@
 package harness
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 
+	"ringbench/backends"
 	"ringbench/internal/testenv"
+	"ringbench/results"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -21,11 +28,72 @@ func TestCPUs(t *testing.T) {
 	if len(srv) != 1 || srv[0] != n-1 || len(cli) != n-1 {
 		t.Errorf("CPUs(1) = %v, %v", srv, cli)
 	}
-	if _, _, err := CPUs(n); err == nil {
-		t.Errorf("CPUs(%d) on %d CPUs: want an error (no CPU left for the generator)", n, n)
+	if _, _, err := CPUs(n + 1); !errors.Is(err, backends.ErrNotSupported) {
+		t.Errorf("CPUs(%d) on %d CPUs: %v, want not supported", n+1, n, err)
 	}
 	if _, _, err := CPUs(0); err == nil {
 		t.Error("CPUs(0): want an error")
+	}
+}
+
+// The split gives the generator CPUs of its own while any are left; on a
+// machine too small, it shares every server CPU and says so.
+func TestSplitCPUs(t *testing.T) {
+	for _, tc := range []struct {
+		cores, n       int
+		server, client []int
+		shared, unsupp bool
+	}{
+		{cores: 1, n: 2, server: []int{1}, client: []int{0}},
+		{cores: 2, n: 4, server: []int{2, 3}, client: []int{0, 1}},
+		{cores: 3, n: 4, server: []int{1, 2, 3}, client: []int{0}},
+		{cores: 2, n: 2, server: []int{0, 1}, client: []int{0, 1}, shared: true},
+		{cores: 1, n: 1, server: []int{0}, client: []int{0}, shared: true},
+		{cores: 4, n: 2, unsupp: true},
+	} {
+		t.Run(fmt.Sprintf("%d of %d", tc.cores, tc.n), func(t *testing.T) {
+			srv, cli, shared, err := splitCPUs(tc.cores, tc.n)
+			if tc.unsupp {
+				if !errors.Is(err, backends.ErrNotSupported) || !strings.Contains(err.Error(), fmt.Sprintf("has %d CPUs", tc.n)) {
+					t.Errorf("err %v, want not supported naming the machine's CPUs", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(srv, tc.server) || !slices.Equal(cli, tc.client) || shared != tc.shared {
+				t.Errorf("split = %v, %v, shared %v; want %v, %v, shared %v", srv, cli, shared, tc.server, tc.client, tc.shared)
+			}
+			// The record's view of the same split agrees.
+			if got := len((results.Config{ServerCPUs: srv, ClientCPUs: cli}).SharedCPUs()) > 0; got != shared {
+				t.Errorf("Config.SharedCPUs says shared %v, split says %v", got, shared)
+			}
+		})
+	}
+	if _, _, _, err := splitCPUs(0, 2); err == nil || errors.Is(err, backends.ErrNotSupported) {
+		t.Errorf("0 cores: %v, want a plain error (bad input, not a missing feature)", err)
+	}
+}
+
+// A server's refusal for want of a feature crosses the process boundary
+// as one: the harness then skips the trial instead of failing it.
+func TestServeRefusalIsNotSupported(t *testing.T) {
+	var out bytes.Buffer
+	err := Serve("epoll", backends.Config{Proto: backends.TCP, Service: "nosuch"}, strings.NewReader(""), &out)
+	if !errors.Is(err, backends.ErrNotSupported) {
+		t.Fatalf("Serve: %v, want a not-supported refusal", err)
+	}
+	_, herr := readHello(out.Bytes())
+	if !errors.Is(herr, backends.ErrNotSupported) || herr.Error() != err.Error() {
+		t.Errorf("readHello(%q) = %v, want the refusal, still not supported", out.String(), herr)
+	}
+	_, herr = readHello([]byte(`{"error":"bind: address in use"}` + "\n"))
+	if herr == nil || errors.Is(herr, backends.ErrNotSupported) {
+		t.Errorf("a plain error read as %v", herr)
+	}
+	if port, err := readHello([]byte(`{"port":4242}` + "\n")); port != 4242 || err != nil {
+		t.Errorf("readHello(port) = %d, %v", port, err)
 	}
 }
 

@@ -110,11 +110,13 @@ func (w *window) err() error {
 var errNoWindow = errors.New("the generator never opened its measurement window")
 
 // skipTasks are the tasks whose time on the server cores is not noise: the
-// server's own and the server CPUs' ksoftirqd (its receive work pushed out
-// of interrupt context).
-func skipTasks(srv *server, serverCPUs []int) map[int]bool {
+// server's own, the server CPUs' ksoftirqd (its receive work pushed out
+// of interrupt context) and the guests' (the generator, when it shares the
+// server's CPUs: see guests).
+func skipTasks(srv *server, serverCPUs []int, guests []int) map[int]bool {
 	skip := map[int]bool{}
 	pids := append(meters.ProcessTree(srv.pid), meters.KernelThreads("ksoftirqd/", serverCPUs)...)
+	pids = append(pids, guests...)
 	for _, t := range meters.TasksOf(pids) {
 		skip[t] = true
 	}

@@ -52,6 +52,62 @@ type Experiment struct {
 	Cores     []int     `yaml:"cores"`
 	// Options are backend options passed to every server of the experiment.
 	Options map[string]string `yaml:"options"`
+	// NDR makes the experiment a search for each configuration's maximum
+	// sustainable rate (`ringbench ndr`) instead of a matrix of trials:
+	// the search sets the rate and runs each step once, so rate and
+	// repeats are not given. bench runs the searches after the matrix.
+	NDR *NDRSpec `yaml:"ndr"`
+}
+
+// NDRSpec is a profile's maximum-sustainable-rate search: the criteria and
+// bounds of harness.Search, with its defaults where a key is left out.
+type NDRSpec struct {
+	Loss      float64 `yaml:"loss"`      // largest loss ratio: 0 for NDR, e.g. 0.005 for PDR
+	P99US     float64 `yaml:"p99_us"`    // largest p99 latency, µs; required
+	Precision float64 `yaml:"precision"` // bisect until (hi − lo) / hi ≤ this; default 0.05
+	MinRate   float64 `yaml:"min_rate"`  // the first step, ops/s; default 1000
+	MaxRate   float64 `yaml:"max_rate"`  // 0: a closed-loop trial's rate × UpperBoundMargin
+	Factor    float64 `yaml:"factor"`    // coarse step; default 2
+}
+
+// DefaultMinRate is a search's first step when the profile gives none, as
+// the ndr command's --min-rate.
+const DefaultMinRate = 1000
+
+// Search is the spec as a search, checked.
+func (n NDRSpec) Search() (Search, error) {
+	s := Search{Criteria: Criteria{Loss: n.Loss, P99US: n.P99US, RateTolerance: DefaultRateTolerance},
+		MinRate: n.MinRate, MaxRate: n.MaxRate, Factor: n.Factor, Precision: n.Precision}
+	if s.MinRate == 0 {
+		s.MinRate = DefaultMinRate
+	}
+	if s.MaxRate != 0 && s.MaxRate < s.MinRate {
+		return s, fmt.Errorf("ndr: max_rate %g is below min_rate %g", s.MaxRate, s.MinRate)
+	}
+	if s.MaxRate == 0 {
+		// Checked against its lower bound until a closed-loop trial sets it.
+		probe := s
+		probe.MaxRate = s.MinRate
+		_, err := probe.withDefaults()
+		return s, wrapNDR(err)
+	}
+	_, err := s.withDefaults()
+	return s, wrapNDR(err)
+}
+
+func wrapNDR(err error) error {
+	if err != nil {
+		return fmt.Errorf("ndr: %w", err)
+	}
+	return nil
+}
+
+// NDRPlan is one search of a profile: a configuration (its Rate unset)
+// and the search to run on it.
+type NDRPlan struct {
+	Experiment string
+	Trial      Trial
+	Search     Search
 }
 
 // Duration reads "2s" style durations from YAML.
@@ -123,36 +179,61 @@ func ParseProfile(b []byte) (*Profile, error) {
 	if p.Topology == "" {
 		p.Topology = "auto"
 	}
-	if _, err := p.Trials("loopback"); err != nil {
+	if _, _, err := p.expand("loopback"); err != nil {
 		return nil, err
 	}
 	return &p, nil
 }
 
-// Trials expands the profile. auto is the topology that "auto" stands for.
-// Each experiment runs in rounds: one repeat of each of its configurations
-// and backends per round, shuffled with p.Seed (see rounds).
+// Trials expands the profile's matrix: every experiment but the searches
+// (see Searches). auto is the topology that "auto" stands for. Each
+// experiment runs in rounds: one repeat of each of its configurations and
+// backends per round, shuffled with p.Seed (see rounds).
 func (p *Profile) Trials(auto string) ([]Trial, error) {
+	trials, _, err := p.expand(auto)
+	return trials, err
+}
+
+// Searches lists the profile's maximum-sustainable-rate searches, one per
+// configuration and backend of each experiment with an ndr key, in matrix
+// order. Their trial indexes follow the matrix's.
+func (p *Profile) Searches(auto string) ([]NDRPlan, error) {
+	_, plans, err := p.expand(auto)
+	return plans, err
+}
+
+func (p *Profile) expand(auto string) ([]Trial, []NDRPlan, error) {
 	var out []Trial
+	var plans []NDRPlan
 	idx := map[string]int{}
 	for i, e := range p.Experiments {
 		where := fmt.Sprintf("experiment %d", i+1)
 		if e.Name != "" {
 			where += " (" + e.Name + ")"
 		}
+		var search Search
+		if e.NDR != nil {
+			var err error
+			if search, err = e.NDR.Search(); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", where, err)
+			}
+			if len(e.Rate) > 0 || e.Repeats > 1 {
+				return nil, nil, fmt.Errorf("%s: an ndr search sets the rate and runs each step once: give no rate or repeats", where)
+			}
+		}
 		bs := e.Backends
 		if len(bs) == 0 {
 			bs = p.Backends
 		}
 		if len(bs) == 0 {
-			return nil, fmt.Errorf("%s: no backends", where)
+			return nil, nil, fmt.Errorf("%s: no backends", where)
 		}
 		for _, b := range bs {
 			if b == "external" {
-				return nil, fmt.Errorf("%s: the external backend is run with `ringbench run --backend external`", where)
+				return nil, nil, fmt.Errorf("%s: the external backend is run with `ringbench run --backend external`", where)
 			}
 			if _, err := backends.Lookup(b); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
+				return nil, nil, fmt.Errorf("%s: %w", where, err)
 			}
 		}
 		topo := e.Topology
@@ -172,6 +253,11 @@ func (p *Profile) Trials(auto string) ([]Trial, error) {
 		depths := or(e.Depth, []int{1})
 		rates := or(e.Rate, []float64{0})
 		cores := or(e.Cores, []int{p.Cores})
+		for _, nc := range cores {
+			if nc < 1 {
+				return nil, nil, fmt.Errorf("%s: cores must be at least 1, got %d", where, nc)
+			}
+		}
 		var configs []Trial
 		for _, proto := range protos {
 			for _, size := range sizes {
@@ -198,7 +284,7 @@ func (p *Profile) Trials(auto string) ([]Trial, error) {
 										t.Arrival = workloads.Constant
 									}
 									if err := t.spec(nil).Validate(); err != nil {
-										return nil, fmt.Errorf("%s: %w", where, err)
+										return nil, nil, fmt.Errorf("%s: %w", where, err)
 									}
 									// Trial indexes count configurations in
 									// matrix order, so repeats share one.
@@ -215,9 +301,19 @@ func (p *Profile) Trials(auto string) ([]Trial, error) {
 				}
 			}
 		}
+		if e.NDR != nil {
+			for _, t := range configs {
+				plans = append(plans, NDRPlan{Experiment: e.Name, Trial: t, Search: search})
+			}
+			continue
+		}
 		out = append(out, rounds(configs, reps, p.Seed, uint64(i))...)
 	}
-	return out, nil
+	// A search's trials are numbered after the matrix's configurations.
+	for i := range plans {
+		plans[i].Trial.Index += len(idx)
+	}
+	return out, plans, nil
 }
 
 // rounds runs repeat r of every configuration before repeat r+1 of any, in

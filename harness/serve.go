@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,7 +24,7 @@ import (
 func Serve(name string, cfg backends.Config, in io.Reader, out io.Writer) error {
 	enc := json.NewEncoder(out)
 	fail := func(err error) error {
-		enc.Encode(map[string]string{"error": err.Error()})
+		enc.Encode(serveError{Error: err.Error(), NotSupported: errors.Is(err, backends.ErrNotSupported)})
 		return err
 	}
 	if len(cfg.CPUs) > 0 {
@@ -81,6 +82,21 @@ func Serve(name string, cfg backends.Config, in io.Reader, out io.Writer) error 
 		}
 	}
 }
+
+// serveError is the line a server that could not start prints instead of
+// its port. NotSupported carries errors.Is(err, backends.ErrNotSupported)
+// across the process boundary, so that the harness records a trial this
+// machine cannot run (dpdk on two cores, say) as skipped, not failed.
+type serveError struct {
+	Error        string `json:"error"`
+	NotSupported bool   `json:"not_supported,omitempty"`
+}
+
+// notSupported is a server's refusal, read from its serveError line.
+type notSupported string
+
+func (e notSupported) Error() string        { return string(e) }
+func (e notSupported) Is(target error) bool { return target == backends.ErrNotSupported }
 
 // pinProcess sets the CPU affinity of every thread of this process. The
 // harness also starts servers under taskset; this covers a serve command

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,18 +164,10 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 	}
 	ready := make(chan error, 1)
 	go func() {
-		var hello struct {
-			Port  int    `json:"port"`
-			Error string `json:"error"`
-		}
 		line, err := s.stdout.ReadBytes('\n')
 		if err == nil {
-			err = json.Unmarshal(line, &hello)
+			s.port, err = readHello(line)
 		}
-		if err == nil && hello.Error != "" {
-			err = errors.New(hello.Error)
-		}
-		s.port = hello.Port
 		ready <- err
 	}()
 	select {
@@ -188,6 +181,25 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// readHello reads a server's first line: its port, or why it could not
+// start (a refusal for want of a feature stays errors.Is ErrNotSupported).
+func readHello(line []byte) (int, error) {
+	var hello struct {
+		Port int `json:"port"`
+		serveError
+	}
+	if err := json.Unmarshal(line, &hello); err != nil {
+		return 0, fmt.Errorf("read server's first line %q: %w", bytes.TrimSpace(line), err)
+	}
+	switch {
+	case hello.NotSupported:
+		return 0, notSupported(hello.Error)
+	case hello.Error != "":
+		return 0, errors.New(hello.Error)
+	}
+	return hello.Port, nil
 }
 
 // launch starts argv in a fresh cgroup of its own when this machine allows

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,6 +86,8 @@ type veth struct {
 	srvIf, cliIf     string
 	srvAddr, cliAddr string
 	made             []string // namespaces made, for Close
+	// srvCPUs and cliCPUs are where each side's receive work is steered.
+	srvCPUs, cliCPUs []int
 }
 
 const (
@@ -133,16 +136,40 @@ func newVeth(serverCPUs, clientCPUs []int) (t *veth, err error) {
 			return nil, err
 		}
 	}
-	// RPS: a veth delivers to its peer in the sender's softirq context;
-	// steering each side's receive processing to its own CPUs puts the
-	// server's receive work on the server's cores, where it is measured.
-	if err := t.setRPS(t.srvNS, t.srvIf, serverCPUs); err != nil {
-		return nil, err
-	}
-	if err := t.setRPS(t.cliNS, t.cliIf, clientCPUs); err != nil {
+	if err := t.steer(serverCPUs, clientCPUs); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// steer sets RPS: a veth delivers to its peer in the sender's softirq
+// context; steering each side's receive processing to its own CPUs puts
+// the server's receive work on the server's cores, where it is measured.
+// The runner keeps one veth for every trial, so a trial on other cores (a
+// scaling experiment's) steers it again.
+func (t *veth) steer(serverCPUs, clientCPUs []int) error {
+	if slices.Equal(t.srvCPUs, serverCPUs) && slices.Equal(t.cliCPUs, clientCPUs) {
+		return nil
+	}
+	t.srvCPUs, t.cliCPUs = nil, nil // unknown until both are set
+	if err := t.setRPS(t.srvNS, t.srvIf, serverCPUs); err != nil {
+		return err
+	}
+	if err := t.setRPS(t.cliNS, t.cliIf, clientCPUs); err != nil {
+		return err
+	}
+	t.srvCPUs, t.cliCPUs = slices.Clone(serverCPUs), slices.Clone(clientCPUs)
+	return nil
+}
+
+// steer points a topology the runner made for an earlier trial at this
+// trial's CPUs; a topology without interfaces of its own has nothing to
+// steer.
+func steer(t Topology, serverCPUs, clientCPUs []int) error {
+	if v, ok := t.(*veth); ok {
+		return v.steer(serverCPUs, clientCPUs)
+	}
+	return nil
 }
 
 func (t *veth) setRPS(ns, dev string, cpus []int) error {

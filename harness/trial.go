@@ -145,25 +145,12 @@ func (r *Runner) Close() error {
 	return errors.Join(errs...)
 }
 
-// CPUs splits this machine's CPUs: the last cores for the server, the rest
-// for the generator (CPU 0 takes most device interrupts, so the server is
-// kept off it).
+// CPUs splits this machine's CPUs between the server's cores and the
+// generator (see splitCPUs): on a machine too small to give the generator
+// a CPU of its own, both get every CPU and the trial is flagged.
 func CPUs(cores int) (server, client []int, err error) {
-	n := runtime.NumCPU()
-	if cores < 1 {
-		return nil, nil, fmt.Errorf("cores must be at least 1, got %d", cores)
-	}
-	if cores >= n {
-		return nil, nil, fmt.Errorf("%d server cores need at least %d CPUs (one left for the generator); this machine has %d", cores, cores+1, n)
-	}
-	for c := 0; c < n; c++ {
-		if c >= n-cores {
-			server = append(server, c)
-		} else {
-			client = append(client, c)
-		}
-	}
-	return server, client, nil
+	server, client, _, err = splitCPUs(cores, runtime.NumCPU())
+	return server, client, err
 }
 
 // Trial runs t, re-running it while it is flagged noisy, appends the last
@@ -210,7 +197,7 @@ func (r *Runner) trial(ctx context.Context, t Trial, annotate func(*results.Reco
 
 func (r *Runner) topology(name string, srv, cli []int) (Topology, error) {
 	if t, ok := r.topos[name]; ok {
-		return t, nil
+		return t, steer(t, srv, cli)
 	}
 	t, err := NewTopology(name, srv, cli)
 	if err != nil {
@@ -265,7 +252,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	rec = r.base(t)
 	srvCPUs, cliCPUs, err := CPUs(t.Cores)
 	if err != nil {
-		return failed(rec, err)
+		return classify(rec, err)
 	}
 	rec.ServerCPUs, rec.ClientCPUs = srvCPUs, cliCPUs
 	// The harness itself (meter reads, the runtime's threads) stays off the
@@ -371,7 +358,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	if !r.NoProfile {
 		// The sampler's slow work (kernel symbols, opening events) is done
 		// here, before the warm-up; its edges are an ioctl each.
-		smp, err := sampler.Open(sampler.Config{CPUs: srvCPUs, PIDs: meters.ProcessTree(srv.pid)})
+		smp, err := sampler.Open(sampler.Config{CPUs: srvCPUs, PIDs: meters.ProcessTree(srv.pid), Guests: guests(srvCPUs, cliCPUs)})
 		if err != nil {
 			profileNote = fmt.Sprintf("not profiled: %v", err)
 		} else {
@@ -516,7 +503,7 @@ func (r *Runner) newWindow(reader *meters.Reader) *window {
 func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *server, topo Topology, srvCPUs, cliCPUs []int, dpdkPort bool) meters.Window {
 	w := meters.Window{
 		A: win.a, B: win.b,
-		Skip:       skipTasks(srv, srvCPUs),
+		Skip:       skipTasks(srv, srvCPUs, guests(srvCPUs, cliCPUs)),
 		ServerCPUs: srvCPUs, ClientCPUs: cliCPUs,
 		TSCHz: r.Env.TSCHz, Iface: topo.ServerIface(),
 		Gen: meters.Generator{

@@ -116,6 +116,26 @@ func TestFill(t *testing.T) {
 				t.Error("98% busy generator threads not flagged")
 			}
 		}},
+		{"a generator on the server's CPUs is flagged, not judged by their busy time", func(w *Window) {
+			w.ClientCPUs = []int{0, 1}
+			w.Gen.Loops = 2
+			w.B.Idle.Idle[0] = w.A.Idle.Idle[0] // both CPUs fully busy
+			w.B.Idle.Idle[1] = w.A.Idle.Idle[1]
+		}, func(t *testing.T, r results.Record) {
+			if !r.ClientSharesServerCPUs || !hasNote(r, "the generator shares the server's CPUs [1]") {
+				t.Errorf("shared CPUs not flagged: %v, notes %q", r.ClientSharesServerCPUs, r.Notes)
+			}
+			if r.ClientBusy < 0.95 || r.ClientBound {
+				t.Errorf("client busy %v: the server's work on shared CPUs flagged client-bound %v", r.ClientBusy, r.ClientBound)
+			}
+		}},
+		{"a generator on CPUs of its own is not flagged shared, and its busy cores bind it", func(w *Window) {
+			w.B.Idle.Idle[0] = w.A.Idle.Idle[0]
+		}, func(t *testing.T, r results.Record) {
+			if r.ClientSharesServerCPUs || !r.ClientBound {
+				t.Errorf("shared %v client-bound %v, want false, true", r.ClientSharesServerCPUs, r.ClientBound)
+			}
+		}},
 		{"a polling generator is not judged by its busy core", func(w *Window) {
 			w.Gen.Polling, w.Gen.ThreadCPU = true, 2*time.Second
 			w.B.Idle.Idle[0] = 0

@@ -52,7 +52,17 @@ func (r *run) charts() ([]*Chart, []string) {
 		add(r.loadChart(f))
 	}
 	for _, f := range r.order {
+		cs, err := r.scalingCharts(f)
+		if err != nil && r.hasCoreCounts(f) {
+			skipped = append(skipped, err.Error())
+		}
+		out = append(out, cs...)
+	}
+	for _, f := range r.order {
 		add(r.distributionChart(f))
+	}
+	if len(r.ndr) > 0 {
+		add(r.ndrChart())
 	}
 	return out, skipped
 }
@@ -756,11 +766,19 @@ func (v valueTicks) Ticks(min, max float64) []plot.Tick {
 // client-bound: there the generator, not the server, set the figure.
 // It returns the legend entries it added.
 func (r *run) markClientBound(c *Chart, sw sweep, x func(point) float64, metric string) (int, error) {
+	return r.markFlagged(c, sw, x, metric, (*results.Group).ClientBound,
+		draw.GlyphStyle{Shape: draw.RingGlyph{}, Radius: vg.Points(8), Color: color.Black}, "client-bound")
+}
+
+// markFlagged draws glyph over every point of the sweep whose group is
+// flagged, with one legend entry; it returns the entries it added.
+func (r *run) markFlagged(c *Chart, sw sweep, x func(point) float64, metric string,
+	flagged func(*results.Group) bool, glyph draw.GlyphStyle, legend string) (int, error) {
 	var xys plotter.XYs
 	for _, l := range r.labels {
 		for _, p := range sw.points {
 			g := r.group(l, p)
-			if g == nil || !g.ClientBound() {
+			if g == nil || !flagged(g) {
 				continue
 			}
 			if s, ok := g.Stat(metric); ok {
@@ -773,12 +791,11 @@ func (r *run) markClientBound(c *Chart, sw sweep, x func(point) float64, metric 
 	}
 	sc, err := plotter.NewScatter(xys)
 	if err != nil {
-		return 0, fmt.Errorf("make client-bound marks: %w", err)
+		return 0, fmt.Errorf("make %s marks: %w", legend, err)
 	}
-	sc.GlyphStyle.Shape = draw.RingGlyph{}
-	sc.GlyphStyle.Radius = vg.Points(8)
+	sc.GlyphStyle = glyph
 	c.Plot.Add(sc)
-	c.Plot.Legend.Add("client-bound", sc)
+	c.Plot.Legend.Add(legend, sc)
 	return 1, nil
 }
 

@@ -147,6 +147,9 @@ func (r *run) throughputFinding(f family) string {
 			if p.Rate != 0 {
 				continue
 			}
+			if g := r.group(l, p); g != nil && g.SharesCPUs() {
+				continue // the generator took part of the server's cores
+			}
 			s, ok := r.stat(l, p, results.MThroughput)
 			if ok && s.Center > b.ops {
 				b = best{l, s.Center, p, s.N}
@@ -317,8 +320,19 @@ func (r *run) trialFinding() string {
 			flagged++
 		}
 	}
-	return fmt.Sprintf("%s: %d ok, %d skipped, %d failed; %d of the ok flagged client-bound or noisy, shown in the tables but left out of every median, ratio and test (see Method).",
+	s := fmt.Sprintf("%s: %d ok, %d skipped, %d failed; %d of the ok flagged client-bound or noisy, shown in the tables but left out of every median, ratio and test (see Method).",
 		plural(len(r.recs), "trial"), ok, skipped, failed, flagged)
+	shared := 0
+	for i := range r.recs {
+		if r.recs[i].Status == results.StatusOK && r.recs[i].ClientSharesServerCPUs {
+			shared++
+		}
+	}
+	if shared > 0 {
+		s += fmt.Sprintf(" %d of the ok ran with the generator on the server's cores (too few CPUs to give it its own): "+
+			"their cycles per op include the generator's work, so they are shown, marked, but never the point of comparison.", shared)
+	}
+	return s
 }
 
 func plural(n int, noun string) string {

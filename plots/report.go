@@ -165,7 +165,13 @@ func (r *run) report(charts []*Chart, svgs map[*Chart][]byte, skipped []string) 
 	r.validationSection(doc)
 
 	doc.add(heading{2, "Results"}, paragraph(r.tableIntro()), tableBlock{r.resultsTable()})
-	r.ndrSection(doc)
+	var ndrFig *figure
+	for _, c := range charts {
+		if c.Name == ndrChartName {
+			ndrFig = &figure{c, ChartDir + "/" + c.Name + ".svg", svgs[c]}
+		}
+	}
+	r.ndrSection(doc, ndrFig)
 
 	doc.add(heading{2, "Charts"})
 	middle := map[string]*Chart{}
@@ -173,7 +179,7 @@ func (r *run) report(charts []*Chart, svgs map[*Chart][]byte, skipped []string) 
 	drawn := 0
 	for _, c := range charts {
 		switch {
-		case c == head:
+		case c == head, c.Name == ndrChartName:
 		case isCrossing(c):
 			crossing = append(crossing, c)
 		case strings.HasPrefix(c.Name, breakdownPrefix):

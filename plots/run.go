@@ -82,7 +82,7 @@ func (r *run) points(f family) []point {
 }
 
 // mainPoint is the point of f where backends are best compared: the one
-// most backends ran, then the one with most repeats, then open loop (the
+// most backends ran (with CPUs of the generator's own), then the one with most repeats, then open loop (the
 // fair comparison is CPU per op at the same offered load), then the lowest
 // load, so it is most likely below every backend's saturation.
 func (r *run) mainPoint(f family) (point, bool) {
@@ -91,7 +91,9 @@ func (r *run) mainPoint(f family) (point, bool) {
 	for _, p := range r.points(f) {
 		backends, repeats := 0, 0
 		for _, l := range r.labels {
-			if g := r.group(l, p); g != nil && len(g.OK) > 0 {
+			// A trial whose generator shared the server's cores measured
+			// both: never the point where the servers are compared.
+			if g := r.group(l, p); g != nil && len(g.OK) > 0 && !g.SharesCPUs() {
 				backends++
 				repeats += len(g.OK)
 			}

@@ -134,7 +134,7 @@ func badgeKind(flag string) string {
 		return "bad"
 	case strings.Contains(f, "noisy"):
 		return "warn"
-	case strings.Contains(f, "client-bound"):
+	case strings.Contains(f, "client-bound"), strings.Contains(f, sharedFlag):
 		return "info"
 	case strings.Contains(f, "pass"):
 		return "good"
@@ -385,6 +385,9 @@ func flagsCell(g *results.Group) string {
 	}
 	if bound > 0 {
 		flags = append(flags, fmt.Sprintf("client-bound: %d of %d left out", bound, len(g.OK)))
+	}
+	if g.SharesCPUs() {
+		flags = append(flags, sharedFlag)
 	}
 	failed, skipped := 0, 0
 	for _, r := range g.NotOK {

@@ -139,7 +139,14 @@ type Record struct {
 	CyclesBreakdown map[string]BreakdownShare `json:"cycles_breakdown,omitempty"`
 
 	// Flags.
-	ClientBound   bool    `json:"client_bound"`
+	ClientBound bool `json:"client_bound"`
+	// ClientSharesServerCPUs: the machine had too few CPUs to give the
+	// generator its own, so it ran on the server's cores. The trial's
+	// throughput is real, but its core busy and cycles per op include the
+	// generator's work on those cores: its cost figures stay out of the
+	// headline comparison and are marked wherever they are shown.
+	ClientSharesServerCPUs bool `json:"client_shares_server_cpus,omitempty"`
+
 	Noisy         bool    `json:"noisy"`
 	NoiseOtherCPU float64 `json:"noise_other_cpu"` // other tasks' share of the server cores
 	NoiseRunDelay float64 `json:"noise_run_delay"` // server run delay / window
@@ -194,6 +201,21 @@ func (c Config) Label() string {
 		return c.Backend
 	}
 	return c.Backend + "-" + c.Variant
+}
+
+// SharedCPUs lists the CPUs the generator shares with the server: empty
+// when it has CPUs of its own.
+func (c Config) SharedCPUs() []int {
+	var out []int
+	for _, s := range c.ServerCPUs {
+		for _, g := range c.ClientCPUs {
+			if s == g {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // Key identifies a configuration across repeats and runs.

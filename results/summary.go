@@ -236,6 +236,12 @@ func (g *Group) ClientBound() bool {
 	return g.any(func(r *Record) bool { return r.ClientBound })
 }
 
+// SharesCPUs reports whether any ok repeat's generator ran on the server's
+// cores: its cost figures include the generator's work.
+func (g *Group) SharesCPUs() bool {
+	return g.any(func(r *Record) bool { return r.ClientSharesServerCPUs })
+}
+
 // Noisy reports whether any ok repeat was flagged noisy.
 func (g *Group) Noisy() bool {
 	return g.any(func(r *Record) bool { return r.Noisy })

@@ -29,11 +29,11 @@ type Breakdown struct {
 	Samples int `json:"samples"`
 	Idle    int `json:"idle"`
 	// Foreign counts samples of other tasks on the server cores: neither
-	// the server's processes, nor the idle task, nor a core's ksoftirqd,
-	// nor interrupt work (which is likely the server's own receive path,
-	// whatever task it interrupted). Each stands for one sampling period
-	// of its core: ForeignShare is other tasks' share of the cores' time
-	// over the window, the window's noise.
+	// the server's processes, nor its guests (Config.Guests), nor the idle
+	// task, nor a core's ksoftirqd, nor interrupt work (which is likely the
+	// server's own receive path, whatever task it interrupted). Each
+	// stands for one sampling period of its core: ForeignShare is other
+	// tasks' share of the cores' time over the window, the window's noise.
 	Foreign int `json:"foreign"`
 	// Window is the time from Start to Stop, CPUs the cores sampled: a
 	// halted core takes (almost) no samples, so shares of the cores' time
@@ -109,7 +109,7 @@ func (s *Sampler) Profile() (*Result, error) {
 		cat, irq, locs := b.sample(smp)
 		res.Samples = append(res.Samples, Classified{Category: cat, PID: smp.PID, TID: smp.TID, CPU: smp.CPU, InInterrupt: irq})
 		res.Breakdown.Counts[string(cat)]++
-		if smp.PID != 0 && !irq && !s.isServer(smp.PID) && !strings.HasPrefix(b.comm(smp.PID), "ksoftirqd/") {
+		if smp.PID != 0 && !irq && !s.isServer(smp.PID) && !s.isGuest(smp.PID) && !strings.HasPrefix(b.comm(smp.PID), "ksoftirqd/") {
 			res.Breakdown.Foreign++
 		}
 		w := float64(weight(smp))

@@ -46,6 +46,11 @@ type Config struct {
 	// PIDs are the server's processes: their user frames are app or
 	// runtime; every other process's user code is Other.
 	PIDs []int
+	// Guests are processes expected on the cores beside the server (the
+	// generator, on a machine too small to give it CPUs of its own): their
+	// samples are classified as any other process's, but they are not
+	// other tasks' noise (Breakdown.Foreign).
+	Guests []int
 	// Hz is each CPU's sampling rate; 0 means DefaultHz.
 	Hz int
 	// RingPages is each CPU's ring size in pages, a power of two; 0 means
@@ -351,4 +356,9 @@ func (s *Sampler) Event() string { return s.kind.String() }
 // isServer says whether pid is one of the server's processes.
 func (s *Sampler) isServer(pid uint32) bool {
 	return pid != 0 && slices.Contains(s.cfg.PIDs, int(pid))
+}
+
+// isGuest says whether pid is expected on the cores beside the server.
+func (s *Sampler) isGuest(pid uint32) bool {
+	return pid != 0 && slices.Contains(s.cfg.Guests, int(pid))
 }

@@ -352,15 +352,22 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", p.Name, err)
 	}
-	trials, err = filterTrials(trials, *topology, *only)
+	plans, err := p.Searches(harness.AutoTopology())
 	if err != nil {
-		return err
+		return fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	plans = filterSearches(plans, *topology, *only)
+	if len(trials) > 0 || len(plans) == 0 {
+		if trials, err = filterTrials(trials, *topology, *only); err != nil {
+			return err
+		}
 	}
 	if *dry {
 		fmt.Fprintf(stdout, "profile %s: %d trials, order --seed %d\n", p.Name, len(trials), p.Seed)
 		for i, t := range trials {
 			fmt.Fprintf(stdout, "%3d %s #%d\n", i+1, harness.Describe(t), t.Repeat+1)
 		}
+		listSearches(stdout, plans)
 		return nil
 	}
 	defaulted := *out == ""
@@ -406,6 +413,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := l.Save(*out); err != nil {
 			return err
 		}
+	}
+	if benchErr == nil && len(plans) > 0 {
+		benchErr = runSearches(ctx, r, *out, plans, stdout, stderr)
 	}
 	if err := finish(*out, recs, stdout, stderr); err != nil {
 		return err

@@ -107,28 +107,14 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer r.Close()
 	m.apply(r)
 	fmt.Fprintf(stderr, "ndr: loss ≤ %g, p99 ≤ %g µs, precision %g, into %s\n", s.Loss, s.P99US, s.Precision, *out)
-	var found []results.NDR
-	var errs []error
+	plans := make([]harness.NDRPlan, len(trials))
 	for i, t := range trials {
-		if ctx.Err() != nil {
-			break
-		}
 		t.Index = i
-		fmt.Fprintf(stderr, "ndr: searching %s\n", strings.TrimSuffix(harness.Describe(t), " closed"))
-		n, err := r.NDR(ctx, t, s)
-		for _, st := range n.Steps {
-			fmt.Fprintf(stderr, "  %-7s %9.0f ops/s: %s (%s)\n", st.Phase, st.Rate, passFail(st.Pass), st.Why)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", n.Backend, err))
-		}
-		if ctx.Err() != nil && err != nil {
-			break // interrupted: no line for a search cut short
-		}
-		if aerr := results.AppendNDR(*out, n); aerr != nil {
-			return aerr
-		}
-		found = append(found, n)
+		plans[i] = harness.NDRPlan{Trial: t, Search: s}
+	}
+	found, errs, err := searchAll(ctx, r, *out, plans, stderr)
+	if err != nil {
+		return err
 	}
 	ran := 0
 	for _, n := range found {

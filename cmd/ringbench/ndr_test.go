@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"ringbench/harness"
 )
 
 func TestNDRFlagErrors(t *testing.T) {
@@ -36,5 +40,66 @@ func TestNDRFlagErrors(t *testing.T) {
 				t.Errorf("ringbench %v: err %v, want one saying %q", args, err, tc.want)
 			}
 		})
+	}
+}
+
+// A dry run lists a profile's searches after its trials, filtered as the
+// trials are; a profile of searches alone is a profile.
+func TestBenchDryRunListsSearches(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "p.yaml")
+	yaml := `name: p
+backends: [epoll, uring]
+experiments:
+  - name: scaling
+    workload: echo
+    proto: [udp]
+    cores: [1, 2]
+  - name: rate
+    workload: echo
+    proto: [udp]
+    conns: [16]
+    depth: [4]
+    ndr: {loss: 0.005, p99_us: 1500, max_rate: 90000}
+`
+	if err := os.WriteFile(prof, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args     []string
+		want     []string
+		unwanted []string
+	}{
+		{nil, []string{"profile p: 4 trials", "epoll echo/udp", "2 cores closed", "then 2 ndr searches",
+			"1 epoll echo/udp " + harness.AutoTopology() + " c=16 d=4 64B: loss ≤ 0.005, p99 ≤ 1500 µs, precision 0.05, from 1000 ops/s up to 90000 ops/s",
+			"2 uring echo/udp"}, nil},
+		{[]string{"--backends", "uring"}, []string{"profile p: 2 trials", "then 1 ndr searches", "1 uring echo/udp"}, []string{"epoll"}},
+	} {
+		var out, errOut strings.Builder
+		args := append([]string{"bench", "-n", "--profile", prof}, tc.args...)
+		if err := ringbench(context.Background(), args, strings.NewReader(""), &out, &errOut); err != nil {
+			t.Fatalf("%v: %v (%s)", args, err, errOut.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%v: output lacks %q:\n%s", args, w, out.String())
+			}
+		}
+		for _, w := range tc.unwanted {
+			if strings.Contains(out.String(), w) {
+				t.Errorf("%v: output has %q:\n%s", args, w, out.String())
+			}
+		}
+	}
+	// Searches alone.
+	only := strings.Replace(yaml, "  - name: scaling\n    workload: echo\n    proto: [udp]\n    cores: [1, 2]\n", "", 1)
+	if err := os.WriteFile(prof, []byte(only), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	if err := ringbench(context.Background(), []string{"bench", "-n", "--profile", prof}, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("searches alone: %v", err)
+	}
+	if !strings.Contains(out.String(), "profile p: 0 trials") || !strings.Contains(out.String(), "then 2 ndr searches") {
+		t.Errorf("searches alone:\n%s", out.String())
 	}
 }
