@@ -60,7 +60,12 @@ func TestClassify(t *testing.T) {
 		{"wake-up from a socket", chain(k("try_to_wake_up", "__wake_up_common", "sock_def_readable", "udp_queue_rcv_skb")), false, false, Sched},
 		{"context switch", chain(k("finish_task_switch", "__schedule", "schedule", "do_epoll_wait", "__x64_sys_epoll_wait")), false, false, Sched},
 		{"timer interrupt on user code", chain(k("hrtimer_interrupt", "__sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt"), goServer), false, false, Sched},
-		{"paravirt msr write", chain(k("native_write_msr", "x2apic_send_IPI", "net_rps_send_ipi", "net_rx_action")), false, false, Sched},
+		{"paravirt msr write", chain(k("native_write_msr", "x2apic_send_IPI", "native_smp_send_reschedule", "resched_curr")), false, false, Sched},
+		{"wake-up ipi", chain(k("native_write_msr", "x2apic_send_IPI", "__smp_call_single_queue", "ttwu_queue_wakelist", "try_to_wake_up")), false, false, Sched},
+		// dev: an IPI that hands received packets to another CPU's backlog
+		{"rps ipi", chain(k("native_write_msr", "x2apic_send_IPI", "generic_exec_single", "smp_call_function_single_async", "net_rps_send_ipi", "net_rx_action", "handle_softirqs", "__local_bh_enable_ip", "__dev_queue_xmit", "tcp_sendmsg"), goServer), false, false, Dev},
+		{"rps ipi queueing", chain(k("call_function_single_prep_ipi", "__smp_call_single_queue", "generic_exec_single", "smp_call_function_single_async", "net_rps_send_ipi", "net_rx_action")), false, false, Dev},
+		{"timer interrupt under an rps ipi is sched", chain(k("native_write_msr", "lapic_next_deadline", "clockevents_program_event", "hrtimer_interrupt", "__sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt", "generic_exec_single", "smp_call_function_single_async", "net_rps_send_ipi", "net_rx_action")), false, false, Sched},
 		{"masked timer taken at irq enable", chain(k("pv_native_irq_enable", "tcp_sendmsg")), false, false, Sched},
 		{"ipi", chain(k("__flush_smp_call_function_queue", "__sysvec_call_function_single", "asm_sysvec_call_function_single")), false, false, Sched},
 		{"idle exit", chain(k("tick_nohz_idle_exit", "do_idle", "cpu_startup_entry")), true, false, Sched},
@@ -106,6 +111,11 @@ func TestClassify(t *testing.T) {
 
 // TestEveryCategoryHasARule keeps the table and the category list in step.
 func TestEveryCategoryHasARule(t *testing.T) {
+	for _, h := range handoffs {
+		if h.why == "" {
+			t.Errorf("the %s handoff under %s does not say why", h.category, h.caller)
+		}
+	}
 	ruled := map[Category]bool{}
 	for _, r := range rules {
 		ruled[r.category] = true
