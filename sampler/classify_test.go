@@ -1,6 +1,7 @@
 package sampler
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -175,5 +176,67 @@ func TestAfterSyscall(t *testing.T) {
 		if got := Classify(tc.c); got != tc.want {
 			t.Errorf("%+v: %s, want %s", tc.c, got, tc.want)
 		}
+	}
+}
+
+// Coverage is the samples' time over the busy time, for cpu-clock only.
+func TestCoverage(t *testing.T) {
+	cpuClock := Breakdown{Event: "cpu-clock", Hz: 1000, Samples: 400}
+	for _, tc := range []struct {
+		name   string
+		b      Breakdown
+		busyNs float64
+		want   float64
+		ok     bool
+	}{
+		{"a third seen", cpuClock, 1.2e9, 400e6 / 1.2e9, true},
+		{"all seen", cpuClock, 0.4e9, 1, true},
+		{"no busy time", cpuClock, 0, 0, false},
+		{"no samples", Breakdown{Event: "cpu-clock", Hz: 1000}, 1e9, 0, false},
+		{"cycles are not time", Breakdown{Event: "cycles", Hz: 1000, Samples: 400}, 1e9, 0, false},
+		{"999 Hz is a 1001001 ns period", Breakdown{Event: "cpu-clock", Hz: 999, Samples: 999}, 999 * 1001001, 1, true},
+	} {
+		got, ok := tc.b.Coverage(tc.busyNs)
+		if ok != tc.ok || math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("%s: Coverage(%v) = %v, %v; want %v, %v", tc.name, tc.busyNs, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// Split hands the time no sample saw to Unsampled, never to the
+// categories that were seen; its parts sum to the whole.
+func TestSplit(t *testing.T) {
+	b := Breakdown{Shares: map[string]float64{"app": 0.75, "syscall": 0.25}}
+	for _, tc := range []struct {
+		name     string
+		coverage float64
+		want     map[string]float64 // shares
+	}{
+		{"full coverage", 1, map[string]float64{"app": 0.75, "syscall": 0.25}},
+		{"over-covered is full", 1.08, map[string]float64{"app": 0.75, "syscall": 0.25}},
+		{"a third unseen", 2.0 / 3, map[string]float64{"app": 0.5, "syscall": 1.0 / 6, Unsampled: 1.0 / 3}},
+		{"nothing seen", 0, map[string]float64{"app": 0, "syscall": 0, Unsampled: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := b.Split(3000, tc.coverage)
+			if len(got) != len(tc.want) {
+				t.Fatalf("Split = %v, want shares %v", got, tc.want)
+			}
+			share, cycles := 0.0, 0.0
+			for c, w := range tc.want {
+				p := got[c]
+				if math.Abs(p.Share-w) > 1e-12 || math.Abs(p.CyclesPerOp-w*3000) > 1e-9 {
+					t.Errorf("%s: %+v, want share %v of 3000 cycles", c, p, w)
+				}
+				share += p.Share
+				cycles += p.CyclesPerOp
+			}
+			if math.Abs(share-1) > 1e-12 || math.Abs(cycles-3000) > 1e-9 {
+				t.Errorf("parts sum to share %v and %v cycles, want 1 and 3000", share, cycles)
+			}
+		})
+	}
+	if got := (Breakdown{}).Split(3000, 0.5); len(got) != 0 {
+		t.Errorf("a breakdown with no samples splits into %v, want nothing", got)
 	}
 }
