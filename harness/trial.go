@@ -408,9 +408,15 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	meters.FillLatency(&rec, rep)
 	rec.Env.CyclesSource = rec.CyclesSource
 	if bd != nil {
+		// The busy time no sample saw is its own part, not the seen
+		// categories' (sampler.Breakdown.Split).
+		coverage := 1.0
+		if c, ok := bd.Coverage(rec.BusyNs); ok {
+			rec.ProfileCoverage, coverage = &c, c
+		}
 		rec.CyclesBreakdown = map[string]results.BreakdownShare{}
-		for c, v := range bd.CyclesPerOp(rec.CyclesPerOp) {
-			rec.CyclesBreakdown[c] = results.BreakdownShare{Share: bd.Shares[c], CyclesPerOp: v}
+		for c, p := range bd.Split(rec.CyclesPerOp, coverage) {
+			rec.CyclesBreakdown[c] = results.BreakdownShare{Share: p.Share, CyclesPerOp: p.CyclesPerOp}
 		}
 	}
 	if profileNote != "" {

@@ -18,6 +18,7 @@ import (
 	"ringbench/backends"
 	"ringbench/meters"
 	"ringbench/results"
+	"ringbench/sampler"
 	"ringbench/workloads"
 )
 
@@ -57,6 +58,9 @@ const (
 	// profileOverheadLimit: sampling the server cores costs ≤ 2% of
 	// cycles/op.
 	profileOverheadLimit = 0.02
+	// profileShareTolerance: a thread's share of its core's busy time, as
+	// the breakdown gives it, within 5 points of the truth.
+	profileShareTolerance = 0.05
 )
 
 // Validate runs every meter cross-check on this machine and returns one
@@ -73,6 +77,7 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 		}
 	}
 	add(r.checkSyscallCount())
+	add(checkProfileShare())
 
 	var all []results.Record
 	run := func(t Trial) results.Record {
@@ -222,6 +227,75 @@ func (r *Runner) checkSyscallCount() results.Check {
 	c.Value = float64(got)
 	c.Display = strconv.FormatUint(got, 10)
 	c.Pass = abs(float64(got)/n-1) <= syscallTolerance
+	return c
+}
+
+// profileDuty is the known load of the profile check: 100 µs bursts woken
+// from the generator's CPU 1000 times a second, an open-loop server's
+// rhythm, with the core idle between them.
+var profileDuty = sampler.DutyCycle{Spin: 100 * time.Microsecond, Wait: 900 * time.Microsecond, Wake: sampler.WakePeer}
+
+// checkProfileShare samples a thread of known CPU time on the last CPU (a
+// server core), woken from CPU 0 as a server is by its packets, and checks
+// the breakdown's share for it against its true share of the core's busy
+// time (ProfileShareCheck).
+func checkProfileShare() results.Check {
+	c := results.Check{Name: "profile share of a known duty cycle", Limit: fmt.Sprintf("±%.0f points", 100*profileShareTolerance)}
+	server, client, err := CPUs(1)
+	if err != nil {
+		c.Skipped, c.Detail = true, err.Error()
+		return c
+	}
+	d := profileDuty
+	d.CPU, d.PeerCPU = server[0], client[0]
+	var marks []meters.IdleClock
+	var markErr error
+	mark := func() {
+		b, err := os.ReadFile("/proc/timer_list")
+		if err == nil {
+			var ic meters.IdleClock
+			if ic, err = meters.ParseTimerList(b); err == nil {
+				marks = append(marks, ic)
+			}
+		}
+		markErr = errors.Join(markErr, err)
+	}
+	ds, err := sampler.SampleDuty(d, 2*time.Second, 0, mark)
+	if err == nil && (markErr != nil || len(marks) != 2) {
+		err = &backends.NotSupportedError{Feature: "a nanosecond idle clock (/proc/timer_list)", Reason: fmt.Sprint(markErr)}
+	}
+	if err != nil {
+		c.Skipped, c.Detail = errors.Is(err, backends.ErrNotSupported), err.Error()
+		return c
+	}
+	busy := (marks[1].Now - marks[0].Now) - (marks[1].Idle[d.CPU] - marks[0].Idle[d.CPU])
+	return ProfileShareCheck(c, ds, busy)
+}
+
+// ProfileShareCheck judges one sampled duty cycle: the breakdown's share
+// for the duty thread (its share of the non-idle samples × their coverage
+// of the core's busy time, as sampler.Breakdown.Split gives every
+// category) must be its CPU time over the core's busy time, busyNs. A
+// breakdown of the samples alone over-states the thread by 1/coverage
+// wherever the samples miss busy time that is not the thread's (the idle
+// task's wake-up work, on a guest that drops its samples), and fails here.
+func ProfileShareCheck(c results.Check, ds sampler.DutySample, busyNs float64) results.Check {
+	if busyNs <= 0 || ds.Thread <= 0 || ds.CoreSampled <= 0 {
+		c.Detail = fmt.Sprintf("nothing to judge: core busy %.0f ns, thread %v, samples %v", busyNs, ds.Thread, ds.CoreSampled)
+		return c
+	}
+	coverage, ok := ds.Breakdown.Coverage(busyNs)
+	if !ok {
+		c.Skipped, c.Detail = true, "the samples are not of time ("+ds.Breakdown.Event+")"
+		return c
+	}
+	ofSamples := float64(ds.ThreadSampled) / float64(ds.CoreSampled)
+	got, truth := ofSamples*min(coverage, 1), float64(ds.Thread)/busyNs
+	c.Value = got - truth
+	c.Display = fmt.Sprintf("%+.1f points", 100*c.Value)
+	c.Pass = abs(c.Value) <= profileShareTolerance
+	c.Detail = fmt.Sprintf("%s: the thread's CPU time is %.1f%% of the core's busy time, the breakdown gives %.1f%% "+
+		"(%.1f%% of the samples, coverage %.2f of %.0f ms busy)", ds.Duty, 100*truth, 100*got, 100*ofSamples, coverage, busyNs/1e6)
 	return c
 }
 

@@ -2,8 +2,11 @@ package harness
 
 import (
 	"testing"
+	"time"
 
+	"ringbench/internal/testenv"
 	"ringbench/results"
+	"ringbench/sampler"
 )
 
 func burnRec(cycles string, cyclesPerOp, cpuNsPerOp float64, noisy bool) results.Record {
@@ -94,5 +97,67 @@ func TestParsePerfTaskClock(t *testing.T) {
 		if _, err := parsePerfTaskClock([]byte(in)); err == nil {
 			t.Errorf("%q: no error", in)
 		}
+	}
+}
+
+// The profile check passes a breakdown that gives the thread its share of
+// the busy time, and fails one that gives it its share of the samples
+// where the samples missed a third of the busy time, or that under-samples
+// the thread.
+func TestProfileShareCheck(t *testing.T) {
+	const period = 1001001 // ns, at 999 Hz
+	sample := func(threadMs, threadSampledMs, coreSampledMs float64) sampler.DutySample {
+		n := int(coreSampledMs * 1e6 / period)
+		return sampler.DutySample{
+			Duty:          profileDuty,
+			Thread:        time.Duration(threadMs * 1e6),
+			ThreadSampled: time.Duration(threadSampledMs * 1e6),
+			CoreSampled:   time.Duration(float64(n) * period),
+			Breakdown:     sampler.Breakdown{Event: "cpu-clock", Hz: 999, Samples: n},
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		ds     sampler.DutySample
+		busyNs float64
+		pass   bool
+	}{
+		// The core was busy 600 ms; the samples saw 400 of it, all of
+		// the thread's 300: its share is 50%, of the samples 75%.
+		{"coverage below 1, thread seen in full", sample(300, 300, 400), 600e6, true},
+		{"every busy ns seen", sample(300, 300, 600), 600e6, true},
+		{"the thread under-sampled", sample(300, 150, 250), 600e6, false},
+		{"over-covered by noise", sample(300, 310, 620), 600e6, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ProfileShareCheck(results.Check{}, tc.ds, tc.busyNs)
+			if c.Pass != tc.pass || c.Skipped {
+				t.Errorf("pass %v skipped %v (%s: %s), want pass %v", c.Pass, c.Skipped, c.Display, c.Detail, tc.pass)
+			}
+		})
+	}
+	// What the breakdown gave before it knew its coverage, the thread's
+	// share of the samples, is 25 points off in the first case.
+	ds := sample(300, 300, 400)
+	if old := float64(ds.ThreadSampled)/float64(ds.CoreSampled) - 300.0/600; old < profileShareTolerance {
+		t.Errorf("the samples' share is %.2f off the truth, within the tolerance: the check could not tell", old)
+	}
+	if c := ProfileShareCheck(results.Check{}, sampler.DutySample{}, 0); c.Pass || c.Skipped {
+		t.Errorf("an empty sample passed or was skipped: %+v", c)
+	}
+}
+
+// The live check on this machine: a known duty cycle on the server core,
+// sampled as a trial's server cores are. It must pass wherever sampling
+// works: the breakdown's share is the thread's true share of the busy time.
+func TestProfileShareLive(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "sampling a whole CPU with perf_event_open")
+	c := checkProfileShare()
+	if c.Skipped {
+		t.Skip("skipped: " + c.Detail)
+	}
+	t.Logf("%s %s (%s): %s", c.Name, c.Display, c.Limit, c.Detail)
+	if !c.Pass {
+		t.Errorf("%s: %s, want within %s: %s", c.Name, c.Display, c.Limit, c.Detail)
 	}
 }

@@ -29,6 +29,7 @@ var categoryGloss = map[string]string{
 	"app":      "the server's own code",
 	"poll":     "busy polling (DPDK, SQPOLL)",
 	"other":    "what no rule claims",
+	unsampled:  "busy time no sample saw",
 }
 
 // categoryColor is fixed per category, so that a segment means the same in
@@ -43,6 +44,7 @@ var categoryColor = map[string]color.Color{
 	"runtime":  color.RGBA{R: 140, G: 86, B: 75, A: 255},
 	"app":      color.RGBA{R: 44, G: 160, B: 44, A: 255},
 	"poll":     color.RGBA{R: 127, G: 127, B: 127, A: 255},
+	unsampled:  color.RGBA{R: 230, G: 230, B: 230, A: 255},
 	"other":    color.RGBA{R: 199, G: 199, B: 199, A: 255},
 }
 
@@ -493,10 +495,56 @@ func (r *run) breakdownTexts(p point, brief bool) []string {
 	return out
 }
 
+// coverageLimit is the share of the busy time below which a breakdown's
+// samples are said to have missed too much to read it as the whole.
+const coverageLimit = 0.8
+
+// coverageCaveat says where the samples stood for less than the server
+// cores' busy time, and names the paths where they missed more than
+// 1 − coverageLimit of it.
+func (r *run) coverageCaveat() string {
+	var short bool
+	var low []string
+	for i := range r.recs {
+		rec := &r.recs[i]
+		if rec.Status != results.StatusOK || rec.ProfileCoverage == nil {
+			continue
+		}
+		short = short || rec.CyclesBreakdown[unsampled].Share > 0
+		if l := rec.Config.Label(); *rec.ProfileCoverage < coverageLimit && !contains(low, l) {
+			low = append(low, l)
+		}
+	}
+	if !short {
+		return ""
+	}
+	s := fmt.Sprintf(" Where the non-idle samples stood for less than the server cores' busy time (profile_coverage), "+
+		"each category is its share of the samples × that coverage, and the rest is the \"%s\" segment: it is not "+
+		"spread over the categories that were seen.", unsampled)
+	if len(low) == 0 {
+		return s
+	}
+	sort.Strings(low)
+	return s + fmt.Sprintf(" In some trials of %s the samples saw less than %.0f%% of it: a kernel that takes no sample "+
+		"while the idle task runs misses the work done on a core woken from idle (the interrupt, the softirqs it "+
+		"raises for received packets, leaving idle, the switch to the woken task), so those trials' receive and "+
+		"wake-up costs are missing from net, dev and sched, and the categories seen are the woken server's own.",
+		strings.Join(low, ", "), 100*coverageLimit)
+}
+
+// unsampled is the sampler's name for the busy time no sample saw
+// (sampler.Unsampled).
+const unsampled = "unsampled"
+
 // samplingCaveat says, on a VM, what the hrtimer's sampling does to the
 // breakdown: where no PMU can interrupt with interrupts off, a sample
-// taken while they were off lands where they are turned back on.
+// taken while they were off lands where they are turned back on; and,
+// anywhere, where the samples missed much of the busy time.
 func (r *run) samplingCaveat() string {
+	return strings.TrimSpace(r.hrtimerCaveat() + r.coverageCaveat())
+}
+
+func (r *run) hrtimerCaveat() string {
 	vm, events := false, []string{}
 	for i := range r.recs {
 		rec := &r.recs[i]

@@ -74,3 +74,46 @@ func TestBreakdownSentence(t *testing.T) {
 		}
 	}
 }
+
+// The coverage caveat appears only where a trial's samples missed busy
+// time, and names the paths that missed more than 1 − coverageLimit.
+func TestCoverageCaveat(t *testing.T) {
+	if unsampled != sampler.Unsampled {
+		t.Fatalf("plots names the unsampled part %q, the sampler %q", unsampled, sampler.Unsampled)
+	}
+	rec := func(backend string, coverage float64) results.Record {
+		r := results.Record{Status: results.StatusOK, Config: results.Config{Backend: backend, Variant: "default"},
+			ProfileCoverage: &coverage, CyclesBreakdown: map[string]results.BreakdownShare{"app": {Share: min(coverage, 1)}}}
+		if coverage < 1 {
+			r.CyclesBreakdown[unsampled] = results.BreakdownShare{Share: 1 - coverage}
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name      string
+		recs      []results.Record
+		want, not []string
+	}{
+		{"all seen", []results.Record{rec("dpdk", 1.0), rec("epoll", 1.02)}, nil, []string{"unsampled"}},
+		{"a little unseen", []results.Record{rec("dpdk", 1.0), rec("epoll", 0.9)}, []string{`the rest is the "unsampled" segment`}, []string{"less than 80%"}},
+		{"much unseen", []results.Record{rec("dpdk", 1.0), rec("uring", 0.37), rec("epoll", 0.58)},
+			[]string{`"unsampled" segment`, "In some trials of epoll, uring the samples saw less than 80%"}, []string{"dpdk"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := newRun(tc.recs, nil).coverageCaveat()
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("caveat %q lacks %q", got, w)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(got, n) {
+					t.Errorf("caveat %q has %q", got, n)
+				}
+			}
+			if len(tc.want) == 0 && got != "" {
+				t.Errorf("caveat %q, want none", got)
+			}
+		})
+	}
+}

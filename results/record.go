@@ -130,12 +130,18 @@ type Record struct {
 	// Where the server cores' cycles went: a cpu-clock (or PMU cycles)
 	// sample of the server cores through the cost window, every sample
 	// classified by its call chain (sampler.Categories). Profile is the
-	// pprof file in the results folder; CyclesBreakdown each category's
-	// share of the non-idle samples and share × cycles_per_op.
+	// pprof file in the results folder. ProfileCoverage (cpu-clock only) is
+	// the time the non-idle samples stand for over busy_ns: where it is
+	// below 1 the samples missed busy time (a guest kernel that drops the
+	// idle task's samples misses the work done on a core woken from idle).
+	// CyclesBreakdown is each category's share of the busy time (its share
+	// of the non-idle samples × the coverage) and share × cycles_per_op;
+	// "unsampled" holds the rest, 1 − coverage, so the shares sum to 1.
 	Profile         string                    `json:"profile,omitempty"`
 	ProfileEvent    string                    `json:"profile_event,omitempty"`
 	ProfileSamples  int                       `json:"profile_samples,omitempty"`
 	ProfileLost     uint64                    `json:"profile_lost,omitempty"`
+	ProfileCoverage *float64                  `json:"profile_coverage,omitempty"`
 	CyclesBreakdown map[string]BreakdownShare `json:"cycles_breakdown,omitempty"`
 
 	// Flags.

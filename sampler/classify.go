@@ -258,13 +258,65 @@ var rules = []rule{
 		why:    "the server's code: what a frame of the server process is when no rule above claims it"},
 }
 
-// Classify says where a sample's time went (see rules).
+// handoff is a call path whose innermost frames are one subsystem's
+// machinery (an IPI is sched's) but whose purpose is another's: a sample
+// whose frames, from the leaf, are all via's until caller is caller's
+// category. Only an unbroken path counts: an interrupt taken inside the
+// machinery (a timer's MSR write under net_rps_send_ipi) has frames of its
+// own between and stays sched.
+type handoff struct {
+	category Category
+	caller   string
+	via      rule
+	why      string
+}
+
+// ipiSend is the machinery that sends one IPI (a single-CPU function call):
+// queueing the call, the APIC write, and on a paravirtualised guest the
+// MSR write that traps to the host.
+var ipiSend = rule{space: kernelSpace,
+	exact: []string{"smp_call_function_single_async", "generic_exec_single", "__smp_call_single_queue",
+		"call_function_single_prep_ipi", "send_call_function_single_ipi", "arch_send_call_function_single_ipi",
+		"native_send_call_func_single_ipi", "x2apic_send_IPI", "__x2apic_send_IPI_dest", "__x2apic_send_IPI_mask",
+		"default_send_IPI_single", "default_send_IPI_single_phys", "kvm_send_ipi_mask", "__send_ipi_mask"},
+	contains: []string{"write_msr"},
+}
+
+var handoffs = []handoff{
+	{category: Dev, caller: "net_rps_send_ipi", via: ipiSend,
+		why: "RPS/RFS hands received packets to another CPU's backlog and kicks that CPU with an IPI: " +
+			"the device-level delivery of a packet to its consumer's CPU, as a NIC's doorbell is, " +
+			"not a wake-up of this CPU's tasks"},
+}
+
+// handoffOf says whether the chain's innermost frames are a handoff's path.
+func handoffOf(frames []Frame) (Category, bool) {
+	for _, h := range handoffs {
+		for _, f := range frames {
+			if !f.Kernel {
+				break
+			}
+			if matchName(f) == h.caller {
+				return h.category, true
+			}
+			if !h.via.matches(f) {
+				break
+			}
+		}
+	}
+	return "", false
+}
+
+// Classify says where a sample's time went (see handoffs, then rules).
 func Classify(c Chain) Category {
 	if c.IdleTask && len(c.Frames) > 0 && c.Frames[0].Kernel && hasExact(matchName(c.Frames[0]), idleLeaves) {
 		return Idle
 	}
 	if c.AfterSyscall && c.Server && len(c.Frames) > 0 && !c.Frames[0].Kernel {
 		return Syscall
+	}
+	if cat, ok := handoffOf(c.Frames); ok {
+		return cat
 	}
 	for _, f := range c.Frames {
 		if !f.Kernel && !c.Server {

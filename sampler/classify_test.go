@@ -1,6 +1,7 @@
 package sampler
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -60,7 +61,12 @@ func TestClassify(t *testing.T) {
 		{"wake-up from a socket", chain(k("try_to_wake_up", "__wake_up_common", "sock_def_readable", "udp_queue_rcv_skb")), false, false, Sched},
 		{"context switch", chain(k("finish_task_switch", "__schedule", "schedule", "do_epoll_wait", "__x64_sys_epoll_wait")), false, false, Sched},
 		{"timer interrupt on user code", chain(k("hrtimer_interrupt", "__sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt"), goServer), false, false, Sched},
-		{"paravirt msr write", chain(k("native_write_msr", "x2apic_send_IPI", "net_rps_send_ipi", "net_rx_action")), false, false, Sched},
+		{"paravirt msr write", chain(k("native_write_msr", "x2apic_send_IPI", "native_smp_send_reschedule", "resched_curr")), false, false, Sched},
+		{"wake-up ipi", chain(k("native_write_msr", "x2apic_send_IPI", "__smp_call_single_queue", "ttwu_queue_wakelist", "try_to_wake_up")), false, false, Sched},
+		// dev: an IPI that hands received packets to another CPU's backlog
+		{"rps ipi", chain(k("native_write_msr", "x2apic_send_IPI", "generic_exec_single", "smp_call_function_single_async", "net_rps_send_ipi", "net_rx_action", "handle_softirqs", "__local_bh_enable_ip", "__dev_queue_xmit", "tcp_sendmsg"), goServer), false, false, Dev},
+		{"rps ipi queueing", chain(k("call_function_single_prep_ipi", "__smp_call_single_queue", "generic_exec_single", "smp_call_function_single_async", "net_rps_send_ipi", "net_rx_action")), false, false, Dev},
+		{"timer interrupt under an rps ipi is sched", chain(k("native_write_msr", "lapic_next_deadline", "clockevents_program_event", "hrtimer_interrupt", "__sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt", "generic_exec_single", "smp_call_function_single_async", "net_rps_send_ipi", "net_rx_action")), false, false, Sched},
 		{"masked timer taken at irq enable", chain(k("pv_native_irq_enable", "tcp_sendmsg")), false, false, Sched},
 		{"ipi", chain(k("__flush_smp_call_function_queue", "__sysvec_call_function_single", "asm_sysvec_call_function_single")), false, false, Sched},
 		{"idle exit", chain(k("tick_nohz_idle_exit", "do_idle", "cpu_startup_entry")), true, false, Sched},
@@ -106,6 +112,11 @@ func TestClassify(t *testing.T) {
 
 // TestEveryCategoryHasARule keeps the table and the category list in step.
 func TestEveryCategoryHasARule(t *testing.T) {
+	for _, h := range handoffs {
+		if h.why == "" {
+			t.Errorf("the %s handoff under %s does not say why", h.category, h.caller)
+		}
+	}
 	ruled := map[Category]bool{}
 	for _, r := range rules {
 		ruled[r.category] = true
@@ -165,5 +176,67 @@ func TestAfterSyscall(t *testing.T) {
 		if got := Classify(tc.c); got != tc.want {
 			t.Errorf("%+v: %s, want %s", tc.c, got, tc.want)
 		}
+	}
+}
+
+// Coverage is the samples' time over the busy time, for cpu-clock only.
+func TestCoverage(t *testing.T) {
+	cpuClock := Breakdown{Event: "cpu-clock", Hz: 1000, Samples: 400}
+	for _, tc := range []struct {
+		name   string
+		b      Breakdown
+		busyNs float64
+		want   float64
+		ok     bool
+	}{
+		{"a third seen", cpuClock, 1.2e9, 400e6 / 1.2e9, true},
+		{"all seen", cpuClock, 0.4e9, 1, true},
+		{"no busy time", cpuClock, 0, 0, false},
+		{"no samples", Breakdown{Event: "cpu-clock", Hz: 1000}, 1e9, 0, false},
+		{"cycles are not time", Breakdown{Event: "cycles", Hz: 1000, Samples: 400}, 1e9, 0, false},
+		{"999 Hz is a 1001001 ns period", Breakdown{Event: "cpu-clock", Hz: 999, Samples: 999}, 999 * 1001001, 1, true},
+	} {
+		got, ok := tc.b.Coverage(tc.busyNs)
+		if ok != tc.ok || math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("%s: Coverage(%v) = %v, %v; want %v, %v", tc.name, tc.busyNs, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// Split hands the time no sample saw to Unsampled, never to the
+// categories that were seen; its parts sum to the whole.
+func TestSplit(t *testing.T) {
+	b := Breakdown{Shares: map[string]float64{"app": 0.75, "syscall": 0.25}}
+	for _, tc := range []struct {
+		name     string
+		coverage float64
+		want     map[string]float64 // shares
+	}{
+		{"full coverage", 1, map[string]float64{"app": 0.75, "syscall": 0.25}},
+		{"over-covered is full", 1.08, map[string]float64{"app": 0.75, "syscall": 0.25}},
+		{"a third unseen", 2.0 / 3, map[string]float64{"app": 0.5, "syscall": 1.0 / 6, Unsampled: 1.0 / 3}},
+		{"nothing seen", 0, map[string]float64{"app": 0, "syscall": 0, Unsampled: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := b.Split(3000, tc.coverage)
+			if len(got) != len(tc.want) {
+				t.Fatalf("Split = %v, want shares %v", got, tc.want)
+			}
+			share, cycles := 0.0, 0.0
+			for c, w := range tc.want {
+				p := got[c]
+				if math.Abs(p.Share-w) > 1e-12 || math.Abs(p.CyclesPerOp-w*3000) > 1e-9 {
+					t.Errorf("%s: %+v, want share %v of 3000 cycles", c, p, w)
+				}
+				share += p.Share
+				cycles += p.CyclesPerOp
+			}
+			if math.Abs(share-1) > 1e-12 || math.Abs(cycles-3000) > 1e-9 {
+				t.Errorf("parts sum to share %v and %v cycles, want 1 and 3000", share, cycles)
+			}
+		})
+	}
+	if got := (Breakdown{}).Split(3000, 0.5); len(got) != 0 {
+		t.Errorf("a breakdown with no samples splits into %v, want nothing", got)
 	}
 }

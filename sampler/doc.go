@@ -25,14 +25,20 @@
 //     (every sample labelled with its category, comm, pid, tid and cpu,
 //     the process's comm as its root frame) and the Breakdown.
 //  4. The caller writes the profile (Result.WriteFile) beside the trial's
-//     record and puts the breakdown's shares, counts and per-op cycles
-//     (Breakdown.CyclesPerOp) in it.
+//     record, measures the samples' coverage of the cores' busy time
+//     (Breakdown.Coverage) and puts the split of the busy time in it
+//     (Breakdown.Split: each category's share of the samples × the
+//     coverage, and Unsampled the rest).
 //
 // Idle is explicit: a sample of the idle task whose leaf is the halt is
 // Idle, counted and left out of the shares, which are of the time the
 // cores worked. The idle task's other samples (entering and leaving idle,
 // and the softirq receive work an idle core does for the server) are
-// classified like any other.
+// classified like any other, where the kernel writes them: a guest kernel
+// that writes no sample while the idle task runs (the development VM's)
+// leaves that work unseen, which is why coverage is measured and the
+// unseen part kept apart. DutyCycle is the ground truth for it: a thread
+// of known CPU time, woken by its own timer or from another CPU.
 //
 // Overhead: a sample costs its CPU an interrupt and a stack walk, which no
 // sample can see. MeasureOverhead measures it on a core by paired windows of

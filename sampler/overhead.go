@@ -76,17 +76,12 @@ func MeasureOverhead(cpu, hz, pairs int, slice time.Duration) (o Overhead, err e
 		// before the unlock hands the thread back to the scheduler.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		var old, set unix.CPUSet
-		if err := unix.SchedGetaffinity(0, &old); err != nil {
+		restore, err := pinThread(cpu)
+		if err != nil {
 			done <- result{err: fmt.Errorf("measure sampling overhead: %w", err)}
 			return
 		}
-		set.Set(cpu)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			done <- result{err: fmt.Errorf("measure sampling overhead: pin to cpu %d: %w", cpu, err)}
-			return
-		}
-		defer unix.SchedSetaffinity(0, &old)
+		defer restore()
 		var r result
 		var raw []byte
 		work(slice) // warm up on the CPU

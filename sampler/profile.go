@@ -56,14 +56,60 @@ func (b Breakdown) ForeignShare() float64 {
 	return min(float64(b.Foreign)/float64(b.Hz)/(b.Window.Seconds()*float64(b.CPUs)), 1)
 }
 
-// CyclesPerOp splits a window's cycles per op by the shares: each
-// category's share × cyclesPerOp. Shares are of sampled time on the server
-// cores, so cyclesPerOp must be of the same cores over the same window
-// (the record's cycles_per_op).
-func (b Breakdown) CyclesPerOp(cyclesPerOp float64) map[string]float64 {
-	out := make(map[string]float64, len(b.Shares))
+// Unsampled names, in a split of the busy time (Breakdown.Split), the
+// part no sample saw.
+const Unsampled = "unsampled"
+
+// SampledNs is the time the non-idle samples of a cpu-clock event stand
+// for: one period each. It is 0 for a cycles event, whose samples are not
+// of time.
+func (b Breakdown) SampledNs() float64 {
+	if b.Event != perf.CPUClock.String() || b.Hz <= 0 {
+		return 0
+	}
+	return float64(b.Samples) * float64(int64(1e9/b.Hz))
+}
+
+// Coverage is the share of the cores' busy time over the window (busyNs:
+// wall − idle, of the same cores, over the same window) that the non-idle
+// samples stand for, or false where it cannot be known (a cycles event, no
+// busy time). A cpu-clock sample is taken wherever its timer fires on a
+// busy core, so coverage near 1 is what a sampler that sees everything
+// gets; on a guest whose kernel drops the idle task's samples, the time
+// the idle task works without halting (interrupts and the softirqs they
+// raise, leaving idle, switching to the woken task) is busy and unseen,
+// and coverage falls with every wake-up from idle.
+func (b Breakdown) Coverage(busyNs float64) (float64, bool) {
+	sampled := b.SampledNs()
+	if sampled <= 0 || busyNs <= 0 {
+		return 0, false
+	}
+	return sampled / busyNs, true
+}
+
+// Part is one category's part of the busy time: its share, and that
+// share of the window's cycles per op.
+type Part struct {
+	Share       float64
+	CyclesPerOp float64
+}
+
+// Split splits the busy time (and so cyclesPerOp, of the same cores over
+// the same window) by where the samples say it went. Each category gets
+// its share of the samples × coverage, and Unsampled the rest, 1 −
+// coverage: the time no sample saw is not handed to the categories that
+// were seen, since what is missed is not a random part of the time (the
+// idle task's work: see Coverage). A coverage of 1 or more (sampling noise,
+// another clock's rounding), or an unknown one (pass 1), splits it all by
+// the shares.
+func (b Breakdown) Split(cyclesPerOp, coverage float64) map[string]Part {
+	seen := min(coverage, 1)
+	out := make(map[string]Part, len(b.Shares)+1)
 	for c, sh := range b.Shares {
-		out[c] = sh * cyclesPerOp
+		out[c] = Part{Share: sh * seen, CyclesPerOp: sh * seen * cyclesPerOp}
+	}
+	if seen < 1 && len(b.Shares) > 0 {
+		out[Unsampled] = Part{Share: 1 - seen, CyclesPerOp: (1 - seen) * cyclesPerOp}
 	}
 	return out
 }

@@ -149,8 +149,8 @@ func TestBreakdown(t *testing.T) {
 	if b.Samples != 10 || b.Idle != 5 || b.Counts["idle"] != 5 || b.Lost != 3 {
 		t.Errorf("breakdown %+v: want 10 samples, 5 idle, 3 lost", b)
 	}
-	if got := b.CyclesPerOp(1000); math.Abs(got["app"]-600) > 1e-9 || math.Abs(got["dev"]-100) > 1e-9 {
-		t.Errorf("CyclesPerOp(1000) = %v", got)
+	if got := b.Split(1000, 1); math.Abs(got["app"].CyclesPerOp-600) > 1e-9 || math.Abs(got["dev"].CyclesPerOp-100) > 1e-9 {
+		t.Errorf("Split(1000, 1) = %v", got)
 	}
 
 	var buf bytes.Buffer
