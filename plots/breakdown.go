@@ -269,7 +269,8 @@ func (r *run) breakdownChart(f family, p point) (*Chart, error) {
 	}
 	c.Caption = fmt.Sprintf("Measured: each path's %s per op at %s (the same offered load for every path), split by "+
 		"where sampled profiles of the server cores found the time (%s). Each segment is the median over the "+
-		"counted repeats of that category's cycles per op (share of the non-idle samples × the trial's cycles/op); "+
+		"counted repeats of that category's cycles per op (its share of the samples × profile_coverage × the trial's "+
+		"cycles/op; unsampled is the busy time no sample saw); "+
 		"the error bar is the 95%% interval of the total cycles/op, drawn at its median, where enough repeats allow "+
 		"one (%s). Repeats: %s.%s%s", r.cyclesNoun(), p, strings.Join(r.categories(), ", "),
 		ciRule, strings.Join(ns, ", "), r.goCText(p, results.MCyclesPerOp), naText(absent))
