@@ -316,7 +316,9 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	}
 	remote, _ := topo.(*hosts)
 	if remote != nil {
-		rec.ClientHost = remote.s.dest
+		// The generator's CPUs are the client host's (nil: all it may use,
+		// known once it says so).
+		rec.ClientHost, rec.ClientCPUs = remote.s.dest, remote.s.clientCPUs
 		if dpdkFamily {
 			if err := remote.checkDPDK(t.Options); err != nil {
 				return failed(rec, err)

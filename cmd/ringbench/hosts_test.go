@@ -542,4 +542,22 @@ func TestHostsFlagErrors(t *testing.T) {
 			t.Errorf("run %v: %v, want one line with %q", tc.args, err, tc.want)
 		}
 	}
+	// bench and ndr check the same flags; bench takes a profile's hosts
+	// section under them.
+	for _, args := range [][]string{
+		{"ndr", "--topology", "hosts", "--server-addr", "10.0.0.1"},
+		{"bench", "--profile", "quick", "--topology", "hosts", "--server-addr", "10.0.0.1", "-n"},
+	} {
+		var out, errOut strings.Builder
+		err := ringbench(context.Background(), args, strings.NewReader(""), &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "--client-host") {
+			t.Errorf("%v: %v, want the missing --client-host", args, err)
+		}
+	}
+	var out, errOut strings.Builder
+	err := ringbench(context.Background(), []string{"bench", "--profile", "quick", "--topology", "hosts", "--client-host", "gen1",
+		"--server-addr", "192.0.2.1", "-n"}, strings.NewReader(""), &out, &errOut)
+	if err != nil || !strings.Contains(out.String(), " hosts ") {
+		t.Errorf("bench -n on hosts: %v; %s", err, out.String())
+	}
 }
