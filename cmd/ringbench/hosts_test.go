@@ -366,6 +366,15 @@ func TestHostsTopology(t *testing.T) {
 	}
 	if dpdkReason != "" {
 		t.Run("dpdk", func(t *testing.T) { t.Skipf("skipped: %s", dpdkReason) })
+	} else {
+		// The harness never picks a port on this topology by itself.
+		t.Run("dpdk/no-port", func(t *testing.T) {
+			recs, _, err := runHosts(context.Background(), t, append(h.args(remoteDir), "--backend", "dpdk", "--proto", "udp")...)
+			msg, _ := recs[0]["error"].(string)
+			if err == nil || recs[0]["status"] != "failed" || !strings.Contains(msg, "--opt pci=") || !strings.Contains(msg, h.iface) {
+				t.Errorf("dpdk without its port: %v, record %v: %q", err, recs[0]["status"], msg)
+			}
+		})
 	}
 	ents, err := os.ReadDir(remoteDir)
 	if err != nil || len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), "ringbench-") {
