@@ -18,8 +18,9 @@ DEB     := iproute2 nftables util-linux pkg-config gcc liburing-dev dpdk dpdk-de
 # there (re-evaluated after deps, as TAGS is).
 BASE_CFLAGS := -O2 -Wall -Wextra -Werror -pthread
 LIBURING    := $(shell test -f /usr/include/liburing.h && echo yes)
-# Only the tests need a browser (the report's rendering check).
-DEBTEST := chromium
+# Only the tests need a browser (the report's rendering check) and an sshd
+# (the hosts topology's stand-in client host, in a network namespace).
+DEBTEST := chromium openssh-server openssh-client
 
 .PHONY: all deps deps-test build baselines test bench report vet clean
 

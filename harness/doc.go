@@ -7,7 +7,10 @@
 //     backends, repeated.
 //  2. For each Trial, the Runner makes (once, then reuses) the Topology:
 //     loopback, veth (two network namespaces and a veth pair, RPS steering
-//     each side's receive work to its own CPUs) or memif (DPDK only).
+//     each side's receive work to its own CPUs), memif (DPDK only) or hosts
+//     (the generator on another host: ringbench finds or copies its own
+//     build there and runs `ringbench remotegen` in an ssh session, whose
+//     JSON events fire the window's hooks here; see remotegen.go).
 //  3. It starts the server as its own process: `ringbench serve` (Serve, on
 //     the other side of a line protocol over stdin/stdout) or an external
 //     command, under taskset on the server CPUs, in the server namespace,

@@ -41,6 +41,12 @@ func Doctor() []Check {
 		}
 	}
 
+	if p, err := exec.LookPath("ssh"); err != nil {
+		add("ssh", false, "no ssh client: the hosts topology (the generator on another host) cannot run")
+	} else {
+		add("ssh", true, "%s is there for the hosts topology (the generator on another host; --ssh picks another command)", p)
+	}
+
 	if id, err := meters.TracepointID("raw_syscalls/sys_enter"); err != nil {
 		add("tracefs", false, "%v: syscalls per op will be empty", err)
 	} else {

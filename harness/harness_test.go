@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -14,7 +15,28 @@ import (
 	"ringbench/results"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	// The hosts tests run this binary as the client host's ringbench.
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "remotegen":
+			if err := RemoteGenerate(os.Stdin, os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		case "version":
+			v, err := Version()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			fmt.Println(v)
+			os.Exit(0)
+		}
+	}
+	testenv.Main(m)
+}
 
 func TestCPUs(t *testing.T) {
 	n := runtime.NumCPU()

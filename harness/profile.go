@@ -31,7 +31,10 @@ type Profile struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// Seed orders the trials within each round of repeats. The bench
 	// command sets it from --seed, or from the clock, and prints it.
-	Seed        int64        `yaml:"seed"`
+	Seed int64 `yaml:"seed"`
+	// Hosts places the two sides of the hosts topology, for experiments
+	// on it; bench's --client-host and related flags override it.
+	Hosts       *HostsConfig `yaml:"hosts"`
 	Experiments []Experiment `yaml:"experiments"`
 }
 
@@ -178,6 +181,11 @@ func ParseProfile(b []byte) (*Profile, error) {
 	}
 	if p.Topology == "" {
 		p.Topology = "auto"
+	}
+	if p.Hosts != nil {
+		if err := p.Hosts.Check(); err != nil {
+			return nil, fmt.Errorf("parse profile: hosts: %w", err)
+		}
 	}
 	if _, _, err := p.expand("loopback"); err != nil {
 		return nil, err

@@ -50,8 +50,10 @@ func NewTopology(name string, serverCPUs, clientCPUs []int) (Topology, error) {
 		return newVeth(serverCPUs, clientCPUs)
 	case Memif:
 		return newMemif()
+	case Hosts:
+		return nil, errors.New("topology hosts is made by a Runner, from its HostsConfig")
 	default:
-		return nil, fmt.Errorf("unknown topology %q (known: loopback, veth, memif)", name)
+		return nil, fmt.Errorf("unknown topology %q (known: loopback, veth, memif, hosts)", name)
 	}
 }
 

@@ -108,6 +108,10 @@ type Runner struct {
 	MemifGenerator func(ctx context.Context, spec workloads.Spec, m MemifPath, hooks workloads.Hooks) (*workloads.Report, error)
 	Hugepages      func(pages int) (release func() error, err error)
 
+	// Hosts places the hosts topology's two sides; trials on that topology
+	// fail without it.
+	Hosts *HostsConfig
+
 	topos    map[string]Topology
 	releases []func() error
 	hugeErr  error
@@ -199,7 +203,16 @@ func (r *Runner) topology(name string, srv, cli []int) (Topology, error) {
 	if t, ok := r.topos[name]; ok {
 		return t, steer(t, srv, cli)
 	}
-	t, err := NewTopology(name, srv, cli)
+	var t Topology
+	var err error
+	if name == Hosts {
+		if r.Hosts == nil {
+			return nil, errors.New("topology hosts needs --client-host and --server-addr (or a profile's hosts: section)")
+		}
+		t, err = newHosts(*r.Hosts, r.Log)
+	} else {
+		t, err = NewTopology(name, srv, cli)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +301,18 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		Proto: t.Proto, Service: t.Service(), Host: topo.ServerHost(),
 		CPUs: srvCPUs, MsgSize: t.Size, Iface: topo.ServerIface(),
 	}
+	remote, _ := topo.(*hosts)
+	if remote != nil {
+		// The generator's CPUs are the client host's (nil: all it may use,
+		// known once it says so).
+		rec.ClientHost, rec.ClientCPUs = remote.s.dest, remote.s.clientCPUs
+		if dpdkFamily {
+			if err := remote.checkDPDK(t.Options); err != nil {
+				return failed(rec, err)
+			}
+			cfg.Iface = "" // the port is the one the user named
+		}
+	}
 	// Every built-in backend runs with its own defaults; the only options
 	// the harness adds are the DPDK port's plumbing, and they are recorded.
 	if dpdkFamily {
@@ -312,6 +337,9 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		cfg.Options[k] = v
 	}
 	gen := Generator(workloads.Run)
+	if remote != nil {
+		gen = remote.generate
+	}
 	var beforeStop func() // set once the server runs
 	if m, ok := topo.(*memif); ok {
 		if r.MemifGenerator == nil {
@@ -328,6 +356,13 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		}
 	}
 
+	if remote != nil {
+		// Before the server: a DPDK server may take over the interface
+		// ssh would use, and a client host out of reach fails sooner.
+		if _, err := remote.remoteBinary(ctx); err != nil {
+			return failed(rec, err)
+		}
+	}
 	srv, err := startServer(ctx, topo, ServerSpec{Backend: t.Backend, Command: t.ServerCmd, Config: cfg})
 	if err != nil {
 		return classify(rec, err)
@@ -398,6 +433,9 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	if err != nil {
 		return failed(rec, err)
 	}
+	if remote != nil {
+		rec.ClientCPUs = remote.cpus
+	}
 	w := r.meterWindow(t, win, rep, srv, topo, srvCPUs, cliCPUs, dpdkFamily)
 	bd, profErr := r.profile(&rec, t, win)
 	if bd != nil {
@@ -406,6 +444,9 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	}
 	meters.Fill(&rec, w)
 	meters.FillLatency(&rec, rep)
+	if remote != nil {
+		noteRemote(&rec, remote.runOf(rep))
+	}
 	rec.Env.CyclesSource = rec.CyclesSource
 	if bd != nil {
 		// The busy time no sample saw is its own part, not the seen
@@ -531,9 +572,18 @@ func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *s
 	switch {
 	case dpdkPort:
 		w.Packets = meters.PacketsPort
-	case topo.ClientNetns() == "" && topo.ServerNetns() == "":
+	case topo.Name() == Loopback:
 		w.Packets = meters.PacketsSNMPShared
 		w.Iface = "lo"
+	}
+	if h, ok := topo.(*hosts); ok {
+		// The generator's CPUs are the client host's: their busy comes
+		// from there, never from this host's /proc/stat.
+		w.ClientCPUs = nil
+		w.Gen.Loops = max(1, min(len(h.cpus), t.Conns))
+		if run := h.runOf(rep); run != nil {
+			w.Gen.CoresBusy, w.Gen.CoresBusySource = run.busy, run.busySource
+		}
 	}
 	if topo.Name() == Memif {
 		w.Gen.Polling = true

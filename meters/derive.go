@@ -47,6 +47,12 @@ type Generator struct {
 	// they had. Negative when not reported.
 	Polling       bool
 	IdlePollShare float64
+	// CoresBusy, when set, is the busy share of the generator's CPUs that
+	// the generator read itself, on another host than the meters (the
+	// hosts topology): A and B hold this host's cores, not its.
+	// CoresBusySource says where and how it was read.
+	CoresBusy       *float64
+	CoresBusySource string
 }
 
 // Window is everything a record's meters are derived from.
@@ -145,8 +151,10 @@ func Fill(rec *results.Record, w Window) {
 			"core busy and cycles per op include the generator's work on them, so this trial's cost is not the server's alone "+
 			"and stays out of the headline comparison", shared))
 	}
-	cliBusy, _, _, _ := coreBusy(w.A, w.B, w.ClientCPUs, win)
-	if n := float64(len(w.ClientCPUs)); n > 0 && win > 0 {
+	if w.Gen.CoresBusy != nil {
+		rec.ClientBusy, rec.ClientBusySource = *w.Gen.CoresBusy, w.Gen.CoresBusySource
+	} else if n := float64(len(w.ClientCPUs)); n > 0 && win > 0 {
+		cliBusy, _, _, _ := coreBusy(w.A, w.B, w.ClientCPUs, win)
 		rec.ClientBusy = cliBusy / (win * 1e9 * n)
 	}
 	if w.Gen.Loops > 0 && genWin > 0 {

@@ -136,6 +136,31 @@ func TestFill(t *testing.T) {
 				t.Errorf("shared %v client-bound %v, want false, true", r.ClientSharesServerCPUs, r.ClientBound)
 			}
 		}},
+		{"local client cores' busy", nil, func(t *testing.T, r results.Record) {
+			eq(t, "client_busy", r.ClientBusy, 0.5) // cpu0 idle half the wall
+			if r.ClientBusySource != "" {
+				t.Errorf("client busy source %q on one host", r.ClientBusySource)
+			}
+		}},
+		{"a generator on another host brings its cores' busy", func(w *Window) {
+			// This host's cpu0 is fully busy: it is not the generator's.
+			w.B.Idle.Idle[0] = w.A.Idle.Idle[0]
+			w.ClientCPUs = nil
+			w.Gen.CoresBusy, w.Gen.CoresBusySource = f(0.25), "timer_list on the client host gen1"
+		}, func(t *testing.T, r results.Record) {
+			eq(t, "client_busy", r.ClientBusy, 0.25)
+			if r.ClientBusySource != "timer_list on the client host gen1" || r.ClientBound {
+				t.Errorf("client busy source %q, client-bound %v", r.ClientBusySource, r.ClientBound)
+			}
+		}},
+		{"a busy generator host flags client-bound", func(w *Window) {
+			w.ClientCPUs = nil
+			w.Gen.CoresBusy = f(0.97)
+		}, func(t *testing.T, r results.Record) {
+			if !r.ClientBound {
+				t.Error("97% busy client host cores not flagged")
+			}
+		}},
 		{"a polling generator is not judged by its busy core", func(w *Window) {
 			w.Gen.Polling, w.Gen.ThreadCPU = true, 2*time.Second
 			w.B.Idle.Idle[0] = 0

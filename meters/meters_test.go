@@ -2,6 +2,7 @@ package meters
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -322,5 +323,34 @@ func TestProcessTree(t *testing.T) {
 	run, _, n, err := readSchedstats([]int{os.Getpid()})
 	if err != nil || n < 1 || run <= 0 {
 		t.Errorf("schedstat of this process: %v ns over %d threads, %v", run, n, err)
+	}
+}
+
+func TestCoresBusy(t *testing.T) {
+	a := Snapshot{At: 10 * time.Second, CPU: map[int]CPUTimes{0: {Idle: 1e9}, 1: {Idle: 1e9}},
+		IdleErr: errors.New("not root")}
+	b := Snapshot{At: 12 * time.Second, CPU: map[int]CPUTimes{0: {Idle: 2.5e9}, 1: {Idle: 1e9, Steal: 1e9}},
+		IdleErr: errors.New("not root")}
+	// cpu0: 2 s wall, 1.5 s idle; cpu1: 2 s wall, 1 s steal.
+	share, src, err := CoresBusy(a, b, []int{0, 1})
+	if err != nil || src != BusyProcStat || math.Abs(share-0.375) > 1e-9 {
+		t.Errorf("CoresBusy = %v, %q, %v; want 0.375 from proc_stat", share, src, err)
+	}
+	if _, _, err := CoresBusy(a, b, []int{2}); err == nil {
+		t.Error("a CPU missing from the snapshots: want an error")
+	}
+	if _, _, err := CoresBusy(a, a, []int{0}); err == nil {
+		t.Error("no window: want an error")
+	}
+	r, err := NewCoresReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s0 := r.Read()
+	time.Sleep(20 * time.Millisecond)
+	s1 := r.Read()
+	if s0.CPUErr != nil || s1.At <= s0.At || len(s1.CPU) == 0 {
+		t.Errorf("CoresReader: %v, at %v then %v, %d cpus", s0.CPUErr, s0.At, s1.At, len(s1.CPU))
 	}
 }

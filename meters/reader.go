@@ -41,10 +41,9 @@ type Target struct {
 type Reader struct {
 	t Target
 
-	stat, snmp, netdev *procFile
-	timers             *procFile // nil without root
-	timersErr          error
-	cgCPU, cgPressure  *procFile
+	cores             *CoresReader
+	snmp, netdev      *procFile
+	cgCPU, cgPressure *procFile
 
 	// tree is the server's process tree when it has no cgroup, found once:
 	// scanning /proc at every snapshot would cost milliseconds.
@@ -110,10 +109,9 @@ func NewReader(t Target) (r *Reader, err error) {
 			r.Close()
 		}
 	}()
-	if r.stat, err = openProcFile("/proc/stat"); err != nil {
+	if r.cores, err = NewCoresReader(); err != nil {
 		return nil, err
 	}
-	r.timers, r.timersErr = openProcFile("/proc/timer_list")
 	net := filepath.Join("/proc", strconv.Itoa(t.PID), "net")
 	if r.snmp, err = openProcFile(filepath.Join(net, "snmp")); err != nil {
 		return nil, err
@@ -179,7 +177,8 @@ func (r *Reader) threads() []int {
 
 // Close releases every file and counter.
 func (r *Reader) Close() {
-	for _, f := range []*procFile{r.stat, r.timers, r.snmp, r.netdev, r.cgCPU, r.cgPressure} {
+	r.cores.Close()
+	for _, f := range []*procFile{r.snmp, r.netdev, r.cgCPU, r.cgPressure} {
 		f.close()
 	}
 	if r.cycles != nil {
@@ -222,15 +221,7 @@ func (r *Reader) readCheap() Snapshot {
 	var s Snapshot
 	t0 := Now()
 	var b []byte
-	if b, s.CPUErr = r.stat.read(); s.CPUErr == nil {
-		s.CPU, s.CPUErr = ParseProcStat(b)
-	}
-	s.IdleErr = r.timersErr
-	if r.timers != nil {
-		if b, s.IdleErr = r.timers.read(); s.IdleErr == nil {
-			s.Idle, s.IdleErr = ParseTimerList(b)
-		}
-	}
+	r.cores.readInto(&s)
 	if r.cgCPU != nil {
 		if b, s.ServerCPUErr = r.cgCPU.read(); s.ServerCPUErr == nil {
 			s.ServerCPU, s.ServerCPUErr = ParseCgroupCPU(b)

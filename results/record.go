@@ -70,6 +70,9 @@ type Record struct {
 	BusyNsPerPacket *float64 `json:"busy_ns_per_packet"`
 	ServerBusy      float64  `json:"server_busy"` // busy fraction of the server cores
 	ClientBusy      float64  `json:"client_busy"` // busy fraction of the client cores
+	// ClientBusySource is set when the generator's host read its own cores
+	// (the hosts topology): which host, and timer_list or proc_stat.
+	ClientBusySource string `json:"client_busy_source,omitempty"`
 	// ClientThreadBusy is the generator's loop threads' CPU over the window.
 	ClientThreadBusy float64 `json:"client_thread_busy"`
 	// ClientIdlePolls is a polling generator's (DPDK's) share of polls that
@@ -126,6 +129,12 @@ type Record struct {
 	// late (its thread did not run: the generator, the harness beside it or
 	// the machine); the rest waited for a free slot behind the server.
 	Behind uint64 `json:"behind"`
+	// EdgeLagUS (the hosts topology) is how long after the generator's
+	// window edge, on its host, the meters here read theirs: half the
+	// ssh round trip measured at that edge, less the time the meters took
+	// before answering; the larger of the two edges. The meters' window
+	// is shifted by about this much from the generator's.
+	EdgeLagUS *float64 `json:"edge_lag_us,omitempty"`
 
 	// Where the server cores' cycles went: a cpu-clock (or PMU cycles)
 	// sample of the server cores through the cost window, every sample
@@ -191,6 +200,9 @@ type Config struct {
 	WarmupS    float64 `json:"warmup_s"`
 	DurationS  float64 `json:"duration_s"`
 	ServerCmd  string  `json:"server_cmd,omitempty"` // external backend only
+	// ClientHost is the ssh destination the generator ran on (the hosts
+	// topology only; ClientCPUs are then that host's).
+	ClientHost string `json:"client_host,omitempty"`
 	// Options are the backend options the trial asked for.
 	Options map[string]string `json:"options,omitempty"`
 	// HarnessOptions are the backend options the harness added (DPDK's

@@ -43,6 +43,7 @@ Commands:
   compare  compare two results folders, as benchstat would: ringbench compare DIR_A DIR_B
   doctor   what this machine supports, each line with its reason
   backends the registered backends and variants
+  version  this build's identity (revision, Go version, digest of the executable)
 
 Run 'ringbench <command> -h' for its flags.
 `
@@ -76,6 +77,15 @@ func ringbench(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return serveCmd(rest, stdin, stdout, stderr)
 	case "dpdkgen":
 		return dpdk.GeneratorMain(rest, stdin, stdout)
+	case "remotegen":
+		return harness.RemoteGenerate(stdin, stdout)
+	case "version":
+		v, err := harness.Version()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, v)
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -91,6 +101,7 @@ type trialFlags struct {
 	rate                                                              float64
 	warmup, duration                                                  time.Duration
 	opts                                                              optionFlag
+	hosts                                                             hostsFlags
 }
 
 func (f *trialFlags) register(fs *flag.FlagSet) {
@@ -99,7 +110,7 @@ func (f *trialFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.workload, "workload", "echo", "echo (request/response) or stream (one-way bulk)")
 	fs.StringVar(&f.direction, "direction", "up", "stream direction: up (client sends, server sinks) or down (server sources)")
 	fs.StringVar(&f.proto, "proto", "tcp", "tcp or udp")
-	fs.StringVar(&f.topology, "topology", "auto", "loopback, veth (two network namespaces; root), memif (DPDK only), or auto (veth as root, else loopback)")
+	fs.StringVar(&f.topology, "topology", "auto", "loopback, veth (two network namespaces; root), memif (DPDK only), hosts (the generator on another host over ssh: --client-host, --server-addr), or auto (veth as root, else loopback)")
 	fs.StringVar(&f.arrival, "arrival", "constant", "open-loop arrivals: constant or poisson")
 	fs.IntVar(&f.conns, "conns", 16, "connections (UDP: connected sockets)")
 	fs.IntVar(&f.depth, "depth", 1, "echo requests in flight per connection")
@@ -110,6 +121,7 @@ func (f *trialFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.warmup, "warmup", time.Second, "warm-up before the measurement window")
 	fs.DurationVar(&f.duration, "duration", 3*time.Second, "measurement window")
 	fs.Var(&f.opts, "opt", "backend option key=value, repeatable (e.g. uring's batch=16, dpdk's pmd=af_packet)")
+	f.hosts.register(fs)
 }
 
 func (f *trialFlags) trial() (harness.Trial, error) {
@@ -125,9 +137,9 @@ func (f *trialFlags) trial() (harness.Trial, error) {
 		return harness.Trial{}, errors.New("--backend external needs --server-cmd 'CMD' (with {port} where it takes its port)")
 	}
 	switch topo {
-	case harness.Loopback, harness.Veth, harness.Memif:
+	case harness.Loopback, harness.Veth, harness.Memif, harness.Hosts:
 	default:
-		return harness.Trial{}, fmt.Errorf("unknown topology %q (known: loopback, veth, memif, auto)", f.topology)
+		return harness.Trial{}, fmt.Errorf("unknown topology %q (known: loopback, veth, memif, hosts, auto)", f.topology)
 	}
 	if f.repeats < 1 {
 		return harness.Trial{}, fmt.Errorf("--repeats must be at least 1, got %d", f.repeats)
@@ -233,6 +245,8 @@ type trialCommand struct {
 	out *string
 	m   meterFlags
 	fs  *flag.FlagSet
+	// hosts places the hosts topology's sides (nil on other topologies).
+	hosts *harness.HostsConfig
 }
 
 // parseTrialCommand parses name's flags: the shared ones, and those more
@@ -251,6 +265,10 @@ func parseTrialCommand(name string, args []string, stderr io.Writer, more func(*
 	}
 	if c.fs.NArg() > 0 {
 		return nil, fmt.Errorf("%s: unexpected argument %q", name, c.fs.Arg(0))
+	}
+	var err error
+	if c.hosts, err = c.tf.hosts.config(c.fs, nil, []string{c.tf.topology}); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return c, nil
 }
@@ -271,6 +289,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer r.Close()
 	m.apply(r)
+	r.Hosts = c.hosts
 	var trials []harness.Trial
 	for i := 0; i < tf.repeats; i++ {
 		t.Repeat = i
@@ -326,12 +345,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	profile := fs.String("profile", "quick", "built-in profile ("+strings.Join(harness.Profiles(), ", ")+") or a YAML file")
 	out := fs.String("out", "", "results folder (default bench-results/<time>)")
-	topology := fs.String("topology", "", "override every experiment's topology (loopback, veth)")
+	topology := fs.String("topology", "", "override every experiment's topology (loopback, veth, hosts)")
 	only := fs.String("backends", "", "comma-separated backends to keep (default: the profile's)")
 	lesson := fs.Bool("lesson", true, "run the middle-ground experiments too")
 	report := fs.Bool("report", true, "write report.md and report.html at the end")
 	m := meterFlags{}
 	m.register(fs)
+	var hf hostsFlags
+	hf.register(fs)
 	validate := fs.Bool("validate", true, "check the meters against their ground truths first (ringbench validate; about 1.5 minutes); the report shows the outcome")
 	dry := fs.Bool("n", false, "list the trials and exit")
 	seed := fs.Int64("seed", 0, "order of the trials within each round of repeats (default: the profile's seed, else from the clock; printed so a run can be repeated)")
@@ -362,6 +383,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	var topologies []string
+	for _, t := range trials {
+		topologies = append(topologies, t.Topology)
+	}
+	hosts, err := hf.config(fs, p.Hosts, topologies)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
 	if *dry {
 		fmt.Fprintf(stdout, "profile %s: %d trials, order --seed %d\n", p.Name, len(trials), p.Seed)
 		for i, t := range trials {
@@ -380,7 +409,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// to the run's folder, where the report finds it.
 		vdir := filepath.Join(*out, "validate")
 		o := harness.DefaultValidateOptions
-		o.Topology = *topology
+		// The meters are this host's on every topology: on hosts they are
+		// validated on the local default.
+		if *topology != harness.Hosts {
+			o.Topology = *topology
+		}
 		v, err := runValidation(ctx, &vdir, o, stderr)
 		if v != nil {
 			printValidation(stderr, v)
@@ -399,6 +432,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer r.Close()
 	m.apply(r)
+	r.Hosts = hosts
 	r.MaxAttempts = p.MaxAttempts
 	if defaulted {
 		if err := markLatest(resultsRoot, *out); err != nil {

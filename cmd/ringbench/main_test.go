@@ -16,7 +16,7 @@ import (
 func TestMain(m *testing.M) {
 	// The harness re-executes its own binary as the server ("serve"); in
 	// tests that binary is this one.
-	if len(os.Args) > 1 && (os.Args[1] == "serve" || os.Args[1] == "dpdkgen") {
+	if len(os.Args) > 1 && (os.Args[1] == "serve" || os.Args[1] == "dpdkgen" || os.Args[1] == "remotegen" || os.Args[1] == "version") {
 		if err := ringbench(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(1)
@@ -41,9 +41,27 @@ func runAndLoad(t *testing.T, args ...string) []map[string]any {
 	if err := ringbench(context.Background(), args, strings.NewReader(""), &out, &errOut); err != nil {
 		t.Fatalf("ringbench %v: %v\nstderr: %s", args, err, errOut.String())
 	}
-	f, err := os.Open(filepath.Join(dir, "results.jsonl"))
+	recs, err := loadRecords(t, dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(recs) == 0 {
+		t.Fatal("no records")
+	}
+	for _, name := range []string{"results.bench", "summary.md"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("missing %s: %v", name, err)
+		}
+	}
+	return recs
+}
+
+// loadRecords reads dir's results.jsonl.
+func loadRecords(t *testing.T, dir string) ([]map[string]any, error) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "results.jsonl"))
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	var recs []map[string]any
@@ -56,15 +74,7 @@ func runAndLoad(t *testing.T, args ...string) []map[string]any {
 		}
 		recs = append(recs, m)
 	}
-	if len(recs) == 0 {
-		t.Fatal("no records")
-	}
-	for _, name := range []string{"results.bench", "summary.md"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			t.Errorf("missing %s: %v", name, err)
-		}
-	}
-	return recs
+	return recs, sc.Err()
 }
 
 func checkRecord(t *testing.T, rec map[string]any) {

@@ -106,6 +106,7 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer r.Close()
 	m.apply(r)
+	r.Hosts = c.hosts
 	fmt.Fprintf(stderr, "ndr: loss ≤ %g, p99 ≤ %g µs, precision %g, into %s\n", s.Loss, s.P99US, s.Precision, *out)
 	plans := make([]harness.NDRPlan, len(trials))
 	for i, t := range trials {
