@@ -95,14 +95,10 @@ func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 	}
 	s.mac = p.mac
 	st.rules.MAC = p.mac
-	loop := (*C.struct_rb_loop)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_rb_loop{}))))
-	loop.port_id = p.id
-	loop.pool = p.pool
-	loop.rules = cRules(&st.rules)
-	s.loop = loop
+	s.loop = newLoop(p, &st.rules)
 	ready <- nil
 
-	C.rb_run(loop)
+	C.rb_run(s.loop)
 
 	s.mu.Lock()
 	s.last = s.snapshot()
@@ -110,6 +106,16 @@ func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 	s.mu.Unlock()
 	err = errors.Join(p.close(), ealCleanup())
 	return err
+}
+
+// newLoop is the loop's state for port p in C memory (rb_run holds on to
+// it, so the Go GC must never move it); free it with C.free.
+func newLoop(p *port, rules *Reflector) *C.struct_rb_loop {
+	loop := (*C.struct_rb_loop)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_rb_loop{}))))
+	loop.port_id = p.id
+	loop.pool = p.pool
+	loop.rules = cRules(rules)
+	return loop
 }
 
 func cRules(r *Reflector) C.struct_rb_rules {
@@ -183,6 +189,7 @@ func (s *Server) snapshot() backends.Counters {
 			"arp_replies":  uint64(c.arp_replies),
 			"tx_full":      uint64(c.tx_full),
 			"mbuf_nomem":   uint64(c.nomem),
+			"tx_held":      uint64(c.tx_held),
 		},
 	}
 	for r := ReasonNone + 1; r < numReasons; r++ {
@@ -216,13 +223,14 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// reflectC runs the C fast path's rules on one frame; tests compare it with
-// Reflector.Reflect.
-func reflectC(r *Reflector, frame []byte) Verdict {
+// reflectC runs the C fast path's rules (rb_judge, as the loop calls it) on
+// one frame that arrived in segs mbufs, frame being the first; tests compare
+// it with Reflector.Reflect.
+func reflectC(r *Reflector, frame []byte, segs int) Verdict {
 	rules := cRules(r)
 	buf := C.CBytes(frame)
 	defer C.free(buf)
-	v := C.rb_reflect(&rules, (*C.uint8_t)(buf), C.uint32_t(len(frame)))
+	v := C.rb_judge(&rules, (*C.uint8_t)(buf), C.uint32_t(len(frame)), C.uint16_t(segs))
 	copy(frame, unsafe.Slice((*byte)(buf), len(frame)))
 	return Verdict{Action: Action(v.action), Reason: DropReason(v.reason), Len: int(v.len), Payload: int(v.payload), ARP: v.arp != 0}
 }
