@@ -9,7 +9,10 @@
 //     per process: the lcore on the server CPU, --no-pci unless a PCI address
 //     is set, --no-huge when no hugepages are reserved, and one --vdev
 //     (net_af_xdp or net_af_packet on Config.Iface, net_memif, or an override).
-//  2. It sets up the port: a mempool, one RX and one TX queue, burst 32.
+//  2. It sets up the port: a mempool, one RX and one TX queue, all on the
+//     port's NUMA node (the lcore's for a virtual device), burst 32; an
+//     af_xdp port's interface gets the busy-poll settings the options ask
+//     for, put back at Close.
 //  3. The reflector loop runs in C on a locked, pinned Go thread: one cgo call
 //     that loops until a stop flag is set. Each burst is received, every frame
 //     is judged by the rules Reflector.Reflect states in Go (ARP reply, UDP

@@ -13,10 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"sync"
-	"syscall"
 	"unsafe"
 
 	"ringbench/backends"
@@ -33,6 +31,8 @@ type Server struct {
 	done      chan error
 	closeOnce sync.Once
 	closeErr  error
+	// restoreNetdev puts back the interface settings the options changed.
+	restoreNetdev func() error
 
 	mu    sync.Mutex
 	ended bool // the loop returned; last holds its final counters
@@ -60,12 +60,16 @@ func newServer(cfg backends.Config) (backends.Server, error) {
 		return nil, err
 	}
 	ignoreSIGPIPE()
-	s := &Server{port: int(st.rules.Port), pmd: st.chosenPMD, done: make(chan error, 1)}
+	restore, err := applyNetdev(st.iface, st.netdev)
+	if err != nil {
+		return nil, fmt.Errorf("start dpdk server: %w", err)
+	}
+	s := &Server{port: int(st.rules.Port), pmd: st.chosenPMD, done: make(chan error, 1), restoreNetdev: restore}
 	ready := make(chan error, 1)
 	go s.run(st, ready)
 	if err := <-ready; err != nil {
 		<-s.done
-		return nil, err
+		return nil, errors.Join(err, restore())
 	}
 	return s, nil
 }
@@ -144,15 +148,6 @@ func cRules(r *Reflector) C.struct_rb_rules {
 	return c
 }
 
-// ignoreSIGPIPE makes the process ignore SIGPIPE before the EAL starts its
-// threads. net_memif's control channel calls sendmsg without MSG_NOSIGNAL
-// from the EAL interrupt thread, a C thread: a peer that went away raises
-// SIGPIPE there, and Go's handler does not recover a signal on a non-Go
-// thread, so the process dies. Ignored, the send fails with EPIPE and the
-// PMD handles the disconnect. (Go's own writes to a closed pipe then get
-// EPIPE too, which they handle.)
-func ignoreSIGPIPE() { signal.Ignore(syscall.SIGPIPE) }
-
 // Port is the UDP port the server answers on.
 func (s *Server) Port() int { return s.port }
 
@@ -215,7 +210,7 @@ func (s *Server) snapshot() backends.Counters {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		C.rb_stop(s.loop)
-		if err := <-s.done; err != nil {
+		if err := errors.Join(<-s.done, s.restoreNetdev()); err != nil {
 			s.closeErr = fmt.Errorf("close dpdk server: %w", err)
 		}
 		C.free(unsafe.Pointer(s.loop))
