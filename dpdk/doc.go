@@ -19,8 +19,9 @@
 //     echo with swapped addresses and valid checksums, sink, or a counted
 //     drop), and the replies go out in one tx burst.
 //  4. Counters reads the loop's counters (one C struct) and the port's
-//     statistics; Close stops the loop, stops and closes the port, and cleans
-//     up the EAL.
+//     statistics; Close stops the loop, then stops and closes the port. The
+//     EAL lives until the process exits (ealInit says why it is never
+//     cleaned up), which a server's process does right after Close.
 //
 // The reference ("dpdk-testpmd") is Debian's dpdk-testpmd in 5tswap mode as a
 // child process; its Counters ask its interactive shell for port and

@@ -117,7 +117,6 @@ int rb_port_close(uint16_t port_id, struct rte_mempool *pool, char *err, int err
 	return 0;
 }
 
-int rb_eal_cleanup(void) { return rte_eal_cleanup(); }
 
 int rb_link_up(uint16_t port_id)
 {

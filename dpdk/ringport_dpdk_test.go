@@ -107,7 +107,6 @@ func runRingPort(res *ringPortResult, errorf, logf func(string, ...any)) error {
 	if err := ealInit(ealArgs(lcore, "", "", true, prefix)); err != nil {
 		return err
 	}
-	defer ealCleanup()
 	rp, err := openRingPort(64, ringTxCap, -1)
 	if err != nil {
 		return err

@@ -88,13 +88,12 @@ func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 	prefix := filePrefix("server")
 	defer removeRuntimeDir(prefix)
 	if err := ealInit(ealArgs(st.lcore, st.vdev, st.pci, st.noHuge, prefix)); err != nil {
-		// A failed rte_eal_init leaves nothing rte_eal_cleanup may touch.
 		ready <- err
 		return nil
 	}
 	p, err := openPort(1024)
 	if err != nil {
-		ready <- errors.Join(err, ealCleanup())
+		ready <- err
 		return nil
 	}
 	s.mac = p.mac
@@ -108,8 +107,7 @@ func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 	s.last = s.snapshot()
 	s.ended = true
 	s.mu.Unlock()
-	err = errors.Join(p.close(), ealCleanup())
-	return err
+	return p.close()
 }
 
 // newLoop is the loop's state for port p in C memory (rb_run holds on to
@@ -206,7 +204,8 @@ func (s *Server) snapshot() backends.Counters {
 }
 
 // Close stops the loop, stops and closes the port (which detaches an
-// af_xdp program from its interface) and cleans up the EAL.
+// af_xdp program from its interface) and puts back the interface settings.
+// The EAL stays until the process exits (see ealInit).
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		C.rb_stop(s.loop)
