@@ -32,7 +32,7 @@ const (
 	OptBusyBudget = "busy_budget"
 )
 
-var knownOptions = []string{OptPMD, OptMemifSocket, OptVdev, OptPCI, OptHugepages, OptUDPChecksum, OptBusyBudget}
+var knownOptions = append([]string{OptPMD, OptMemifSocket, OptVdev, OptPCI, OptHugepages, OptUDPChecksum, OptBusyBudget}, netdevOptions...)
 
 // defaultSourceSize is what a source sends per datagram when Config.MsgSize
 // is 0, as the kernel backends do.
@@ -59,6 +59,8 @@ type serverSettings struct {
 	noHuge    bool
 	cfgPMD    string // the pmd option as given, for error messages
 	chosenPMD string // af_xdp, af_packet, memif, or "" for an override
+	iface     string
+	netdev    []netdevSetting // written to iface's sysfs for the server's life
 }
 
 // parseServerConfig checks cfg and resolves its options. afxdp reports
@@ -117,9 +119,7 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 	case 1:
 		s.lcore = cfg.CPUs[0]
 	default:
-		// One lcore polls one queue pair; spreading a virtual port's single
-		// queue over more cores would measure lock contention, not DPDK.
-		return s, &backends.NotSupportedError{Feature: fmt.Sprintf("dpdk on %d cores", len(cfg.CPUs)), Reason: "this server polls one queue pair on one core"}
+		s.lcore = cfg.CPUs[0] // refused below, with the port's reason
 	}
 	if s.lcore < 0 {
 		return s, fmt.Errorf("check config: cpu %d", s.lcore)
@@ -186,6 +186,23 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 		}
 		s.vdev += ",busy_budget=" + strconv.FormatUint(n, 10)
 	}
+	s.iface = cfg.Iface
+	for _, k := range netdevOptions {
+		v, ok := opt[k]
+		if !ok {
+			continue
+		}
+		if s.chosenPMD != PMDAFXDP {
+			return s, fmt.Errorf("check config: %s applies to the af_xdp port only (this one is %q)", k, s.chosenPMD)
+		}
+		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+			return s, fmt.Errorf("check config: %s=%q, want a whole number: %w", k, v, err)
+		}
+		s.netdev = append(s.netdev, netdevSetting{k, v})
+	}
+	if len(cfg.CPUs) > 1 {
+		return s, &backends.NotSupportedError{Feature: fmt.Sprintf("dpdk on %d cores", len(cfg.CPUs)), Reason: s.multiCoreReason()}
+	}
 	if cfg.Options[OptPMD] != "" && s.chosenPMD != PMDAFXDP && s.chosenPMD != PMDAFPacket {
 		return s, fmt.Errorf("check config: %s applies to Iface only", OptPMD)
 	}
@@ -207,6 +224,29 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 		return s, fmt.Errorf("check config: %s=%q, want full, zero or keep", OptUDPChecksum, v)
 	}
 	return s, nil
+}
+
+// multiCoreReason says why the server refuses more than one core on the
+// port it was given. The loop is one lcore polling one queue pair; what N
+// lcores on N queues would need, and what stands in the way, is the
+// driver's.
+func (s serverSettings) multiCoreReason() string {
+	const one = "one lcore polls one queue pair (dpdk-testpmd, as ringbench runs it, too: --nb-cores=1)"
+	switch {
+	case s.chosenPMD == PMDAFXDP:
+		return one + "; net_af_xdp could bind N AF_XDP sockets (queue_count=N) to a veth made with N queues, " +
+			"but veth has no RSS: a frame arrives on the queue matching the sending socket's transmit queue, " +
+			"and the harness makes single-queue veths"
+	case s.chosenPMD == PMDAFPacket:
+		return one + "; net_af_packet (qpairs=N) would spread flows by the kernel's fanout hash, " +
+			"N sockets each polled with syscalls"
+	case s.chosenPMD == "memif":
+		return one + "; net_memif can carry N queue pairs, but ringbench's memif generator drives one, " +
+			"so the load would land on one queue"
+	case s.pci != "":
+		return one + "; a NIC with RSS could spread flows over N queues for N lcores, which this server does not set up"
+	}
+	return one + "; a --vdev override has whatever queues its driver offers, which this server does not set up"
 }
 
 // ifaceVdev is the --vdev for a kernel interface driven by pmd.

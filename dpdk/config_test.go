@@ -45,7 +45,15 @@ func TestParseServerConfig(t *testing.T) {
 		{"bad host", func(c *backends.Config) { c.Host = "::1" }, false, "", 0, "IPv4"},
 		{"bad checksum mode", func(c *backends.Config) { c.Options = map[string]string{OptUDPChecksum: "partial"} }, false, "", 0, "full, zero or keep"},
 		{"tcp", func(c *backends.Config) { c.Proto = backends.TCP }, false, "", 0, "no kernel TCP stack"},
-		{"two cores", func(c *backends.Config) { c.CPUs = []int{0, 1} }, false, "", 0, "one core"},
+		{"busy-poll settings on af_packet", func(c *backends.Config) { c.Options = map[string]string{OptNapiDeferHardIRQs: "2"} }, false, "", 0, "af_xdp port only"},
+		{"bad gro_flush_timeout", func(c *backends.Config) { c.Options = map[string]string{OptGROFlushTimeout: "-1"} }, true, "", 0, "whole number"},
+		{"two cores on af_xdp", func(c *backends.Config) { c.CPUs = []int{0, 1} }, true, "", 0, "veth has no RSS"},
+		{"two cores on af_packet", func(c *backends.Config) { c.CPUs = []int{0, 1} }, false, "", 0, "fanout hash"},
+		{"two cores on memif", func(c *backends.Config) {
+			c.CPUs = []int{0, 1}
+			c.Iface = ""
+			c.Options = map[string]string{OptMemifSocket: "/tmp/m.sock"}
+		}, false, "", 0, "generator drives one"},
 		{"source needs a size", func(c *backends.Config) { c.Service = backends.Source; c.MsgSize = 4 }, false, "", 0, "MsgSize"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +80,12 @@ func TestParseServerConfig(t *testing.T) {
 	st, err := parseServerConfig(backends.Config{Proto: backends.UDP, Service: backends.Echo, Port: 7, Iface: "x", CPUs: []int{0}}, yes, yes)
 	if err != nil || st.noHuge || st.rules.Port != 7 {
 		t.Errorf("hugepages free and port 7: %+v, %v", st, err)
+	}
+	st, err = parseServerConfig(backends.Config{Proto: backends.UDP, Iface: "x", CPUs: []int{0},
+		Options: map[string]string{OptBusyBudget: "64", OptNapiDeferHardIRQs: "2", OptGROFlushTimeout: "200000"}}, yes, no)
+	want := []netdevSetting{{OptNapiDeferHardIRQs, "2"}, {OptGROFlushTimeout, "200000"}}
+	if err != nil || !strings.HasSuffix(st.vdev, ",busy_budget=64") || st.iface != "x" || !slices.Equal(st.netdev, want) {
+		t.Errorf("busy-poll options: %+v, %v; want busy_budget=64 and %v on x", st, err, want)
 	}
 	_, err = parseServerConfig(backends.Config{Proto: backends.TCP}, yes, yes)
 	if !errors.Is(err, backends.ErrNotSupported) {

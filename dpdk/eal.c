@@ -23,6 +23,17 @@ int rb_eal_init(int argc, char **argv, char *err, int errlen)
 	return 0;
 }
 
+// rb_port_socket is the NUMA node a port's mbufs and queues go on: the
+// port's own, so the NIC's DMA and the descriptors stay local; a virtual
+// device has none (SOCKET_ID_ANY), and then the polling lcore's.
+int rb_port_socket(uint16_t port_id)
+{
+	int socket = rte_eth_dev_socket_id(port_id);
+	if (socket == SOCKET_ID_ANY)
+		socket = (int)rte_socket_id();
+	return socket;
+}
+
 // rb_port_open configures the one port the EAL found with one rx and one tx
 // queue of nb_desc descriptors and starts it.
 int rb_port_open(uint16_t nb_desc, uint16_t *port_id, uint8_t mac[6], struct rte_mempool **pool, char *err, int errlen)
@@ -34,17 +45,22 @@ int rb_port_open(uint16_t nb_desc, uint16_t *port_id, uint8_t mac[6], struct rte
 	}
 	uint16_t pid = 0;
 	RTE_ETH_FOREACH_DEV(pid) break;
+	if (rb_port_setup(pid, nb_desc, mac, pool, err, errlen) != 0)
+		return -1;
+	*port_id = pid;
+	return 0;
+}
 
-	// The mbufs and the queues on one NUMA node, the port's: the NIC's DMA
-	// and the queues' descriptors stay local. A virtual device has no node
-	// (SOCKET_ID_ANY); then the polling lcore's.
-	int socket = rte_eth_dev_socket_id(pid);
-	if (socket == SOCKET_ID_ANY)
-		socket = (int)rte_socket_id();
+// rb_port_setup makes the mempool and one rx and one tx queue, all on
+// rb_port_socket's node, and starts port pid. On failure the port is closed.
+int rb_port_setup(uint16_t pid, uint16_t nb_desc, uint8_t mac[6], struct rte_mempool **pool, char *err, int errlen)
+{
+	int socket = rb_port_socket(pid);
 	struct rte_mempool *mp = rte_pktmbuf_pool_create("ringbench_mbufs", NB_MBUFS, MBUF_CACHE, 0,
 							 RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (mp == NULL) {
 		snprintf(err, errlen, "rte_pktmbuf_pool_create: %s", rte_strerror(rte_errno));
+		rte_eth_dev_close(pid);
 		return -1;
 	}
 	struct rte_eth_conf conf;
@@ -73,7 +89,6 @@ int rb_port_open(uint16_t nb_desc, uint16_t *port_id, uint8_t mac[6], struct rte
 		goto fail;
 	}
 	memcpy(mac, addr.addr_bytes, 6);
-	*port_id = pid;
 	*pool = mp;
 	return 0;
 fail:
@@ -102,7 +117,6 @@ int rb_port_close(uint16_t port_id, struct rte_mempool *pool, char *err, int err
 	return 0;
 }
 
-int rb_eal_cleanup(void) { return rte_eal_cleanup(); }
 
 int rb_link_up(uint16_t port_id)
 {

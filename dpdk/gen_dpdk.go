@@ -46,7 +46,7 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 	if err := ealInit(ealArgs(req.Lcore, memifVdev(req.Socket, "client"), "", !req.Hugepages, prefix)); err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, ealCleanup(), removeRuntimeDir(prefix)) }()
+	defer func() { err = errors.Join(err, removeRuntimeDir(prefix)) }()
 	p, err := openPort(1024)
 	if err != nil {
 		return err

@@ -132,6 +132,18 @@ struct rb_verdict rb_reflect(const struct rb_rules *r, uint8_t *f, uint32_t len)
 	return v;
 }
 
+// rb_judge is rb_reflect for a frame the PMD handed over in nb_segs mbufs,
+// of which f and len are the first. A chain is a frame larger than one
+// mbuf's data room, which a 1500-byte MTU never makes: it is dropped as
+// multi_seg before anything is read, not judged by its first segment (where
+// the IP length would exceed len and call it truncated).
+struct rb_verdict rb_judge(const struct rb_rules *r, uint8_t *f, uint32_t len, uint16_t nb_segs)
+{
+	if (nb_segs != 1)
+		return drop(RB_MULTI_SEG);
+	return rb_reflect(r, f, len);
+}
+
 // remember_peer records the sender of a datagram to a source server; the
 // frame is still as received.
 static void remember_peer(struct rb_loop *l, const uint8_t *f)
@@ -222,11 +234,7 @@ int rb_run(struct rb_loop *l)
 			struct rte_mbuf *m = rx[i];
 			if (i + 1 < n)
 				rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
-			struct rb_verdict v;
-			if (m->nb_segs != 1)
-				v = drop(RB_MULTI_SEG); // a 1500-byte MTU fits one segment
-			else
-				v = rb_reflect(r, rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m));
+			struct rb_verdict v = rb_judge(r, rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m), m->nb_segs);
 			switch (v.action) {
 			case RB_REPLY:
 				m->data_len = m->pkt_len = v.len;
@@ -314,14 +322,18 @@ int rb_run(struct rb_loop *l)
 				}
 			}
 			if (nback) {
+				add(&l->c.tx_held, nback);
 				memmove(l->pending + nback, l->pending, l->npending * sizeof(l->pending[0]));
 				memcpy(l->pending, back, nback * sizeof(back[0]));
 				l->npending += nback;
 			}
 		}
 		// A source's frames count as busy packets when they are sent, once.
+		// A pass that only retried held frames on a full ring and sent
+		// none handled no frame: like an empty receive poll it is idle,
+		// not busy, or back-pressure would show as cost per packet.
 		uint16_t src_sent = r->service == RB_SOURCE ? (uint16_t)(tx_msgs) : 0;
-		if (n || nsrc || held || src_sent) {
+		if (n || nsrc || sent) {
 			// busy_* first, then a release fence, then the frames' counters:
 			// rb_read loads in the opposite order (see rb_counters).
 			add(&l->c.busy_cycles, rte_rdtsc() - start);
@@ -358,6 +370,7 @@ void rb_read(struct rb_loop *l, struct rb_snapshot *s)
 	s->c.arp_replies = load(&c->arp_replies);
 	s->c.tx_full = load(&c->tx_full);
 	s->c.nomem = load(&c->nomem);
+	s->c.tx_held = load(&c->tx_held);
 	for (int i = 0; i < RB_NUM_REASONS; i++)
 		s->c.drops[i] = load(&c->drops[i]);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);

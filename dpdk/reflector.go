@@ -10,7 +10,8 @@ import (
 // These rules are the contract of the C fast path in reflector.c: the same
 // checks in the same order, the same drop reasons with the same numbers, so
 // a frame gets the same verdict on both sides (TestReflectCMatchesGo in
-// server_dpdk_test.go checks it when the dpdk tag is on).
+// server_dpdk_test.go and FuzzReflect in reflector_test.go check it when
+// the dpdk tag is on).
 
 // Frame layout sizes.
 const (

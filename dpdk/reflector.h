@@ -43,7 +43,8 @@ struct rb_verdict {
 //
 // busy_cycles and busy_packets are the work meter (testpmd's
 // --record-core-cycles counts the same way): the TSC cycles of the loop
-// passes that handled frames, and the frames those passes handled, each
+// passes that handled frames (received, built or sent one; a pass that only
+// retried a full TX ring is idle), and the frames those passes handled, each
 // once: every frame received (echo: its reply is the same frame, not counted
 // again) plus every source frame the TX burst accepted. So for echo and sink
 // busy_cycles/busy_packets is cycles per received frame (per request); for a
@@ -55,6 +56,9 @@ struct rb_verdict {
 struct rb_counters {
 	uint64_t rx_msgs, rx_bytes, tx_msgs, tx_bytes;
 	uint64_t arp_replies, tx_full, busy_cycles, busy_packets, nomem;
+	// tx_held: source frames the TX ring refused and the loop kept for
+	// the next pass, each time it refused them (back-pressure).
+	uint64_t tx_held;
 	uint64_t drops[RB_NUM_REASONS];
 };
 
@@ -88,6 +92,7 @@ struct rb_snapshot {
 };
 
 struct rb_verdict rb_reflect(const struct rb_rules *r, uint8_t *f, uint32_t len);
+struct rb_verdict rb_judge(const struct rb_rules *r, uint8_t *f, uint32_t len, uint16_t nb_segs);
 int rb_run(struct rb_loop *l);
 void rb_stop(struct rb_loop *l);
 void rb_read(struct rb_loop *l, struct rb_snapshot *s);

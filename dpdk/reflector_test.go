@@ -234,6 +234,7 @@ func TestReflectDrops(t *testing.T) {
 		{"short IPv4 header", func() []byte { return valid()[:ethHeaderLen+19] }, ReasonTruncated},
 		{"short ARP", func() []byte { return arpRequest(serverIP)[:ethHeaderLen+27] }, ReasonTruncated},
 		{"IPv6", func() []byte { f := valid(); binary.BigEndian.PutUint16(f[12:14], 0x86dd); return f }, ReasonEtherType},
+		{"old memif goodbye", memifGoodbye, ReasonEtherType},
 		{"VLAN tag", func() []byte { f := valid(); binary.BigEndian.PutUint16(f[12:14], 0x8100); return f }, ReasonEtherType},
 		{"other MAC", func() []byte { f := valid(); f[5] = 0x77; return f }, ReasonDstMAC},
 		{"broadcast IPv4", func() []byte { f := valid(); copy(f[0:6], broadcastMAC[:]); return f }, ReasonDstMAC},
@@ -305,41 +306,120 @@ func TestReasonNames(t *testing.T) {
 	}
 }
 
+// reflectTwin, set in a build with the dpdk tag, runs the C fast path's
+// rules (rb_judge) on a frame that arrived in segs mbufs, so FuzzReflect
+// holds the C path to the same verdicts and rewrites as the Go statement.
+var reflectTwin func(r *Reflector, frame []byte, segs int) Verdict
+
+// memifGoodbye is the frame (EtherType 0x88b5, opcode 1) after which
+// earlier versions parked the loop; now it is one more foreign EtherType.
+func memifGoodbye() []byte {
+	b := make([]byte, 60)
+	copy(b[0:6], serverMAC[:])
+	copy(b[6:12], clientMAC[:])
+	binary.BigEndian.PutUint16(b[12:14], 0x88b5)
+	b[ethHeaderLen] = 1
+	return b
+}
+
+// fuzzReflectors are the rules each fuzzed frame is judged under: every
+// service that parses (source consumes as sink does), every checksum mode,
+// with and without a server address (no-IP: any destination, no ARP).
+func fuzzReflectors() []*Reflector {
+	var out []*Reflector
+	for _, svc := range []backends.Service{backends.Echo, backends.Sink} {
+		for _, mode := range []ChecksumMode{ChecksumFull, ChecksumZero, ChecksumKeep} {
+			for _, noIP := range []bool{false, true} {
+				r := testReflector(svc)
+				r.UDPChecksum = mode
+				if noIP {
+					r.IP = netip.Addr{}
+				}
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
 // FuzzReflect: whatever arrives, Reflect never panics, never replies with
-// more bytes than it got, and every echo it sends carries valid checksums.
+// more bytes than it got, and every echo it sends carries valid checksums
+// (zero mode: none) and the payload it got. With the dpdk tag the C path
+// must give the same verdict and the same bytes, and drop a frame that came
+// in a chain of mbufs as multi_seg, untouched.
 func FuzzReflect(f *testing.F) {
 	f.Add(udpFrame{payload: []byte("seed")}.build())
 	f.Add(udpFrame{payload: []byte("partial"), partialCsum: true}.build())
 	f.Add(arpRequest(serverIP))
+	f.Add(memifGoodbye())
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		in := bytes.Clone(frame)
-		v := testReflector(backends.Echo).Reflect(frame)
-		switch v.Action {
-		case Drop:
-			if v.Reason == ReasonNone || v.Reason >= numReasons {
-				t.Fatalf("drop with reason %d", v.Reason)
+		for _, r := range fuzzReflectors() {
+			out := bytes.Clone(frame)
+			v := r.Reflect(out)
+			checkVerdict(t, r, frame, out, v)
+			if reflectTwin == nil {
+				continue
 			}
-			if !bytes.Equal(frame, in) {
-				t.Fatalf("dropped frame modified")
+			c := bytes.Clone(frame)
+			if cv := reflectTwin(r, c, 1); cv != v || !bytes.Equal(c, out) {
+				t.Fatalf("%s checksum %d ip %v: C %+v %x, Go %+v %x", r.Service, r.UDPChecksum, r.IP, cv, c, v, out)
 			}
-		case Reply:
-			if v.Len > len(frame) || v.Len < ethHeaderLen+arpLen {
-				t.Fatalf("reply of %d bytes from %d", v.Len, len(frame))
+			c = bytes.Clone(frame)
+			if cv := reflectTwin(r, c, 2); cv != (Verdict{Action: Drop, Reason: ReasonMultiSeg}) || !bytes.Equal(c, frame) {
+				t.Fatalf("two segments: C %+v, want drop multi_seg with the frame untouched", cv)
 			}
-			if v.ARP {
-				return
-			}
-			ip := frame[ethHeaderLen:v.Len]
-			if checksum(0, ip[:ipv4HeaderLen]) != 0xffff || !udpChecksumValid(ip) {
-				t.Fatalf("echo with invalid checksum")
-			}
-			if !bytes.Equal(ip[28:], in[ethHeaderLen+28:v.Len]) {
-				t.Fatalf("echo payload changed")
-			}
-		default:
-			t.Fatalf("action %d from an echo server", v.Action)
 		}
 	})
+}
+
+// checkVerdict holds v, r's verdict on in (out is in after Reflect), to what
+// any verdict must be.
+func checkVerdict(t *testing.T, r *Reflector, in, out []byte, v Verdict) {
+	t.Helper()
+	switch v.Action {
+	case Drop:
+		if v.Reason == ReasonNone || v.Reason >= numReasons || v.Reason == ReasonMultiSeg {
+			t.Fatalf("drop with reason %d", v.Reason)
+		}
+		if !bytes.Equal(out, in) {
+			t.Fatalf("dropped frame modified")
+		}
+		if len(in) >= ethHeaderLen && binary.BigEndian.Uint16(in[12:14]) == 0x88b5 && v.Reason != ReasonEtherType {
+			t.Fatalf("old goodbye frame dropped as %s, want ethertype", v.Reason)
+		}
+	case Consume:
+		if r.Service == backends.Echo || !bytes.Equal(out, in) {
+			t.Fatalf("consume from %s, frame modified %v", r.Service, !bytes.Equal(out, in))
+		}
+	case Reply:
+		if v.Len > len(out) || v.Len < ethHeaderLen+arpLen {
+			t.Fatalf("reply of %d bytes from %d", v.Len, len(out))
+		}
+		if v.ARP {
+			if !r.IP.Is4() {
+				t.Fatalf("ARP reply with no server address")
+			}
+			return
+		}
+		if r.Service != backends.Echo {
+			t.Fatalf("echo from %s", r.Service)
+		}
+		ip := out[ethHeaderLen:v.Len]
+		// Keep mode sends the checksum that came: valid if it was (a swap
+		// keeps a complete sum), not if veth left it partial.
+		wantValid := r.UDPChecksum != ChecksumKeep || udpChecksumValid(in[ethHeaderLen:v.Len])
+		if checksum(0, ip[:ipv4HeaderLen]) != 0xffff || udpChecksumValid(ip) != wantValid {
+			t.Fatalf("echo in checksum mode %d: IPv4 checksum %#x, UDP checksum valid %v", r.UDPChecksum, checksum(0, ip[:ipv4HeaderLen]), udpChecksumValid(ip))
+		}
+		if zero := binary.BigEndian.Uint16(ip[26:28]) == 0; zero != (r.UDPChecksum == ChecksumZero) && r.UDPChecksum != ChecksumKeep {
+			t.Fatalf("echo in checksum mode %d carries checksum %#x", r.UDPChecksum, binary.BigEndian.Uint16(ip[26:28]))
+		}
+		if !bytes.Equal(ip[28:], in[ethHeaderLen+28:v.Len]) {
+			t.Fatalf("echo payload changed")
+		}
+	default:
+		t.Fatalf("action %d", v.Action)
+	}
 }
 
 // A swap leaves a complete checksum valid, so keep mode sends the one that

@@ -13,10 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"sync"
-	"syscall"
 	"unsafe"
 
 	"ringbench/backends"
@@ -33,6 +31,8 @@ type Server struct {
 	done      chan error
 	closeOnce sync.Once
 	closeErr  error
+	// restoreNetdev puts back the interface settings the options changed.
+	restoreNetdev func() error
 
 	mu    sync.Mutex
 	ended bool // the loop returned; last holds its final counters
@@ -60,12 +60,16 @@ func newServer(cfg backends.Config) (backends.Server, error) {
 		return nil, err
 	}
 	ignoreSIGPIPE()
-	s := &Server{port: int(st.rules.Port), pmd: st.chosenPMD, done: make(chan error, 1)}
+	restore, err := applyNetdev(st.iface, st.netdev)
+	if err != nil {
+		return nil, fmt.Errorf("start dpdk server: %w", err)
+	}
+	s := &Server{port: int(st.rules.Port), pmd: st.chosenPMD, done: make(chan error, 1), restoreNetdev: restore}
 	ready := make(chan error, 1)
 	go s.run(st, ready)
 	if err := <-ready; err != nil {
 		<-s.done
-		return nil, err
+		return nil, errors.Join(err, restore())
 	}
 	return s, nil
 }
@@ -84,32 +88,36 @@ func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 	prefix := filePrefix("server")
 	defer removeRuntimeDir(prefix)
 	if err := ealInit(ealArgs(st.lcore, st.vdev, st.pci, st.noHuge, prefix)); err != nil {
-		// A failed rte_eal_init leaves nothing rte_eal_cleanup may touch.
 		ready <- err
 		return nil
 	}
 	p, err := openPort(1024)
 	if err != nil {
-		ready <- errors.Join(err, ealCleanup())
+		ready <- err
 		return nil
 	}
 	s.mac = p.mac
 	st.rules.MAC = p.mac
-	loop := (*C.struct_rb_loop)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_rb_loop{}))))
-	loop.port_id = p.id
-	loop.pool = p.pool
-	loop.rules = cRules(&st.rules)
-	s.loop = loop
+	s.loop = newLoop(p, &st.rules)
 	ready <- nil
 
-	C.rb_run(loop)
+	C.rb_run(s.loop)
 
 	s.mu.Lock()
 	s.last = s.snapshot()
 	s.ended = true
 	s.mu.Unlock()
-	err = errors.Join(p.close(), ealCleanup())
-	return err
+	return p.close()
+}
+
+// newLoop is the loop's state for port p in C memory (rb_run holds on to
+// it, so the Go GC must never move it); free it with C.free.
+func newLoop(p *port, rules *Reflector) *C.struct_rb_loop {
+	loop := (*C.struct_rb_loop)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_rb_loop{}))))
+	loop.port_id = p.id
+	loop.pool = p.pool
+	loop.rules = cRules(rules)
+	return loop
 }
 
 func cRules(r *Reflector) C.struct_rb_rules {
@@ -137,15 +145,6 @@ func cRules(r *Reflector) C.struct_rb_rules {
 	c.source_size = C.uint16_t(r.SourceSize)
 	return c
 }
-
-// ignoreSIGPIPE makes the process ignore SIGPIPE before the EAL starts its
-// threads. net_memif's control channel calls sendmsg without MSG_NOSIGNAL
-// from the EAL interrupt thread, a C thread: a peer that went away raises
-// SIGPIPE there, and Go's handler does not recover a signal on a non-Go
-// thread, so the process dies. Ignored, the send fails with EPIPE and the
-// PMD handles the disconnect. (Go's own writes to a closed pipe then get
-// EPIPE too, which they handle.)
-func ignoreSIGPIPE() { signal.Ignore(syscall.SIGPIPE) }
 
 // Port is the UDP port the server answers on.
 func (s *Server) Port() int { return s.port }
@@ -183,6 +182,7 @@ func (s *Server) snapshot() backends.Counters {
 			"arp_replies":  uint64(c.arp_replies),
 			"tx_full":      uint64(c.tx_full),
 			"mbuf_nomem":   uint64(c.nomem),
+			"tx_held":      uint64(c.tx_held),
 		},
 	}
 	for r := ReasonNone + 1; r < numReasons; r++ {
@@ -204,11 +204,12 @@ func (s *Server) snapshot() backends.Counters {
 }
 
 // Close stops the loop, stops and closes the port (which detaches an
-// af_xdp program from its interface) and cleans up the EAL.
+// af_xdp program from its interface) and puts back the interface settings.
+// The EAL stays until the process exits (see ealInit).
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		C.rb_stop(s.loop)
-		if err := <-s.done; err != nil {
+		if err := errors.Join(<-s.done, s.restoreNetdev()); err != nil {
 			s.closeErr = fmt.Errorf("close dpdk server: %w", err)
 		}
 		C.free(unsafe.Pointer(s.loop))
@@ -216,13 +217,14 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// reflectC runs the C fast path's rules on one frame; tests compare it with
-// Reflector.Reflect.
-func reflectC(r *Reflector, frame []byte) Verdict {
+// reflectC runs the C fast path's rules (rb_judge, as the loop calls it) on
+// one frame that arrived in segs mbufs, frame being the first; tests compare
+// it with Reflector.Reflect.
+func reflectC(r *Reflector, frame []byte, segs int) Verdict {
 	rules := cRules(r)
 	buf := C.CBytes(frame)
 	defer C.free(buf)
-	v := C.rb_reflect(&rules, (*C.uint8_t)(buf), C.uint32_t(len(frame)))
+	v := C.rb_judge(&rules, (*C.uint8_t)(buf), C.uint32_t(len(frame)), C.uint16_t(segs))
 	copy(frame, unsafe.Slice((*byte)(buf), len(frame)))
 	return Verdict{Action: Action(v.action), Reason: DropReason(v.reason), Len: int(v.len), Payload: int(v.payload), ARP: v.arp != 0}
 }

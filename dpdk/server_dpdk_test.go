@@ -24,6 +24,9 @@ import (
 	"ringbench/internal/testenv"
 )
 
+// FuzzReflect compares the C path too in this build.
+func init() { reflectTwin = reflectC }
+
 // The C fast path must judge and rewrite every frame exactly as the Go
 // rules do: the table cases, the fuzz corpus, and random mutations of both.
 func TestReflectCMatchesGo(t *testing.T) {
@@ -58,16 +61,12 @@ func TestReflectCMatchesGo(t *testing.T) {
 			frames = append(frames, m)
 		}
 	}
-	for _, svc := range []backends.Service{backends.Echo, backends.Sink} {
-		for _, mode := range []ChecksumMode{ChecksumFull, ChecksumZero, ChecksumKeep} {
-			r := testReflector(svc)
-			r.UDPChecksum = mode
-			for i, f := range frames {
-				goFrame, cFrame := bytes.Clone(f), bytes.Clone(f)
-				gv, cv := r.Reflect(goFrame), reflectC(r, cFrame)
-				if gv != cv || !bytes.Equal(goFrame, cFrame) {
-					t.Fatalf("%s checksum mode %d frame %d (%x):\n Go %+v %x\n C  %+v %x", svc, mode, i, f, gv, goFrame, cv, cFrame)
-				}
+	for _, r := range fuzzReflectors() {
+		for i, f := range frames {
+			goFrame, cFrame := bytes.Clone(f), bytes.Clone(f)
+			gv, cv := r.Reflect(goFrame), reflectC(r, cFrame, 1)
+			if gv != cv || !bytes.Equal(goFrame, cFrame) {
+				t.Fatalf("%s checksum mode %d ip %v frame %d (%x):\n Go %+v %x\n C  %+v %x", r.Service, r.UDPChecksum, r.IP, i, f, gv, goFrame, cv, cFrame)
 			}
 		}
 	}
@@ -512,5 +511,54 @@ func TestNewFailures(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(out), "error ") || !strings.Contains(string(out), "EAL") {
 		t.Errorf("child said %q, want an EAL error", out)
+	}
+}
+
+// The interface's busy-poll settings are options of an af_xdp server: set
+// on its veth end while it runs (with a busy_budget, preferred busy
+// polling), echoes still come back, and the values found are back after
+// Close.
+func TestVethBusyPollOptions(t *testing.T) {
+	skipUnlessDPDK(t)
+	if !afxdpAvailable() {
+		t.Skip("skipped: this kernel or process cannot open AF_XDP sockets")
+	}
+	v := newVethPair(t)
+	attr := func(name string) string {
+		t.Helper()
+		out, err := exec.Command("ip", "netns", "exec", v.serverNS, "cat", filepath.Join("/sys/class/net", v.serverIface, name)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("read %s: %v: %s", name, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	found := map[string]string{OptNapiDeferHardIRQs: attr(OptNapiDeferHardIRQs), OptGROFlushTimeout: attr(OptGROFlushTimeout)}
+	set := map[string]string{OptNapiDeferHardIRQs: "2", OptGROFlushTimeout: "200000"}
+	for k, v := range set {
+		if found[k] == v {
+			t.Fatalf("%s is already %s: the test could not tell it set", k, v)
+		}
+	}
+	s := startServer(t, backends.Config{Proto: backends.UDP, Service: backends.Echo, Host: serverIP.String(), CPUs: []int{0},
+		Iface: v.serverIface, Options: map[string]string{OptPMD: PMDAFXDP, OptHugepages: "0", OptBusyBudget: "64",
+			OptNapiDeferHardIRQs: set[OptNapiDeferHardIRQs], OptGROFlushTimeout: set[OptGROFlushTimeout]}}, v.serverNS)
+	for k, want := range set {
+		if got := attr(k); got != want {
+			t.Errorf("while serving: %s = %s, want %s", k, got, want)
+		}
+	}
+	fd := udpClient(t, v, s.ready.Port)
+	msg, buf := []byte("busy polled"), make([]byte, 64)
+	if _, err := unix.Write(fd, msg); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := unix.Read(fd, buf); err != nil || !bytes.Equal(buf[:n], msg) {
+		t.Fatalf("echo with preferred busy polling: %q, %v", buf[:max(n, 0)], err)
+	}
+	s.close(t)
+	for k, want := range found {
+		if got := attr(k); got != want {
+			t.Errorf("after Close: %s = %s, want the value found, %s", k, got, want)
+		}
 	}
 }

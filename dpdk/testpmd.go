@@ -78,9 +78,16 @@ func newTestpmd(cfg backends.Config) (backends.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(st.netdev) > 0 {
+		return nil, fmt.Errorf("start dpdk-testpmd: %s and %s are the dpdk server's options", OptNapiDeferHardIRQs, OptGROFlushTimeout)
+	}
 	if err := probeTestpmd(); err != nil {
 		return nil, err
 	}
+	// testpmd's memif control sendmsg has no MSG_NOSIGNAL either, and it
+	// handles only SIGINT and SIGTERM: an ignored SIGPIPE is inherited
+	// through exec, so a peer gone first costs it an EPIPE, not its life.
+	ignoreSIGPIPE()
 	prefix := filePrefix("testpmd")
 	args := testpmdArgs(st, prefix)
 	t := &Testpmd{port: int(st.rules.Port), prefix: prefix, lines: make(chan string, 256)}

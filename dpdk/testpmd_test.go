@@ -1,7 +1,9 @@
 package dpdk
 
 import (
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +47,11 @@ func TestTestpmdNullPort(t *testing.T) {
 	if len(srv.(*Testpmd).MAC()) != 6 {
 		t.Errorf("no MAC parsed from testpmd's start-up")
 	}
+	// A memif peer gone first must cost testpmd an EPIPE, not its life:
+	// it runs with SIGPIPE ignored.
+	if ign, err := sigIgnored(srv.(*Testpmd).cmd.Process.Pid); err != nil || ign&(1<<(13-1)) == 0 {
+		t.Errorf("testpmd's ignored signals %#x (%v): SIGPIPE is not among them", ign, err)
+	}
 	var c backends.Counters
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if c = srv.Counters(); c.Extra["busy_packets"] > 0 {
@@ -68,4 +75,18 @@ func TestTestpmdEchoOnly(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "echo only") {
 		t.Errorf("err = %v, want echo only", err)
 	}
+}
+
+// sigIgnored is the SigIgn mask of process pid.
+func sigIgnored(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "SigIgn:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, fmt.Errorf("no SigIgn in /proc/%d/status", pid)
 }

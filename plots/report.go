@@ -109,7 +109,9 @@ func (r *run) runName() string {
 func (r *run) tableIntro() string {
 	return fmt.Sprintf("One row per configuration: medians over its ok repeats (n). "+
 		"\"%s\" marks a meter that was not read (the note says why), \"%s\" a configuration that could not run here. "+
-		"%s. Outside ns/op is core busy − process CPU per op: kernel work on the server cores outside the process. "+
+		"%s. Cycles/pkt divides them by the packets in and out (an echo is two packets); a busy-polling backend's "+
+		"own busy cycles per packet (busy_cycles_per_packet in the records) divide by the frames received, so for echo "+
+		"the two differ by 2× for the same work. Outside ns/op is core busy − process CPU per op: kernel work on the server cores outside the process. "+
 		"Syscalls/op counts every syscall of the server process at the raw_syscalls:sys_enter tracepoint, in a counting "+
 		"window of its own after the cost window; the syscall meter effect is how much cycles/op moved in that window. "+
 		"Own syscalls/op is the backend's own count. Errors, lat censored (requests in the latency figures at their "+

@@ -81,13 +81,17 @@ type Record struct {
 
 	// Cycles on the server cores: perf (hardware counter) or tsc (busy time
 	// × TSC frequency).
-	Cycles          float64  `json:"cycles"`
-	CyclesPerOp     float64  `json:"cycles_per_op"`
+	Cycles      float64 `json:"cycles"`
+	CyclesPerOp float64 `json:"cycles_per_op"`
+	// CyclesPerPacket divides Cycles by Packets, frames in plus out: an
+	// echo counts twice.
 	CyclesPerPacket *float64 `json:"cycles_per_packet"`
 	CyclesSource    string   `json:"cycles_source"`
 	// BusyCyclesPerPacket is a busy-polling backend's own count: TSC cycles
-	// of the polls that carried packets over those packets (DPDK, as
-	// testpmd's --record-core-cycles); nil for the others.
+	// of the polls that carried packets over the frames received (a
+	// source's: received and sent), as testpmd's --record-core-cycles
+	// counts (DPDK); nil for the others. For echo its denominator is half
+	// of CyclesPerPacket's: a request counts once here, twice there.
 	BusyCyclesPerPacket *float64 `json:"busy_cycles_per_packet,omitempty"`
 
 	// Syscalls: counted outside the server by the raw_syscalls:sys_enter
