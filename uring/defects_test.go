@@ -245,7 +245,7 @@ func settle(t *testing.T, srv backends.Server, n uint64) {
 // run dry (ENOBUFS), starve and are re-armed; every byte still comes back
 // and every buffer returns.
 func TestSmallBufCount(t *testing.T) {
-	for _, name := range []string{"uring", "uring-bundle", "uring-zc", "uring-sqpoll"} {
+	for _, name := range []string{"uring-pbuf", "uring-multishot", "uring", "uring-bundle", "uring-zc", "uring-sqpoll"} {
 		t.Run(name, func(t *testing.T) {
 			srv := startServer(t, name, backends.Config{Proto: backends.TCP, Service: backends.Echo, CPUs: []int{0},
 				Options: map[string]string{optBufCount: "4"}})
@@ -261,7 +261,7 @@ func TestSmallBufCount(t *testing.T) {
 // completions of their previous connections are still coming.
 func TestSlotChurn(t *testing.T) {
 	const conns, parallel = 2000, 20
-	for _, name := range []string{"uring", "uring-bundle", "uring-zc"} {
+	for _, name := range []string{"uring-pbuf", "uring-multishot", "uring", "uring-bundle", "uring-zc"} {
 		t.Run(name, func(t *testing.T) {
 			srv := startServer(t, name, backends.Config{Proto: backends.TCP, Service: backends.Echo, CPUs: []int{0}})
 			var wg sync.WaitGroup
