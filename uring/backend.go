@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,72 +15,167 @@ import (
 	"ringbench/uring/internal/abi"
 )
 
-// variant is what tells the registered backends apart.
+// feat is one io_uring feature a variant uses. The variants form a
+// ladder (see doc.go): each rung is the one below it plus one feature, so
+// that the report can show what each feature buys. Features are read at
+// setup only, where they choose the loop's data paths and wait policy.
+type feat uint16
+
+const (
+	// featPbuf: receives take buffers from a provided buffer ring
+	// (IOSQE_BUFFER_SELECT) and the echo is sent from the buffer it arrived
+	// in; a connection's queued buffers go out in one SEND or gathered
+	// SENDMSG.
+	featPbuf feat = 1 << iota
+	// featMultishot: one accept SQE for every connection, one recv SQE for
+	// every arrival of a connection (UDP: one recvmsg for the socket).
+	featMultishot
+	// featFixed: the ring's own fd is registered (no fd lookup per enter)
+	// and connections are accepted into direct descriptors (no fd table).
+	featFixed
+	// featDefer: SINGLE_ISSUER|DEFER_TASKRUN: the network completions' task
+	// work runs inside the loop's own enter, not as an interrupt.
+	featDefer
+	// featMinWait: adaptive min-wait batching (IORING_FEAT_MIN_TIMEOUT).
+	featMinWait
+	// featBundle: recv and send bundles (IORING_RECVSEND_BUNDLE).
+	featBundle
+	// featSQPoll: a kernel SQ thread submits (IORING_SETUP_SQPOLL).
+	featSQPoll
+	// featZC: SEND_ZC from registered buffers (IORING_RECVSEND_FIXED_BUF).
+	featZC
+)
+
+// variant is one rung of the ladder: a registered backend name.
 type variant struct {
-	name    string
+	name string
+	// adds is the one feature this rung adds to the one below (base).
+	adds    feat
+	base    string
 	summary string
 	// setup flags wanted; optional ones are dropped when the kernel
-	// refuses them (see setupFlags).
+	// refuses them (see setupRing).
 	flags    uint32
 	optional uint32
-	sqpoll   bool
-	zc       bool
-	bundle   bool
-	basic    bool
+	feats    feat
+	// protos and services: what the variant serves; notServed says why a
+	// protocol is refused.
+	protos    []backends.Proto
+	services  []backends.Service
+	notServed map[backends.Proto]string
 }
 
+func (v *variant) has(f feat) bool { return v.feats&f != 0 }
+
+// serves refuses what the variant does not serve, with the reason: New
+// checks it too, so that no caller runs another path under its name.
+func (v *variant) serves(proto backends.Proto, svc backends.Service) error {
+	if why, ok := v.notServed[proto]; ok {
+		return &backends.NotSupportedError{Feature: v.name + " over " + string(proto), Reason: why}
+	}
+	if !slices.Contains(v.protos, proto) || !slices.Contains(v.services, svc) {
+		return &backends.NotSupportedError{Feature: fmt.Sprintf("%s %s over %s", v.name, svc, proto),
+			Reason: fmt.Sprintf("it serves %v over %v", v.services, v.protos)}
+	}
+	return nil
+}
+
+const (
+	deferFlags = abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_DEFER_TASKRUN | abi.IORING_SETUP_SUBMIT_ALL
+)
+
+// variants is the ladder, from the naive port up. The trunk (basic to
+// uring) adds one feature per rung; bundle, sqpoll and zc are each uring
+// plus one feature (they cannot stack: SQPOLL excludes DEFER_TASKRUN and
+// recv bundles, and a send bundle is not a zero-copy send).
 var variants = []*variant{
 	{
-		name:     "uring",
-		summary:  "SINGLE_ISSUER|DEFER_TASKRUN ring, multishot accept (direct fds) and recv into a provided buffer ring, zero-copy echo from the received buffer, one enter per batch",
-		flags:    abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_DEFER_TASKRUN | abi.IORING_SETUP_SUBMIT_ALL,
-		optional: abi.IORING_SETUP_NO_SQARRAY,
+		name:    "uring-basic",
+		summary: "the naive port: plain ring, one-shot accept, recv and send into each connection's own buffer, one SQE per operation, one enter waiting for one completion",
 	},
 	{
-		name:     "uring-sqpoll",
-		summary:  "kernel SQ polling thread submits: on its own CPU (sq_cpu) the loop spins on the CQ, no syscalls under load (as DPDK); sharing the server CPU the loop sleeps in batched waits (fewer syscalls than uring, more latency)",
+		name: "uring-pbuf", base: "uring-basic", adds: featPbuf,
+		summary: "basic + a provided buffer ring: one-shot recv with buffer select, the echo sent from the buffer it arrived in",
+	},
+	{
+		name: "uring-multishot", base: "uring-pbuf", adds: featMultishot,
+		summary: "pbuf + multishot accept and multishot recv: one SQE serves every arrival",
+	},
+	{
+		name: "uring-fixed", base: "uring-multishot", adds: featFixed,
+		summary: "multishot + registered files: the ring fd registered, connections accepted into direct descriptors",
+	},
+	{
+		name: "uring-defer", base: "uring-fixed", adds: featDefer,
+		summary: "fixed + SINGLE_ISSUER|DEFER_TASKRUN: completion task work runs inside the loop's enter",
+		flags:   deferFlags, optional: abi.IORING_SETUP_NO_SQARRAY,
+	},
+	{
+		name: "uring", base: "uring-defer", adds: featMinWait,
+		summary: "defer + adaptive min-wait batching (IORING_FEAT_MIN_TIMEOUT, 6.12; an older kernel runs it without, as uring-defer): the default, every feature of the ladder's trunk",
+		flags:   deferFlags, optional: abi.IORING_SETUP_NO_SQARRAY,
+	},
+	{
+		name: "uring-bundle", base: "uring", adds: featBundle,
+		summary: "uring + bundles: one recv CQE for several buffers, one SEND for a connection's whole queue (needs IOU_PBUF_RING_INC; TCP echo and sink only)",
+		flags:   deferFlags, optional: abi.IORING_SETUP_NO_SQARRAY,
+		protos:   []backends.Proto{backends.TCP},
+		services: []backends.Service{backends.Echo, backends.Sink},
+		notServed: map[backends.Proto]string{backends.UDP: "a UDP socket has no byte stream to bundle: " +
+			"each datagram is its own recv and send, so uring-bundle would run uring's path under another name"},
+	},
+	{
+		name: "uring-sqpoll", base: "uring", adds: featSQPoll,
+		summary: "uring + a kernel SQ polling thread (SQPOLL, without DEFER_TASKRUN, which it excludes): with sq_cpu on a core of its own the loop makes no syscall under load; " +
+			"by default the SQ thread shares the loop's core (shared-core mode, counted in sq_shared_core_waits): fewer syscalls, more latency",
 		flags:    abi.IORING_SETUP_SQPOLL | abi.IORING_SETUP_SQ_AFF | abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_SUBMIT_ALL,
 		optional: abi.IORING_SETUP_NO_SQARRAY,
-		sqpoll:   true,
 	},
 	{
-		name:     "uring-zc",
-		summary:  "as uring, with SEND_ZC/SENDMSG_ZC: buffers return at the notification; counts the sends the kernel copied anyway",
-		flags:    abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_DEFER_TASKRUN | abi.IORING_SETUP_SUBMIT_ALL,
-		optional: abi.IORING_SETUP_NO_SQARRAY,
-		zc:       true,
-	},
-	{
-		name:     "uring-bundle",
-		summary:  "as uring, with recv bundles (one CQE for several buffers) and send bundles (one SEND drains a per-connection buffer group)",
-		flags:    abi.IORING_SETUP_SINGLE_ISSUER | abi.IORING_SETUP_DEFER_TASKRUN | abi.IORING_SETUP_SUBMIT_ALL,
-		optional: abi.IORING_SETUP_NO_SQARRAY,
-		bundle:   true,
-	},
-	{
-		name:    "uring-basic",
-		summary: "the naive port: plain ring, one-shot accept, recv and send with per-connection buffers, no multishot, no provided buffers",
-		basic:   true,
+		name: "uring-zc", base: "uring", adds: featZC,
+		summary: "uring + SEND_ZC from registered buffers (IORING_RECVSEND_FIXED_BUF) on every send path, sources included; buffers return at the notification; zc_copied counts the sends the kernel copied anyway",
+		flags:   deferFlags, optional: abi.IORING_SETUP_NO_SQARRAY,
 	},
 }
 
 func init() {
+	byName := map[string]*variant{}
+	for _, v := range variants {
+		v.feats = v.adds
+		if v.base != "" {
+			b := byName[v.base]
+			if b == nil {
+				panic("uring: variant " + v.name + " is built on " + v.base + ", which is not registered before it")
+			}
+			v.feats |= b.feats
+		}
+		if v.has(featSQPoll) {
+			v.feats &^= featDefer // SQPOLL's SQ thread runs the task work
+		}
+		byName[v.name] = v
+		if v.protos == nil {
+			v.protos = []backends.Proto{backends.TCP, backends.UDP}
+		}
+		if v.services == nil {
+			v.services = []backends.Service{backends.Echo, backends.Sink, backends.Source}
+		}
+	}
 	for _, v := range variants {
 		v := v
-		family, name := "uring", v.name
 		variantName := "default"
-		if i := strings.IndexByte(name, '-'); i >= 0 {
-			variantName = name[i+1:]
+		if i := strings.IndexByte(v.name, '-'); i >= 0 {
+			variantName = v.name[i+1:]
 		}
 		backends.Register(backends.Backend{
-			Name:     name,
-			Family:   family,
-			Variant:  variantName,
-			Summary:  v.summary,
-			Protos:   []backends.Proto{backends.TCP, backends.UDP},
-			Services: []backends.Service{backends.Echo, backends.Sink, backends.Source},
-			Probe:    v.probe,
-			New:      func(cfg backends.Config) (backends.Server, error) { return newServer(v, cfg) },
+			Name:      v.name,
+			Family:    "uring",
+			Variant:   variantName,
+			Summary:   v.summary,
+			Protos:    v.protos,
+			Services:  v.services,
+			NotServed: v.notServed,
+			Probe:     v.probe,
+			New:       func(cfg backends.Config) (backends.Server, error) { return newServer(v, cfg) },
 		})
 	}
 }
@@ -241,6 +337,9 @@ var _ backends.Server = (*Server)(nil)
 // set up and armed.
 func newServer(v *variant, cfg backends.Config) (_ *Server, err error) {
 	if err := v.probe(); err != nil {
+		return nil, err
+	}
+	if err := v.serves(cfg.Proto, cfg.Service); err != nil {
 		return nil, err
 	}
 	p, err := newPlan(v, cfg)

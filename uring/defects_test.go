@@ -48,12 +48,17 @@ func newTestLoop(t *testing.T, name string, entries uint32, bufCount int) *loop 
 	if err := l.initBuffers(); err != nil {
 		t.Fatal(err)
 	}
-	l.choosePaths(0)
+	if err := l.choosePaths(v.flags); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		l.ring.Close()
 		l.bufs.Close()
 		if l.sendRingMem != nil {
 			unix.Munmap(l.sendRingMem)
+		}
+		if l.regSource != nil {
+			unix.Munmap(l.regSource)
 		}
 	})
 	return l
@@ -240,7 +245,7 @@ func settle(t *testing.T, srv backends.Server, n uint64) {
 // run dry (ENOBUFS), starve and are re-armed; every byte still comes back
 // and every buffer returns.
 func TestSmallBufCount(t *testing.T) {
-	for _, name := range []string{"uring", "uring-bundle", "uring-zc", "uring-sqpoll"} {
+	for _, name := range []string{"uring-pbuf", "uring-multishot", "uring", "uring-bundle", "uring-zc", "uring-sqpoll"} {
 		t.Run(name, func(t *testing.T) {
 			srv := startServer(t, name, backends.Config{Proto: backends.TCP, Service: backends.Echo, CPUs: []int{0},
 				Options: map[string]string{optBufCount: "4"}})
@@ -256,7 +261,7 @@ func TestSmallBufCount(t *testing.T) {
 // completions of their previous connections are still coming.
 func TestSlotChurn(t *testing.T) {
 	const conns, parallel = 2000, 20
-	for _, name := range []string{"uring", "uring-bundle", "uring-zc"} {
+	for _, name := range []string{"uring-pbuf", "uring-multishot", "uring", "uring-bundle", "uring-zc"} {
 		t.Run(name, func(t *testing.T) {
 			srv := startServer(t, name, backends.Config{Proto: backends.TCP, Service: backends.Echo, CPUs: []int{0}})
 			var wg sync.WaitGroup
@@ -312,18 +317,11 @@ func readFull(c net.Conn, b []byte) (int, error) {
 
 // TestStalledPeer: one peer sends without ever reading its echoes. It may
 // hold its queue's cap of buffers, not the pool: the other connections'
-// echoes still come back. (uring-zc is not here yet: on loopback its
-// buffers still run out behind a stalled peer, a defect left open.)
+// echoes still come back. A multishot receive can take many buffers in
+// one burst before the loop sees the cap; what is over it is spilled and
+// the buffers go back (TestSpillOverCap checks that step by step).
 func TestStalledPeer(t *testing.T) {
-	if os.Getenv("RINGBENCH_KNOWN_DEFECTS") == "" {
-		// It fails about one run in eight: a multishot receive can take
-		// every provided buffer in one burst, before the loop sees the
-		// per-connection cap and cancels it; the stalled peer then holds
-		// the pool. The cap is not yet a bound. Run it with
-		// RINGBENCH_KNOWN_DEFECTS=1.
-		t.Skip("skipped: known defect, the queue cap does not bound a multishot receive's burst (RINGBENCH_KNOWN_DEFECTS=1 runs it)")
-	}
-	for _, name := range []string{"uring", "uring-bundle"} {
+	for _, name := range []string{"uring-pbuf", "uring-multishot", "uring", "uring-bundle", "uring-zc", "uring-sqpoll"} {
 		t.Run(name, func(t *testing.T) {
 			srv := startServer(t, name, backends.Config{Proto: backends.TCP, Service: backends.Echo, CPUs: []int{0},
 				Options: map[string]string{optBufCount: "64"}})

@@ -83,22 +83,23 @@ type featBit struct {
 	name      string
 	bit       uint32
 	minKernel string
+	needed    feat // the variant features that rely on it
 }
 
 var featBits = []featBit{
-	{"IORING_FEAT_SINGLE_MMAP", abi.IORING_FEAT_SINGLE_MMAP, "5.4"},
-	{"IORING_FEAT_NODROP", abi.IORING_FEAT_NODROP, "5.5"},
-	{"IORING_FEAT_SUBMIT_STABLE", abi.IORING_FEAT_SUBMIT_STABLE, "5.5"},
-	{"IORING_FEAT_FAST_POLL", abi.IORING_FEAT_FAST_POLL, "5.7"},
-	{"IORING_FEAT_SQPOLL_NONFIXED", abi.IORING_FEAT_SQPOLL_NONFIXED, "5.11"},
-	{"IORING_FEAT_EXT_ARG", abi.IORING_FEAT_EXT_ARG, "5.11"},
-	{"IORING_FEAT_NATIVE_WORKERS", abi.IORING_FEAT_NATIVE_WORKERS, "5.12"},
-	{"IORING_FEAT_CQE_SKIP", abi.IORING_FEAT_CQE_SKIP, "5.17"},
-	{"IORING_FEAT_LINKED_FILE", abi.IORING_FEAT_LINKED_FILE, "5.17"},
-	{"IORING_FEAT_REG_REG_RING", abi.IORING_FEAT_REG_REG_RING, "6.3"},
-	{"IORING_FEAT_RECVSEND_BUNDLE", abi.IORING_FEAT_RECVSEND_BUNDLE, "6.10"},
-	{"IORING_FEAT_MIN_TIMEOUT", abi.IORING_FEAT_MIN_TIMEOUT, "6.12"},
-	{"IORING_FEAT_NO_IOWAIT", abi.IORING_FEAT_NO_IOWAIT, "6.15"},
+	{"IORING_FEAT_SINGLE_MMAP", abi.IORING_FEAT_SINGLE_MMAP, "5.4", 0},
+	{"IORING_FEAT_NODROP", abi.IORING_FEAT_NODROP, "5.5", 0},
+	{"IORING_FEAT_SUBMIT_STABLE", abi.IORING_FEAT_SUBMIT_STABLE, "5.5", 0},
+	{"IORING_FEAT_FAST_POLL", abi.IORING_FEAT_FAST_POLL, "5.7", 0},
+	{"IORING_FEAT_SQPOLL_NONFIXED", abi.IORING_FEAT_SQPOLL_NONFIXED, "5.11", 0},
+	{"IORING_FEAT_EXT_ARG", abi.IORING_FEAT_EXT_ARG, "5.11", 0},
+	{"IORING_FEAT_NATIVE_WORKERS", abi.IORING_FEAT_NATIVE_WORKERS, "5.12", 0},
+	{"IORING_FEAT_CQE_SKIP", abi.IORING_FEAT_CQE_SKIP, "5.17", 0},
+	{"IORING_FEAT_LINKED_FILE", abi.IORING_FEAT_LINKED_FILE, "5.17", 0},
+	{"IORING_FEAT_REG_REG_RING", abi.IORING_FEAT_REG_REG_RING, "6.3", 0},
+	{"IORING_FEAT_RECVSEND_BUNDLE", abi.IORING_FEAT_RECVSEND_BUNDLE, "6.10", featBundle},
+	{"IORING_FEAT_MIN_TIMEOUT", abi.IORING_FEAT_MIN_TIMEOUT, "6.12", 0},
+	{"IORING_FEAT_NO_IOWAIT", abi.IORING_FEAT_NO_IOWAIT, "6.15", 0},
 }
 
 // Features lists what this kernel's io_uring supports: the sysctl, setup
@@ -150,15 +151,17 @@ func reason(err error, ok string) string {
 type capability struct {
 	name      string
 	minKernel string
-	try       func() error
+	// needed: the variant features that rely on it (their probe tries it).
+	needed feat
+	try    func() error
 }
 
 var capabilities = []capability{
-	{"IORING_REGISTER_RING_FDS", "5.18", func() error { return onRing(0, (*ring.Ring).RegisterRingFd) }},
-	{"sparse direct descriptors (IORING_RSRC_REGISTER_SPARSE)", "5.19", func() error {
+	{"IORING_REGISTER_RING_FDS", "5.18", featFixed, func() error { return onRing(0, (*ring.Ring).RegisterRingFd) }},
+	{"sparse direct descriptors (IORING_RSRC_REGISTER_SPARSE)", "5.19", featFixed, func() error {
 		return onRing(0, func(r *ring.Ring) error { return r.RegisterFilesSparse(16) })
 	}},
-	{"provided buffer rings (IORING_REGISTER_PBUF_RING)", "5.19", func() error {
+	{"provided buffer rings (IORING_REGISTER_PBUF_RING)", "5.19", featPbuf, func() error {
 		return onRing(0, func(r *ring.Ring) error {
 			b, err := ring.NewBufRing(r, 0, 2, 64)
 			if err != nil {
@@ -167,15 +170,13 @@ var capabilities = []capability{
 			return b.Close()
 		})
 	}},
-	{"multishot recv with buffer select (IORING_RECV_MULTISHOT)", "6.0", func() error { return tryMultishotRecv(0) }},
-	{"recv bundles (IORING_RECVSEND_BUNDLE)", "6.10", func() error { return tryMultishotRecv(abi.IORING_RECVSEND_BUNDLE) }},
-	{"incrementally consumed buffer rings (IOU_PBUF_RING_INC)", "6.12", func() error {
-		return onRing(0, func(r *ring.Ring) error {
-			mem, err := ring.MapAnon(4096)
-			if err != nil {
-				return err
-			}
-			defer unix.Munmap(mem)
+	{"multishot recv with buffer select (IORING_RECV_MULTISHOT)", "6.0", featMultishot, func() error { return tryMultishotRecv(0) }},
+	{"recv bundles (IORING_RECVSEND_BUNDLE)", "6.10", featBundle, func() error { return tryMultishotRecv(abi.IORING_RECVSEND_BUNDLE) }},
+	{"registered buffers (IORING_REGISTER_BUFFERS)", "5.1", featZC, func() error {
+		return onRingWithPage(func(r *ring.Ring, mem []byte) error { return r.RegisterBuffers(mem) })
+	}},
+	{"incrementally consumed buffer rings (IOU_PBUF_RING_INC)", "6.12", featBundle, func() error {
+		return onRingWithPage(func(r *ring.Ring, mem []byte) error {
 			d, err := ring.RegisterDescRing(r, 0, mem, 16, abi.IOU_PBUF_RING_INC)
 			if err != nil {
 				return err
@@ -220,6 +221,18 @@ func trySetup(flags uint32) error {
 		return err
 	}
 	return r.Close()
+}
+
+// onRingWithPage runs f on a small plain ring and a page of mapped memory.
+func onRingWithPage(f func(*ring.Ring, []byte) error) error {
+	return onRing(0, func(r *ring.Ring) error {
+		mem, err := ring.MapAnon(4096)
+		if err != nil {
+			return err
+		}
+		defer unix.Munmap(mem)
+		return f(r, mem)
+	})
 }
 
 func onRing(flags uint32, f func(*ring.Ring) error) error {
@@ -313,8 +326,8 @@ func (v *variant) check() error {
 		return &backends.NotSupportedError{Feature: v.name + " setup flags", Reason: err.Error()}
 	}
 	need := []opcode{opcodes[0], opcodes[1], opcodes[2], opcodes[3], opcodes[4], opcodes[5], opcodes[6], opcodes[7]}
-	if v.zc {
-		need = append(need, opcodes[8], opcodes[9])
+	if v.has(featZC) {
+		need = append(need, opcodes[8])
 	}
 	var probe *ring.Probe
 	err := onRing(0, func(r *ring.Ring) (err error) {
@@ -329,23 +342,19 @@ func (v *variant) check() error {
 			return &backends.NotSupportedError{Feature: v.name + ": " + o.name, MinKernel: o.minKernel, Reason: "opcode probe: unsupported"}
 		}
 	}
-	if v.basic {
-		return nil
-	}
-	caps := capabilities[1:4]
-	if v.bundle {
-		caps = capabilities[1:5]
-	}
-	for _, c := range caps {
+	for _, c := range capabilities {
+		if v.feats&c.needed == 0 {
+			continue
+		}
 		if err := c.try(); err != nil {
 			return &backends.NotSupportedError{Feature: v.name + ": " + c.name, MinKernel: c.minKernel, Reason: err.Error()}
 		}
 	}
-	if v.bundle {
-		var feats uint32
-		_ = onRing(0, func(r *ring.Ring) error { feats = r.Features(); return nil })
-		if feats&abi.IORING_FEAT_RECVSEND_BUNDLE == 0 {
-			return &backends.NotSupportedError{Feature: v.name + ": IORING_FEAT_RECVSEND_BUNDLE", MinKernel: "6.10", Reason: "io_uring_params.features lacks it"}
+	var feats uint32
+	_ = onRing(0, func(r *ring.Ring) error { feats = r.Features(); return nil })
+	for _, b := range featBits {
+		if v.feats&b.needed != 0 && feats&b.bit == 0 {
+			return &backends.NotSupportedError{Feature: v.name + ": " + b.name, MinKernel: b.minKernel, Reason: "io_uring_params.features lacks it"}
 		}
 	}
 	return nil

@@ -28,6 +28,7 @@ const (
 	opSendmsg                 // UDP sendmsg of one received buffer
 	opUDPSource               // UDP source datagram
 	opCancel                  // cancel of a paused connection's recv (errors only)
+	opSpill                   // TCP send of a connection's spill (see takeBuffers)
 )
 
 // user_data layout: op 8 | generation 16 | buffer count-1 4 | bid 16 | slot 20.
@@ -72,6 +73,9 @@ const (
 	cCQOverflow
 	cSendBundles
 	cRecvBundleBufs
+	cMinWaits
+	cSQSharedWaits
+	cSpilledBytes
 	nCounters
 )
 
@@ -97,23 +101,35 @@ func (p *published) addTo(c *backends.Counters, extra map[string]uint64) {
 		name string
 		i    int
 	}{{"zc_sends", cZCSends}, {"zc_copied", cZCCopied}, {"sq_wakeups", cSQWakeups}, {"cqe_overflow", cCQOverflow},
-		{"send_bundles", cSendBundles}, {"recv_bundle_bufs", cRecvBundleBufs}} {
+		{"send_bundles", cSendBundles}, {"recv_bundle_bufs", cRecvBundleBufs}, {"min_wait_waits", cMinWaits},
+		{"sq_shared_core_waits", cSQSharedWaits}, {"spilled_bytes", cSpilledBytes}} {
 		if v := p[e.i].Load(); v != 0 {
 			extra[e.name] += v
 		}
+	}
+	// A zero-copy variant says how many of its sends were copied, zero
+	// included: "none" is the finding a ZC figure needs beside it.
+	if p[cZCSends].Load() != 0 {
+		extra["zc_copied"] += 0
 	}
 }
 
 // loop is one event loop: one ring, one socket, on one locked OS thread.
 type loop struct {
-	p     *plan
-	cpu   int
-	sock  int // TCP listener or UDP socket; the loop closes it
-	efd   int // stop eventfd; the Server closes it after the loop exits
-	fixed bool
+	p    *plan
+	cpu  int
+	sock int // TCP listener or UDP socket; the loop closes it
+	efd  int // stop eventfd; the Server closes it after the loop exits
+	// fixed: connections are direct descriptors (featFixed); fileFlag is
+	// what an SQE on a connection carries for it (IOSQE_FIXED_FILE or 0).
+	fixed    bool
+	fileFlag uint8
 	// tcp and udp are the variant's data paths, chosen once at setup.
 	tcp tcpPath
 	udp udpPath
+	// source sends a TCP source's stream (plain SEND, or SEND_ZC from the
+	// registered pattern).
+	source tcpSource
 	// sendRingMem backs uring-bundle's per-connection send groups.
 	sendRingMem []byte
 	// recvIoprio is what every multishot recv asks for (uring-bundle:
@@ -136,19 +152,31 @@ type loop struct {
 	spinNs int64
 	// batchUs: the plan's, or the default for this loop's core sharing.
 	batchUs int64
+	// sqShared: an SQPOLL loop whose SQ thread shares its CPU (see
+	// serveSQPoll); its waits are counted in sq_shared_core_waits, so a
+	// record says which mode it measured.
+	sqShared bool
 	// raw: waits are raw enters bounded by rawWaitNs (see plan.rawEnter).
 	raw  bool
 	load loadMeter
+	// serveLoop is the variant's loop (serve or serveSQPoll) and makeRoom
+	// how it gets a full SQ consumed (see sqe); both chosen at setup.
+	serveLoop func() error
+	makeRoom  func() error
+	// regSource: uring-zc's registered copy of the source's bytes (the
+	// TCP pattern, or the UDP source slots' buffers), fixed buffer 1.
+	regSource []byte
 
 	ring *ring.Ring
-	bufs *ring.BufRing // nil for uring-basic
+	bufs *ring.BufRing // nil without featPbuf
 
 	// Buffer state by bid: a buffer is the kernel's while in the ring and
 	// the loop's from its recv completion until refs drops to 0.
 	refs     []uint8
-	next     []int32 // per-connection send queue links
-	off, end []int32 // bytes [off, end) of the buffer still to send
-	free     int     // buffers in the ring, as far as the loop knows
+	next     []int32  // per-connection send queue links
+	off, end []int32  // bytes [off, end) of the buffer still to send
+	bids     []uint16 // scratch: the buffers of the completion being taken
+	free     int      // buffers in the ring, as far as the loop knows
 	recycled bool
 	conns    []conn
 	// starved: connections whose multishot recv ended with ENOBUFS, first
@@ -195,8 +223,16 @@ func startLoop(p *plan, cpu, sock int) (*loop, error) {
 }
 
 func newLoop(p *plan, cpu, sock, efd int) *loop {
-	return &loop{p: p, cpu: cpu, sock: sock, efd: efd, fixed: !p.v.basic, sendFlags: unix.MSG_NOSIGNAL,
+	l := &loop{p: p, cpu: cpu, sock: sock, efd: efd, fixed: p.v.has(featFixed), sendFlags: unix.MSG_NOSIGNAL,
 		ready: make(chan error, 1), exited: make(chan struct{})}
+	if l.fixed {
+		l.fileFlag = abi.IOSQE_FIXED_FILE
+	}
+	l.serveLoop, l.makeRoom = l.serve, l.submitForRoom
+	if p.v.has(featSQPoll) {
+		l.serveLoop, l.makeRoom = l.serveSQPoll, l.waitForRoom
+	}
+	return l
 }
 
 func (l *loop) run() {
@@ -211,11 +247,7 @@ func (l *loop) run() {
 		return
 	}
 	l.ready <- nil
-	if l.p.v.sqpoll {
-		l.err = l.serveSQPoll()
-	} else {
-		l.err = l.serve()
-	}
+	l.err = l.serveLoop()
 	l.teardown()
 }
 
@@ -237,6 +269,7 @@ func (l *loop) setup() error {
 	r.RawEnter = l.p.rawEnter
 	l.raw = l.p.rawEnter
 	shared := l.p.sqShared(l.cpu)
+	l.sqShared = shared
 	l.spinNs, l.batchUs = l.p.spinNs, l.p.batchUs
 	if l.spinNs < 0 {
 		l.spinNs = sqSpinOwnCore
@@ -250,30 +283,32 @@ func (l *loop) setup() error {
 			l.batchUs = sharedBatchUs
 		}
 	}
-	l.batched = l.p.batch > 1 && l.batchUs > 0 && r.Features()&abi.IORING_FEAT_MIN_TIMEOUT != 0
-	if err := r.RegisterRingFd(); err != nil && !errors.Is(err, unix.EINVAL) {
-		return err
-	}
-	if !l.p.v.basic {
+	l.batched = l.p.v.has(featMinWait) && l.p.batch > 1 && l.batchUs > 0 && r.Features()&abi.IORING_FEAT_MIN_TIMEOUT != 0
+	if l.p.v.has(featFixed) {
+		if err := r.RegisterRingFd(); err != nil {
+			return err
+		}
 		if l.p.proto == backends.TCP {
 			if err := r.RegisterFilesSparse(uint32(maxConnsPerLoop)); err != nil {
 				return err
 			}
-			// Accepted sockets inherit TCP_NODELAY from the listener, so
-			// direct descriptors need no setsockopt of their own.
-			if err := unix.SetsockoptInt(l.sock, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-				return fmt.Errorf("set TCP_NODELAY: %w", err)
-			}
 		}
-		if err := l.initBuffers(); err != nil {
-			return err
-		}
-	} else if l.p.proto == backends.TCP {
+	}
+	if l.p.proto == backends.TCP {
+		// Accepted sockets inherit TCP_NODELAY from the listener, so no
+		// connection needs a setsockopt of its own.
 		if err := unix.SetsockoptInt(l.sock, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 			return fmt.Errorf("set TCP_NODELAY: %w", err)
 		}
 	}
-	l.choosePaths(r.Params().Flags)
+	if l.p.v.has(featPbuf) {
+		if err := l.initBuffers(); err != nil {
+			return err
+		}
+	}
+	if err := l.choosePaths(r.Params().Flags); err != nil {
+		return err
+	}
 	l.armStop()
 	if l.p.proto == backends.TCP {
 		l.tcp.armAccept()
@@ -299,36 +334,78 @@ func (l *loop) initBuffers() error {
 	l.next = make([]int32, n)
 	l.off = make([]int32, n)
 	l.end = make([]int32, n)
+	l.bids = make([]uint16, n)
 	l.free = n
 	l.queueCap = min(maxGather, max(1, n/4))
 	return nil
 }
 
-// choosePaths picks the variant's TCP and UDP data paths, once: the hot
+// choosePaths picks the variant's TCP or UDP data path, once: the hot
 // functions then never ask which variant they serve. ringFlags are the
-// flags the ring was set up with.
-func (l *loop) choosePaths(ringFlags uint32) {
-	v, udp := l.p.v, l.p.proto == backends.UDP
-	switch {
-	case v.basic && udp:
-		l.udp = newBasicUDP(l)
-	case v.basic:
+// flags the ring was set up with. A variant that cannot do here what its
+// name says fails with a NotSupportedError rather than run another path.
+func (l *loop) choosePaths(ringFlags uint32) error {
+	v := l.p.v
+	if v.has(featZC) {
+		if err := l.registerZCBuffers(); err != nil {
+			return err
+		}
+	}
+	if l.p.proto == backends.UDP {
+		switch {
+		case v.has(featBundle):
+			return &backends.NotSupportedError{Feature: v.name + " over udp", Reason: v.notServed[backends.UDP]}
+		case !v.has(featPbuf):
+			l.udp = newBasicUDP(l)
+		case !v.has(featMultishot):
+			l.udp = newPbufUDP(l)
+		case v.has(featZC):
+			l.udp = newZCUDP(l)
+		default:
+			l.udp = newRingUDP(l)
+		}
+		return nil
+	}
+	l.source = plainSource{l}
+	if !v.has(featPbuf) {
 		l.tcp = &basicTCP{l: l}
-	case v.zc && udp:
-		l.udp = &zcUDP{ringUDP: newRingUDP(l, abi.IORING_OP_SENDMSG_ZC, abi.IORING_SEND_ZC_REPORT_USAGE)}
-	case udp:
-		l.udp = newRingUDP(l, abi.IORING_OP_SENDMSG, 0)
-	case v.zc:
-		l.tcp = &zcTCP{ringTCP{l: l}}
-	case v.bundle && l.p.service == backends.Echo && l.trySendBundles():
-		l.tcp = &bundleTCP{ringTCP{l: l}}
-	default:
-		l.tcp = &gatherTCP{ringTCP{l: l}}
+		return nil
 	}
-	if v.bundle && recvBundlesSafe(ringFlags) {
-		l.recvIoprio = abi.IORING_RECVSEND_BUNDLE
+	t := ringTCP{l: l}
+	if v.has(featMultishot) {
+		t.acceptIoprio = abi.IORING_ACCEPT_MULTISHOT
+		l.recvIoprio = abi.IORING_RECV_MULTISHOT
+	}
+	if l.fixed {
+		// Straight into the direct-descriptor table: no fd in the
+		// process table, no fdget/fdput per request afterwards.
+		t.acceptFileIndex = abi.IORING_FILE_INDEX_ALLOC
+	} else {
+		t.acceptFlags = unix.SOCK_CLOEXEC
+	}
+	switch {
+	case v.has(featZC):
+		l.tcp = &zcTCP{t}
+		l.source = zcSource{l}
+	case v.has(featBundle):
+		if !recvBundlesSafe(ringFlags) {
+			return &backends.NotSupportedError{Feature: v.name + ": recv bundles",
+				Reason: "the ring lacks DEFER_TASKRUN, so a bundle's buffers could not be read from the ring"}
+		}
+		l.recvIoprio |= abi.IORING_RECVSEND_BUNDLE
 		l.recvLen = uint32(l.queueCap * l.p.bufSize)
+		if l.p.service != backends.Echo {
+			l.tcp = &gatherTCP{t} // a sink sends nothing
+			return nil
+		}
+		if err := l.mapSendGroups(); err != nil {
+			return err
+		}
+		l.tcp = &bundleTCP{t}
+	default:
+		l.tcp = &gatherTCP{t}
 	}
+	return nil
 }
 
 // recvBundlesSafe reports whether a ring set up with flags may take recv
@@ -346,20 +423,53 @@ func recvBundlesSafe(flags uint32) bool {
 	return flags&abi.IORING_SETUP_DEFER_TASKRUN != 0 && flags&abi.IORING_SETUP_SQPOLL == 0
 }
 
-// trySendBundles maps the send groups' pages and checks that this kernel
-// takes an incrementally consumed group (IOU_PBUF_RING_INC, 6.12).
-func (l *loop) trySendBundles() bool {
+// mapSendGroups maps the send groups' pages and checks that this kernel
+// takes an incrementally consumed group (IOU_PBUF_RING_INC, 6.12): send
+// bundles need it, since a short send must leave the rest of a buffer in
+// place. Without it uring-bundle refuses (the probe says so first).
+func (l *loop) mapSendGroups() error {
 	mem, err := ring.MapAnon(maxConnsPerLoop * sendRingEntries * 16)
 	if err != nil {
-		return false
+		return fmt.Errorf("map send groups: %w", err)
 	}
 	d, err := ring.RegisterDescRing(l.ring, 0xffff, mem[:sendRingEntries*16], sendRingEntries, abi.IOU_PBUF_RING_INC)
-	if err != nil || d.Unregister() != nil {
+	if err == nil {
+		err = d.Unregister()
+	}
+	if err != nil {
 		unix.Munmap(mem)
-		return false
+		return &backends.NotSupportedError{Feature: l.p.v.name + ": send bundles (IOU_PBUF_RING_INC)", MinKernel: "6.12", Reason: err.Error()}
 	}
 	l.sendRingMem = mem
-	return true
+	return nil
+}
+
+// registerZCBuffers registers what uring-zc sends from as fixed buffers, so
+// that no SEND_ZC pins pages of its own: the provided buffer pool (index
+// 0, where echoes are sent from) and the source's bytes (index 1: the TCP
+// pattern, or the UDP source slots), copied into mapped memory that stays
+// put until the ring is gone.
+func (l *loop) registerZCBuffers() error {
+	if err := l.bufs.SmallPages(); err != nil {
+		return err
+	}
+	regions := [][]byte{l.bufs.Mem()}
+	if l.p.service == backends.Source {
+		n := len(l.p.pattern)
+		if l.p.proto == backends.UDP {
+			n = sourceSlots * l.p.msgSize
+		}
+		mem, err := ring.MapAnon(n)
+		if err != nil {
+			return fmt.Errorf("map source buffers: %w", err)
+		}
+		l.regSource = mem
+		if l.p.proto == backends.TCP {
+			copy(mem, l.p.pattern)
+		}
+		regions = append(regions, mem)
+	}
+	return l.ring.RegisterBuffers(regions...)
 }
 
 // maxConnsPerLoop sizes the direct-descriptor table.
@@ -371,7 +481,7 @@ func setupRing(p *plan, cpu int) (*ring.Ring, error) {
 	// CLAMP: a CQ of 8x a large SQ is over the kernel's CQ limit
 	// (IORING_MAX_CQ_ENTRIES); clamped, it is just the largest CQ.
 	rp := ring.Params{Entries: p.ringSize, CQEntries: p.ringSize * 8, Flags: p.v.flags | p.v.optional | abi.IORING_SETUP_CLAMP}
-	if p.v.sqpoll {
+	if p.v.has(featSQPoll) {
 		switch {
 		case p.sqIdleMs >= 0:
 			rp.SQThreadIdle = uint32(p.sqIdleMs)
@@ -419,6 +529,9 @@ func (l *loop) teardown() {
 	}
 	if l.sendRingMem != nil {
 		unix.Munmap(l.sendRingMem)
+	}
+	if l.regSource != nil {
+		unix.Munmap(l.regSource)
 	}
 	l.pub.store(&l.count)
 	unix.Close(l.sock)
@@ -565,6 +678,9 @@ func (l *loop) waitSQPoll() error {
 		ef |= abi.IORING_ENTER_SQ_WAKEUP
 		l.count[cSQWakeups]++
 	}
+	if l.sqShared {
+		l.count[cSQSharedWaits]++
+	}
 	want, minUs := l.waitPolicy()
 	return l.wait(want, minUs, ef)
 }
@@ -586,6 +702,7 @@ func (l *loop) waitPolicy() (want, minUs uint32) {
 	if active <= fewSources {
 		return 1, 0
 	}
+	l.count[cMinWaits]++
 	return uint32(min(uint64(l.p.batch), 2*uint64(active))), uint32(l.batchUs)
 }
 
@@ -683,7 +800,7 @@ const (
 // sqShared reports whether an SQPOLL loop on cpu (-1: unpinned) shares that
 // CPU with its SQ thread: pinned, and sq_cpu unset or the same CPU.
 func (p *plan) sqShared(cpu int) bool {
-	return p.v.sqpoll && cpu >= 0 && (p.sqCPU < 0 || p.sqCPU == cpu)
+	return p.v.has(featSQPoll) && cpu >= 0 && (p.sqCPU < 0 || p.sqCPU == cpu)
 }
 
 // retryable reports whether an enter error only means "reap and go round":
@@ -709,7 +826,9 @@ func (l *loop) reap() int {
 		case opSend:
 			l.tcp.onSend(ud, res, flags)
 		case opSource:
-			l.onSource(ud, res)
+			l.source.onSource(ud, res, flags)
+		case opSpill:
+			l.onSpill(ud, res)
 		case opClose, opCancel:
 			// Only failures post (CQE_SKIP_SUCCESS): a close's connection
 			// is gone either way, a cancel's recv had ended already.
@@ -718,7 +837,7 @@ func (l *loop) reap() int {
 		case opSendmsg:
 			l.udp.onSendmsg(ud, res, flags)
 		case opUDPSource:
-			l.udp.onSource(ud, res)
+			l.udp.onSource(ud, res, flags)
 		}
 	}
 	l.ring.CQAdvance(head)
@@ -796,19 +915,7 @@ func (l *loop) sqe() *abi.IoUringSqe {
 			l.fatal = fmt.Errorf("submit: the submission queue stays full after %d enters", try)
 			break
 		}
-		var err error
-		if l.p.v.sqpoll {
-			l.ring.Flush()
-			ef := uint32(abi.IORING_ENTER_SQ_WAIT)
-			if l.ring.SQFlags()&abi.IORING_SQ_NEED_WAKEUP != 0 {
-				ef |= abi.IORING_ENTER_SQ_WAKEUP
-				l.count[cSQWakeups]++
-			}
-			_, err = l.ring.Enter(0, 0, ef, nil, 0)
-		} else {
-			_, err = l.ring.Submit()
-		}
-		if err != nil && !retryable(err) {
+		if err := l.makeRoom(); err != nil && !retryable(err) {
 			l.count[cErrors]++
 			l.fatal = fmt.Errorf("submit: %w", err)
 		}
@@ -819,6 +926,25 @@ func (l *loop) sqe() *abi.IoUringSqe {
 
 // maxSQRetries bounds the enters sqe makes for room in a full SQ.
 const maxSQRetries = 64
+
+// submitForRoom submits what the full SQ holds.
+func (l *loop) submitForRoom() error {
+	_, err := l.ring.Submit()
+	return err
+}
+
+// waitForRoom is an SQPOLL loop's way: the SQ thread consumes the SQ, so
+// the enter waits for it (IORING_ENTER_SQ_WAIT), waking it if it sleeps.
+func (l *loop) waitForRoom() error {
+	l.ring.Flush()
+	ef := uint32(abi.IORING_ENTER_SQ_WAIT)
+	if l.ring.SQFlags()&abi.IORING_SQ_NEED_WAKEUP != 0 {
+		ef |= abi.IORING_ENTER_SQ_WAKEUP
+		l.count[cSQWakeups]++
+	}
+	_, err := l.ring.Enter(0, 0, ef, nil, 0)
+	return err
+}
 
 // recycle gives buffer bid back to the kernel (published in afterBatch).
 func (l *loop) recycle(bid uint16) {

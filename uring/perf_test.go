@@ -31,7 +31,7 @@ func TestSameRateCost(t *testing.T) {
 	if unix.SchedGetaffinity(0, &set) != nil || !set.IsSet(0) || !set.IsSet(1) {
 		t.Skip("skipped: needs CPUs 0 and 1")
 	}
-	names := strings.Split(envOr("RINGBENCH_PERF_BACKENDS", "epoll,uring,uring-sqpoll,uring-zc,uring-bundle,uring-basic"), ",")
+	names := strings.Split(envOr("RINGBENCH_PERF_BACKENDS", "epoll,uring-basic,uring-pbuf,uring-multishot,uring-fixed,uring-defer,uring,uring-bundle,uring-sqpoll,uring-zc"), ",")
 	conns, _ := strconv.Atoi(envOr("RINGBENCH_PERF_CONNS", "64"))
 	depth, _ := strconv.Atoi(envOr("RINGBENCH_PERF_DEPTH", "4"))
 	rate, _ := strconv.ParseFloat(envOr("RINGBENCH_PERF_RATE", "20000"), 64)

@@ -52,6 +52,12 @@ type conn struct {
 	// uring-basic: the connection's own buffer and what of it is unsent.
 	buf      []byte
 	off, end int
+	// spill holds what arrived over the queue cap, copied out of the
+	// provided buffers (which went straight back to the ring); bytes
+	// [spillOff:] are still to send, after the queue. While it holds
+	// anything, everything received goes there too, in order.
+	spill    []byte
+	spillOff int
 	// A gathered send's header and vectors; the kernel reads them at
 	// submission (IORING_FEAT_SUBMIT_STABLE), the pointer keeps them in
 	// place.
@@ -98,7 +104,8 @@ func (l *loop) onAccept(res int32, flags uint32) {
 		// the buffers that send held.
 		l.releaseQueue(c)
 	}
-	*c = conn{gen: c.gen + 1, open: true, qHead: -1, qTail: -1, pushNext: -1, buf: c.buf, gather: c.gather, sendRing: c.sendRing}
+	*c = conn{gen: c.gen + 1, open: true, qHead: -1, qTail: -1, pushNext: -1, buf: c.buf, gather: c.gather, sendRing: c.sendRing,
+		spill: c.spill[:0]}
 	l.count[cAccepted]++
 	l.tcp.accepted(c, slot)
 }
@@ -128,9 +135,16 @@ func (l *loop) acceptFailed(errno unix.Errno, more bool) {
 	}
 }
 
-// ringTCP is what the provided-buffer variants share: multishot accept
-// into direct descriptors and multishot recv into the buffer ring.
-type ringTCP struct{ l *loop }
+// ringTCP is what the provided-buffer variants share: accept, and recv
+// into the buffer ring. One-shot or multishot, into the fd table or the
+// direct-descriptor table: the SQE's fields for it are chosen at setup
+// (loop.choosePaths), so arming asks nothing.
+type ringTCP struct {
+	l               *loop
+	acceptIoprio    uint16 // IORING_ACCEPT_MULTISHOT or 0
+	acceptFileIndex uint32 // IORING_FILE_INDEX_ALLOC (direct) or 0
+	acceptFlags     uint32 // SOCK_CLOEXEC for an fd in the process table
+}
 
 func (t *ringTCP) armAccept() {
 	l := t.l
@@ -138,10 +152,9 @@ func (t *ringTCP) armAccept() {
 	s.Opcode = abi.IORING_OP_ACCEPT
 	s.Fd = int32(l.sock)
 	s.UserData = userData(opAccept, 0, 1, 0, 0)
-	// Multishot accept straight into the fixed file table: no fd in the
-	// process table, no fdget/fdput per request afterwards.
-	s.Ioprio = abi.IORING_ACCEPT_MULTISHOT
-	s.FileIndex = abi.IORING_FILE_INDEX_ALLOC
+	s.Ioprio = t.acceptIoprio
+	s.FileIndex = t.acceptFileIndex
+	s.OpFlags = t.acceptFlags
 }
 
 func (t *ringTCP) accepted(c *conn, slot uint32) {
@@ -152,19 +165,20 @@ func (t *ringTCP) accepted(c *conn, slot uint32) {
 	// A source also receives, to see the peer's close.
 	l.armRecv(slot)
 	if l.p.service == backends.Source {
-		l.sendSource(slot)
+		l.source.send(slot)
 	}
 }
 
-// armRecv arms a multishot recv with buffer select: one SQE, then a CQE per
-// arrival until the socket closes, the buffer ring runs dry or the loop
-// cancels it.
+// armRecv arms a recv with buffer select. Multishot (recvIoprio): one SQE,
+// then a CQE per arrival until the socket closes, the buffer ring runs dry
+// or the loop cancels it; one-shot (uring-pbuf): one CQE, and onRecv arms
+// the next.
 func (l *loop) armRecv(slot uint32) {
 	c := &l.conns[slot]
 	s := l.sqe()
 	s.Opcode = abi.IORING_OP_RECV
 	s.Fd = int32(slot)
-	s.Flags = abi.IOSQE_FIXED_FILE | abi.IOSQE_BUFFER_SELECT
+	s.Flags = l.fileFlag | abi.IOSQE_BUFFER_SELECT
 	s.BufIndex = l.bufs.Group()
 	s.Ioprio = abi.IORING_RECV_MULTISHOT | l.recvIoprio
 	s.Len = l.recvLen
@@ -191,7 +205,7 @@ func (t *ringTCP) onRecv(ud uint64, res int32, flags uint32) {
 	case res > 0:
 		l.takeBuffers(c, slot, res, flags)
 		if c.open && !c.recving && !c.paused {
-			l.armRecv(slot) // multishot ended without an error: re-arm
+			l.armRecv(slot) // one-shot, or a multishot that ended: re-arm
 		}
 	case res == 0:
 		c.eof = true
@@ -246,15 +260,31 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 		l.count[cRecvBundleBufs] += uint64(n)
 	}
 	echo := c != nil && l.p.service == backends.Echo
-	for i := 0; i < n; i++ {
-		bid := first
-		if i > 0 {
-			bid = l.bufs.BundleBid(first, i)
-		}
+	// Every bid of a bundle is read before any buffer is recycled: a
+	// recycle pushes at the ring's tail, which is where the bundle's own
+	// entries were, and moves the pushed buffer's position.
+	bids := l.bids[:n]
+	bids[0] = first
+	for i := 1; i < n; i++ {
+		bids[i] = l.bufs.BundleBid(first, i)
+	}
+	for _, bid := range bids {
 		l.free--
 		chunk := min(res, size)
 		res -= chunk
 		if !echo {
+			l.recycle(bid)
+			continue
+		}
+		if len(c.spill) > 0 || c.queued+c.notifs >= l.queueCap {
+			// Over the cap: a multishot recv took more in one burst than
+			// the connection may hold before the loop could cancel it.
+			// The bytes are copied out and the buffer goes back at once,
+			// so a peer that does not read holds queueCap buffers, never
+			// the pool. Per spilled buffer: one copy (an append that
+			// grows the connection's spill to its high-water mark once).
+			c.spill = append(c.spill, l.bufs.Buf(bid)[:chunk]...)
+			l.count[cSpilledBytes] += uint64(chunk)
 			l.recycle(bid)
 			continue
 		}
@@ -279,10 +309,55 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 	if !echo {
 		return
 	}
-	if c.queued+c.notifs >= l.queueCap && !c.paused {
+	if (len(c.spill) > 0 || c.queued+c.notifs >= l.queueCap) && !c.paused {
 		l.pause(c, slot)
 	}
-	l.tcp.queued(c, slot)
+	l.sendNext(c, slot)
+}
+
+// sendNext starts c's next send, if none is in flight: its queue first
+// (through the variant's path), else its spill.
+func (l *loop) sendNext(c *conn, slot uint32) {
+	switch {
+	case c.qHead >= 0:
+		l.tcp.queued(c, slot)
+	case len(c.spill) > c.spillOff && !c.sending:
+		l.sendSpill(c, slot)
+	}
+}
+
+// sendSpill sends c's spill with a plain SEND, whatever the variant: it is
+// the overload path of a peer over its cap (counted in spilled_bytes), not
+// the path a variant is measured on.
+func (l *loop) sendSpill(c *conn, slot uint32) {
+	s := l.sqe()
+	s.Opcode = abi.IORING_OP_SEND
+	s.Fd = int32(slot)
+	s.Flags = l.fileFlag
+	s.OpFlags = l.sendFlags
+	s.Addr = ring.Addr(&c.spill[c.spillOff])
+	s.Len = uint32(len(c.spill) - c.spillOff)
+	s.UserData = userData(opSpill, c.gen, 1, 0, slot)
+	c.sending = true
+}
+
+// onSpill handles a spill send's completion: the rest goes next; once all
+// of it is out the connection may receive again.
+func (l *loop) onSpill(ud uint64, res int32) {
+	c, slot := l.sendEnded(ud, res)
+	if c == nil {
+		return
+	}
+	c.spillOff += int(res)
+	if c.spillOff < len(c.spill) {
+		l.sendSpill(c, slot)
+		return
+	}
+	c.spill, c.spillOff = c.spill[:0], 0
+	l.drained(c, slot)
+	if c.eof {
+		l.closeConn(slot)
+	}
 }
 
 // pause stops receiving on a connection whose queue is at the cap: its
@@ -302,7 +377,7 @@ func (l *loop) pause(c *conn, slot uint32) {
 
 // drained resumes a paused connection once half its cap has gone out.
 func (l *loop) drained(c *conn, slot uint32) {
-	if !c.paused || c.queued+c.notifs > l.queueCap/2 {
+	if !c.paused || c.queued+c.notifs > l.queueCap/2 || len(c.spill) > 0 {
 		return
 	}
 	c.paused = false
@@ -359,8 +434,8 @@ func (l *loop) sendDone(c *conn, slot uint32, res int32, flags uint32) {
 	c.sending = false
 	l.drained(c, slot)
 	switch {
-	case c.qHead >= 0:
-		l.tcp.queued(c, slot)
+	case c.qHead >= 0 || len(c.spill) > 0:
+		l.sendNext(c, slot)
 	case c.eof:
 		l.closeConn(slot)
 	}
@@ -397,7 +472,7 @@ func (t *gatherTCP) send(c *conn, slot uint32) {
 	bid := uint16(c.qHead)
 	s := l.sqe()
 	s.Fd = int32(slot)
-	s.Flags = abi.IOSQE_FIXED_FILE
+	s.Flags = l.fileFlag
 	s.OpFlags = l.sendFlags
 	c.sending = true
 	if l.next[bid] < 0 {
@@ -434,8 +509,10 @@ func (t *gatherTCP) onSend(ud uint64, res int32, flags uint32) {
 	l.sendDone(c, udSlot(ud), res, flags)
 }
 
-// zcTCP sends with SEND_ZC, one buffer at a time: the buffer returns at the
-// notification, not at the result.
+// zcTCP sends with SEND_ZC, one buffer at a time, from the provided buffer
+// pool registered as fixed buffer 0 (IORING_RECVSEND_FIXED_BUF: the kernel
+// pinned its pages once, at setup, not per send): the buffer returns at
+// the notification, not at the result.
 type zcTCP struct{ ringTCP }
 
 func (t *zcTCP) queued(c *conn, slot uint32) {
@@ -446,9 +523,10 @@ func (t *zcTCP) queued(c *conn, slot uint32) {
 	bid := uint16(c.qHead)
 	s := l.sqe()
 	s.Opcode = abi.IORING_OP_SEND_ZC
-	s.Ioprio = abi.IORING_SEND_ZC_REPORT_USAGE
+	s.Ioprio = abi.IORING_SEND_ZC_REPORT_USAGE | abi.IORING_RECVSEND_FIXED_BUF
+	s.BufIndex = zcPoolBuf
 	s.Fd = int32(slot)
-	s.Flags = abi.IOSQE_FIXED_FILE
+	s.Flags = l.fileFlag
 	s.OpFlags = l.sendFlags
 	s.Addr = l.bufs.Addr(bid, int(l.off[bid]))
 	s.Len = uint32(l.end[bid] - l.off[bid])
@@ -487,10 +565,7 @@ func (t *zcTCP) onSend(ud uint64, res int32, flags uint32) {
 // on any other send F_MORE means something else.
 func (l *loop) zcCompletion(bid uint16, res int32, flags uint32) bool {
 	if flags&abi.IORING_CQE_F_NOTIF != 0 {
-		l.count[cZCSends]++
-		if uint32(res)&abi.IORING_NOTIF_USAGE_ZC_COPIED != 0 {
-			l.count[cZCCopied]++
-		}
+		l.zcNotified(res)
 		l.unref(bid)
 		return true
 	}
@@ -499,6 +574,23 @@ func (l *loop) zcCompletion(bid uint16, res int32, flags uint32) bool {
 	}
 	return false
 }
+
+// zcNotified counts a zero-copy send's notification, and whether the
+// kernel copied its data after all (IORING_NOTIF_USAGE_ZC_COPIED: a
+// device without scatter-gather or checksum offload, or a loopback or veth
+// peer in this host, whose receive path must own its pages).
+func (l *loop) zcNotified(res int32) {
+	l.count[cZCSends]++
+	if uint32(res)&abi.IORING_NOTIF_USAGE_ZC_COPIED != 0 {
+		l.count[cZCCopied]++
+	}
+}
+
+// Fixed buffers uring-zc registers (loop.registerZCBuffers).
+const (
+	zcPoolBuf   = 0 // the provided buffer pool
+	zcSourceBuf = 1 // the source's bytes
+)
 
 // bundleTCP echoes through per-connection send groups: the queue is
 // mirrored into the connection's incrementally consumed buffer group, and
@@ -529,7 +621,7 @@ func (t *bundleTCP) queued(c *conn, slot uint32) {
 	s := l.sqe()
 	s.Opcode = abi.IORING_OP_SEND
 	s.Fd = int32(slot)
-	s.Flags = abi.IOSQE_FIXED_FILE | abi.IOSQE_BUFFER_SELECT
+	s.Flags = l.fileFlag | abi.IOSQE_BUFFER_SELECT
 	s.OpFlags = l.sendFlags
 	s.BufIndex = c.sendRing.Group()
 	s.Ioprio = abi.IORING_RECVSEND_BUNDLE
@@ -549,32 +641,67 @@ func (t *bundleTCP) onSend(ud uint64, res int32, flags uint32) {
 	l.sendDone(c, udSlot(ud), res, flags)
 }
 
-// sendSource sends the next chunk of the source pattern. The pattern slice
-// starts at any offset's phase, so a send costs no pattern computation.
-func (l *loop) sendSource(slot uint32) {
+// tcpSource is how a TCP source sends its stream, chosen at setup.
+type tcpSource interface {
+	// send sends the next chunk to slot's connection.
+	send(slot uint32)
+	onSource(ud uint64, res int32, flags uint32)
+}
+
+var (
+	_ tcpSource = plainSource{}
+	_ tcpSource = zcSource{}
+)
+
+// plainSource sends the pattern with SEND.
+type plainSource struct{ l *loop }
+
+func (p plainSource) send(slot uint32) {
+	p.l.sendPattern(slot, p.l.p.pattern, abi.IORING_OP_SEND)
+}
+
+func (p plainSource) onSource(ud uint64, res int32, _ uint32) { p.l.sourceSent(ud, res) }
+
+// zcSource sends the pattern with SEND_ZC from its registered copy (fixed
+// buffer zcSourceBuf). The pattern never changes, so the next chunk need
+// not wait for the previous one's notification.
+type zcSource struct{ l *loop }
+
+func (z zcSource) send(slot uint32) {
+	s := z.l.sendPattern(slot, z.l.regSource, abi.IORING_OP_SEND_ZC)
+	s.Ioprio = abi.IORING_SEND_ZC_REPORT_USAGE | abi.IORING_RECVSEND_FIXED_BUF
+	s.BufIndex = zcSourceBuf
+}
+
+func (z zcSource) onSource(ud uint64, res int32, flags uint32) {
+	if flags&abi.IORING_CQE_F_NOTIF != 0 {
+		z.l.zcNotified(res)
+		return
+	}
+	// The result; its F_MORE announces the notification.
+	z.l.sourceSent(ud, res)
+}
+
+// sendPattern sends the next chunk of the source pattern, held from offset
+// 0 in mem. The pattern starts at any offset's phase, so a send costs no
+// pattern computation.
+func (l *loop) sendPattern(slot uint32, mem []byte, opcode uint8) *abi.IoUringSqe {
 	c := &l.conns[slot]
 	chunk := len(l.p.pattern) - backends.SourcePeriod
 	s := l.sqe()
-	s.Opcode = abi.IORING_OP_SEND
+	s.Opcode = opcode
 	s.Fd = int32(slot)
-	s.Flags = l.fileFlags()
+	s.Flags = l.fileFlag
 	s.OpFlags = l.sendFlags
-	s.Addr = ring.Addr(&l.p.pattern[c.srcOff%backends.SourcePeriod])
+	s.Addr = ring.Addr(&mem[c.srcOff%backends.SourcePeriod])
 	s.Len = uint32(chunk)
 	s.UserData = userData(opSource, c.gen, 1, 0, slot)
 	c.sending = true
+	return s
 }
 
-// fileFlags is what an SQE names a connection with: its slot with
-// IOSQE_FIXED_FILE, or uring-basic's plain fd.
-func (l *loop) fileFlags() uint8 {
-	if l.fixed {
-		return abi.IOSQE_FIXED_FILE
-	}
-	return 0
-}
-
-func (l *loop) onSource(ud uint64, res int32) {
+// sourceSent handles a source send's result: the next chunk goes at once.
+func (l *loop) sourceSent(ud uint64, res int32) {
 	c := l.connOf(ud)
 	if c == nil {
 		return
@@ -587,8 +714,26 @@ func (l *loop) onSource(ud uint64, res int32) {
 	}
 	c.srcOff += uint64(res)
 	if !c.eof {
-		l.sendSource(udSlot(ud))
+		l.source.send(udSlot(ud))
 	}
+}
+
+// sendEnded takes the final result of a one-SQE send (no queue): it
+// returns the connection to go on with, or nil when it is closed, or was
+// closed now because the send failed.
+func (l *loop) sendEnded(ud uint64, res int32) (*conn, uint32) {
+	c := l.connOf(ud)
+	if c == nil {
+		return nil, 0
+	}
+	slot := udSlot(ud)
+	c.sending = false
+	l.sent(res)
+	if res < 0 {
+		l.closeConn(slot)
+		return nil, 0
+	}
+	return c, slot
 }
 
 // closeConn closes a connection: the queued buffers go back now, except
@@ -623,6 +768,12 @@ func (l *loop) closeConn(slot uint32) {
 	}
 	c.qTail = last
 	c.pushNext = -1
+	if c.sending {
+		// A spill send may be in flight: its memory stays its own (the
+		// next connection of the slot grows a new spill).
+		c.spill = nil
+	}
+	c.spill, c.spillOff = c.spill[:0], 0
 	l.cancelAndClose(slot)
 	if l.acceptWaiting {
 		l.acceptWaiting = false
@@ -727,7 +878,7 @@ func (t *basicTCP) accepted(c *conn, slot uint32) {
 		c.buf = make([]byte, t.l.p.connBytes)
 	}
 	if t.l.p.service == backends.Source {
-		t.l.sendSource(slot)
+		t.l.source.send(slot)
 	} else {
 		t.recv(slot)
 	}
@@ -793,15 +944,8 @@ func (t *basicTCP) onRecv(ud uint64, res int32, _ uint32) {
 
 func (t *basicTCP) onSend(ud uint64, res int32, _ uint32) {
 	l := t.l
-	c := l.connOf(ud)
+	c, slot := l.sendEnded(ud, res)
 	if c == nil {
-		return
-	}
-	slot := udSlot(ud)
-	c.sending = false
-	l.sent(res)
-	if res < 0 {
-		l.closeConn(slot)
 		return
 	}
 	c.off += int(res)

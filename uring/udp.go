@@ -31,12 +31,13 @@ type udpPath interface {
 	arm()
 	onRecvmsg(ud uint64, res int32, flags uint32)
 	onSendmsg(ud uint64, res int32, flags uint32)
-	onSource(ud uint64, res int32)
+	onSource(ud uint64, res int32, flags uint32)
 }
 
 var (
 	_ udpPath = (*ringUDP)(nil)
 	_ udpPath = (*zcUDP)(nil)
+	_ udpPath = (*pbufUDP)(nil)
 	_ udpPath = (*basicUDP)(nil)
 )
 
@@ -50,6 +51,11 @@ type udpSource struct {
 	oldest int
 	src    []udpSlot
 	idle   []int
+	// emit sends a filled source slot and sent handles its completion:
+	// SENDMSG, or uring-zc's SEND_ZC from registered memory (chosen at
+	// setup, newUDPSource).
+	emit func(i int)
+	sent func(ud uint64, res int32, flags uint32)
 }
 
 // udpSlot is a datagram with its own buffer, header and address.
@@ -65,14 +71,24 @@ type peer struct {
 	seq  uint64
 }
 
-func newUDPSource(l *loop) udpSource {
-	u := udpSource{l: l}
-	if l.p.service == backends.Source {
-		u.src = make([]udpSlot, sourceSlots)
-		for i := range u.src {
+func newUDPSource(l *loop) *udpSource {
+	u := &udpSource{l: l}
+	u.emit, u.sent = u.sendmsg, u.sendmsgDone
+	if l.p.service != backends.Source {
+		return u
+	}
+	u.src = make([]udpSlot, sourceSlots)
+	for i := range u.src {
+		if l.regSource != nil {
+			// uring-zc: the slots' buffers are the registered region.
+			u.src[i].buf = l.regSource[i*l.p.msgSize : (i+1)*l.p.msgSize : (i+1)*l.p.msgSize]
+		} else {
 			u.src[i].buf = make([]byte, l.p.msgSize)
-			u.idle = append(u.idle, i)
 		}
+		u.idle = append(u.idle, i)
+	}
+	if l.regSource != nil {
+		u.emit, u.sent = u.sendZC, u.sendZCDone
 	}
 	return u
 }
@@ -83,7 +99,7 @@ func peerKey(name []byte) uint64 { return binary.LittleEndian.Uint64(name) }
 // ringUDP receives with one multishot recvmsg on the provided buffer ring
 // and echoes each datagram from the buffer it arrived in.
 type ringUDP struct {
-	udpSource
+	*udpSource
 	// rx is the multishot recvmsg's template: the kernel reads only its
 	// name and control lengths, to lay out each buffer.
 	rx unix.Msghdr
@@ -91,34 +107,24 @@ type ringUDP struct {
 	// the received buffer itself (no copy).
 	tx    []unix.Msghdr
 	txIov []unix.Iovec
-	// sendOp and sendIoprio: SENDMSG, or SENDMSG_ZC reporting its usage.
-	sendOp     uint8
-	sendIoprio uint16
+	// echo sends datagram bid back to its sender: a SENDMSG, or uring-zc's
+	// SEND_ZC (chosen at setup).
+	echo func(bid uint16, buf []byte, namelen uint32, payload int)
 }
 
-func newRingUDP(l *loop, sendOp uint8, sendIoprio uint16) *ringUDP {
-	u := &ringUDP{udpSource: newUDPSource(l), sendOp: sendOp, sendIoprio: sendIoprio}
+func newRingUDP(l *loop) *ringUDP {
+	u := &ringUDP{udpSource: newUDPSource(l)}
 	u.rx.Namelen = unix.SizeofSockaddrInet4
-	if l.p.proto == backends.UDP {
-		u.tx = make([]unix.Msghdr, l.p.bufCount)
-		u.txIov = make([]unix.Iovec, l.p.bufCount)
-	}
+	u.tx = make([]unix.Msghdr, l.p.bufCount)
+	u.txIov = make([]unix.Iovec, l.p.bufCount)
+	u.echo = u.sendmsgEcho
 	return u
 }
 
 // arm starts the multishot recvmsg.
 func (u *ringUDP) arm() {
-	l := u.l
-	s := l.sqe()
-	s.Opcode = abi.IORING_OP_RECVMSG
-	s.Fd = int32(l.sock)
-	s.Addr = ring.Addr(&u.rx)
-	s.Len = 1
-	s.Flags = abi.IOSQE_BUFFER_SELECT
-	s.BufIndex = l.bufs.Group()
-	s.Ioprio = abi.IORING_RECV_MULTISHOT
-	s.UserData = userData(opRecvmsg, 0, 1, 0, 0)
-	l.udpArmed = true
+	u.l.recvmsgSelect(&u.rx, abi.IORING_RECV_MULTISHOT, 0)
+	u.l.udpArmed = true
 }
 
 // onRecvmsg handles one datagram. Per packet: no copy, no allocation, no
@@ -156,23 +162,8 @@ func (u *ringUDP) onRecvmsg(ud uint64, res int32, flags uint32) {
 	l.load.markPeer(peerKey(buf[16:]))
 	switch l.p.service {
 	case backends.Echo:
-		h := &u.tx[bid]
-		h.Name = &buf[16]
-		h.Namelen = min(namelen, unix.SizeofSockaddrInet4)
-		v := &u.txIov[bid]
-		v.Base = &buf[recvmsgHeadroom]
-		v.SetLen(payload)
-		h.Iov = v
-		h.Iovlen = 1
 		l.refs[bid] = 1
-		s := l.sqe()
-		s.Opcode = u.sendOp
-		s.Ioprio = u.sendIoprio
-		s.Fd = int32(l.sock)
-		s.Addr = ring.Addr(h)
-		s.Len = 1
-		s.OpFlags = l.sendFlags
-		s.UserData = userData(opSendmsg, 0, 1, bid, 0)
+		u.echo(bid, buf, namelen, payload)
 	case backends.Source:
 		var name [unix.SizeofSockaddrInet4]byte
 		copy(name[:], buf[16:recvmsgHeadroom])
@@ -183,15 +174,69 @@ func (u *ringUDP) onRecvmsg(ud uint64, res int32, flags uint32) {
 	}
 }
 
+// sendmsgEcho sends the datagram in buffer bid back to its sender with a
+// SENDMSG whose header points into the buffer itself (no copy).
+func (u *ringUDP) sendmsgEcho(bid uint16, buf []byte, namelen uint32, payload int) {
+	l := u.l
+	h := &u.tx[bid]
+	h.Name = &buf[16]
+	h.Namelen = min(namelen, unix.SizeofSockaddrInet4)
+	v := &u.txIov[bid]
+	v.Base = &buf[recvmsgHeadroom]
+	v.SetLen(payload)
+	h.Iov = v
+	h.Iovlen = 1
+	l.msgSQE(abi.IORING_OP_SENDMSG, h, userData(opSendmsg, 0, 1, bid, 0))
+}
+
+// msgSQE queues a SENDMSG or RECVMSG of hdr on the socket.
+func (l *loop) msgSQE(opcode uint8, hdr *unix.Msghdr, ud uint64) *abi.IoUringSqe {
+	s := l.sqe()
+	s.Opcode = opcode
+	s.Fd = int32(l.sock)
+	s.Addr = ring.Addr(hdr)
+	s.Len = 1
+	if opcode == abi.IORING_OP_SENDMSG {
+		s.OpFlags = l.sendFlags
+	}
+	s.UserData = ud
+	return s
+}
+
 // onSendmsg: a SENDMSG posts one CQE, its last.
 func (u *ringUDP) onSendmsg(ud uint64, res int32, _ uint32) {
 	u.l.sent(res)
 	u.l.unref(udBid(ud))
 }
 
-// zcUDP is ringUDP sending with SENDMSG_ZC: a buffer returns at the
-// notification.
+// zcUDP is ringUDP sending with SEND_ZC from the registered pool (fixed
+// buffer zcPoolBuf) to the address the datagram came from: a buffer
+// returns at the notification.
 type zcUDP struct{ *ringUDP }
+
+func newZCUDP(l *loop) *zcUDP {
+	u := &zcUDP{newRingUDP(l)}
+	u.echo = u.sendZCEcho
+	return u
+}
+
+// sendZCEcho sends datagram bid back with SEND_ZC: the payload named in
+// the registered pool, the destination (addr2, addr_len) the sender's
+// address the recvmsg wrote into the same buffer.
+func (u *zcUDP) sendZCEcho(bid uint16, buf []byte, namelen uint32, payload int) {
+	l := u.l
+	s := l.sqe()
+	s.Opcode = abi.IORING_OP_SEND_ZC
+	s.Ioprio = abi.IORING_SEND_ZC_REPORT_USAGE | abi.IORING_RECVSEND_FIXED_BUF
+	s.BufIndex = zcPoolBuf
+	s.Fd = int32(l.sock)
+	s.Addr = l.bufs.Addr(bid, recvmsgHeadroom)
+	s.Len = uint32(payload)
+	s.Off = ring.Addr(&buf[16])
+	s.FileIndex = min(namelen, unix.SizeofSockaddrInet4) // addr_len
+	s.OpFlags = l.sendFlags
+	s.UserData = userData(opSendmsg, 0, 1, bid, 0)
+}
 
 func (u *zcUDP) onSendmsg(ud uint64, res int32, flags uint32) {
 	l := u.l
@@ -206,7 +251,7 @@ func (u *zcUDP) onSendmsg(ud uint64, res int32, flags uint32) {
 // basicUDP is uring-basic: each slot is a one-shot recvmsg into its own
 // buffer, then a one-shot sendmsg of it back, then the next recvmsg.
 type basicUDP struct {
-	udpSource
+	*udpSource
 	basic []udpSlot
 }
 
@@ -242,15 +287,7 @@ func (u *basicUDP) recv(i int) {
 // the slot's address.
 func (sl *udpSlot) submit(l *loop, opcode uint8, ud uint64) {
 	sl.hdr = unix.Msghdr{Name: &sl.name[0], Namelen: unix.SizeofSockaddrInet4, Iov: &sl.iov, Iovlen: 1}
-	s := l.sqe()
-	s.Opcode = opcode
-	s.Fd = int32(l.sock)
-	s.Addr = ring.Addr(&sl.hdr)
-	s.Len = 1
-	if opcode == abi.IORING_OP_SENDMSG {
-		s.OpFlags = l.sendFlags
-	}
-	s.UserData = ud
+	l.msgSQE(opcode, &sl.hdr, ud)
 }
 
 func (u *basicUDP) onRecvmsg(ud uint64, res int32, _ uint32) {
@@ -265,29 +302,127 @@ func (u *basicUDP) onRecvmsg(ud uint64, res int32, _ uint32) {
 		return
 	}
 	sl := &u.basic[i]
+	if u.received(sl, res) {
+		// The recvmsg wrote the peer's address into sl.name.
+		sl.iov.SetLen(int(res))
+		sl.submit(l, abi.IORING_OP_SENDMSG, userData(opSendmsg, 0, 1, 0, uint32(i)))
+		return
+	}
+	u.recv(i)
+}
+
+// received takes a slot's datagram of res bytes: an oversize one is
+// dropped, a source learns its sender; it reports whether to echo it.
+func (u *udpSource) received(sl *udpSlot, res int32) (echo bool) {
+	l := u.l
 	if int(res) > l.p.maxDatagram {
 		l.count[cDropped]++
-		u.recv(i)
-		return
+		return false
 	}
 	l.count[cRxBytes] += uint64(res)
 	l.count[cRxMsgs]++
 	l.load.markPeer(peerKey(sl.name[:]))
 	switch l.p.service {
 	case backends.Echo:
-		// The recvmsg wrote the peer's address into sl.name.
-		sl.iov.SetLen(int(res))
-		sl.submit(l, abi.IORING_OP_SENDMSG, userData(opSendmsg, 0, 1, 0, uint32(i)))
-		return
+		return true
 	case backends.Source:
 		u.addPeer(sl.name)
 	}
-	u.recv(i)
+	return false
 }
 
 // onSendmsg: the slot receives again.
 func (u *basicUDP) onSendmsg(ud uint64, res int32, _ uint32) {
 	u.l.sent(res)
+	if res == -int32(unix.ECANCELED) {
+		return
+	}
+	u.recv(int(udSlot(ud)))
+}
+
+// pbufUDP is uring-pbuf: each slot is a one-shot recvmsg with its own
+// header and peer address, its payload in a buffer the kernel picks from
+// the ring (IOSQE_BUFFER_SELECT); the echo goes back from that buffer,
+// then the slot receives again. A slot that found the ring empty waits
+// for buffers to come back (loop.rearmStarved).
+type pbufUDP struct {
+	*udpSource
+	slots   []udpSlot
+	starved []int
+}
+
+func newPbufUDP(l *loop) *pbufUDP {
+	return &pbufUDP{udpSource: newUDPSource(l), slots: make([]udpSlot, basicRecvSlots)}
+}
+
+// arm posts every slot's recvmsg the first time, then those that starved.
+func (u *pbufUDP) arm() {
+	if u.starved == nil {
+		u.starved = make([]int, 0, len(u.slots))
+		for i := range u.slots {
+			u.recv(i)
+		}
+	}
+	for _, i := range u.starved {
+		u.recv(i)
+	}
+	u.starved = u.starved[:0]
+	u.l.udpArmed = true
+}
+
+func (u *pbufUDP) recv(i int) {
+	l := u.l
+	sl := &u.slots[i]
+	// With buffer select the kernel reads only the vector's length.
+	sl.iov = unix.Iovec{}
+	sl.iov.SetLen(l.p.bufSize)
+	sl.hdr = unix.Msghdr{Name: &sl.name[0], Namelen: unix.SizeofSockaddrInet4, Iov: &sl.iov, Iovlen: 1}
+	l.recvmsgSelect(&sl.hdr, 0, uint32(i))
+}
+
+// recvmsgSelect queues a recvmsg with buffer select on the socket, for
+// receive slot slot (ioprio: IORING_RECV_MULTISHOT or 0).
+func (l *loop) recvmsgSelect(hdr *unix.Msghdr, ioprio uint16, slot uint32) {
+	s := l.msgSQE(abi.IORING_OP_RECVMSG, hdr, userData(opRecvmsg, 0, 1, 0, slot))
+	s.Flags = abi.IOSQE_BUFFER_SELECT
+	s.BufIndex = l.bufs.Group()
+	s.Ioprio = ioprio
+}
+
+func (u *pbufUDP) onRecvmsg(ud uint64, res int32, flags uint32) {
+	l := u.l
+	i := int(udSlot(ud))
+	switch {
+	case res == -int32(unix.ENOBUFS):
+		u.starved = append(u.starved, i)
+		l.udpArmed = false
+		return
+	case res == -int32(unix.ECANCELED):
+		return
+	case res < 0 || flags&abi.IORING_CQE_F_BUFFER == 0:
+		l.count[cErrors]++
+		u.recv(i)
+		return
+	}
+	bid := cqeBid(flags)
+	l.free--
+	sl := &u.slots[i]
+	if u.received(sl, res) {
+		// The recvmsg wrote the peer's address into sl.name.
+		sl.iov.Base = &l.bufs.Buf(bid)[0]
+		sl.iov.SetLen(int(res))
+		sl.hdr.Namelen = unix.SizeofSockaddrInet4
+		l.msgSQE(abi.IORING_OP_SENDMSG, &sl.hdr, userData(opSendmsg, 0, 1, bid, uint32(i)))
+		return
+	}
+	l.recycle(bid)
+	u.recv(i)
+}
+
+// onSendmsg: the buffer goes back, the slot receives again.
+func (u *pbufUDP) onSendmsg(ud uint64, res int32, _ uint32) {
+	u.l.sent(res)
+	u.l.recycle(udBid(ud))
 	if res == -int32(unix.ECANCELED) {
 		return
 	}
@@ -332,13 +467,59 @@ func (u *udpSource) sendSource(i int) {
 	copy(sl.buf[backends.SourceHeader:], l.p.pattern[p.seq%backends.SourcePeriod:])
 	p.seq++
 	sl.name = p.name
-	sl.iov.Base = &sl.buf[0]
-	sl.iov.SetLen(len(sl.buf))
-	sl.submit(l, abi.IORING_OP_SENDMSG, userData(opUDPSource, 0, 1, 0, uint32(i)))
+	u.emit(i)
 }
 
-func (u *udpSource) onSource(ud uint64, res int32) {
+func (u *udpSource) onSource(ud uint64, res int32, flags uint32) { u.sent(ud, res, flags) }
+
+// sendmsg sends source slot i with SENDMSG.
+func (u *udpSource) sendmsg(i int) {
+	sl := &u.src[i]
+	sl.iov.Base = &sl.buf[0]
+	sl.iov.SetLen(len(sl.buf))
+	sl.submit(u.l, abi.IORING_OP_SENDMSG, userData(opUDPSource, 0, 1, 0, uint32(i)))
+}
+
+// sendmsgDone: the slot's datagram is out; it sends the next.
+func (u *udpSource) sendmsgDone(ud uint64, res int32, _ uint32) {
 	u.l.sent(res)
+	if res == -int32(unix.ECANCELED) {
+		return
+	}
+	u.sendSource(int(udSlot(ud)))
+}
+
+// sendZC sends source slot i with SEND_ZC from the registered source
+// region (fixed buffer zcSourceBuf) to the slot's peer (addr2).
+func (u *udpSource) sendZC(i int) {
+	l := u.l
+	sl := &u.src[i]
+	s := l.sqe()
+	s.Opcode = abi.IORING_OP_SEND_ZC
+	s.Ioprio = abi.IORING_SEND_ZC_REPORT_USAGE | abi.IORING_RECVSEND_FIXED_BUF
+	s.BufIndex = zcSourceBuf
+	s.Fd = int32(l.sock)
+	s.Addr = ring.Addr(&sl.buf[0])
+	s.Len = uint32(len(sl.buf))
+	s.Off = ring.Addr(&sl.name[0])
+	s.FileIndex = unix.SizeofSockaddrInet4 // addr_len
+	s.OpFlags = l.sendFlags
+	s.UserData = userData(opUDPSource, 0, 1, 0, uint32(i))
+}
+
+// sendZCDone: the slot's buffer may be rewritten only at the notification
+// (the kernel may still read it), so the next datagram waits for it; a
+// result without F_MORE has no notification coming.
+func (u *udpSource) sendZCDone(ud uint64, res int32, flags uint32) {
+	l := u.l
+	if flags&abi.IORING_CQE_F_NOTIF != 0 {
+		l.zcNotified(res)
+	} else {
+		l.sent(res)
+		if flags&abi.IORING_CQE_F_MORE != 0 {
+			return
+		}
+	}
 	if res == -int32(unix.ECANCELED) {
 		return
 	}

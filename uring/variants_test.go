@@ -92,7 +92,7 @@ func TestEchoAllVariants(t *testing.T) {
 			if c.Syscalls == 0 {
 				t.Error("Syscalls = 0 after traffic")
 			}
-			if v.zc && c.Extra["zc_sends"] == 0 {
+			if v.has(featZC) && c.Extra["zc_sends"] == 0 {
 				t.Errorf("zc: no zc_sends counted (extra %v)", c.Extra)
 			}
 		})
@@ -125,7 +125,7 @@ func TestEchoLargePipelined(t *testing.T) {
 			if c.RxBytes != want || c.TxBytes != want {
 				t.Errorf("RxBytes %d TxBytes %d, want %d each", c.RxBytes, c.TxBytes, want)
 			}
-			if v.bundle {
+			if v.has(featBundle) {
 				t.Logf("bundle counters: %v", c.Extra)
 				if c.Extra["send_bundles"] == 0 {
 					t.Error("uring-bundle issued no send bundles")
@@ -149,7 +149,7 @@ func TestNoAllocPerPacket(t *testing.T) {
 			// A ping-pong over SQPOLL waits a scheduler slice per echo
 			// when the machine is busy: fewer rounds keep it short.
 			rounds := 4000
-			if v.sqpoll {
+			if v.has(featSQPoll) {
 				rounds = 300
 			}
 			allocs := testing.AllocsPerRun(1, func() {

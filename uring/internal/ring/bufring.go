@@ -143,6 +143,23 @@ func MapAnon(n int) ([]byte, error) {
 // Group is the buffer group id to put in an SQE's buf_group.
 func (b *BufRing) Group() uint16 { return b.desc.bgid }
 
+// Mem is the whole pool: every buffer, bid 0 first (what a variant
+// registers as a fixed buffer to send from).
+func (b *BufRing) Mem() []byte { return b.mem }
+
+// SmallPages takes back the huge-page advice NewBufRing gave the pool, for
+// a pool registered as a fixed buffer to send from: the kernel then makes
+// one bvec per huge page, and a zero-copy send charges each skb the page
+// size rounded up from its offset in the bvec, so a 64-byte datagram from
+// the middle of a 2 MiB page would count as up to 2 MiB against its
+// receiver's buffer. Call it before anything touches the pool.
+func (b *BufRing) SmallPages() error {
+	if err := unix.Madvise(b.mem, unix.MADV_NOHUGEPAGE); err != nil {
+		return fmt.Errorf("advise small pages: %w", err)
+	}
+	return nil
+}
+
 // Buf returns buffer bid's memory.
 func (b *BufRing) Buf(bid uint16) []byte {
 	off := int(bid) * b.Size

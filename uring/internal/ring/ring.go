@@ -333,6 +333,28 @@ func (r *Ring) RegisterRingFd() error {
 	return nil
 }
 
+// RegisterBuffers registers regions as fixed buffers 0, 1, ... (the
+// kernel pins their pages once), which SQEs then name by buf_index with
+// IORING_RECVSEND_FIXED_BUF (sends) instead of pinning per request.
+func (r *Ring) RegisterBuffers(regions ...[]byte) error {
+	iov := make([]unix.Iovec, len(regions))
+	for i, m := range regions {
+		if len(m) == 0 {
+			return fmt.Errorf("register buffers: region %d is empty", i)
+		}
+		iov[i].Base = &m[0]
+		iov[i].SetLen(len(m))
+	}
+	if _, err := r.Register(abi.IORING_REGISTER_BUFFERS, unsafe.Pointer(&iov[0]), uint32(len(iov))); err != nil {
+		return fmt.Errorf("register buffers: %w", err)
+	}
+	return nil
+}
+
+// RingFdRegistered reports whether enters name the ring by its registered
+// index (RegisterRingFd succeeded).
+func (r *Ring) RingFdRegistered() bool { return r.enterFlags&abi.IORING_ENTER_REGISTERED_RING != 0 }
+
 // RegisterFilesSparse registers an empty direct-descriptor table of n slots
 // that multishot accept can fill (IORING_FILE_INDEX_ALLOC).
 func (r *Ring) RegisterFilesSparse(n uint32) error {
