@@ -21,7 +21,8 @@ func TestCharts(t *testing.T) {
 	// The test input has three workloads: each gets the measured breakdown,
 	// cycles/op, cycles/pkt, syscalls and crossing charts; the two over veth
 	// a latency distribution; only echo/tcp has the sweeps for throughput
-	// and latency against load.
+	// and latency against load; uring and uring-sqpoll at one echo/tcp point
+	// are two rungs of the io_uring ladder.
 	var wantNames []string
 	for _, f := range []string{"echo-tcp-veth", "echo-udp-veth", "echo-udp-memif"} {
 		for _, c := range []string{"breakdown", "cycles-per-op", "cycles-per-packet", "syscalls-per-op", "crossing-cost"} {
@@ -29,7 +30,8 @@ func TestCharts(t *testing.T) {
 		}
 	}
 	wantNames = append(wantNames, "throughput-vs-conns-echo-tcp-veth", "latency-vs-load-echo-tcp-veth",
-		"latency-distribution-echo-tcp-veth", "latency-distribution-echo-udp-veth")
+		"latency-distribution-echo-tcp-veth", "latency-distribution-echo-udp-veth",
+		"ladder-cycles-per-op-echo-tcp-veth", "ladder-syscalls-per-op-echo-tcp-veth", "ladder-p99-echo-tcp-veth")
 	var names []string
 	for _, c := range charts {
 		names = append(names, c.Name)

@@ -64,6 +64,8 @@ func (r *run) charts() ([]*Chart, []string) {
 	if len(r.ndr) > 0 {
 		add(r.ndrChart())
 	}
+	lc, ls := r.ladderCharts()
+	out, skipped = append(out, lc...), append(skipped, ls...)
 	return out, skipped
 }
 
@@ -111,8 +113,9 @@ func meterNote(g *results.Group, metric string) string {
 	return "not measured"
 }
 
-func (r *run) metricBars(f family, p point, metric, stem, title, yLabel string) (*Chart, error) {
-	labels := r.labels
+// metricSet holds each label's median of metric at p, and for each label
+// without one, "label: why".
+func (r *run) metricSet(labels []string, p point, metric string) (*barSet, []string) {
 	b := newBarSet(labels)
 	var absent []string
 	for i, l := range labels {
@@ -123,6 +126,12 @@ func (r *run) metricBars(f family, p point, metric, stem, title, yLabel string) 
 		b.why[i] = r.absentWhy(l, p, metric)
 		absent = append(absent, l+": "+b.why[i])
 	}
+	return b, absent
+}
+
+func (r *run) metricBars(f family, p point, metric, stem, title, yLabel string) (*Chart, error) {
+	labels := r.labels
+	b, absent := r.metricSet(labels, p, metric)
 	if !anyTrue(b.have) {
 		return nil, fmt.Errorf("%s, %s: no backend has %s", f, title, metric)
 	}

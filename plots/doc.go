@@ -13,7 +13,9 @@
 //     meters' validation, the headline chart of measured cycles per op by
 //     category at the same offered load, and a few findings with their
 //     confidence and n), then every finding, the tables (each C baseline
-//     beside the Go backend of its path, with the Go/C ratio), the charts
+//     beside the Go backend of its path, with the Go/C ratio), the io_uring
+//     ladder where a run holds two rungs or more at one point (what each
+//     feature bought in cycles/op, syscalls/op and p99), the charts
 //     and the middle-ground lesson (the measured breakdown; the modelled
 //     crossings as a side figure). It renders it twice: report.md (charts
 //     beside it as files) and a self-contained report.html (charts inline

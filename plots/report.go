@@ -174,6 +174,13 @@ func (r *run) report(charts []*Chart, svgs map[*Chart][]byte, skipped []string) 
 		}
 	}
 	r.ndrSection(doc, ndrFig)
+	var ladderFigs []figure
+	for _, c := range charts {
+		if strings.HasPrefix(c.Name, ladderPrefix) {
+			ladderFigs = append(ladderFigs, figure{c, ChartDir + "/" + c.Name + ".svg", svgs[c]})
+		}
+	}
+	r.ladderSection(doc, ladderFigs)
 
 	doc.add(heading{2, "Charts"})
 	middle := map[string]*Chart{}
@@ -181,7 +188,7 @@ func (r *run) report(charts []*Chart, svgs map[*Chart][]byte, skipped []string) 
 	drawn := 0
 	for _, c := range charts {
 		switch {
-		case c == head, c.Name == ndrChartName:
+		case c == head, c.Name == ndrChartName, strings.HasPrefix(c.Name, ladderPrefix):
 		case isCrossing(c):
 			crossing = append(crossing, c)
 		case strings.HasPrefix(c.Name, breakdownPrefix):

@@ -106,14 +106,14 @@ func (r *run) mainPoint(f family) (point, bool) {
 			open = 1
 		}
 		score := [4]float64{float64(backends), float64(repeats), open, -p.Rate}
-		if better(score, bestScore) {
+		if better(score[:], bestScore[:]) {
 			best, bestScore = p, score
 		}
 	}
 	return best, bestScore[0] > 0
 }
 
-func better(a, b [4]float64) bool {
+func better(a, b []float64) bool {
 	for i := range a {
 		if a[i] != b[i] {
 			return a[i] > b[i]
