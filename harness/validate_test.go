@@ -62,6 +62,19 @@ func TestSpreadAndWindowChecks(t *testing.T) {
 	if c := SpreadCheck("epoll", wild); c.Pass {
 		t.Errorf("wild repeats pass: %+v", c)
 	}
+	// Repeats whose work varied (process CPU moved with cycles) pass; a
+	// meter that spreads where process CPU holds still fails.
+	var varied, meterOnly []results.Record
+	for _, v := range []float64{100, 108, 95, 101, 112} {
+		varied = append(varied, results.Record{Status: results.StatusOK, CyclesPerOp: v * 1e3, CPUNsPerOp: v * 300})
+		meterOnly = append(meterOnly, results.Record{Status: results.StatusOK, CyclesPerOp: v * 1e3, CPUNsPerOp: 30000})
+	}
+	if c := SpreadCheck("epoll", varied); !c.Pass {
+		t.Errorf("repeats whose work varied as much fail: %+v", c)
+	}
+	if c := SpreadCheck("epoll", meterOnly); c.Pass {
+		t.Errorf("a spread process CPU does not share passes: %+v", c)
+	}
 	ok := results.Record{Status: results.StatusOK, Config: results.Config{RateTarget: 1000}, ThroughputOps: 995,
 		CPUNs: 1e9, BusyNs: 1.2e9, MeterReadUS: 150, Ops: 2000, Late: 40, Behind: 1}
 	below := ok
