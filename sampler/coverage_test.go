@@ -102,7 +102,7 @@ func TestDutyCycleGrid(t *testing.T) {
 				fmt.Fprintf(&b, "%-6s %6v %6v | %9v %9v %6.2f | %9v %4.0f%% %9v %6.2f %9v %9v\n", wake, x, y,
 					ds.Thread.Round(time.Millisecond), ds.ThreadSampled.Round(time.Millisecond), ratio(ds.ThreadSampled, ds.Thread),
 					busy.Round(time.Millisecond), 100*(1-ratio(busy, ds.Window)), ds.CoreSampled.Round(time.Millisecond),
-					ratio(ds.CoreSampled, busy), (ds.CoreSampled-ds.ThreadSampled).Round(time.Millisecond), unseen.Round(100*time.Nanosecond))
+					ratio(ds.CoreSampled, busy), (ds.CoreSampled - ds.ThreadSampled).Round(time.Millisecond), unseen.Round(100*time.Nanosecond))
 			}
 		}
 	}
