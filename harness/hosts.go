@@ -265,12 +265,15 @@ func (h *hosts) copySelf(ctx context.Context, name, dst, want string) error {
 		return fmt.Errorf("open own executable: %w", err)
 	}
 	defer exe.Close()
-	size := int64(0)
-	if fi, err := exe.Stat(); err == nil {
-		size = fi.Size()
+	fi, err := exe.Stat()
+	if err != nil {
+		return fmt.Errorf("stat own executable: %w", err)
 	}
+	size := fi.Size()
 	dir := shellQuote(h.s.remoteDir)
-	script := fmt.Sprintf(`d=%s; t="$d/.%s.tmp.$$"; mkdir -p "$d" && { find "$d" -maxdepth 1 -name '.ringbench-*.tmp.*' -mmin +60 -delete 2>/dev/null; cat > "$t" && chmod 755 "$t" && mv -f "$t" "$d/%s"; } || { rm -f "$t"; exit 1; }`, dir, name, name)
+	// The copy is renamed into place only when all of it arrived: a session
+	// cut short ends cat's input as an end of file, not an error.
+	script := fmt.Sprintf(`d=%s; t="$d/.%s.tmp.$$"; mkdir -p "$d" && { find "$d" -maxdepth 1 -name '.ringbench-*.tmp.*' -mmin +60 -delete 2>/dev/null; cat > "$t" && [ "$(wc -c < "$t")" -eq %d ] && chmod 755 "$t" && mv -f "$t" "$d/%s"; } || { rm -f "$t"; exit 1; }`, dir, name, size, name)
 	t0 := time.Now()
 	if _, err := h.sshOutput(ctx, script, exe, sshCopyTimeout); err != nil {
 		return fmt.Errorf("copy ringbench to %s:%s: %w", h.s.dest, dst, err)

@@ -75,6 +75,13 @@ func TestSpreadAndWindowChecks(t *testing.T) {
 	if c := SpreadCheck("epoll", meterOnly); c.Pass {
 		t.Errorf("a spread process CPU does not share passes: %+v", c)
 	}
+	// A repeat whose process CPU was not read (0) does not lend the rest
+	// its spread.
+	unread := append([]results.Record(nil), meterOnly...)
+	unread[0].CPUNsPerOp = 0
+	if c := SpreadCheck("epoll", unread); c.Pass {
+		t.Errorf("an unread process CPU excused the spread: %+v", c)
+	}
 	ok := results.Record{Status: results.StatusOK, Config: results.Config{RateTarget: 1000}, ThroughputOps: 995,
 		CPUNs: 1e9, BusyNs: 1.2e9, MeterReadUS: 150, Ops: 2000, Late: 40, Behind: 1}
 	below := ok

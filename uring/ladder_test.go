@@ -53,8 +53,19 @@ func TestLadderSetup(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			srv := startServer(t, v.name, backends.Config{Proto: backends.TCP, Service: backends.Echo, CPUs: []int{0}})
-			echoLoad(t, srv.Port(), 2, 1, 64, 5)
+			echoLoad(t, srv.Port(), 2, 1, 64, 50)
 			l := srv.(*Server).loops[0]
+			// What the loop armed, not what it was told: a one-shot rung
+			// arms a recv per receive (100 here), a multishot one about
+			// one per connection.
+			t.Cleanup(func() {
+				srv.Close() // the loop is done: its count is safe to read
+				if v.has(featPbuf) {
+					if arms, multi := l.recvArms, v.has(featMultishot); multi != (arms < 50) {
+						t.Errorf("%d recv SQEs for 100 echoes over 2 connections: multishot %v", arms, multi)
+					}
+				}
+			})
 			flags := l.ring.Params().Flags
 			for _, f := range []struct {
 				name string

@@ -132,9 +132,13 @@ type loop struct {
 	source tcpSource
 	// sendRingMem backs uring-bundle's per-connection send groups.
 	sendRingMem []byte
-	// recvIoprio is what every multishot recv asks for (uring-bundle:
-	// IORING_RECVSEND_BUNDLE too).
+	// recvIoprio is what every TCP recv with buffer select asks for:
+	// IORING_RECV_MULTISHOT from uring-multishot up (uring-bundle:
+	// IORING_RECVSEND_BUNDLE too), 0 on uring-pbuf's one-shot recv.
 	recvIoprio uint16
+	// recvArms counts TCP recv SQEs (read by tests once the loop is done:
+	// a one-shot rung arms one per receive, a multishot one per connection).
+	recvArms uint64
 	// recvLen caps what one recv bundle takes (the queue cap's worth of
 	// buffers): a bundle is otherwise bounded only by the free buffers, so
 	// one completion could take the pool before the cap is seen.

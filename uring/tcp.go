@@ -180,10 +180,11 @@ func (l *loop) armRecv(slot uint32) {
 	s.Fd = int32(slot)
 	s.Flags = l.fileFlag | abi.IOSQE_BUFFER_SELECT
 	s.BufIndex = l.bufs.Group()
-	s.Ioprio = abi.IORING_RECV_MULTISHOT | l.recvIoprio
+	s.Ioprio = l.recvIoprio
 	s.Len = l.recvLen
 	s.UserData = userData(opRecv, c.gen, 1, 0, slot)
 	c.recving = true
+	l.recvArms++
 }
 
 // onRecv handles a receive. Per packet: no copy (echo sends this buffer),
