@@ -115,7 +115,7 @@ func (f *trialFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.conns, "conns", 16, "connections (UDP: connected sockets)")
 	fs.IntVar(&f.depth, "depth", 1, "echo requests in flight per connection")
 	fs.IntVar(&f.size, "size", 64, "message size in bytes (TCP up to 65536, UDP up to 1472)")
-	fs.IntVar(&f.cores, "cores", 1, "server cores, one event loop each (the generator gets the other CPUs)")
+	fs.IntVar(&f.cores, "cores", 1, "server cores, one event loop each (the generator gets the other CPUs; with every CPU a server core, it shares them and the trial is flagged client_shares_server_cpus)")
 	fs.IntVar(&f.repeats, "repeats", 1, "times to repeat the trial")
 	fs.Float64Var(&f.rate, "rate", 0, "open loop at this many ops/s (0: closed loop, as fast as it goes)")
 	fs.DurationVar(&f.warmup, "warmup", time.Second, "warm-up before the measurement window")
