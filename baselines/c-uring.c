@@ -20,7 +20,10 @@
  *    the batch produced and waits. With IORING_FEAT_MIN_TIMEOUT (Linux
  *    6.12) the wait is the Go default's min-wait: up to BATCH completions
  *    (at most two per open TCP connection), holding out BATCH_US once one
- *    is there, 1 ms at most.
+ *    is there, 1 ms at most; and, as in the Go default, only while the
+ *    last millisecond's requests promise BATCH_MIN of them within
+ *    BATCH_US (below that a min-wait's timer costs a wake-up more than it
+ *    saves).
  *
  * Debian 12's liburing (2.3) predates io_uring_submit_and_wait_min_timeout
  * (2.8) and IORING_SETUP_NO_SQARRAY: the wait is issued here with a raw
@@ -53,6 +56,8 @@
 #define MAX_CONNS (1 << 14) /* direct-descriptor table */
 #define BATCH 16
 #define BATCH_US 50
+#define BATCH_MIN 4
+#define EPOCH_NS 1000000
 #define WAIT_NS 1000000
 #define FEAT_MIN_TIMEOUT (1U << 15) /* IORING_FEAT_MIN_TIMEOUT, Linux 6.12 */
 #define RECVMSG_HEADROOM (sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_in))
@@ -95,6 +100,9 @@ struct loop {
 
 	struct io_uring ring;
 	bool ring_ok, reg_ring, batched;
+	/* the request rate min-wait is gated on: rx_msgs at the start of the
+	 * current epoch, and the last whole epoch's count */
+	uint64_t epoch_ns, epoch_rx, last_rx;
 
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
@@ -129,6 +137,24 @@ static int next_pow2(int n)
 	return p;
 }
 
+/* busy_enough reports whether the last epoch's requests (or this one's,
+ * if more) promise BATCH_MIN within BATCH_US; a vDSO clock read. */
+static bool busy_enough(struct loop *l)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	if (ns - l->epoch_ns >= EPOCH_NS) {
+		l->last_rx = l->c.rx_msgs - l->epoch_rx;
+		l->epoch_rx = l->c.rx_msgs;
+		l->epoch_ns = ns;
+	}
+	uint64_t reqs = l->c.rx_msgs - l->epoch_rx;
+	if (l->last_rx > reqs)
+		reqs = l->last_rx;
+	return reqs * BATCH_US * 1000 >= (uint64_t)BATCH_MIN * EPOCH_NS;
+}
+
 /* enter flushes the SQ and makes one io_uring_enter: submit only, or
  * submit and wait (min-wait batching when the kernel has it). */
 static int enter(struct loop *l, bool wait)
@@ -147,7 +173,7 @@ static int enter(struct loop *l, bool wait)
 	if (wait) {
 		flags |= IORING_ENTER_GETEVENTS;
 		want = 1;
-		if (l->batched) {
+		if (l->batched && busy_enough(l)) {
 			want = BATCH;
 			/* An echo connection brings at most two completions a round
 			 * (its send and its next request): waiting for more than can

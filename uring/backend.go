@@ -199,13 +199,15 @@ type plan struct {
 	bufSize  int
 	bufCount int
 	ringSize uint32
-	// batch and batchUs: with enough sources active (see
-	// loop.waitPolicy) a wait asks for up to batch completions but holds
-	// out at most batchUs once one is there. The kernel's min-wait
-	// (IORING_FEAT_MIN_TIMEOUT, 6.12) then makes one enter serve what
-	// arrives in that window, for at most batchUs of added latency.
-	batch   uint32
-	batchUs int64 // -1: by variant and core sharing (sharedBatchUs or defaultBatchUs)
+	// batch and batchUs: with enough sources active and at least batchMin
+	// requests expected within batchUs (see loop.waitPolicy) a wait asks
+	// for up to batch completions but holds out at most batchUs once one
+	// is there. The kernel's min-wait (IORING_FEAT_MIN_TIMEOUT, 6.12) then
+	// makes one enter serve what arrives in that window, for at most
+	// batchUs of added latency.
+	batch    uint32
+	batchUs  int64 // -1: by variant and core sharing (sharedBatchUs or defaultBatchUs)
+	batchMin int
 	// rawEnter: waits are raw enters that bypass the runtime's syscall
 	// bookkeeping (ring.Ring.RawEnter), so the runtime makes no syscall on
 	// the loop's behalf (no sysmon retake of the P, no futex hand-off to
@@ -234,6 +236,7 @@ const (
 	optEntries  = "sq_entries" // SQ ring size (CQ is 8x, clamped to the kernel's limit)
 	optBatch    = "batch"      // completions one wait asks for (default 16)
 	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs (default 50, sqpoll sharing a CPU 500; 0 wakes per completion)
+	optBatchMin = "batch_min"  // requests expected within batch_us before a wait min-waits (default 4; 0: whenever enough sources are active)
 	optRawEnter = "raw_enter"  // 1: waits are raw, bounded enters; 0: through the runtime (default: raw when GOMAXPROCS > loops)
 )
 
@@ -243,7 +246,7 @@ func newPlan(v *variant, cfg backends.Config) (*plan, error) {
 		return nil, err
 	}
 	p := &plan{v: v, proto: cfg.Proto, service: cfg.Service, addr: k.Addr, maxDatagram: cfg.MaxDatagram(), msgSize: k.MsgSize,
-		spinNs: -1, sqIdleMs: -1, sqCPU: -1, ringSize: 1024, batch: 16, batchUs: -1}
+		spinNs: -1, sqIdleMs: -1, sqCPU: -1, ringSize: 1024, batch: 16, batchUs: -1, batchMin: defaultBatchMin}
 	// Provided buffers: TCP reads at most a buffer per CQE, so larger
 	// messages want larger buffers; UDP needs the recvmsg header, the peer's
 	// address and one byte over the limit (so an oversize datagram shows).
@@ -299,6 +302,8 @@ func (p *plan) options(opts map[string]string) error {
 			p.batch = uint32(n)
 		case optBatchUs:
 			p.batchUs = int64(n)
+		case optBatchMin:
+			p.batchMin = n
 		case optRawEnter:
 			p.rawEnter, p.rawForced = n != 0, true
 		case optEntries:
@@ -308,7 +313,7 @@ func (p *plan) options(opts map[string]string) error {
 			p.ringSize = uint32(n)
 		default:
 			return fmt.Errorf("check config: unknown option %q (known: %s)", k, strings.Join([]string{
-				optSpinUs, optSqIdle, optSqCPU, optBufSize, optBufCount, optEntries, optBatch, optBatchUs, optRawEnter}, ", "))
+				optSpinUs, optSqIdle, optSqCPU, optBufSize, optBufCount, optEntries, optBatch, optBatchUs, optBatchMin, optRawEnter}, ", "))
 		}
 	}
 	return nil

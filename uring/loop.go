@@ -691,19 +691,24 @@ func (l *loop) waitSQPoll() error {
 
 // waitPolicy is adaptive batching: how many completions the next wait asks
 // for and how long a min-wait holds out for them. Min-wait pays only when
-// more completions are coming within batchUs; with a handful of requests
-// in flight (one connection's ping-pong) it only delays each answer. So
-// the loop counts the sources (TCP connections, UDP peers) that sent
-// anything in the last loadEpochNs: up to fewSources of them, it wakes per
-// completion; beyond, it asks for two completions per source (a request
-// and its echo's send) up to the plan's batch, held out for at most
-// batchUs.
+// enough requests arrive within batchUs to fill a batch: a min-wait whose
+// timer fires with one or two completions costs a timer wake-up more than
+// waking per completion, and on a VM (timer programming and its interrupt
+// both trap to the hypervisor) that costs more than it saves. So the loop
+// counts, over the last loadEpochNs, the sources (TCP connections, UDP
+// peers) that sent anything and the requests they sent. It wakes per
+// completion with up to fewSources sources (one connection's ping-pong:
+// min-wait would only delay each answer) and while fewer than p.batchMin
+// requests are expected within batchUs; beyond, it asks for two
+// completions per source (a request and its echo's send) up to the plan's
+// batch, held out for at most batchUs. The crossover that set batchMin's
+// default is measured in results/testdata/minwait-crossover.txt.
 func (l *loop) waitPolicy() (want, minUs uint32) {
 	if !l.batched {
 		return 1, 0
 	}
-	active := l.load.sources()
-	if active <= fewSources {
+	active, reqs := l.load.sources()
+	if active <= fewSources || reqs*l.batchUs*1000 < int64(l.p.batchMin)*loadEpochNs {
 		return 1, 0
 	}
 	l.count[cMinWaits]++
@@ -716,13 +721,15 @@ const fewSources = 4
 // loadEpochNs is the window active sources are counted over.
 const loadEpochNs = 1e6
 
-// loadMeter counts active sources per epoch. Per packet it costs a compare
+// loadMeter counts active sources and requests (receive completions that
+// brought data) per epoch. Per packet it costs an increment and a compare
 // (TCP: the connection's epoch; UDP: a slot of a small peer table); per
 // wait, a vDSO clock read.
 type loadMeter struct {
 	epoch       uint32
 	start       time.Time
-	cur, last   int
+	cur, last   int   // sources
+	reqs, lastR int64 // requests
 	peers       [64]peerMark
 	initialized bool
 }
@@ -732,31 +739,36 @@ type peerMark struct {
 	epoch uint32
 }
 
-// sources is how many sources sent in this epoch or the last, whichever is
-// more; it starts a new epoch when the current one is over.
-func (m *loadMeter) sources() int {
+// sources is how many sources sent, and how many requests, in this epoch
+// or the last, whichever is more; it starts a new epoch when the current
+// one is over.
+func (m *loadMeter) sources() (active int, reqs int64) {
 	now := time.Now()
 	if !m.initialized || now.Sub(m.start) >= loadEpochNs {
 		m.initialized = true
 		m.last, m.cur = m.cur, 0
+		m.lastR, m.reqs = m.reqs, 0
 		m.start = now
 		m.epoch++
 	}
-	return max(m.cur, m.last)
+	return max(m.cur, m.last), max(m.reqs, m.lastR)
 }
 
-// mark counts a source whose epoch mark was *seen, once per epoch.
+// mark counts a request, and its source (whose epoch mark is *seen) once
+// per epoch.
 func (m *loadMeter) mark(seen *uint32) {
+	m.reqs++
 	if *seen != m.epoch {
 		*seen = m.epoch
 		m.cur++
 	}
 }
 
-// markPeer counts a UDP peer (its address and port packed into key) once
-// per epoch; two peers in one slot count once, an undercount that only
+// markPeer counts a request, and its UDP peer (address and port packed into
+// key) once per epoch; two peers in one slot count once, an undercount that only
 // makes batching start later.
 func (m *loadMeter) markPeer(key uint64) {
+	m.reqs++
 	e := &m.peers[(key*0x9e3779b97f4a7c15)>>58]
 	if e.key != key || e.epoch != m.epoch {
 		if e.epoch != m.epoch {
@@ -797,6 +809,7 @@ const (
 	sqSpinOwnCore   = 2e6
 	defaultBatchUs  = 50
 	sharedBatchUs   = 500
+	defaultBatchMin = 4
 	defaultSQIdleMs = 100
 	sharedSQIdleMs  = 1
 )
