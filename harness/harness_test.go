@@ -62,21 +62,25 @@ func TestCPUs(t *testing.T) {
 // machine too small, it shares every server CPU and says so.
 func TestSplitCPUs(t *testing.T) {
 	for _, tc := range []struct {
-		cores, n       int
+		cores          int
+		cpus           []int
 		server, client []int
 		shared, unsupp bool
 	}{
-		{cores: 1, n: 2, server: []int{1}, client: []int{0}},
-		{cores: 2, n: 4, server: []int{2, 3}, client: []int{0, 1}},
-		{cores: 3, n: 4, server: []int{1, 2, 3}, client: []int{0}},
-		{cores: 2, n: 2, server: []int{0, 1}, client: []int{0, 1}, shared: true},
-		{cores: 1, n: 1, server: []int{0}, client: []int{0}, shared: true},
-		{cores: 4, n: 2, unsupp: true},
+		{cores: 1, cpus: []int{0, 1}, server: []int{1}, client: []int{0}},
+		{cores: 2, cpus: []int{0, 1, 2, 3}, server: []int{2, 3}, client: []int{0, 1}},
+		{cores: 3, cpus: []int{0, 1, 2, 3}, server: []int{1, 2, 3}, client: []int{0}},
+		{cores: 2, cpus: []int{0, 1}, server: []int{0, 1}, client: []int{0, 1}, shared: true},
+		{cores: 1, cpus: []int{0}, server: []int{0}, client: []int{0}, shared: true},
+		{cores: 4, cpus: []int{0, 1}, unsupp: true},
+		// taskset -c 2,5,7: the CPUs the mask allows, not 0..2.
+		{cores: 1, cpus: []int{2, 5, 7}, server: []int{7}, client: []int{2, 5}},
+		{cores: 1, cpus: []int{3}, server: []int{3}, client: []int{3}, shared: true},
 	} {
-		t.Run(fmt.Sprintf("%d of %d", tc.cores, tc.n), func(t *testing.T) {
-			srv, cli, shared, err := splitCPUs(tc.cores, tc.n)
+		t.Run(fmt.Sprintf("%d of %v", tc.cores, tc.cpus), func(t *testing.T) {
+			srv, cli, shared, err := splitCPUs(tc.cores, tc.cpus)
 			if tc.unsupp {
-				if !errors.Is(err, backends.ErrNotSupported) || !strings.Contains(err.Error(), fmt.Sprintf("has %d CPUs", tc.n)) {
+				if !errors.Is(err, backends.ErrNotSupported) || !strings.Contains(err.Error(), fmt.Sprintf("has %d CPUs", len(tc.cpus))) {
 					t.Errorf("err %v, want not supported naming the machine's CPUs", err)
 				}
 				return
@@ -93,7 +97,7 @@ func TestSplitCPUs(t *testing.T) {
 			}
 		})
 	}
-	if _, _, _, err := splitCPUs(0, 2); err == nil || errors.Is(err, backends.ErrNotSupported) {
+	if _, _, _, err := splitCPUs(0, []int{0, 1}); err == nil || errors.Is(err, backends.ErrNotSupported) {
 		t.Errorf("0 cores: %v, want a plain error (bad input, not a missing feature)", err)
 	}
 }

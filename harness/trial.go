@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -153,7 +152,7 @@ func (r *Runner) Close() error {
 // generator (see splitCPUs): on a machine too small to give the generator
 // a CPU of its own, both get every CPU and the trial is flagged.
 func CPUs(cores int) (server, client []int, err error) {
-	server, client, _, err = splitCPUs(cores, runtime.NumCPU())
+	server, client, _, err = splitCPUs(cores, startCPUs)
 	return server, client, err
 }
 
