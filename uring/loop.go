@@ -702,7 +702,7 @@ func (l *loop) waitSQPoll() error {
 // requests are expected within batchUs; beyond, it asks for two
 // completions per source (a request and its echo's send) up to the plan's
 // batch, held out for at most batchUs. The crossover that set batchMin's
-// default is measured in results/testdata/minwait-crossover.txt.
+// default is measured in measurements/minwait-crossover.md.
 func (l *loop) waitPolicy() (want, minUs uint32) {
 	if !l.batched {
 		return 1, 0
