@@ -41,7 +41,7 @@ var ladder = []rung{
 	{variant: "multishot", below: "pbuf", adds: "multishot accept and recv"},
 	{variant: "fixed", below: "multishot", adds: "registered ring fd and direct descriptors"},
 	{variant: "defer", below: "fixed", adds: "SINGLE_ISSUER|DEFER_TASKRUN"},
-	{variant: "default", below: "defer", adds: "adaptive min-wait batching"},
+	{variant: "default", below: "defer", adds: "adaptive min-wait batching (gated by the request rate)"},
 	{variant: "bundle", below: "default", adds: "recv and send bundles"},
 	{variant: "sqpoll", below: "default", adds: "a kernel SQ polling thread (in place of DEFER_TASKRUN)",
 		counters: []rungCounter{{"sq_shared_core_waits", "SQ thread shared the server core"}}},

@@ -19,7 +19,9 @@
 //     accepted into direct descriptors.
 //   - uring-defer: + SINGLE_ISSUER|DEFER_TASKRUN: completion task work
 //     runs inside the loop's own enter.
-//   - uring: + adaptive min-wait batching (IORING_FEAT_MIN_TIMEOUT): the
+//   - uring: + adaptive min-wait batching (IORING_FEAT_MIN_TIMEOUT), used
+//     only while the request rate fills a batch within batch_us (below
+//     that its timer costs more than it saves: see loop.waitPolicy): the
 //     default, the whole trunk.
 //
 // Three branches each add one feature to uring; they do not stack (SQPOLL
