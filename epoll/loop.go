@@ -47,6 +47,7 @@ type loop struct {
 	// goroutines read.
 	count     counts
 	published publishedCounts
+	lastPub   counts // what published holds, the loop's alone
 
 	started bool
 	done    chan struct{}
@@ -272,22 +273,35 @@ type publishedCounts struct {
 type atomicPad [64]byte
 
 // publish copies the loop's counts for readers: a few atomic stores per
-// epoll_wait rather than an atomic add per packet.
+// epoll_wait rather than an atomic add per packet, and only of the counts
+// that changed since the last publish (a store is an atomic exchange on
+// x86, some 20 cycles).
 func (l *loop) publish() {
-	c, p := &l.count, &l.published
+	c, last, p := &l.count, &l.lastPub, &l.published
+	if *c == *last {
+		return
+	}
 	p.seq.Add(1)
-	p.syscalls.Store(c.syscalls)
-	p.accepted.Store(c.accepted)
-	p.closed.Store(c.closed)
-	p.rxBytes.Store(c.rxBytes)
-	p.txBytes.Store(c.txBytes)
-	p.rxMsgs.Store(c.rxMsgs)
-	p.txMsgs.Store(c.txMsgs)
-	p.dropped.Store(c.dropped)
-	p.errors.Store(c.errors)
-	p.requests.Store(c.work.requests)
-	p.cycles.Store(c.work.cycles)
+	storeChanged(&p.syscalls, c.syscalls, last.syscalls)
+	storeChanged(&p.accepted, c.accepted, last.accepted)
+	storeChanged(&p.closed, c.closed, last.closed)
+	storeChanged(&p.rxBytes, c.rxBytes, last.rxBytes)
+	storeChanged(&p.txBytes, c.txBytes, last.txBytes)
+	storeChanged(&p.rxMsgs, c.rxMsgs, last.rxMsgs)
+	storeChanged(&p.txMsgs, c.txMsgs, last.txMsgs)
+	storeChanged(&p.dropped, c.dropped, last.dropped)
+	storeChanged(&p.errors, c.errors, last.errors)
+	storeChanged(&p.requests, c.work.requests, last.work.requests)
+	storeChanged(&p.cycles, c.work.cycles, last.work.cycles)
+	*last = *c
 	p.seq.Add(1)
+}
+
+// storeChanged stores v in a unless it is what was stored last.
+func storeChanged(a *atomic.Uint64, v, last uint64) {
+	if v != last {
+		a.Store(v)
+	}
 }
 
 // addTo adds one consistent snapshot of the loop's counts to c, and of

@@ -297,8 +297,8 @@ func (s *zcrxServer) Port() int { return s.port }
 // buffers handed back through the refill ring.
 func (s *zcrxServer) Counters() backends.Counters {
 	var p published
-	for i := range p {
-		p[i].Store(s.counters[i].Load())
+	for i := range p.v {
+		p.v[i].Store(s.counters[i].Load())
 	}
 	var c backends.Counters
 	extra := map[string]uint64{"zcrx_refills": s.refills.Load()}
