@@ -24,6 +24,13 @@ func TestMain(m *testing.M) {
 		syscallChild(n)
 		return
 	}
+	if n := os.Getenv("RINGBENCH_GETPPID_EXIT"); n != "" {
+		k, _ := strconv.Atoi(n)
+		for range k {
+			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+		}
+		os.Exit(0)
+	}
 	testenv.Main(m)
 }
 
@@ -81,11 +88,67 @@ func TestSyscallCounterCountsKnownSyscalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := float64(after - before)
+	d := after.Sub(before)
+	got := float64(d.Total)
+	// By name, getppid is exact: no runtime thread of the child makes one.
+	if d.ByName["getppid"] != calls {
+		t.Errorf("getppid counted %d for %d made", d.ByName["getppid"], calls)
+	}
+	var sum uint64
+	for _, v := range d.ByName {
+		sum += v
+	}
+	if diff := max(sum, d.Total) - min(sum, d.Total); diff > syscallSumSlack(d.Total) {
+		t.Errorf("names sum to %d, the total counter counted %d", sum, d.Total)
+	}
 	if dev := math.Abs(got-calls) / calls; dev > 0.05 {
 		t.Errorf("counted %.0f syscalls for %d made: off by %.1f%%", got, calls, 100*dev)
 	}
 	t.Logf("counted %.0f syscalls for %d getppid calls", got, calls)
+}
+
+// A task made after the counter opened is counted, by name too: each event
+// is inherited with its filter, and the child's counts join the parent's
+// when it exits. The child is a process forked from the counted thread
+// (the same inheritance as a thread the server makes later).
+func TestSyscallCounterInherits(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "counting syscalls at the raw_syscalls tracepoint")
+	const calls = 5000
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c, err := openSyscallCounter([]int{syscall.Gettid()})
+	testenv.SkipIfUnsupported(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before, err := c.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Start forks from this locked thread, so the child inherits its
+	// counters.
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("RINGBENCH_GETPPID_EXIT=%d", calls))
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := after.Sub(before)
+	if d.ByName["getppid"] != calls {
+		t.Errorf("getppid counted %d for the %d a child made after the counter opened", d.ByName["getppid"], calls)
+	}
+	var sum uint64
+	for _, v := range d.ByName {
+		sum += v
+	}
+	if sum != d.Total {
+		t.Errorf("names sum to %d, the total counter counted %d", sum, d.Total)
+	}
+	t.Logf("%d syscalls with the child's; by name %v", d.Total, d.ByName)
 }
 
 func TestParseProcStat(t *testing.T) {

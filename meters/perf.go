@@ -127,39 +127,6 @@ func TracepointID(name string) (uint64, error) {
 	return id, nil
 }
 
-// openSyscallCounter counts raw_syscalls:sys_enter for every given thread
-// and (inherit) for threads they create later. Attaching the tracepoint
-// turns on the slow syscall path of every task on the machine, so it is
-// attached only in counting windows, never in cost windows.
-func openSyscallCounter(tids []int) (*perfCounter, error) {
-	id, err := TracepointID("raw_syscalls/sys_enter")
-	if err != nil {
-		return nil, err
-	}
-	c := &perfCounter{}
-	for _, tid := range tids {
-		attr := unix.PerfEventAttr{
-			Type:   unix.PERF_TYPE_TRACEPOINT,
-			Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
-			Config: id,
-			Bits:   unix.PerfBitInherit,
-		}
-		fd, err := unix.PerfEventOpen(&attr, tid, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
-		if errors.Is(err, unix.ESRCH) {
-			continue // the thread exited meanwhile
-		}
-		if err != nil {
-			c.Close()
-			return nil, &backends.NotSupportedError{Feature: "perf tracepoint counting", Reason: fmt.Sprintf("perf_event_open raw_syscalls:sys_enter: %v", err)}
-		}
-		c.fds = append(c.fds, fd)
-	}
-	if len(c.fds) == 0 {
-		return nil, fmt.Errorf("open syscall counter: none of threads %v is alive", tids)
-	}
-	return c, nil
-}
-
 // perfEvent names a perf_event_open event by its type and config.
 type perfEvent struct {
 	Type   uint32
@@ -233,23 +200,36 @@ func ProbeCycles(cpu int) error {
 // tracepoint counter attached to that thread, and returns what the counter
 // saw: the syscall meter's ground truth (n, plus the counter's own read).
 func CountOwnSyscalls(n int) (uint64, error) {
+	c, err := CountOwnSyscallsByName(n, 0)
+	return c.Total, err
+}
+
+// CountOwnSyscallsByName makes getppid syscalls, then getpid ones (two
+// syscalls the Go runtime never makes on a thread of its own), on one
+// locked thread with the syscall counter attached to that thread, and
+// returns what the counter saw between its two reads: the by-name meter's
+// ground truth (getppid, getpid, and the counter's own second read).
+func CountOwnSyscallsByName(getppid, getpid int) (SyscallCount, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	c, err := openSyscallCounter([]int{unix.Gettid()})
 	if err != nil {
-		return 0, err
+		return SyscallCount{}, err
 	}
 	defer c.Close()
 	before, err := c.read()
 	if err != nil {
-		return 0, err
+		return SyscallCount{}, err
 	}
-	for range n {
+	for range getppid {
 		unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
+	}
+	for range getpid {
+		unix.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
 	}
 	after, err := c.read()
 	if err != nil {
-		return 0, err
+		return SyscallCount{}, err
 	}
-	return after - before, nil
+	return after.Sub(before), nil
 }

@@ -37,10 +37,13 @@ type Snapshot struct {
 	Links   map[string]Link // the server namespace's /proc/net/dev
 	LinkErr error
 
-	Syscalls    uint64 // raw_syscalls:sys_enter of the server's threads
-	SyscallsErr error
-	Cycles      uint64 // hardware cycles of the server CPUs, scaled
-	CyclesErr   error
+	Syscalls uint64 // raw_syscalls:sys_enter of the server's threads
+	// SyscallsByName are the same syscalls by name, read in the same
+	// group reads (OtherSyscalls: those outside the name table).
+	SyscallsByName map[string]uint64
+	SyscallsErr    error
+	Cycles         uint64 // hardware cycles of the server CPUs, scaled
+	CyclesErr      error
 
 	Counters    backends.Counters // the backend's own, read after the rest
 	CountersErr error
