@@ -187,7 +187,11 @@ func Fill(rec *results.Record, w Window) {
 		v := perOp(float64(n))
 		rec.SyscallsPerOp = &v
 		rec.SyscallsSource = "tracepoint (this window)"
-		if by, err := SyscallsByName(w.A.SyscallsByName, w.B.SyscallsByName, n); err != nil {
+		by, err := SyscallsByName(w.A.SyscallsByName, w.B.SyscallsByName, n)
+		if w.A.SyscallsByNameErr != nil || w.B.SyscallsByNameErr != nil {
+			err = firstErr(w.A.SyscallsByNameErr, w.B.SyscallsByNameErr)
+		}
+		if err != nil {
 			rec.Notes = append(rec.Notes, NoSyscallsByName+err.Error())
 		} else {
 			rec.SyscallsByName = map[string]float64{}

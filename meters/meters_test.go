@@ -24,12 +24,9 @@ func TestMain(m *testing.M) {
 		syscallChild(n)
 		return
 	}
-	if n := os.Getenv("RINGBENCH_GETPPID_EXIT"); n != "" {
-		k, _ := strconv.Atoi(n)
-		for range k {
-			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
-		}
-		os.Exit(0)
+	if arg := os.Getenv("RINGBENCH_NAMES_CHILD"); arg != "" {
+		namesChild(arg)
+		return
 	}
 	testenv.Main(m)
 }
@@ -73,7 +70,7 @@ func TestSyscallCounterCountsKnownSyscalls(t *testing.T) {
 	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
 		t.Fatalf("child: %q, %v", line, err)
 	}
-	c, err := openSyscallCounter(TasksOf([]int{cmd.Process.Pid}))
+	c, err := openSyscallCounter(TasksOf([]int{cmd.Process.Pid}), "")
 	testenv.SkipIfUnsupported(t, err)
 	defer c.Close()
 	before, err := c.read()
@@ -105,50 +102,6 @@ func TestSyscallCounterCountsKnownSyscalls(t *testing.T) {
 		t.Errorf("counted %.0f syscalls for %d made: off by %.1f%%", got, calls, 100*dev)
 	}
 	t.Logf("counted %.0f syscalls for %d getppid calls", got, calls)
-}
-
-// A task made after the counter opened is counted, by name too: each event
-// is inherited with its filter, and the child's counts join the parent's
-// when it exits. The child is a process forked from the counted thread
-// (the same inheritance as a thread the server makes later).
-func TestSyscallCounterInherits(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "counting syscalls at the raw_syscalls tracepoint")
-	const calls = 5000
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	c, err := openSyscallCounter([]int{syscall.Gettid()})
-	testenv.SkipIfUnsupported(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	before, err := c.read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Start forks from this locked thread, so the child inherits its
-	// counters.
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("RINGBENCH_GETPPID_EXIT=%d", calls))
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	after, err := c.read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := after.Sub(before)
-	if d.ByName["getppid"] != calls {
-		t.Errorf("getppid counted %d for the %d a child made after the counter opened", d.ByName["getppid"], calls)
-	}
-	var sum uint64
-	for _, v := range d.ByName {
-		sum += v
-	}
-	if sum != d.Total {
-		t.Errorf("names sum to %d, the total counter counted %d", sum, d.Total)
-	}
-	t.Logf("%d syscalls with the child's; by name %v", d.Total, d.ByName)
 }
 
 func TestParseProcStat(t *testing.T) {

@@ -178,13 +178,15 @@ func (ev perfEvent) String() string {
 }
 
 // ProbeSyscallCounting says whether the syscall tracepoint can be counted
-// per thread here (it attaches to this process for an instant).
-func ProbeSyscallCounting() error {
-	c, err := openSyscallCounter([]int{os.Getpid()})
-	if err == nil {
-		c.Close()
+// per thread here (it attaches to this process for an instant), and, in
+// byName, whether the by-name program loads too.
+func ProbeSyscallCounting() (byName, err error) {
+	c, err := openSyscallCounter([]int{os.Getpid()}, "")
+	if err != nil {
+		return nil, err
 	}
-	return err
+	defer c.Close()
+	return c.idsErr, nil
 }
 
 // ProbeCycles says whether a hardware cycle counter opens on cpu.
@@ -200,36 +202,23 @@ func ProbeCycles(cpu int) error {
 // tracepoint counter attached to that thread, and returns what the counter
 // saw: the syscall meter's ground truth (n, plus the counter's own read).
 func CountOwnSyscalls(n int) (uint64, error) {
-	c, err := CountOwnSyscallsByName(n, 0)
-	return c.Total, err
-}
-
-// CountOwnSyscallsByName makes getppid syscalls, then getpid ones (two
-// syscalls the Go runtime never makes on a thread of its own), on one
-// locked thread with the syscall counter attached to that thread, and
-// returns what the counter saw between its two reads: the by-name meter's
-// ground truth (getppid, getpid, and the counter's own second read).
-func CountOwnSyscallsByName(getppid, getpid int) (SyscallCount, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	c, err := openSyscallCounter([]int{unix.Gettid()})
+	c, err := openSyscallCounter([]int{unix.Gettid()}, "")
 	if err != nil {
-		return SyscallCount{}, err
+		return 0, err
 	}
 	defer c.Close()
-	before, err := c.read()
+	before, err := c.total.read()
 	if err != nil {
-		return SyscallCount{}, err
+		return 0, err
 	}
-	for range getppid {
+	for range n {
 		unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
 	}
-	for range getpid {
-		unix.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
-	}
-	after, err := c.read()
+	after, err := c.total.read()
 	if err != nil {
-		return SyscallCount{}, err
+		return 0, err
 	}
-	return after.Sub(before), nil
+	return after - before, nil
 }

@@ -152,7 +152,7 @@ func (r *Reader) CountSyscalls() error {
 		return nil
 	}
 	tids := r.threads()
-	r.syscalls, r.sysErr = openSyscallCounter(tids)
+	r.syscalls, r.sysErr = openSyscallCounter(tids, r.t.Cgroup)
 	return r.sysErr
 }
 
@@ -245,7 +245,7 @@ func (r *Reader) readCheap() Snapshot {
 	if r.syscalls != nil {
 		var c SyscallCount
 		if c, s.SyscallsErr = r.syscalls.read(); s.SyscallsErr == nil {
-			s.Syscalls, s.SyscallsByName = c.Total, c.ByName
+			s.Syscalls, s.SyscallsByName, s.SyscallsByNameErr = c.Total, c.ByName, c.ByNameErr
 		}
 	}
 	s.CyclesErr = r.cyclesErr

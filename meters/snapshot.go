@@ -38,12 +38,14 @@ type Snapshot struct {
 	LinkErr error
 
 	Syscalls uint64 // raw_syscalls:sys_enter of the server's threads
-	// SyscallsByName are the same syscalls by name, read in the same
-	// group reads (OtherSyscalls: those outside the name table).
-	SyscallsByName map[string]uint64
-	SyscallsErr    error
-	Cycles         uint64 // hardware cycles of the server CPUs, scaled
-	CyclesErr      error
+	// SyscallsByName are the same syscalls by name, read right after
+	// (OtherSyscalls: those outside the name table); SyscallsByNameErr
+	// says why they are absent.
+	SyscallsByName    map[string]uint64
+	SyscallsByNameErr error
+	SyscallsErr       error
+	Cycles            uint64 // hardware cycles of the server CPUs, scaled
+	CyclesErr         error
 
 	Counters    backends.Counters // the backend's own, read after the rest
 	CountersErr error

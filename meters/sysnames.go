@@ -1,9 +1,10 @@
 package meters
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -32,10 +33,10 @@ const OtherSyscalls = "other"
 // DataPathSyscalls), what the Go runtime does around it (futex hand-offs,
 // sysmon's nanosleep, preemption's tgkill and rt_sigreturn, the netpoller's
 // epoll_pwait, memory management), what DPDK's poll-mode drivers and EAL
-// threads call, and the meters' ground truth (getppid, getpid). A syscall
-// outside it is counted as "other", never lost. Each name costs one filtered
-// event per server thread on every syscall of the counting window, so the
-// table stays about as long as what these servers make.
+// threads call, and the meters' ground truth (getppid, getuid). A syscall
+// outside it is counted as "other", never lost. A name costs nothing while
+// counting (the BPF program counts every id; names are given at read), so
+// the table also holds what a Go process does once (start-up, signals).
 var commonSyscalls = []sysName{
 	{"io_uring_enter", unix.SYS_IO_URING_ENTER},
 	{"epoll_pwait", unix.SYS_EPOLL_PWAIT},
@@ -68,12 +69,22 @@ var commonSyscalls = []sysName{
 	{"clone3", unix.SYS_CLONE3},
 	{"getpid", unix.SYS_GETPID},
 	{"getppid", unix.SYS_GETPPID},
+	{"getuid", unix.SYS_GETUID},
 	{"gettid", unix.SYS_GETTID},
 	{"clock_gettime", unix.SYS_CLOCK_GETTIME},
+	{"rt_sigaction", unix.SYS_RT_SIGACTION},
+	{"sigaltstack", unix.SYS_SIGALTSTACK},
+	{"sched_getaffinity", unix.SYS_SCHED_GETAFFINITY},
+	{"getrandom", unix.SYS_GETRANDOM},
+	{"mprotect", unix.SYS_MPROTECT},
+	{"openat", unix.SYS_OPENAT},
+	{"fcntl", unix.SYS_FCNTL},
+	{"eventfd2", unix.SYS_EVENTFD2},
+	{"exit", unix.SYS_EXIT},
+	{"exit_group", unix.SYS_EXIT_GROUP},
 }
 
-// syscallTable is the name table of this architecture, in the order of
-// the counters in each thread's group.
+// syscallTable is the name table of this architecture.
 func syscallTable() []sysName {
 	return append(append([]sysName{}, commonSyscalls...), archSyscalls...)
 }
@@ -89,252 +100,177 @@ func KnownSyscall(name string) bool {
 	return false
 }
 
-// syscallFilters are the tracepoint filters of the by-name counters: one
-// "id == N" per name and, last, "other": every id the names do not cover.
-// The filters are disjoint and cover every id, so the by-name counts sum
-// to the unfiltered leader's.
-func syscallFilters(table []sysName) (names, filters []string) {
-	var other []string
-	for _, s := range table {
-		names = append(names, s.name)
-		filters = append(filters, fmt.Sprintf("id == %d", s.nr))
-		other = append(other, fmt.Sprintf("id != %d", s.nr))
-	}
-	return append(names, OtherSyscalls), append(filters, strings.Join(other, " && "))
-}
-
-// syscallGroup is one thread's counters: a perf event group whose leader
-// counts every raw_syscalls:sys_enter and whose members count one name
-// each. A group is read with one read(2) that returns every member's count
-// at (nearly) one instant, so the names and the total come from the same
-// reading.
-type syscallGroup struct {
-	fds  []int          // fds[0] is the leader
-	slot map[uint64]int // perf event id → index in fds
-	buf  []byte
-}
-
 // syscallCounter counts raw_syscalls:sys_enter for a set of threads, in
-// total and by name.
+// total and by name: the total with one perf counter per thread (inherited
+// by the threads it makes later), the names with a BPF program on the same
+// tracepoint that counts the server's syscalls by id in an array map.
 //
-// Why counters with filters (PERF_EVENT_IOC_SET_FILTER "id == N") rather
-// than one sampled event whose ring carries each syscall's id: a counter
-// cannot lose a count (a ring under load drops samples, and a count from
-// a ring with drops is wrong), needs no reader draining a ring beside the
-// generator, and inherits into threads the server makes after the window
-// opened (the kernel refuses to mmap the ring of an inherited per-thread
-// event). Its price is one event per name per thread (file descriptors:
-// threads × (names + 2)) and one filter evaluation per name on each of
-// the server's syscalls while counting, which syscall_meter_effect, the
-// counting window's cycles/op against the cost window's, measures.
+// Why a BPF array rather than one filtered counter per name (perf's
+// PERF_EVENT_IOC_SET_FILTER "id == N") or one sampled event: every
+// filtered event is evaluated on each of the thread's syscalls, so a table
+// of 35 names adds 35 evaluations to every syscall of the counting window
+// (on the development VM several times a null syscall), with threads ×
+// names file descriptors, and the counting window would no longer be the
+// server the cost window measured. A sampled event writes a record per
+// syscall into a ring that must be drained beside the generator, loses
+// samples under load, and its ring cannot be mapped for an inherited
+// per-thread event. The program runs once per syscall whatever the table's
+// length, counts every id (a count cannot be lost), and the map is read
+// from memory (mmap) at the window's edges. What it costs is in
+// syscall_meter_effect with the rest of the counting window. Its one
+// coarseness: it picks the server's syscalls by cgroup (or process), where
+// the total counter follows threads and what they make; the two sets are
+// the same for a server in its own cgroup, and the names are checked
+// against the total (SyscallsByName) in case they are not.
 type syscallCounter struct {
-	groups []*syscallGroup
-	names  []string // member i+1 of every group counts names[i]
-}
-
-// syscallAttr is a raw_syscalls:sys_enter counter that follows the threads
-// its thread makes (inherit) and reads as a group with event ids.
-func syscallAttr(tracepoint uint64, disabled bool) unix.PerfEventAttr {
-	attr := unix.PerfEventAttr{
-		Type:        unix.PERF_TYPE_TRACEPOINT,
-		Size:        uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
-		Config:      tracepoint,
-		Read_format: unix.PERF_FORMAT_GROUP | unix.PERF_FORMAT_ID,
-		Bits:        unix.PerfBitInherit,
-	}
-	if disabled {
-		attr.Bits |= unix.PerfBitDisabled
-	}
-	return attr
-}
-
-// errThreadGone is a thread that exited before its counters opened.
-var errThreadGone = errors.New("thread exited")
-
-// openSyscallGroup opens one thread's group: the leader disabled, each
-// member with its filter set, and only then the leader enabled, so that
-// no member ever counts unfiltered.
-func openSyscallGroup(tracepoint uint64, tid int, filters []string) (g *syscallGroup, err error) {
-	g = &syscallGroup{slot: map[uint64]int{}}
-	defer func() {
-		if err != nil {
-			g.close()
-		}
-	}()
-	attr := syscallAttr(tracepoint, true)
-	leader, err := unix.PerfEventOpen(&attr, tid, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
-	if errors.Is(err, unix.ESRCH) {
-		return nil, errThreadGone
-	}
-	if err != nil {
-		return nil, fmt.Errorf("perf_event_open raw_syscalls:sys_enter: %w", err)
-	}
-	if err := g.add(leader); err != nil {
-		return nil, err
-	}
-	for _, f := range filters {
-		attr := syscallAttr(tracepoint, false)
-		fd, err := unix.PerfEventOpen(&attr, tid, -1, leader, unix.PERF_FLAG_FD_CLOEXEC)
-		if errors.Is(err, unix.ESRCH) {
-			return nil, errThreadGone
-		}
-		if err != nil {
-			return nil, fmt.Errorf("perf_event_open raw_syscalls:sys_enter with filter %q: %w", f, err)
-		}
-		if err := g.add(fd); err != nil {
-			return nil, err
-		}
-		if err := setFilter(fd, f); err != nil {
-			return nil, err
-		}
-	}
-	if err := unix.IoctlSetInt(leader, unix.PERF_EVENT_IOC_ENABLE, 0); err != nil {
-		return nil, fmt.Errorf("enable syscall counters: %w", err)
-	}
-	g.buf = make([]byte, 8+16*len(g.fds))
-	return g, nil
-}
-
-// add keeps fd and the event id a group read names it by.
-func (g *syscallGroup) add(fd int) error {
-	g.fds = append(g.fds, fd)
-	var id uint64
-	if err := ioctlPtr(fd, unix.PERF_EVENT_IOC_ID, unsafe.Pointer(&id)); err != nil {
-		return fmt.Errorf("read perf event id: %w", err)
-	}
-	g.slot[id] = len(g.fds) - 1
-	return nil
-}
-
-// setFilter sets a tracepoint event's ftrace filter.
-func setFilter(fd int, filter string) error {
-	p, err := unix.BytePtrFromString(filter)
-	if err != nil {
-		return fmt.Errorf("set tracepoint filter %q: %w", filter, err)
-	}
-	if err := ioctlPtr(fd, unix.PERF_EVENT_IOC_SET_FILTER, unsafe.Pointer(p)); err != nil {
-		return fmt.Errorf("set tracepoint filter %q: %w", filter, err)
-	}
-	return nil
-}
-
-// readInto adds the group's counts (inherited threads' included: a group
-// read sums each event's children) to counts, slot by slot.
-func (g *syscallGroup) readInto(counts []uint64) error {
-	n, err := unix.Read(g.fds[0], g.buf)
-	if err != nil {
-		return fmt.Errorf("read syscall counters: %w", err)
-	}
-	if n != len(g.buf) {
-		return fmt.Errorf("read syscall counters: %d bytes, want %d", n, len(g.buf))
-	}
-	if nr := binary.NativeEndian.Uint64(g.buf); nr != uint64(len(g.fds)) {
-		return fmt.Errorf("read syscall counters: %d events in the group, want %d", nr, len(g.fds))
-	}
-	for i := range g.fds {
-		v := binary.NativeEndian.Uint64(g.buf[8+16*i:])
-		id := binary.NativeEndian.Uint64(g.buf[16+16*i:])
-		s, ok := g.slot[id]
-		if !ok {
-			return fmt.Errorf("read syscall counters: unknown event id %d", id)
-		}
-		counts[s] += v
-	}
-	return nil
-}
-
-func (g *syscallGroup) close() {
-	// Members first: closing a leader first would promote each member to
-	// a group of its own, counting on for an instant.
-	for i := len(g.fds) - 1; i >= 0; i-- {
-		unix.Close(g.fds[i])
-	}
-	g.fds = nil
+	total  *perfCounter
+	ids    *syscallMap
+	idsErr error // why there are no names
+	table  []sysName
 }
 
 // openSyscallCounter counts raw_syscalls:sys_enter for every given thread
-// and (inherit) for threads they create later, in total and by name.
-// Attaching the tracepoint turns on the slow syscall path of every task on
-// the machine, so it is attached only in counting windows, never in cost
-// windows.
-func openSyscallCounter(tids []int) (*syscallCounter, error) {
+// and (inherit) for threads they create later, and by name the syscalls of
+// cgroup (a cgroup v2 folder; "": of the threads' processes). Attaching
+// the tracepoint turns on the slow syscall path of every task on the
+// machine, so it is attached only in counting windows, never in cost
+// windows. The names are optional: where the BPF program cannot load, the
+// total counts alone and idsErr says why.
+func openSyscallCounter(tids []int, cgroup string) (c *syscallCounter, err error) {
 	id, err := TracepointID("raw_syscalls/sys_enter")
 	if err != nil {
 		return nil, err
 	}
-	names, filters := syscallFilters(syscallTable())
-	c := &syscallCounter{names: names}
+	c = &syscallCounter{table: syscallTable()}
+	if c.total, err = openSyscallTotal(id, tids); err != nil {
+		return nil, err
+	}
+	set, err := syscallSetOf(tids, cgroup)
+	if err == nil {
+		c.ids, err = openSyscallMap(id, set)
+	}
+	if err != nil {
+		c.idsErr = &backends.NotSupportedError{Feature: "counting syscalls by name (a BPF program on raw_syscalls:sys_enter)", Reason: err.Error()}
+	}
+	return c, nil
+}
+
+// syscallSetOf is whom the by-name program counts: the cgroup's tasks, or
+// the processes of tids.
+func syscallSetOf(tids []int, cgroup string) (syscallSet, error) {
+	if cgroup != "" {
+		var st unix.Stat_t
+		if err := unix.Stat(cgroup, &st); err != nil {
+			return syscallSet{}, fmt.Errorf("read cgroup id: %w", err)
+		}
+		return syscallSet{cgroupID: st.Ino}, nil
+	}
+	seen := map[int]bool{}
+	var set syscallSet
 	for _, tid := range tids {
-		g, err := openSyscallGroup(id, tid, filters)
-		if errors.Is(err, errThreadGone) {
-			continue
+		if g, err := tgidOf(tid); err == nil && !seen[g] {
+			seen[g] = true
+			set.tgids = append(set.tgids, g)
+		}
+	}
+	return set, nil
+}
+
+// openSyscallTotal opens one inherited raw_syscalls:sys_enter counter per
+// thread.
+func openSyscallTotal(tracepoint uint64, tids []int) (*perfCounter, error) {
+	c := &perfCounter{}
+	for _, tid := range tids {
+		attr := unix.PerfEventAttr{
+			Type:   unix.PERF_TYPE_TRACEPOINT,
+			Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
+			Config: tracepoint,
+			Bits:   unix.PerfBitInherit,
+		}
+		fd, err := unix.PerfEventOpen(&attr, tid, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+		if errors.Is(err, unix.ESRCH) {
+			continue // the thread exited meanwhile
 		}
 		if err != nil {
 			c.Close()
-			return nil, &backends.NotSupportedError{Feature: "perf tracepoint counting", Reason: err.Error()}
+			return nil, &backends.NotSupportedError{Feature: "perf tracepoint counting", Reason: fmt.Sprintf("perf_event_open raw_syscalls:sys_enter: %v", err)}
 		}
-		c.groups = append(c.groups, g)
+		c.fds = append(c.fds, fd)
 	}
-	if len(c.groups) == 0 {
+	if len(c.fds) == 0 {
 		return nil, fmt.Errorf("open syscall counter: none of threads %v is alive", tids)
 	}
 	return c, nil
 }
 
+// tgidOf reads the process (thread group) a thread belongs to.
+func tgidOf(tid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("read /proc/%d/status: no Tgid line", tid)
+}
+
 // SyscallCount is one reading of the syscall counter: every syscall of the
 // counted threads, and the same syscalls by name (OtherSyscalls for those
-// outside the name table).
+// outside the name table), or ByNameErr.
 type SyscallCount struct {
-	Total  uint64
-	ByName map[string]uint64
+	Total     uint64
+	ByName    map[string]uint64
+	ByNameErr error
 }
 
 // Sub is the count between reading b and reading c.
 func (c SyscallCount) Sub(b SyscallCount) SyscallCount {
 	d := SyscallCount{Total: c.Total - b.Total, ByName: make(map[string]uint64, len(c.ByName))}
+	if b.ByNameErr != nil || c.ByNameErr != nil {
+		d.ByNameErr = firstErr(b.ByNameErr, c.ByNameErr)
+	}
 	for n, v := range c.ByName {
 		d.ByName[n] = v - b.ByName[n]
 	}
 	return d
 }
 
-// read sums every thread's group.
+// read reads the total, then the names (a few µs later: SyscallsByName
+// allows for it).
 func (c *syscallCounter) read() (SyscallCount, error) {
-	counts := make([]uint64, len(c.names)+1)
-	for _, g := range c.groups {
-		if err := g.readInto(counts); err != nil {
-			return SyscallCount{}, err
+	total, err := c.total.read()
+	if err != nil {
+		return SyscallCount{}, err
+	}
+	if c.ids == nil {
+		return SyscallCount{Total: total, ByNameErr: c.idsErr}, nil
+	}
+	ids := c.ids.read()
+	sc := SyscallCount{Total: total, ByName: make(map[string]uint64, len(c.table)+1)}
+	named := make([]bool, len(ids))
+	for _, s := range c.table {
+		sc.ByName[s.name] = ids[s.nr]
+		named[s.nr] = true
+	}
+	var other uint64
+	for nr, v := range ids {
+		if !named[nr] {
+			other += v
 		}
 	}
-	sc := SyscallCount{Total: counts[0], ByName: make(map[string]uint64, len(c.names))}
-	for i, n := range c.names {
-		sc.ByName[n] = counts[i+1]
-	}
+	sc.ByName[OtherSyscalls] = other
 	return sc, nil
 }
 
-// fds is how many perf events the counter holds open.
-func (c *syscallCounter) fds() int {
-	n := 0
-	for _, g := range c.groups {
-		n += len(g.fds)
-	}
-	return n
-}
-
 func (c *syscallCounter) Close() error {
-	for _, g := range c.groups {
-		g.close()
+	if c.total != nil {
+		c.total.Close()
 	}
-	c.groups = nil
-	return nil
-}
-
-// ioctlPtr is an ioctl whose argument is a pointer (x/sys/unix wraps only
-// some of them).
-func ioctlPtr(fd int, req uint, arg unsafe.Pointer) error {
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg)); errno != 0 {
-		return errno
+	if c.ids != nil {
+		c.ids.Close()
 	}
 	return nil
 }

@@ -1,54 +1,198 @@
 package meters
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"io"
 	"math"
-	"strconv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"ringbench/backends"
 	"ringbench/internal/testenv"
 	"ringbench/results"
 )
 
-// Ground truth: a locked thread makes exactly N getppid and M getpid (the
-// Go runtime makes neither on a thread of its own) under the by-name
-// counter, which must read exactly N and M, and whose names must sum to
-// its unfiltered total exactly: the thread that reads is the thread that
-// counts, so no syscall falls between a group's reads.
+// namesChild is the by-name ground truth's server: on "go" it starts k
+// goroutines, each on a locked thread of its own, that make n getppid and
+// m getuid between them (two syscalls the Go runtime never makes), holds
+// the k threads until its stdin says "end" (so that threads were made
+// after the counter opened), and says how many threads it had.
+func namesChild(arg string) {
+	var n, m, k int
+	if _, err := fmt.Sscanf(arg, "%d,%d,%d", &n, &m, &k); err != nil || k < 1 {
+		fmt.Fprintf(os.Stderr, "bad RINGBENCH_NAMES_CHILD %q\n", arg)
+		os.Exit(2)
+	}
+	in := bufio.NewReader(os.Stdin)
+	os.Stdout.WriteString("ready\n")
+	in.ReadString('\n')
+	var wg sync.WaitGroup
+	hold := make(chan struct{})
+	for i := range k {
+		wg.Add(1)
+		go func() {
+			runtime.LockOSThread()
+			for j := i; j < n; j += k {
+				syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+			}
+			for j := i; j < m; j += k {
+				syscall.RawSyscall(syscall.SYS_GETUID, 0, 0, 0)
+			}
+			wg.Done()
+			<-hold
+		}()
+	}
+	wg.Wait()
+	tasks, _ := os.ReadDir("/proc/self/task")
+	fmt.Printf("done %d\n", len(tasks))
+	in.ReadString('\n')
+	close(hold)
+	io.Copy(io.Discard, in)
+	os.Exit(0)
+}
+
+// Ground truth of the by-name count: a process makes exactly N getppid and
+// M getuid on threads it makes after the counter opened; the counter must
+// read exactly N and M by name, and its names must sum to its total within
+// the read's slack. Run with the server's process set (tgids) and with its
+// cgroup, the two ways the program picks the server's syscalls.
 func TestSyscallCounterByNameGroundTruth(t *testing.T) {
-	testenv.SkipUnlessRoot(t, "counting syscalls at the raw_syscalls tracepoint")
-	for _, tc := range []struct{ getppid, getpid int }{{1000, 300}, {7, 20_000}, {0, 1}} {
-		c, err := CountOwnSyscallsByName(tc.getppid, tc.getpid)
-		testenv.SkipIfUnsupported(t, err)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := c.ByName["getppid"]; got != uint64(tc.getppid) {
-			t.Errorf("getppid counted %d, made %d", got, tc.getppid)
-		}
-		if got := c.ByName["getpid"]; got != uint64(tc.getpid) {
-			t.Errorf("getpid counted %d, made %d", got, tc.getpid)
-		}
-		// The counter's second read is the only other syscall the loop
-		// makes (a preemption signal may add an rt_sigreturn).
-		if got := c.ByName["read"]; got != 1 {
-			t.Errorf("read counted %d, want 1 (the counter's own read)", got)
-		}
-		var sum uint64
-		for _, v := range c.ByName {
-			sum += v
-		}
-		if sum != c.Total {
-			t.Errorf("names sum to %d, the total counter counted %d: %v", sum, c.Total, c.ByName)
-		}
+	testenv.SkipUnlessRoot(t, "counting another process's syscalls at the raw_syscalls tracepoint")
+	const getppid, getuid, threads = 30_000, 7_001, 8
+	for _, mode := range []string{"tgids", "cgroup"} {
+		t.Run(mode, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			// No asynchronous preemption: its signals are syscalls
+			// (tgkill, rt_sigreturn) of no interest here.
+			cmd.Env = append(os.Environ(), fmt.Sprintf("RINGBENCH_NAMES_CHILD=%d,%d,%d", getppid, getuid, threads), "GODEBUG=asyncpreemptoff=1")
+			cgroup := ""
+			if mode == "cgroup" {
+				cgroup = testCgroup(t)
+				fd, err := syscall.Open(cgroup, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer syscall.Close(fd)
+				cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+			}
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stdoutPipe, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Wait()
+			defer stdin.Close()
+			out := bufio.NewReader(stdoutPipe)
+			if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+				t.Fatalf("child: %q, %v", line, err)
+			}
+			tids := TasksOf([]int{cmd.Process.Pid})
+			c, err := openSyscallCounter(tids, cgroup)
+			testenv.SkipIfUnsupported(t, err)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			testenv.SkipIfUnsupported(t, c.idsErr)
+			before, err := c.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(stdin, "go\n")
+			line, err := out.ReadString('\n')
+			var after SyscallCount
+			if err == nil {
+				after, err = c.read()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(stdin, "end\n")
+			var made int
+			if _, err := fmt.Sscanf(line, "done %d", &made); err != nil {
+				t.Fatalf("child: %q", line)
+			}
+			if made <= len(tids) {
+				t.Fatalf("the child had %d threads at the end, %d when the counter opened: no thread was made after it", made, len(tids))
+			}
+			d := after.Sub(before)
+			if d.ByName["getppid"] != getppid || d.ByName["getuid"] != getuid {
+				t.Errorf("counted getppid %d, getuid %d; made %d and %d", d.ByName["getppid"], d.ByName["getuid"], getppid, getuid)
+			}
+			var sum uint64
+			for _, v := range d.ByName {
+				sum += v
+			}
+			if diff := max(sum, d.Total) - min(sum, d.Total); diff > syscallSumSlack(d.Total) {
+				t.Errorf("names sum to %d, the total counter counted %d: %v", sum, d.Total, d.ByName)
+			}
+			t.Logf("%d threads at open, %d at the end; %d syscalls, by name %d", len(tids), made, d.Total, sum)
+		})
 	}
 }
 
+// testCgroup makes a cgroup v2 group for one test, named as the harness
+// names its server groups (<pid>-…, under ringbench/), so that the
+// harness's sweep removes it if the test dies before its cleanup.
+func testCgroup(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[2] == "cgroup2" {
+			mount = f[1]
+			break
+		}
+	}
+	if mount == "" {
+		t.Skip("skipped: no cgroup2 hierarchy mounted")
+	}
+	parent := filepath.Join(mount, "ringbench")
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		t.Skipf("skipped: make %s: %v", parent, err)
+	}
+	dir := filepath.Join(parent, fmt.Sprintf("%d-sysnames", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// The child has exited (cmd.Wait ran first); a group empties a
+		// moment after its last task is reaped.
+		for i := 0; ; i++ {
+			err := syscall.Rmdir(dir)
+			if err == nil || i == 100 {
+				if err != nil {
+					t.Errorf("remove %s: %v", dir, err)
+				}
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	return dir
+}
+
 // The name table is unique in names and numbers (a duplicated number would
-// count one syscall twice and break the sum), and its filters are one per
-// name plus "other", which excludes every number.
+// count one syscall twice and break the sum), and every number has a slot
+// of its own in the BPF map.
 func TestSyscallTable(t *testing.T) {
 	table := syscallTable()
 	names, nrs := map[string]bool{}, map[uint64]string{}
@@ -64,25 +208,10 @@ func TestSyscallTable(t *testing.T) {
 	if names[OtherSyscalls] {
 		t.Errorf("the table names a syscall %q", OtherSyscalls)
 	}
-	ns, filters := syscallFilters(table)
-	if len(ns) != len(table)+1 || len(filters) != len(ns) || ns[len(ns)-1] != OtherSyscalls {
-		t.Fatalf("%d names, %d filters for a table of %d", len(ns), len(filters), len(table))
-	}
-	excluded := map[string]bool{}
-	for _, term := range strings.Split(filters[len(filters)-1], " && ") {
-		excluded[term] = true
-	}
-	for i, s := range table {
-		nr := strconv.FormatUint(s.nr, 10)
-		if filters[i] != "id == "+nr {
-			t.Errorf("%s's filter is %q, want id == %s", s.name, filters[i], nr)
+	for _, s := range table {
+		if s.nr >= syscallSlots {
+			t.Errorf("%s is number %d, beyond the map's %d slots: it would count as other", s.name, s.nr, syscallSlots)
 		}
-		if !excluded["id != "+nr] {
-			t.Errorf("the %q filter does not exclude %s (%s)", OtherSyscalls, s.name, nr)
-		}
-	}
-	if len(excluded) != len(table) {
-		t.Errorf("the %q filter has %d terms for %d names", OtherSyscalls, len(excluded), len(table))
 	}
 	if !KnownSyscall("getppid") || KnownSyscall("no_such_syscall") {
 		t.Error("KnownSyscall disagrees with the table")
@@ -178,6 +307,13 @@ func TestFillSyscallsByName(t *testing.T) {
 	}
 	if r.SyscallsPerOp == nil {
 		t.Error("the total was dropped with the names")
+	}
+
+	w.B.SyscallsByName, w.B.SyscallsByNameErr = nil, errors.New("BPF refused")
+	r = results.Record{}
+	Fill(&r, w)
+	if r.SyscallsByName != nil || !hasNote(r, NoSyscallsByName+"BPF refused") || r.SyscallsPerOp == nil {
+		t.Errorf("names without a program: %v, total %v, notes %q", r.SyscallsByName, r.SyscallsPerOp, r.Notes)
 	}
 }
 
