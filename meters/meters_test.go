@@ -53,23 +53,7 @@ func TestSyscallCounterCountsKnownSyscalls(t *testing.T) {
 	const calls = 200_000
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("RINGBENCH_SYSCALL_CHILD=%d", calls))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdoutPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer stdin.Close()
-	out := bufio.NewReader(stdoutPipe)
-	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("child: %q, %v", line, err)
-	}
+	stdin, out := startReadyChild(t, cmd)
 	c, err := openSyscallCounter(TasksOf([]int{cmd.Process.Pid}), "")
 	testenv.SkipIfUnsupported(t, err)
 	defer c.Close()
@@ -102,6 +86,33 @@ func TestSyscallCounterCountsKnownSyscalls(t *testing.T) {
 		t.Errorf("counted %.0f syscalls for %d made: off by %.1f%%", got, calls, 100*dev)
 	}
 	t.Logf("counted %.0f syscalls for %d getppid calls", got, calls)
+}
+
+// startReadyChild starts cmd (this test binary in a child mode) and waits
+// for its "ready" line. Cleanup closes its stdin, which ends it, and waits
+// for it.
+func startReadyChild(t *testing.T, cmd *exec.Cmd) (io.WriteCloser, *bufio.Reader) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdoutPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	out := bufio.NewReader(stdoutPipe)
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	return stdin, out
 }
 
 func TestParseProcStat(t *testing.T) {

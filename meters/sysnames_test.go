@@ -84,23 +84,7 @@ func TestSyscallCounterByNameGroundTruth(t *testing.T) {
 				defer syscall.Close(fd)
 				cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 			}
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stdoutPipe, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Wait()
-			defer stdin.Close()
-			out := bufio.NewReader(stdoutPipe)
-			if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
-				t.Fatalf("child: %q, %v", line, err)
-			}
+			stdin, out := startReadyChild(t, cmd)
 			tids := TasksOf([]int{cmd.Process.Pid})
 			c, err := openSyscallCounter(tids, cgroup)
 			testenv.SkipIfUnsupported(t, err)
