@@ -22,8 +22,9 @@ import (
 )
 
 // namesChild is the by-name ground truth's server: on "go" it starts k
-// goroutines, each on a locked thread of its own, that make n getppid and
-// m getuid between them (two syscalls the Go runtime never makes), holds
+// goroutines, each on a locked thread of its own, that make n getppid, m
+// getuid and n getegid between them (syscalls the Go runtime never makes;
+// getegid is outside the name table: "other"), holds
 // the k threads until its stdin says "end" (so that threads were made
 // after the counter opened), and says how many threads it had.
 func namesChild(arg string) {
@@ -47,6 +48,9 @@ func namesChild(arg string) {
 			for j := i; j < m; j += k {
 				syscall.RawSyscall(syscall.SYS_GETUID, 0, 0, 0)
 			}
+			for j := i; j < n; j += k {
+				syscall.RawSyscall(syscall.SYS_GETEGID, 0, 0, 0)
+			}
 			wg.Done()
 			<-hold
 		}()
@@ -61,8 +65,9 @@ func namesChild(arg string) {
 }
 
 // Ground truth of the by-name count: a process makes exactly N getppid and
-// M getuid on threads it makes after the counter opened; the counter must
-// read exactly N and M by name, and its names must sum to its total within
+// M getuid (and N getegid, outside the table) on threads it makes after the
+// counter opened; the counter must read exactly N and M by name, at least N
+// other, and its names must sum to its total within
 // the read's slack. Run with the server's process set (tgids) and with its
 // cgroup, the two ways the program picks the server's syscalls.
 func TestSyscallCounterByNameGroundTruth(t *testing.T) {
@@ -117,6 +122,9 @@ func TestSyscallCounterByNameGroundTruth(t *testing.T) {
 			d := after.Sub(before)
 			if d.ByName["getppid"] != getppid || d.ByName["getuid"] != getuid {
 				t.Errorf("counted getppid %d, getuid %d; made %d and %d", d.ByName["getppid"], d.ByName["getuid"], getppid, getuid)
+			}
+			if d.ByName[OtherSyscalls] < getppid {
+				t.Errorf("counted %d other syscalls; the child made %d getegid, outside the table", d.ByName[OtherSyscalls], getppid)
 			}
 			var sum uint64
 			for _, v := range d.ByName {
