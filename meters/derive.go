@@ -187,7 +187,7 @@ func Fill(rec *results.Record, w Window) {
 		v := perOp(float64(n))
 		rec.SyscallsPerOp = &v
 		rec.SyscallsSource = "tracepoint (this window)"
-		by, err := SyscallsByName(w.A.SyscallsByName, w.B.SyscallsByName, n)
+		by, err := SyscallsByName(w.A.SyscallsByName, w.B.SyscallsByName, n, w.A.SyscallsReadGap+w.B.SyscallsReadGap)
 		if w.A.SyscallsByNameErr != nil || w.B.SyscallsByNameErr != nil {
 			err = firstErr(w.A.SyscallsByNameErr, w.B.SyscallsByNameErr)
 		}

@@ -245,7 +245,7 @@ func (r *Reader) readCheap() Snapshot {
 	if r.syscalls != nil {
 		var c SyscallCount
 		if c, s.SyscallsErr = r.syscalls.read(); s.SyscallsErr == nil {
-			s.Syscalls, s.SyscallsByName, s.SyscallsByNameErr = c.Total, c.ByName, c.ByNameErr
+			s.Syscalls, s.SyscallsByName, s.SyscallsByNameErr, s.SyscallsReadGap = c.Total, c.ByName, c.ByNameErr, c.ReadGap
 		}
 	}
 	s.CyclesErr = r.cyclesErr

@@ -43,9 +43,12 @@ type Snapshot struct {
 	// says why they are absent.
 	SyscallsByName    map[string]uint64
 	SyscallsByNameErr error
-	SyscallsErr       error
-	Cycles            uint64 // hardware cycles of the server CPUs, scaled
-	CyclesErr         error
+	// SyscallsReadGap is how many syscalls the names counted while the
+	// total was being read (SyscallCount.ReadGap).
+	SyscallsReadGap uint64
+	SyscallsErr     error
+	Cycles          uint64 // hardware cycles of the server CPUs, scaled
+	CyclesErr       error
 
 	Counters    backends.Counters // the backend's own, read after the rest
 	CountersErr error

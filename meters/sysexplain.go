@@ -9,20 +9,21 @@ import (
 )
 
 // syscallSumSlack is how far the by-name counts of a window may sum from
-// the total counter's: a group read takes each member's count one after
-// another while the server's threads run on, so a syscall made between the
-// leader's and a member's read falls in one and not the other, a handful
-// per window edge. 0.1% is the syscall meter's own tolerance (validate's
-// known-count check); at least 2 counts, for short windows.
+// the total counter's beyond the readings' gaps (SyscallCount.ReadGap: the
+// syscalls made while the total was read, at either edge): a syscall in
+// flight between the program's count and the perf counter's. 0.1% is the
+// syscall meter's own tolerance (validate's known-count check); at least 2
+// counts, for short windows.
 func syscallSumSlack(total uint64) uint64 {
 	return max(2, total/1000)
 }
 
 // SyscallsByName is the window's count by name (b − a), checked against the
-// total counter's: the names are disjoint filters that cover every id, so
-// they must sum to total within syscallSumSlack, or a filter is wrong and
-// no by-name figure is published. Names that counted nothing are left out.
-func SyscallsByName(a, b map[string]uint64, total uint64) (map[string]uint64, error) {
+// total counter's: the names count every id of the same tasks, so they
+// must sum to total within the edges' read gaps and syscallSumSlack, or
+// the two meters did not count the same syscalls and no by-name figure is
+// published. Names that counted nothing are left out.
+func SyscallsByName(a, b map[string]uint64, total, readGaps uint64) (map[string]uint64, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("no syscall counted by name")
 	}
@@ -45,8 +46,8 @@ func SyscallsByName(a, b map[string]uint64, total uint64) (map[string]uint64, er
 		}
 	}
 	diff := max(sum, total) - min(sum, total)
-	if diff > syscallSumSlack(total) {
-		return nil, fmt.Errorf("syscalls by name sum to %d, the total counter counted %d (off by more than %d)", sum, total, syscallSumSlack(total))
+	if limit := syscallSumSlack(total) + readGaps; diff > limit {
+		return nil, fmt.Errorf("syscalls by name sum to %d, the total counter counted %d (off by more than %d, of which %d made while the edges read the total)", sum, total, limit, readGaps)
 	}
 	return d, nil
 }

@@ -219,11 +219,14 @@ func tgidOf(tid int) (int, error) {
 
 // SyscallCount is one reading of the syscall counter: every syscall of the
 // counted threads, and the same syscalls by name (OtherSyscalls for those
-// outside the name table), or ByNameErr.
+// outside the name table), or ByNameErr. ReadGap is how many syscalls the
+// names counted while the total was being read: how far they may be from
+// it at this reading.
 type SyscallCount struct {
 	Total     uint64
 	ByName    map[string]uint64
 	ByNameErr error
+	ReadGap   uint64
 }
 
 // Sub is the count between reading b and reading c.
@@ -238,31 +241,64 @@ func (c SyscallCount) Sub(b SyscallCount) SyscallCount {
 	return d
 }
 
-// read reads the total, then the names (a few µs later: SyscallsByName
-// allows for it).
+// maxReadGap is how many syscalls may fall between the two map reads that
+// bracket a reading of the total before it is taken again: the total is
+// one read(2) per server thread, and a harness thread descheduled among
+// them (it shares a CPU with the generator) lets the server run on.
+const maxReadGap = 4
+
+// readAttempts bounds the retries of a reading whose gap is wider.
+const readAttempts = 4
+
+// read reads the names, the total, and the names again: the total lies
+// between the two readings of the names (the program counts a syscall
+// before the perf counters do), so their difference, the reading's gap,
+// bounds how far the names at this edge may be from the total. A wide gap
+// is read again; the narrowest reading is kept.
 func (c *syscallCounter) read() (SyscallCount, error) {
-	total, err := c.total.read()
-	if err != nil {
-		return SyscallCount{}, err
-	}
 	if c.ids == nil {
-		return SyscallCount{Total: total, ByNameErr: c.idsErr}, nil
+		total, err := c.total.read()
+		return SyscallCount{Total: total, ByNameErr: c.idsErr}, err
 	}
-	ids := c.ids.read()
-	sc := SyscallCount{Total: total, ByName: make(map[string]uint64, len(c.table)+1)}
-	named := make([]bool, len(ids))
+	var best SyscallCount
+	var bestIDs []uint64
+	for attempt := 0; attempt < readAttempts; attempt++ {
+		before := c.ids.read()
+		total, err := c.total.read()
+		if err != nil {
+			return SyscallCount{}, err
+		}
+		after := c.ids.read()
+		gap := sum(after) - sum(before)
+		if bestIDs == nil || gap < best.ReadGap {
+			best, bestIDs = SyscallCount{Total: total, ReadGap: gap}, after
+		}
+		if gap <= maxReadGap {
+			break
+		}
+	}
+	best.ByName = make(map[string]uint64, len(c.table)+1)
+	named := make([]bool, len(bestIDs))
 	for _, s := range c.table {
-		sc.ByName[s.name] = ids[s.nr]
+		best.ByName[s.name] = bestIDs[s.nr]
 		named[s.nr] = true
 	}
 	var other uint64
-	for nr, v := range ids {
+	for nr, v := range bestIDs {
 		if !named[nr] {
 			other += v
 		}
 	}
-	sc.ByName[OtherSyscalls] = other
-	return sc, nil
+	best.ByName[OtherSyscalls] = other
+	return best, nil
+}
+
+func sum(v []uint64) uint64 {
+	var s uint64
+	for _, x := range v {
+		s += x
+	}
+	return s
 }
 
 func (c *syscallCounter) Close() error {

@@ -111,10 +111,11 @@ type Record struct {
 	BackendCounters      map[string]uint64 `json:"backend_counters,omitempty"`
 	// SyscallsByName is the outside count of the counting window by
 	// syscall name, per op: every syscall of the server's threads, those
-	// outside the meter's name table as "other". It comes from the same
-	// group reads as Syscalls and sums to SyscallsPerOp (within 0.1%, or
-	// it is not published and a note says why). Names that counted
-	// nothing are left out.
+	// outside the meter's name table as "other". It counts the same
+	// tasks as Syscalls (a BPF program on the same tracepoint) and sums to
+	// SyscallsPerOp within 0.1% plus the syscalls made while the window's
+	// edges read the total, or it is not published and a note says why.
+	// Names that counted nothing are left out.
 	SyscallsByName map[string]float64 `json:"syscalls_by_name,omitempty"`
 	// SyscallsDataPath are the names the backend's own count counts (its
 	// registry entry's DataPathSyscalls); SyscallsExplained says in one
