@@ -143,6 +143,17 @@ type Backend struct {
 	// in place of a serve process and reads its counters the same way.
 	// Nil for the built-in backends.
 	Command func(cfg Config) ([]string, error)
+	// DataPathSyscalls names the syscalls that Counters.Syscalls counts,
+	// as the kernel's syscall table spells them ("recvmmsg",
+	// "io_uring_enter"); a name absent on an architecture is never made
+	// there and harmless. The harness sets them apart in the outside count
+	// (the raw_syscalls tracepoint, by name): what the count holds beyond
+	// them (the Go runtime's futex and nanosleep, a PMD's sendto) is not
+	// the backend's data path. It is a fact of the backend's code, so it
+	// lives here rather than in a table keyed by family elsewhere, and it
+	// is read in the harness's own process: the server is not asked. Nil
+	// for a backend whose own loop makes none (DPDK).
+	DataPathSyscalls []string
 	// BaselineOf names the Go backend whose kernel path this backend
 	// serves without Go ("epoll" for c-epoll): its figures belong beside
 	// that backend's, as what the path costs without the Go runtime.

@@ -25,6 +25,8 @@ func init() {
 		Services: []backends.Service{backends.Echo},
 		Probe:    probeBurn,
 		New:      func(cfg backends.Config) (backends.Server, error) { return NewBurn(cfg) },
+
+		DataPathSyscalls: dataPathSyscalls,
 	})
 }
 

@@ -13,6 +13,12 @@ import (
 	"ringbench/backends"
 )
 
+// dataPathSyscalls are the syscalls the loop counts as its own: the wait
+// (x/sys's EpollWait and the raw wait are both epoll_pwait), UDP's batches,
+// and TCP's accept, its socket option, its epoll_ctl, its reads, writes and
+// closes.
+var dataPathSyscalls = []string{"epoll_pwait", "recvmmsg", "sendmmsg", "read", "write", "accept4", "setsockopt", "epoll_ctl", "close"}
+
 func init() {
 	backends.Register(backends.Backend{
 		Name:     "epoll",
@@ -23,6 +29,8 @@ func init() {
 		Services: []backends.Service{backends.Echo, backends.Sink, backends.Source},
 		Probe:    func() error { return nil },
 		New:      func(cfg backends.Config) (backends.Server, error) { return New(cfg) },
+
+		DataPathSyscalls: dataPathSyscalls,
 	})
 }
 

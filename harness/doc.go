@@ -17,14 +17,17 @@
 //     and, where cgroup2 and root allow, in a cgroup2 group of its own
 //     (server.Cgroup) from its first instruction; stopping the server kills
 //     that group whole, and SweepStale clears what killed runs left.
-//  4. It opens the meters (perf_event_open on raw_syscalls:sys_enter per
-//     server thread; hardware cycles per server CPU where a PMU exists), and
+//  4. It opens the meters (hardware cycles per server CPU where a PMU
+//     exists; in the counting window after the cost window,
+//     perf_event_open on raw_syscalls:sys_enter per server thread and a
+//     BPF program counting the server's syscalls by id), and
 //     runs the workload's generator, which calls back at the edges of its
 //     measurement window; the meters are read there (/proc/stat,
 //     /proc/schedstat, the server's task schedstat, interface counters, the
 //     server's own counters).
 //  5. The two snapshots become a results.Record: throughput, latency,
-//     server CPU and cycles per op and per packet, syscalls per op, errors,
+//     server CPU and cycles per op and per packet, syscalls per op (by
+//     name too, set against the backend's DataPathSyscalls), errors,
 //     and the client-bound and noise flags. A noisy trial is re-run; the
 //     record is appended to the store at once.
 //  6. NDR searches one configuration for its maximum sustainable rate:

@@ -51,10 +51,15 @@ func Doctor() []Check {
 		add("tracefs", false, "%v: syscalls per op will be empty", err)
 	} else {
 		add("tracefs", true, "raw_syscalls:sys_enter has id %d", id)
-		if err := meters.ProbeSyscallCounting(); err != nil {
+		if byName, err := meters.ProbeSyscallCounting(); err != nil {
 			add("syscall counting", false, "%v", err)
 		} else {
 			add("syscall counting", true, "perf_event_open counts raw_syscalls:sys_enter per thread (in a counting window after each cost window)")
+			if byName != nil {
+				add("syscalls by name", false, "%v: syscalls_by_name will be empty", byName)
+			} else {
+				add("syscalls by name", true, "a BPF program on raw_syscalls:sys_enter counts the server's syscalls by id")
+			}
 		}
 	}
 

@@ -12,6 +12,7 @@ import (
 
 	"ringbench/backends"
 	"ringbench/internal/testenv"
+	"ringbench/meters"
 	"ringbench/results"
 )
 
@@ -133,5 +134,25 @@ func TestTailBufferKeepsHeadAndTail(t *testing.T) {
 	got := b.String()
 	if want := "panic: boom\n0123456789"[:10] + " [...] " + "abcdefghij"[3:] + "end"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// Every backend's data-path syscalls are in the by-name meter's table, so
+// the outside count's explanation can set them apart; a backend whose own
+// count counts syscalls declares which.
+func TestDataPathSyscallsAreCountedByName(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("skipped: the backends' lists name amd64's epoll_wait, which %s lacks", runtime.GOARCH)
+	}
+	for _, b := range backends.All() {
+		// DPDK's own loop makes no syscall (its PMD's are beyond it).
+		if b.DataPathSyscalls == nil && b.Family != "dpdk" {
+			t.Errorf("%s declares no data-path syscalls", b.Name)
+		}
+		for _, n := range b.DataPathSyscalls {
+			if !meters.KnownSyscall(n) {
+				t.Errorf("%s's data-path syscall %q is not in the meter's name table: it would count as other", b.Name, n)
+			}
+		}
 	}
 }

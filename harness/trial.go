@@ -562,6 +562,9 @@ func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *s
 		Limits:    meters.Limits{Noise: r.NoiseLimit, Steal: meters.DefaultLimits.Steal},
 		CPUSource: "schedstat",
 	}
+	if b, err := backends.Lookup(t.Backend); err == nil {
+		w.DataPathSyscalls = b.DataPathSyscalls
+	}
 	if srv.cgroup != "" {
 		w.CPUSource = "cgroup"
 	}
@@ -639,6 +642,12 @@ func (r *Runner) countSyscalls(rec *results.Record, t Trial, topo Topology, read
 		return
 	}
 	rec.Syscalls, rec.SyscallsPerOp, rec.SyscallsNote = count.Syscalls, count.SyscallsPerOp, ""
+	rec.SyscallsByName, rec.SyscallsDataPath, rec.SyscallsExplained = count.SyscallsByName, count.SyscallsDataPath, count.SyscallsExplained
+	for _, n := range count.Notes {
+		if strings.HasPrefix(n, meters.NoSyscallsByName) {
+			rec.Notes = append(rec.Notes, "counting window: "+n)
+		}
+	}
 	rec.SyscallsSource = fmt.Sprintf("raw_syscalls:sys_enter in a %.1f s counting window after the cost window, same server", count.WindowS)
 	if count.CyclesPerOp > 0 && rec.CyclesPerOp > 0 {
 		v := count.CyclesPerOp

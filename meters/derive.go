@@ -73,11 +73,19 @@ type Window struct {
 	CPUSource  string // "cgroup" or "schedstat"
 	Gen        Generator
 	Rate       float64 // open-loop target, 0 for closed loop
+	// DataPathSyscalls are the syscall names the backend's own count
+	// counts (backends.Backend.DataPathSyscalls): what the outside count's
+	// explanation sets apart from the rest.
+	DataPathSyscalls []string
 	// BusyPolls: the server polls (DPDK, a spinning SQPOLL loop), so its
 	// cores are always busy.
 	BusyPolls bool
 	Limits    Limits
 }
+
+// NoSyscallsByName starts the note of a window whose syscalls by name are
+// not published.
+const NoSyscallsByName = "syscalls by name not published: "
 
 // Fill derives every meter field of rec from w. It is pure: the same window
 // gives the same record.
@@ -179,6 +187,18 @@ func Fill(rec *results.Record, w Window) {
 		v := perOp(float64(n))
 		rec.SyscallsPerOp = &v
 		rec.SyscallsSource = "tracepoint (this window)"
+		by, err := SyscallsByName(w.A.SyscallsByName, w.B.SyscallsByName, n, w.A.SyscallsReadGap+w.B.SyscallsReadGap)
+		if w.A.SyscallsByNameErr != nil || w.B.SyscallsByNameErr != nil {
+			err = firstErr(w.A.SyscallsByNameErr, w.B.SyscallsByNameErr)
+		}
+		if err != nil {
+			rec.Notes = append(rec.Notes, NoSyscallsByName+err.Error())
+		} else {
+			rec.SyscallsByName = map[string]float64{}
+			for name, v := range by {
+				rec.SyscallsByName[name] = perOp(float64(v))
+			}
+		}
 	} else {
 		rec.SyscallsNote = firstErr(w.A.SyscallsErr, w.B.SyscallsErr).Error()
 	}
@@ -190,6 +210,11 @@ func Fill(rec *results.Record, w Window) {
 			v := float64(rec.BackendCounters["busy_cycles"]) / float64(bp)
 			rec.BusyCyclesPerPacket = &v
 		}
+	}
+
+	if rec.SyscallsByName != nil {
+		rec.SyscallsDataPath = w.DataPathSyscalls
+		rec.SyscallsExplained = ExplainSyscalls(*rec.SyscallsPerOp, rec.BackendSyscallsPerOp, rec.SyscallsByName, w.DataPathSyscalls)
 	}
 
 	if w.Gen.Polling && w.Gen.IdlePollShare >= 0 {

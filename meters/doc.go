@@ -21,6 +21,11 @@
 //     estimate and the generator's report. It is a pure function: every
 //     published number passes through code that a table test pins.
 //
+// The syscall meter (counting windows only) is a perf counter per server
+// thread for the total and a BPF program that counts the server's
+// syscalls by id (sysnames.go, bpfcount.go); Fill checks that the names
+// sum to the total and explains the total against the backend's own count.
+//
 // The ground truths the meters are checked against (the burn backend's
 // known cycles per request, perf stat's task-clock, an independent /proc/stat
 // sampler, a known number of syscalls) are run by `ringbench validate`.

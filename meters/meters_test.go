@@ -24,6 +24,10 @@ func TestMain(m *testing.M) {
 		syscallChild(n)
 		return
 	}
+	if arg := os.Getenv("RINGBENCH_NAMES_CHILD"); arg != "" {
+		namesChild(arg)
+		return
+	}
 	testenv.Main(m)
 }
 
@@ -49,24 +53,8 @@ func TestSyscallCounterCountsKnownSyscalls(t *testing.T) {
 	const calls = 200_000
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("RINGBENCH_SYSCALL_CHILD=%d", calls))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdoutPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer stdin.Close()
-	out := bufio.NewReader(stdoutPipe)
-	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("child: %q, %v", line, err)
-	}
-	c, err := openSyscallCounter(TasksOf([]int{cmd.Process.Pid}))
+	stdin, out := startReadyChild(t, cmd)
+	c, err := openSyscallCounter(TasksOf([]int{cmd.Process.Pid}), "")
 	testenv.SkipIfUnsupported(t, err)
 	defer c.Close()
 	before, err := c.read()
@@ -81,11 +69,50 @@ func TestSyscallCounterCountsKnownSyscalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := float64(after - before)
+	d := after.Sub(before)
+	got := float64(d.Total)
+	// By name, getppid is exact: no runtime thread of the child makes one.
+	if d.ByName["getppid"] != calls {
+		t.Errorf("getppid counted %d for %d made", d.ByName["getppid"], calls)
+	}
+	var sum uint64
+	for _, v := range d.ByName {
+		sum += v
+	}
+	if diff := max(sum, d.Total) - min(sum, d.Total); diff > syscallSumSlack(d.Total)+before.ReadGap+after.ReadGap {
+		t.Errorf("names sum to %d, the total counter counted %d", sum, d.Total)
+	}
 	if dev := math.Abs(got-calls) / calls; dev > 0.05 {
 		t.Errorf("counted %.0f syscalls for %d made: off by %.1f%%", got, calls, 100*dev)
 	}
 	t.Logf("counted %.0f syscalls for %d getppid calls", got, calls)
+}
+
+// startReadyChild starts cmd (this test binary in a child mode) and waits
+// for its "ready" line. Cleanup closes its stdin, which ends it, and waits
+// for it.
+func startReadyChild(t *testing.T, cmd *exec.Cmd) (io.WriteCloser, *bufio.Reader) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdoutPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	out := bufio.NewReader(stdoutPipe)
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	return stdin, out
 }
 
 func TestParseProcStat(t *testing.T) {

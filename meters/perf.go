@@ -127,39 +127,6 @@ func TracepointID(name string) (uint64, error) {
 	return id, nil
 }
 
-// openSyscallCounter counts raw_syscalls:sys_enter for every given thread
-// and (inherit) for threads they create later. Attaching the tracepoint
-// turns on the slow syscall path of every task on the machine, so it is
-// attached only in counting windows, never in cost windows.
-func openSyscallCounter(tids []int) (*perfCounter, error) {
-	id, err := TracepointID("raw_syscalls/sys_enter")
-	if err != nil {
-		return nil, err
-	}
-	c := &perfCounter{}
-	for _, tid := range tids {
-		attr := unix.PerfEventAttr{
-			Type:   unix.PERF_TYPE_TRACEPOINT,
-			Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
-			Config: id,
-			Bits:   unix.PerfBitInherit,
-		}
-		fd, err := unix.PerfEventOpen(&attr, tid, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
-		if errors.Is(err, unix.ESRCH) {
-			continue // the thread exited meanwhile
-		}
-		if err != nil {
-			c.Close()
-			return nil, &backends.NotSupportedError{Feature: "perf tracepoint counting", Reason: fmt.Sprintf("perf_event_open raw_syscalls:sys_enter: %v", err)}
-		}
-		c.fds = append(c.fds, fd)
-	}
-	if len(c.fds) == 0 {
-		return nil, fmt.Errorf("open syscall counter: none of threads %v is alive", tids)
-	}
-	return c, nil
-}
-
 // perfEvent names a perf_event_open event by its type and config.
 type perfEvent struct {
 	Type   uint32
@@ -211,13 +178,15 @@ func (ev perfEvent) String() string {
 }
 
 // ProbeSyscallCounting says whether the syscall tracepoint can be counted
-// per thread here (it attaches to this process for an instant).
-func ProbeSyscallCounting() error {
-	c, err := openSyscallCounter([]int{os.Getpid()})
-	if err == nil {
-		c.Close()
+// per thread here (it attaches to this process for an instant), and, in
+// byName, whether the by-name program loads too.
+func ProbeSyscallCounting() (byName, err error) {
+	c, err := openSyscallCounter([]int{os.Getpid()}, "")
+	if err != nil {
+		return nil, err
 	}
-	return err
+	defer c.Close()
+	return c.idsErr, nil
 }
 
 // ProbeCycles says whether a hardware cycle counter opens on cpu.
@@ -235,19 +204,19 @@ func ProbeCycles(cpu int) error {
 func CountOwnSyscalls(n int) (uint64, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	c, err := openSyscallCounter([]int{unix.Gettid()})
+	c, err := openSyscallCounter([]int{unix.Gettid()}, "")
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	before, err := c.read()
+	before, err := c.total.read()
 	if err != nil {
 		return 0, err
 	}
 	for range n {
 		unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
 	}
-	after, err := c.read()
+	after, err := c.total.read()
 	if err != nil {
 		return 0, err
 	}

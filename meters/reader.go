@@ -51,7 +51,7 @@ type Reader struct {
 
 	cycles    *perfCounter
 	cyclesErr error
-	syscalls  *perfCounter
+	syscalls  *syscallCounter
 	sysErr    error
 }
 
@@ -143,7 +143,8 @@ func (r *Reader) HasPMU() bool { return r.cycles != nil }
 func (r *Reader) CyclesErr() error { return r.cyclesErr }
 
 // CountSyscalls attaches the raw_syscalls:sys_enter tracepoint to every
-// thread of the server (and, by inheritance, to threads it makes later).
+// thread of the server (and, by inheritance, to threads it makes later),
+// counting every syscall and the same syscalls by name.
 // From then on every syscall on the machine takes the slow path: call it
 // only for a counting window.
 func (r *Reader) CountSyscalls() error {
@@ -151,7 +152,7 @@ func (r *Reader) CountSyscalls() error {
 		return nil
 	}
 	tids := r.threads()
-	r.syscalls, r.sysErr = openSyscallCounter(tids)
+	r.syscalls, r.sysErr = openSyscallCounter(tids, r.t.Cgroup)
 	return r.sysErr
 }
 
@@ -242,7 +243,10 @@ func (r *Reader) readCheap() Snapshot {
 	}
 	s.SyscallsErr = r.sysErr
 	if r.syscalls != nil {
-		s.Syscalls, s.SyscallsErr = r.syscalls.read()
+		var c SyscallCount
+		if c, s.SyscallsErr = r.syscalls.read(); s.SyscallsErr == nil {
+			s.Syscalls, s.SyscallsByName, s.SyscallsByNameErr, s.SyscallsReadGap = c.Total, c.ByName, c.ByNameErr, c.ReadGap
+		}
 	}
 	s.CyclesErr = r.cyclesErr
 	if r.cycles != nil {

@@ -37,10 +37,18 @@ type Snapshot struct {
 	Links   map[string]Link // the server namespace's /proc/net/dev
 	LinkErr error
 
-	Syscalls    uint64 // raw_syscalls:sys_enter of the server's threads
-	SyscallsErr error
-	Cycles      uint64 // hardware cycles of the server CPUs, scaled
-	CyclesErr   error
+	Syscalls uint64 // raw_syscalls:sys_enter of the server's threads
+	// SyscallsByName are the same syscalls by name, read right after
+	// (OtherSyscalls: those outside the name table); SyscallsByNameErr
+	// says why they are absent.
+	SyscallsByName    map[string]uint64
+	SyscallsByNameErr error
+	// SyscallsReadGap is how many syscalls the names counted while the
+	// total was being read (SyscallCount.ReadGap).
+	SyscallsReadGap uint64
+	SyscallsErr     error
+	Cycles          uint64 // hardware cycles of the server CPUs, scaled
+	CyclesErr       error
 
 	Counters    backends.Counters // the backend's own, read after the rest
 	CountersErr error

@@ -105,9 +105,9 @@ func categoryList() string {
 
 func (r *run) pathTable() *table {
 	t := &table{
-		header: []string{"workload", "backend", "syscalls/op", "own syscalls/op", r.cyclesLabel("cycles/op"), r.cyclesLabel("cycles/pkt"),
+		header: []string{"workload", "backend", "syscalls/op", "own syscalls/op", "beyond data path", r.cyclesLabel("cycles/op"), r.cyclesLabel("cycles/pkt"),
 			"crossings cycles/op (modelled)", "rest cycles/op (modelled)", "rest vs first"},
-		right: []bool{false, false, true, true, true, true, true, true, true},
+		right: []bool{false, false, true, true, false, true, true, true, true, true},
 	}
 	perCall, haveCal := r.crossingCycles()
 	for _, f := range r.order {
@@ -123,17 +123,18 @@ func (r *run) pathTable() *table {
 			}
 			row := []string{p.String(), l}
 			if len(g.OK) == 0 {
-				row = append(row, notRun+": "+truncate(g.Reason(), 50), notRun, notRun, notRun, notRun, notRun, notRun)
+				row = append(row, notRun+": "+truncate(g.Reason(), 50), notRun, notRun, notRun, notRun, notRun, notRun, notRun)
 				t.rows = append(t.rows, row)
 				continue
 			}
-			for _, m := range []string{results.MSyscallsPerOp, results.MBackendSyscalls, results.MCyclesPerOp, results.MCyclesPerPacket} {
+			stat := func(m string) string {
 				if s, ok := g.Stat(m); ok {
-					row = append(row, num(s.Center)+" "+ciPct(s))
-				} else {
-					row = append(row, missing+" "+t.note(m+" not read for "+l+": "+meterNote(g, m)))
+					return num(s.Center) + " " + ciPct(s)
 				}
+				return missing + " " + t.note(m+" not read for "+l+": "+meterNote(g, m))
 			}
+			row = append(row, stat(results.MSyscallsPerOp), stat(results.MBackendSyscalls), t.beyondCell(g),
+				stat(results.MCyclesPerOp), stat(results.MCyclesPerPacket))
 			sp, ok := r.crossingSplit(l, p, perCall)
 			switch {
 			case !haveCal:
@@ -236,7 +237,7 @@ func (r *run) method(doc *document) {
 		"CPU ns/op: process CPU time of the server over the window, per op: its cgroup v2 cpu.stat usage, which keeps the time of threads that exited (cpu_source cgroup), else the sum of its threads' schedstat run time (cpu_source schedstat); io_uring's iou-sqp and iou-wrk threads are included.",
 		"core busy: wall − idle − iowait − steal per server CPU, from /proc/timer_list's nanosecond NO_HZ idle accounting where it can be read (root; busy_source timer_list), else from /proc/stat in 10 ms units (busy_source proc_stat). outside ns/op is core busy − process CPU, per op: kernel work on the server cores outside the process (softirqs run from idle, kworkers); a negative value means the two meters disagree and is shown as it is.",
 		"cycles: hardware cycles on the server cores via perf_event_open where the machine has a PMU (cycles_source perf, labelled cycles); otherwise core busy time × the TSC frequency (cycles_source tsc, labelled TSC-equivalent cycles).",
-		"syscalls/op: the raw_syscalls:sys_enter tracepoint filtered to the server process (every syscall, the Go runtime's included). The tracepoint slows every syscall on the machine, so it is attached only in a separate counting window (up to 1 s) after the cost window, on the same server: every other figure comes from the cost window. \"syscall meter effect\" is cycles/op in the counting window over the cost window's, − 1: what counting would have done to the cost. own syscalls/op is the backend's count of its data-path syscalls, from the cost window.",
+		"syscalls/op: the raw_syscalls:sys_enter tracepoint filtered to the server process (every syscall, the Go runtime's included). The tracepoint slows every syscall on the machine, so it is attached only in a separate counting window (up to 1 s) after the cost window, on the same server: every other figure comes from the cost window. \"syscall meter effect\" is cycles/op in the counting window over the cost window's, − 1: what counting would have done to the cost. own syscalls/op is the backend's count of its data-path syscalls, from the cost window. \"beyond data path\": the counting window's outside count by syscall name (a BPF program on the same tracepoint counts the server's syscalls by id), less the names the backend declares as its data path (its registry entry), with the largest names; each record's syscalls_explained line sets the whole outside count out as data path (beside the own count of the same window) plus the rest.",
 		"DPDK's syscalls are its poll-mode driver's (ringbench's own loop makes none). On a veth end net_af_xdp runs in copy mode, where the kernel transmits only inside a syscall: one sendto per transmit burst is inherent to copy mode, and receive needs none (veth's NAPI copies frames onto the socket's ring). With a busy_budget (the PMD's default 64; ringbench's is 0) the PMD also calls recvfrom on every receive poll that finds its ring empty, for preferred busy polling: a polling choice, not a cost of the path. On memif there are none.",
 		"noise: the run time of every other task last seen on the server cores (per-task deltas between two scans), and hypervisor steal; a trial where other tasks took over 10% (the default limit) or steal over 5% of the server cores is flagged noisy and repeated.",
 		"statistics: each figure is the median over a configuration's counted repeats: ok and not flagged noisy or client-bound (flagged repeats are listed below and marked in the tables, never in a median, ratio or test). Intervals are 95% and distribution-free, as benchstat's (x/perf/benchmath); they need at least 6 repeats, and a figure from fewer says \"n=K, no interval\". A ratio from a single repeat says \"n=1\". Repeats run in rounds, shuffled within each round, so drift during a run falls on every backend alike.",

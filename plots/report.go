@@ -114,7 +114,9 @@ func (r *run) tableIntro() string {
 		"the two differ by 2× for the same work. Outside ns/op is core busy − process CPU per op: kernel work on the server cores outside the process. "+
 		"Syscalls/op counts every syscall of the server process at the raw_syscalls:sys_enter tracepoint, in a counting "+
 		"window of its own after the cost window; the syscall meter effect is how much cycles/op moved in that window. "+
-		"Own syscalls/op is the backend's own count. Errors, lat censored (requests in the latency figures at their "+
+		"Own syscalls/op is the backend's own count. Syscalls beyond data path is the part of the outside count, in the "+
+		"counting window, whose syscall names the backend does not count as its own (the Go runtime's futex and nanosleep, a PMD's sendto), "+
+		"with its largest names. Errors, lat censored (requests in the latency figures at their "+
 		"give-up time) and late / unsent are totals over the ok repeats.", missing, notRun, r.cyclesText())
 }
 

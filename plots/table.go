@@ -212,11 +212,11 @@ func (r *run) resultsTable() *table {
 		header: []string{"backend", "workload", "proto", "topology", "conns×depth", "size B", "rate target",
 			"ops/s", "Gbit/s", "p50 µs", "p99 µs", "lat censored", "CPU ns/op", "outside ns/op",
 			r.cyclesLabel("cycles/op"), r.cyclesLabel("cycles/pkt"), "cycles src",
-			"Go/C cycles/op", "Go/C CPU ns/op", "syscalls/op", "syscall meter effect", "own syscalls/op", "errors", "late / unsent", "n", "flags"},
+			"Go/C cycles/op", "Go/C CPU ns/op", "syscalls/op", "syscall meter effect", "own syscalls/op", "syscalls beyond data path", "errors", "late / unsent", "n", "flags"},
 		right: []bool{false, false, false, false, true, true, true,
 			true, true, true, true, true, true, true,
 			true, true, false,
-			false, false, true, true, true, true, true, true, false},
+			false, false, true, true, true, false, true, true, true, false},
 	}
 	t.badges = map[int]bool{len(t.header) - 1: true}
 	for _, g := range r.sortedGroups() {
@@ -238,7 +238,7 @@ func (r *run) resultsTable() *table {
 			t.metricCell(g, results.MCPUNsPerOp), t.outsideCell(g),
 			t.metricCell(g, results.MCyclesPerOp), t.metricCell(g, results.MCyclesPerPacket), g.OK[0].CyclesSource,
 			r.goCCell(g, results.MCyclesPerOp), r.goCCell(g, results.MCPUNsPerOp),
-			t.metricCell(g, results.MSyscallsPerOp), t.meterEffectCell(g), t.metricCell(g, results.MBackendSyscalls),
+			t.metricCell(g, results.MSyscallsPerOp), t.meterEffectCell(g), t.metricCell(g, results.MBackendSyscalls), t.beyondCell(g),
 			errorsCell(g), lateCell(g), strconv.Itoa(g.Counted()), flagsCell(g))
 		t.rows = append(t.rows, row)
 	}

@@ -109,6 +109,21 @@ type Record struct {
 	SyscallMeterEffect   *float64          `json:"syscall_meter_effect,omitempty"`
 	BackendSyscallsPerOp *float64          `json:"backend_syscalls_per_op"`
 	BackendCounters      map[string]uint64 `json:"backend_counters,omitempty"`
+	// SyscallsByName is the outside count of the counting window by
+	// syscall name, per op: every syscall of the server's threads, those
+	// outside the meter's name table as "other". It counts the same
+	// tasks as Syscalls (a BPF program on the same tracepoint) and sums to
+	// SyscallsPerOp within 0.1% plus the syscalls made while the window's
+	// edges read the total, or it is not published and a note says why.
+	// Names that counted nothing are left out.
+	SyscallsByName map[string]float64 `json:"syscalls_by_name,omitempty"`
+	// SyscallsDataPath are the names the backend's own count counts (its
+	// registry entry's DataPathSyscalls); SyscallsExplained says in one
+	// line what the outside count is made of: those names, with the own
+	// count of the same counting window beside them, plus every name
+	// beyond them. (SyscallsNote, by contrast, says why there is no count.)
+	SyscallsDataPath  []string `json:"syscalls_data_path,omitempty"`
+	SyscallsExplained string   `json:"syscalls_explained,omitempty"`
 
 	// Errors seen by the generator in the window.
 	Errors      uint64 `json:"errors"`

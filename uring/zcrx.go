@@ -55,6 +55,8 @@ func init() {
 		NotServed: map[backends.Proto]string{backends.UDP: "zero-copy receive is for TCP streams (RECV_ZC)"},
 		Probe:     probeZcrxKernel,
 		New:       newZcrxServer,
+		// Its loop counts the ring's enters, as every uring variant.
+		DataPathSyscalls: []string{"io_uring_enter"},
 	})
 }
 

@@ -9,14 +9,20 @@ import (
 	"ringbench/backends"
 )
 
-// program is one C baseline.
+// program is one C baseline. dataPath are the syscalls its own count
+// counts (see the l->c.syscalls++ beside each call in its source).
 type program struct {
 	name, of, summary string
+	dataPath          []string
 }
 
 var programs = []program{
-	{"c-epoll", "epoll", "C baseline of the epoll path: the epoll backend's design (edge-triggered, a read and a write per echo, recvmmsg/sendmmsg batches) without Go"},
-	{"c-uring", "uring", "C baseline of the io_uring path (liburing): the uring backend's design (multishot accept into direct fds, multishot recv into a buffer ring, send from the received buffer, one min-wait enter per batch) without Go"},
+	{"c-epoll", "epoll", "C baseline of the epoll path: the epoll backend's design (edge-triggered, a read and a write per echo, recvmmsg/sendmmsg batches) without Go",
+		// glibc's epoll_wait is the epoll_wait syscall where the
+		// architecture has one (amd64), else epoll_pwait (arm64).
+		[]string{"epoll_wait", "epoll_pwait", "recvmmsg", "sendmmsg", "read", "write", "accept4", "setsockopt", "epoll_ctl", "close"}},
+	{"c-uring", "uring", "C baseline of the io_uring path (liburing): the uring backend's design (multishot accept into direct fds, multishot recv into a buffer ring, send from the received buffer, one min-wait enter per batch) without Go",
+		[]string{"io_uring_enter"}},
 }
 
 func init() {
@@ -30,6 +36,8 @@ func init() {
 			Probe:      p.probe,
 			Command:    p.command,
 			BaselineOf: p.of,
+
+			DataPathSyscalls: p.dataPath,
 			New: func(cfg backends.Config) (backends.Server, error) {
 				argv, err := p.command(cfg)
 				if err != nil {

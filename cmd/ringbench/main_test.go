@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,8 +123,36 @@ func TestRunVethOpenLoop(t *testing.T) {
 	if p, ok := rec["packets"].(float64); !ok || p <= 0 {
 		t.Errorf("packets = %v: the veth counters were not read", rec["packets"])
 	}
-	if sc, ok := rec["syscalls_per_op"].(float64); !ok || sc <= 0 {
+	sc, ok := rec["syscalls_per_op"].(float64)
+	if !ok || sc <= 0 {
 		t.Errorf("syscalls_per_op = %v (%v)", rec["syscalls_per_op"], rec["syscalls_note"])
+	}
+	checkSyscallsByName(t, rec, sc, "recvmmsg", "sendmmsg")
+}
+
+// checkSyscallsByName: the counting window's names sum to its total, the
+// backend's data-path batches are among them, and the explanation is there.
+func checkSyscallsByName(t *testing.T, rec map[string]any, total float64, want ...string) {
+	t.Helper()
+	byName, ok := rec["syscalls_by_name"].(map[string]any)
+	if !ok {
+		t.Errorf("no syscalls_by_name; notes %v", rec["notes"])
+		return
+	}
+	sum := 0.0
+	for _, v := range byName {
+		sum += v.(float64)
+	}
+	if math.Abs(sum-total) > 0.001*total {
+		t.Errorf("syscalls_by_name sums to %v, syscalls_per_op is %v: %v", sum, total, byName)
+	}
+	for _, n := range want {
+		if v, _ := byName[n].(float64); v <= 0 {
+			t.Errorf("syscalls_by_name has no %s: %v", n, byName)
+		}
+	}
+	if e, _ := rec["syscalls_explained"].(string); !strings.HasPrefix(e, "outside ") {
+		t.Errorf("syscalls_explained = %q", e)
 	}
 }
 
