@@ -56,8 +56,8 @@ const (
 	busyBelowCPULimit = 0.01  // core busy ≥ process CPU − 1%
 	snapshotLimitUS   = 1000  // a window edge's snapshot
 	lateLimit         = 0.001 // requests sent > 1 ms late, share of ops
-	// profileOverheadLimit: sampling the server cores costs ≤ 2% of
-	// cycles/op.
+	// profileOverheadLimit: sampling the server cores moves cycles/op by
+	// ≤ 2%, or the check says that it moved it (reported, not failed).
 	profileOverheadLimit = 0.02
 	// profileShareTolerance: a thread's share of its core's busy time, as
 	// the breakdown gives it, within 6 points of the truth. On the
@@ -137,28 +137,18 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 	}
 
 	// 3. The spread of cycles/op over interleaved repeats at a fixed rate,
-	// and what counting syscalls did to it.
+	// and what counting syscalls and sampling did to it (each in a window
+	// of its own after the cost window).
 	byBackend := map[string][]results.Record{}
 	names := []string{"epoll", "uring"}
-	// "uring unsampled": the same uring trials without the sampled profile,
-	// interleaved with the rest, for what sampling costs.
-	const unsampled = "uring unsampled"
 	for rep := range max(o.Repeats, 3) {
 		order := append([]string(nil), names...)
-		if rep < 3 {
-			order = append(order, unsampled)
-		}
 		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, b := range order {
 			t := base
 			t.Backend, t.Proto, t.Conns, t.Depth, t.Rate, t.Repeat = b, backends.TCP, 64, 4, 20000, rep
 			t.Warmup = time.Second
-			savedProfile := r.NoProfile
-			if b == unsampled {
-				t.Backend, r.NoProfile = "uring", true
-			}
 			byBackend[b] = append(byBackend[b], run(t))
-			r.NoProfile = savedProfile
 			if ctx.Err() != nil {
 				return v, ctx.Err()
 			}
@@ -167,9 +157,8 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 	for _, b := range names {
 		add(SpreadCheck(b, byBackend[b]))
 		add(MeterEffectCheck(b, byBackend[b]))
+		add(ProfileEffectCheck(b, byBackend[b]))
 	}
-
-	add(ProfileOverheadCheck(byBackend["uring"], byBackend[unsampled]))
 
 	// 4. What every trial above must hold.
 	for _, c := range WindowChecks(all) {
@@ -427,31 +416,37 @@ func MeterEffectCheck(backend string, recs []results.Record) results.Check {
 	return c
 }
 
-// ProfileOverheadCheck compares cycles/op of sampled and unsampled
-// trials of one configuration: what the profile of each cost window costs.
-func ProfileOverheadCheck(sampled, unsampled []results.Record) results.Check {
-	c := results.Check{Name: "sampled profile's cost on cycles/op (uring)", Limit: fmt.Sprintf("≤ %.0f%%", 100*profileOverheadLimit)}
-	var a, b []float64
-	for _, r := range usable(sampled) {
-		if r.Profile != "" || r.ProfileSamples > 0 {
-			a = append(a, r.CyclesPerOp)
+// ProfileEffectCheck reports what sampling the server cores did to
+// cycles/op: each trial's profile window against its cost window, on the
+// same server. Like the syscall meter, the sampler never runs in a cost
+// window (its timer moves the cost: see Runner.profileWindow), so a large
+// effect is reported, not failed; the check fails if a breakdown came
+// from a cost window (a record with a breakdown but no profile window).
+func ProfileEffectCheck(backend string, recs []results.Record) results.Check {
+	c := results.Check{Name: "sampled profile's effect on cycles/op (" + backend + ")", Limit: fmt.Sprintf("|effect| ≤ %.0f%% (reported; sampling runs apart)", 100*profileOverheadLimit)}
+	var v []float64
+	for _, r := range recs {
+		if len(r.CyclesBreakdown) > 0 && r.ProfileCyclesPerOp == nil {
+			c.Detail = "a breakdown was sampled in a cost window"
+			return c
 		}
 	}
-	for _, r := range usable(unsampled) {
-		b = append(b, r.CyclesPerOp)
+	for _, r := range usable(recs) {
+		if r.ProfileEffect != nil {
+			v = append(v, *r.ProfileEffect)
+		}
 	}
-	if len(a) == 0 {
-		c.Skipped, c.Detail = true, "no sampled trial (sampling unavailable here)"
+	if len(v) == 0 {
+		c.Skipped, c.Detail = true, "no profile window ran (sampling unavailable or turned off)"
 		return c
 	}
-	if len(b) < 2 {
-		c.Detail = fmt.Sprintf("only %d usable unsampled trials", len(b))
-		return c
-	}
-	c.Value = median(a)/median(b) - 1
+	c.Value = median(v)
 	c.Display = fmt.Sprintf("%+.1f%%", 100*c.Value)
-	c.Pass = c.Value <= profileOverheadLimit
-	c.Detail = fmt.Sprintf("median cycles/op %.0f sampled (n=%d) vs %.0f unsampled (n=%d)", median(a), len(a), median(b), len(b))
+	c.Pass = true
+	c.Detail = fmt.Sprintf("median of %d pairs", len(v))
+	if abs(c.Value) > profileOverheadLimit {
+		c.Detail += ": sampling would have moved the cost; the cost windows ran without it, the breakdowns carry their own cycles per op"
+	}
 	return c
 }
 

@@ -81,12 +81,18 @@ func (r *run) baselineFor(label string, p point) (string, bool) {
 // per category, the median of cycles_per_op over the counted repeats that
 // carry a breakdown (a category absent from a repeat's map is zero there).
 type breakdown struct {
-	label  string
-	cats   map[string]results.Stat
-	order  []string     // the keys of cats, in the categories' order
-	n      int          // repeats with a breakdown
-	total  results.Stat // cycles/op over the counted repeats
-	events []string     // the profile events sampled
+	label string
+	cats  map[string]results.Stat
+	order []string // the keys of cats, in the categories' order
+	n     int      // repeats with a breakdown
+	// total: cycles/op of the windows the samples came from (each trial's
+	// profile window; the cost window's in records older than that).
+	total  results.Stat
+	events []string // the profile events sampled
+	own    bool     // total is the profile windows'
+	// effect: the median of the repeats' profile_effect, what sampling did
+	// to the cost (NaN where no repeat carries one).
+	effect float64
 }
 
 func (b *breakdown) center(cat string) float64 {
@@ -128,7 +134,27 @@ func (r *run) breakdownAt(label string, p point) (*breakdown, bool) {
 		b.cats[c] = results.StatOf(vals)
 		b.order = append(b.order, c)
 	}
-	b.total, _ = g.Stat(results.MCyclesPerOp)
+	// The segments are the profile windows' cycles per op, so the bar's
+	// total and interval are theirs too; records sampled in the cost window
+	// (before profile windows) carry no profile_cycles_per_op.
+	var own, effects []float64
+	for _, rec := range with {
+		if rec.ProfileCyclesPerOp != nil {
+			own = append(own, *rec.ProfileCyclesPerOp)
+		}
+		if rec.ProfileEffect != nil {
+			effects = append(effects, *rec.ProfileEffect)
+		}
+	}
+	if len(own) == len(with) {
+		b.total, b.own = results.StatOf(own), true
+	} else {
+		b.total, _ = g.Stat(results.MCyclesPerOp)
+	}
+	b.effect = math.NaN()
+	if len(effects) > 0 {
+		b.effect = results.StatOf(effects).Center
+	}
 	return b, true
 }
 
@@ -269,12 +295,40 @@ func (r *run) breakdownChart(f family, p point) (*Chart, error) {
 	}
 	c.Caption = fmt.Sprintf("Measured: each path's %s per op at %s (the same offered load for every path), split by "+
 		"where sampled profiles of the server cores found the time (%s). Each segment is the median over the "+
-		"counted repeats of that category's cycles per op (its share of the samples × profile_coverage × the trial's "+
-		"cycles/op; unsampled is the busy time no sample saw); "+
-		"the error bar is the 95%% interval of the total cycles/op, drawn at its median, where enough repeats allow "+
-		"one (%s). Repeats: %s.%s%s", r.cyclesNoun(), p, strings.Join(r.categories(), ", "),
-		ciRule, strings.Join(ns, ", "), r.goCText(p, results.MCyclesPerOp), naText(absent))
+		"counted repeats of that category's cycles per op (its share of the samples × profile_coverage × the "+
+		"sampled window's cycles/op; unsampled is the busy time no sample saw); "+
+		"the error bar is the 95%% interval of the total, drawn at its median, where enough repeats allow "+
+		"one (%s). %s Repeats: %s.%s%s",
+		r.cyclesNoun(), p, strings.Join(r.categories(), ", "),
+		ciRule, windowText(bds, shown, idx), strings.Join(ns, ", "), r.goCText(p, results.MCyclesPerOp), naText(absent))
 	return c, nil
+}
+
+// windowText says which windows the bars were sampled in and, per shown
+// path, how far its profile windows' cycles per op stood from its cost
+// windows' (the median profile_effect).
+func windowText(bds []*breakdown, shown []string, idx []int) string {
+	var parts []string
+	own := true
+	for x, i := range idx {
+		b := bds[i]
+		if b == nil {
+			continue
+		}
+		own = own && b.own
+		if !math.IsNaN(b.effect) {
+			parts = append(parts, fmt.Sprintf("%s %+.0f%%", shown[x], 100*b.effect))
+		}
+	}
+	if !own {
+		return "Some profiles were sampled in the cost windows themselves (records from before profile windows), whose cycles per op sampling moves."
+	}
+	text := "The profiles were sampled in a window of their own after each cost window, because sampling moves the cost; " +
+		"the bars are those windows' cycles per op, not the cost windows'"
+	if len(parts) > 0 {
+		text += " (sampled against unsampled, medians: " + strings.Join(parts, ", ") + ")"
+	}
+	return text + "."
 }
 
 // ciRule is how the report's intervals are made, said where one is drawn.
@@ -319,8 +373,10 @@ func (r *run) breakdownTable(p point) *table {
 		}
 	}
 	sumRow := []string{"sum of the medians"}
-	totRow := []string{r.cyclesLabel("cycles/op") + " (median, interval)"}
+	totRow := []string{r.cyclesLabel("cycles/op") + " of the sampled windows (median, interval)"}
+	effRow := []string{"sampling's effect on cycles/op (median profile_effect)"}
 	nRow := []string{"n (repeats with a profile)"}
+	anyEffect := false
 	for j, b := range bds {
 		sumRow = append(sumRow, num(sums[j]))
 		if b.total.N > 0 {
@@ -328,9 +384,18 @@ func (r *run) breakdownTable(p point) *table {
 		} else {
 			totRow = append(totRow, missing)
 		}
+		if math.IsNaN(b.effect) {
+			effRow = append(effRow, missing)
+		} else {
+			effRow, anyEffect = append(effRow, fmt.Sprintf("%+.1f%%", 100*b.effect)), true
+		}
 		nRow = append(nRow, fmt.Sprintf("%d", b.n))
 	}
-	t.rows = append(t.rows, sumRow, totRow, nRow)
+	t.rows = append(t.rows, sumRow, totRow)
+	if anyEffect {
+		t.rows = append(t.rows, effRow)
+	}
+	t.rows = append(t.rows, nRow)
 	for _, m := range missingPaths {
 		t.note("no breakdown for " + m)
 	}

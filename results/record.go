@@ -156,21 +156,28 @@ type Record struct {
 	EdgeLagUS *float64 `json:"edge_lag_us,omitempty"`
 
 	// Where the server cores' cycles went: a cpu-clock (or PMU cycles)
-	// sample of the server cores through the cost window, every sample
-	// classified by its call chain (sampler.Categories). Profile is the
+	// sample of the server cores through a profile window of its own after
+	// the cost window (the sampling timer changes the cost: see
+	// ProfileEffect), every sample classified by its call chain
+	// (sampler.Categories). Profile is the
 	// pprof file in the results folder. ProfileCoverage (cpu-clock only) is
 	// the time the non-idle samples stand for over busy_ns: where it is
 	// below 1 the samples missed busy time (a guest kernel that drops the
 	// idle task's samples misses the work done on a core woken from idle).
 	// CyclesBreakdown is each category's share of the busy time (its share
-	// of the non-idle samples × the coverage) and share × cycles_per_op;
-	// "unsampled" holds the rest, 1 − coverage, so the shares sum to 1.
-	Profile         string                    `json:"profile,omitempty"`
-	ProfileEvent    string                    `json:"profile_event,omitempty"`
-	ProfileSamples  int                       `json:"profile_samples,omitempty"`
-	ProfileLost     uint64                    `json:"profile_lost,omitempty"`
-	ProfileCoverage *float64                  `json:"profile_coverage,omitempty"`
-	CyclesBreakdown map[string]BreakdownShare `json:"cycles_breakdown,omitempty"`
+	// of the non-idle samples × the coverage) and share ×
+	// ProfileCyclesPerOp, the profile window's cycles per op; "unsampled"
+	// holds the rest, 1 − coverage, so the shares sum to 1.
+	// ProfileEffect = ProfileCyclesPerOp / CyclesPerOp − 1: what sampling
+	// did to the cost.
+	Profile            string                    `json:"profile,omitempty"`
+	ProfileEvent       string                    `json:"profile_event,omitempty"`
+	ProfileSamples     int                       `json:"profile_samples,omitempty"`
+	ProfileLost        uint64                    `json:"profile_lost,omitempty"`
+	ProfileCoverage    *float64                  `json:"profile_coverage,omitempty"`
+	CyclesBreakdown    map[string]BreakdownShare `json:"cycles_breakdown,omitempty"`
+	ProfileCyclesPerOp *float64                  `json:"profile_cycles_per_op,omitempty"`
+	ProfileEffect      *float64                  `json:"profile_effect,omitempty"`
 
 	// Flags.
 	ClientBound bool `json:"client_bound"`

@@ -128,6 +128,58 @@ func TestRunVethOpenLoop(t *testing.T) {
 		t.Errorf("syscalls_per_op = %v (%v)", rec["syscalls_per_op"], rec["syscalls_note"])
 	}
 	checkSyscallsByName(t, rec, sc, "recvmmsg", "sendmmsg")
+	checkProfileWindow(t, rec)
+}
+
+// checkProfileWindow: the breakdown comes from a profile window of its own,
+// not the cost window: its parts sum to that window's cycles per op,
+// profile_effect relates it to the cost window's, and the cost window's
+// noise was not read from samples (it had none).
+func checkProfileWindow(t *testing.T, rec map[string]any) {
+	t.Helper()
+	bd, ok := rec["cycles_breakdown"].(map[string]any)
+	if !ok {
+		for _, n := range asStrings(rec["notes"]) {
+			if strings.HasPrefix(n, "not profiled") {
+				t.Logf("no profile to check: %s", n)
+				return
+			}
+		}
+		t.Fatalf("no cycles_breakdown and no note why: %v", rec["notes"])
+	}
+	own, _ := rec["profile_cycles_per_op"].(float64)
+	cost, _ := rec["cycles_per_op"].(float64)
+	eff, haveEff := rec["profile_effect"].(float64)
+	if own <= 0 || cost <= 0 || !haveEff {
+		t.Fatalf("profile_cycles_per_op %v, cycles_per_op %v, profile_effect %v", rec["profile_cycles_per_op"], rec["cycles_per_op"], rec["profile_effect"])
+	}
+	if math.Abs(own/cost-1-eff) > 1e-9 {
+		t.Errorf("profile_effect %v, want %v / %v − 1", eff, own, cost)
+	}
+	sum := 0.0
+	for _, v := range bd {
+		part, _ := v.(map[string]any)
+		c, _ := part["cycles_per_op"].(float64)
+		sum += c
+	}
+	if math.Abs(sum/own-1) > 0.01 {
+		t.Errorf("the breakdown sums to %.0f cycles/op, its window measured %.0f (the cost window %.0f)", sum, own, cost)
+	}
+	if rec["noise_source"] == "samples" {
+		t.Error("the cost window's noise was read from samples: it was sampled")
+	}
+}
+
+func asStrings(v any) []string {
+	var out []string
+	if l, ok := v.([]any); ok {
+		for _, x := range l {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // checkSyscallsByName: the counting window's names sum to its total, the
