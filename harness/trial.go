@@ -471,13 +471,15 @@ func (r *Runner) hugepages() bool {
 // to the cost (ProfileEffect).
 //
 // The sampler is kept out of the cost window because its timer changes
-// what it measures. On the development VM (HZ=250, NO_HZ_IDLE), a 999 Hz
-// cpu-clock timer on a server core is always less than a tick away, so an
-// idle entry keeps the tick instead of stopping and restarting it: every
-// wake-up from idle skips two timer reprogrammings, each a trap to the
-// hypervisor, and an echo at 20000 ops/s (a wake-up per request) read
-// 15-25% fewer cycles per op sampled than unsampled (measured by
-// validate's "sampled profile's effect" check, which keeps reading it).
+// what it measures. On the development VM (HZ=250, NO_HZ_IDLE), a uring
+// echo at 20000 ops/s made its server core write the TSC deadline MSR
+// (reprogram its timer: a trap to the hypervisor) 22300 times a second
+// unsampled, and 860 times with a 999 Hz cpu-clock sampler on that core,
+// whose timer, always less than a tick away, is the next event at every
+// idle entry (IPIs, 17000 a second, did not change); such trials read
+// 15-25% fewer cycles per op sampled than unsampled
+// (measurements/profile-window.md; validate's "sampled profile's effect"
+// check keeps reading it).
 // The breakdown is that of the sampled window, its cycles per op that
 // window's, so its parts sum to ProfileCyclesPerOp, not to CyclesPerOp.
 func (r *Runner) profileWindow(rec *results.Record, t Trial, topo Topology, reader *meters.Reader, srv *server, srvCPUs, cliCPUs []int,
