@@ -411,6 +411,8 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	// A memif generator holds its port until the server has stopped: the
 	// window's slow work, which reads the server, comes first.
 	beforeStop = func() { win.finish(); srv.stop() }
+	win.startScan()
+	defer win.dropScan()
 	rep, err := run(spec, win.hooks())
 	win.finish()
 	if err == nil {
