@@ -59,9 +59,6 @@ type Generator struct {
 type Window struct {
 	A, B         Snapshot
 	ScanA, ScanB *TaskScan // nil when the noise scan did not run
-	// SampledOther is other tasks' share of the server cores' samples over
-	// the window, when the sampler ran: it supersedes the task scan.
-	SampledOther *float64
 	// Skip are the tasks that are not noise on the server cores: the
 	// server's own threads and the server CPUs' ksoftirqd.
 	Skip       map[int]bool
@@ -318,9 +315,7 @@ func fillPackets(rec *results.Record, w Window, win float64) float64 {
 }
 
 func fillNoise(rec *results.Record, w Window, win, ncores float64) {
-	if w.SampledOther != nil {
-		rec.NoiseOtherCPU, rec.NoiseSource = *w.SampledOther, "samples"
-	} else if w.ScanA != nil && w.ScanB != nil {
+	if w.ScanA != nil && w.ScanB != nil {
 		rec.NoiseSource = "task scan"
 		span := (w.ScanB.At - w.ScanA.At).Seconds()
 		if span > 0 && ncores > 0 {

@@ -176,15 +176,6 @@ func TestFill(t *testing.T) {
 				t.Error("polling generator with 1% idle polls not flagged")
 			}
 		}},
-		{"sampled noise supersedes the task scan", func(w *Window) {
-			x := 0.08
-			w.SampledOther = &x
-		}, func(t *testing.T, r results.Record) {
-			eq(t, "noise_other_cpu", r.NoiseOtherCPU, 0.08)
-			if !r.Noisy || r.NoiseSource != "samples" {
-				t.Errorf("noisy %v source %q", r.Noisy, r.NoiseSource)
-			}
-		}},
 		{"a missed open-loop rate is said", func(w *Window) { w.Rate = 10000 }, func(t *testing.T, r results.Record) {
 			if !hasNote(r, "achieved 5000 of 10000 ops/s") {
 				t.Errorf("notes %q", r.Notes)

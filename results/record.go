@@ -192,9 +192,10 @@ type Record struct {
 	NoiseOtherCPU float64 `json:"noise_other_cpu"` // other tasks' share of the server cores
 	NoiseRunDelay float64 `json:"noise_run_delay"` // server run delay / window
 	NoiseSteal    float64 `json:"noise_steal"`     // hypervisor steal / window
-	// NoiseSource: "samples" (other tasks' share of the server cores'
-	// samples) or "task scan" (per-task run-time deltas, each put on the
-	// CPU it was last seen on: it misses tasks that moved away).
+	// NoiseSource: "task scan" (per-task run-time deltas over the warm-up
+	// and the window, each put on the CPU it was last seen on: it misses
+	// tasks that moved away). Records from before profile windows may say
+	// "samples" (other tasks' share of the server cores' samples).
 	NoiseSource string   `json:"noise_source,omitempty"`
 	Notes       []string `json:"notes,omitempty"`
 

@@ -3,7 +3,6 @@ package sampler
 import (
 	"math"
 	"testing"
-	"time"
 )
 
 // k and u build kernel and user frames for synthetic call chains.
@@ -127,24 +126,6 @@ func TestEveryCategoryHasARule(t *testing.T) {
 	for _, c := range Categories {
 		if !ruled[c] {
 			t.Errorf("category %s has no rule", c)
-		}
-	}
-}
-
-// Other tasks' share is counted against the window, not against the
-// samples: a halted core takes (almost) none.
-func TestForeignShare(t *testing.T) {
-	for _, tc := range []struct {
-		b    Breakdown
-		want float64
-	}{
-		{Breakdown{Foreign: 20, Samples: 40, Hz: 1000, Window: 2 * time.Second, CPUs: 1}, 0.01},
-		{Breakdown{Foreign: 20, Samples: 40, Hz: 1000, Window: time.Second, CPUs: 2}, 0.01},
-		{Breakdown{Foreign: 0, Samples: 40, Hz: 1000, Window: time.Second, CPUs: 1}, 0},
-		{Breakdown{Foreign: 5, Hz: 0, Window: time.Second, CPUs: 1}, 0},
-	} {
-		if got := tc.b.ForeignShare(); got < tc.want-1e-12 || got > tc.want+1e-12 {
-			t.Errorf("%+v: share %v, want %v", tc.b, got, tc.want)
 		}
 	}
 }

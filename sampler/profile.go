@@ -46,16 +46,6 @@ type Breakdown struct {
 	Throttled uint64 `json:"throttled"`
 }
 
-// ForeignShare is other tasks' share of the server cores' time over the
-// window: their samples times the sampling period, over the window and the
-// cores. 0 when nothing was sampled.
-func (b Breakdown) ForeignShare() float64 {
-	if b.Hz <= 0 || b.Window <= 0 || b.CPUs <= 0 {
-		return 0
-	}
-	return min(float64(b.Foreign)/float64(b.Hz)/(b.Window.Seconds()*float64(b.CPUs)), 1)
-}
-
 // Unsampled names, in a split of the busy time (Breakdown.Split), the
 // part no sample saw.
 const Unsampled = "unsampled"
