@@ -21,3 +21,7 @@ func TestConformanceBurn(t *testing.T) {
 		})
 	}
 }
+
+// The loop's raw epoll_wait arms no timer, and a GC gets through an idle
+// loop (its tick).
+func TestRawWait(t *testing.T) { backendtest.RawWait(t, "epoll", nil) }

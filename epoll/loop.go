@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ringbench/backends"
+	"ringbench/internal/preempt"
 	"ringbench/internal/sockets"
 )
 
@@ -32,6 +33,7 @@ type loop struct {
 	cpu    int // -1: unpinned
 	epfd   int
 	wakefd int
+	tickfd int // the raw wait's tick (see loop.wait); -1 without
 	sock   int
 
 	events [maxEvents]unix.EpollEvent
@@ -57,7 +59,7 @@ type loop struct {
 // newLoop creates the loop's epoll instance, eventfd and socket bound to
 // port, freeing what it made if a later step fails.
 func newLoop(p *plan, cpu, port int, reusePort bool) (_ *loop, err error) {
-	l := &loop{plan: p, cpu: cpu, epfd: -1, wakefd: -1, sock: -1, done: make(chan struct{})}
+	l := &loop{plan: p, cpu: cpu, epfd: -1, wakefd: -1, tickfd: -1, sock: -1, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			l.release()
@@ -71,6 +73,14 @@ func newLoop(p *plan, cpu, port int, reusePort bool) (_ *loop, err error) {
 	}
 	if err = l.watch(l.wakefd, unix.EPOLLIN); err != nil {
 		return nil, err
+	}
+	if p.raw {
+		if l.tickfd, err = newTick(); err != nil {
+			return nil, err
+		}
+		if err = l.watch(l.tickfd, unix.EPOLLIN); err != nil {
+			return nil, err
+		}
 	}
 	if l.sock, _, err = sockets.Listen(p.proto, p.addr, port, sockets.Options{ReusePort: reusePort, NonBlock: true}); err != nil {
 		return nil, err
@@ -137,6 +147,8 @@ func (l *loop) serve() error {
 			switch fd := int(ev.Fd); {
 			case fd == l.wakefd:
 				return nil
+			case fd == l.tickfd:
+				l.tick()
 			case fd == l.sock && l.proto == backends.UDP:
 				l.udp.ready(l, ev.Events)
 			case fd == l.sock:
@@ -158,14 +170,17 @@ func (l *loop) serve() error {
 //
 // A raw epoll_wait (plan.raw) keeps the thread's P: the runtime makes no
 // syscall on the loop's behalf (no sysmon retake, no futex hand-off to
-// another M). The runtime believes the goroutine runs meanwhile, so the
-// wait is bounded by rawWaitMs: a goroutine queued on the loop's P, or a
-// stop-the-world, waits no longer. A raw wait that found nothing means
-// the loop is idle: it yields, then blocks through the runtime's syscall
-// path (which hands the P over) until an event or the wake eventfd comes.
+// another M). It has no timeout, because a timeout is a kernel timer armed
+// and cancelled on every sleep: at 20000 ops/s that was ~20000 TSC-deadline
+// writes a second, 1.17x the C server's cycles per op (see
+// measurements/raw-wait.md). The runtime believes the goroutine runs
+// meanwhile and, with async preemption off, cannot interrupt it: a
+// stop-the-world or a preemption it asks for lands only at a preemption
+// point. The loop's tick (a periodic timerfd, tickNs) wakes an idle loop
+// to one (preempt.Point), at one wake-up per tick.
 func (l *loop) wait(poll bool) (int, error) {
 	if poll || l.raw {
-		timeout := rawWaitMs
+		timeout := -1
 		if poll {
 			timeout = 0
 		}
@@ -176,10 +191,8 @@ func (l *loop) wait(poll bool) (int, error) {
 			return 0, nil
 		case errno != 0:
 			return 0, fmt.Errorf("wait for events: %w", errno)
-		case n > 0 || poll:
-			return n, nil
 		}
-		runtime.Gosched()
+		return n, nil
 	}
 	l.count.syscalls++
 	n, err := unix.EpollWait(l.epfd, l.events[:], -1)
@@ -192,8 +205,33 @@ func (l *loop) wait(poll bool) (int, error) {
 	return n, nil
 }
 
-// rawWaitMs bounds a raw epoll_wait (see loop.wait).
-const rawWaitMs = 1
+// tickNs is the period of a raw-waiting loop's tick: the runtime's own
+// preemption interval (forcePreemptNS), so a stop-the-world waits for an
+// idle loop no longer than it waits for a busy goroutine.
+const tickNs = 10e6
+
+// tick reads the tick's timerfd (a periodic timerfd re-arms only when
+// read) and offers the runtime a preemption point.
+func (l *loop) tick() {
+	var n [8]byte
+	l.count.syscalls++
+	unix.Read(l.tickfd, n[:]) // EAGAIN only if another read took the expiry
+	preempt.Point()
+}
+
+// newTick makes the loop's tick: a periodic, non-blocking timerfd.
+func newTick() (int, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("create the loop's tick: %w", err)
+	}
+	period := unix.NsecToTimespec(tickNs)
+	if err := unix.TimerfdSettime(fd, 0, &unix.ItimerSpec{Interval: period, Value: period}, nil); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("start the loop's tick: %w", err)
+	}
+	return fd, nil
+}
 
 // rawEpollWait is epoll_wait without the runtime's syscall bookkeeping
 // (epoll_pwait with no signal mask: every architecture has it).
@@ -239,7 +277,7 @@ func (l *loop) release() {
 		}
 	}
 	l.conns = nil
-	for _, fd := range []*int{&l.sock, &l.wakefd, &l.epfd} {
+	for _, fd := range []*int{&l.sock, &l.wakefd, &l.tickfd, &l.epfd} {
 		if *fd >= 0 {
 			unix.Close(*fd)
 			*fd = -1

@@ -3,7 +3,6 @@ package epoll
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ringbench/backends"
+	"ringbench/internal/preempt"
 )
 
 // dataPathSyscalls are the syscalls the loop counts as its own: the wait
@@ -39,6 +39,7 @@ type Server struct {
 	port      int
 	loops     []*loop
 	work      echoWork
+	rawPs     int // Ps its raw-waiting loops hold (preempt.Hold)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -67,8 +68,10 @@ func start(cfg backends.Config, work echoWork) (_ *Server, err error) {
 		return nil, err
 	}
 	cpus := cfg.LoopCPUs()
-	plan.raw = runtime.GOMAXPROCS(0) > len(cpus)
 	s := &Server{port: cfg.Port, work: work}
+	if plan.raw = preempt.Hold(len(cpus), false); plan.raw {
+		s.rawPs = len(cpus)
+	}
 	defer func() {
 		if err != nil {
 			s.stop()
@@ -141,6 +144,8 @@ func (s *Server) stop() error {
 	for _, l := range s.loops {
 		l.release()
 	}
+	preempt.Release(s.rawPs)
+	s.rawPs = 0
 	return first
 }
 
@@ -156,9 +161,9 @@ type plan struct {
 	connBuffer int
 	// work is what an echo does with each request before it replies.
 	work echoWork
-	// raw: epoll_wait is issued raw, bounded by rawWaitMs (see loop.wait),
+	// raw: epoll_wait is issued raw, without a timeout (see loop.wait),
 	// when every loop can keep a P with one left for the rest of the
-	// process (GOMAXPROCS > loops, as ringbench serve runs).
+	// process (preempt.Hold; ringbench serve runs GOMAXPROCS = loops + 1).
 	raw bool
 	// pattern holds the source pattern from offset 0, msgSize+backends.SourcePeriod
 	// bytes long, so the bytes for any stream offset o are the slice that

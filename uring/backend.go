@@ -3,7 +3,6 @@ package uring
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"sync"
 
 	"ringbench/backends"
+	"ringbench/internal/preempt"
 	"ringbench/internal/sockets"
 	"ringbench/uring/internal/abi"
 )
@@ -215,10 +215,10 @@ type plan struct {
 	// bookkeeping (ring.Ring.RawEnter), so the runtime makes no syscall on
 	// the loop's behalf (no sysmon retake of the P, no futex hand-off to
 	// another M). The runtime then thinks the loop runs while it waits, so
-	// the wait is bounded (rawWaitNs) and an idle loop yields and sleeps
-	// through the runtime's path (see loop.wait). By default on when every
-	// loop can keep a P with one left for the rest of the process
-	// (GOMAXPROCS > loops, as ringbench serve runs); raw_enter=1 forces it,
+	// a tick bounds how long it waits for the loop (see loop.wait). By
+	// default on when every loop can keep a P with one left for the rest
+	// of the process, counting other servers' raw loops (preempt.Hold;
+	// ringbench serve runs GOMAXPROCS = loops + 1); raw_enter=1 forces it,
 	// raw_enter=0 turns it off.
 	rawEnter  bool
 	rawForced bool
@@ -240,7 +240,7 @@ const (
 	optBatch    = "batch"      // completions one wait asks for (default 16)
 	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs (default 50, sqpoll sharing a CPU 500; 0 wakes per completion)
 	optBatchMin = "batch_min"  // requests expected within batch_us before a wait min-waits (default 4; 0: whenever enough sources are active)
-	optRawEnter = "raw_enter"  // 1: waits are raw, bounded enters; 0: through the runtime (default: raw when GOMAXPROCS > loops)
+	optRawEnter = "raw_enter"  // 1: waits are raw enters; 0: through the runtime (default: raw while a P is left for the rest of the process)
 )
 
 func newPlan(v *variant, cfg backends.Config) (*plan, error) {
@@ -334,6 +334,7 @@ func nextPow2(n int) int {
 type Server struct {
 	port      int
 	loops     []*loop
+	rawPs     int // Ps its raw-waiting loops hold (preempt.Hold)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -355,12 +356,14 @@ func newServer(v *variant, cfg backends.Config) (_ *Server, err error) {
 		return nil, err
 	}
 	cpus := cfg.LoopCPUs()
-	if !p.rawForced {
-		// A raw wait holds its P: with no P to spare, goroutines queued
-		// behind a waiting loop would wait out rawWaitNs each time.
-		p.rawEnter = runtime.GOMAXPROCS(0) > len(cpus)
-	}
 	s := &Server{port: cfg.Port}
+	// A raw wait keeps its P: with no P to spare, goroutines queued behind
+	// a waiting loop would wait out a tick each time.
+	if !p.rawForced || p.rawEnter {
+		if p.rawEnter = preempt.Hold(len(cpus), p.rawForced); p.rawEnter {
+			s.rawPs = len(cpus)
+		}
+	}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -410,6 +413,7 @@ func (s *Server) Close() error {
 				errs = append(errs, err)
 			}
 		}
+		preempt.Release(s.rawPs)
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr

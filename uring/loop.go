@@ -6,10 +6,12 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"ringbench/backends"
+	"ringbench/internal/preempt"
 	"ringbench/uring/internal/abi"
 	"ringbench/uring/internal/ring"
 )
@@ -29,6 +31,7 @@ const (
 	opUDPSource               // UDP source datagram
 	opCancel                  // cancel of a paused connection's recv (errors only)
 	opSpill                   // TCP send of a connection's spill (see takeBuffers)
+	opTick                    // the raw wait's multishot timeout (see loop.wait)
 )
 
 // user_data layout: op 8 | generation 16 | buffer count-1 4 | bid 16 | slot 20.
@@ -170,9 +173,12 @@ type loop struct {
 	// serveSQPoll); its waits are counted in sq_shared_core_waits, so a
 	// record says which mode it measured.
 	sqShared bool
-	// raw: waits are raw enters bounded by rawWaitNs (see plan.rawEnter).
-	raw  bool
-	load loadMeter
+	// raw: waits are raw enters without a timeout (see loop.wait).
+	raw bool
+	// tickTs is the tick's period, read by the kernel when it takes the
+	// TIMEOUT SQE.
+	tickTs abi.KernelTimespec
+	load   loadMeter
 	// serveLoop is the variant's loop (serve or serveSQPoll) and makeRoom
 	// how it gets a full SQ consumed (see sqe); both chosen at setup.
 	serveLoop func() error
@@ -324,6 +330,9 @@ func (l *loop) setup() error {
 		return err
 	}
 	l.armStop()
+	if l.raw {
+		l.armTick()
+	}
 	if l.p.proto == backends.TCP {
 		l.tcp.armAccept()
 	} else {
@@ -594,30 +603,55 @@ func (l *loop) serve() error {
 //
 // A raw wait (the default) keeps the thread's P: no runtime hand-off, no
 // sysmon retake, no futex wake of another M, so every syscall the process
-// makes on the data path is the backend's own. The runtime believes the
-// goroutine is running meanwhile, so the wait is bounded by rawWaitNs: a
-// goroutine queued on the loop's P, or a stop-the-world, waits no longer
-// than that. A raw wait that found nothing means the loop is idle: it
-// yields, then sleeps through the runtime's syscall path (which hands the
-// P over) for up to idleWaitNs. Close wakes it through the stop eventfd's
-// poll, so the long sleep costs an idle loop no wake-ups.
+// makes on the data path is the backend's own. It has no timeout, because
+// a timeout is a kernel timer armed and cancelled on every sleep: at 20000
+// ops/s that was ~20000 TSC-deadline writes a second and 1.17x the C
+// server's cycles per op (see measurements/raw-wait.md). The runtime
+// believes the goroutine runs meanwhile and, with async preemption off,
+// cannot interrupt it: a stop-the-world or a preemption it asks for lands
+// only at a preemption point. The loop's tick (a multishot timeout, tickNs,
+// armed at setup) wakes an idle loop to one (preempt.Point), at one
+// completion per tick. Close wakes the loop through the stop eventfd's
+// poll.
 func (l *loop) wait(want, minUs, flags uint32) error {
 	var err error
-	if l.raw {
-		_, err = l.ring.SubmitAndWaitBounded(want, minUs, rawWaitNs, flags)
-		if err != nil || l.ring.CQReady() > 0 {
-			return l.enterErr(err)
-		}
-		runtime.Gosched()
-		want, minUs = 1, 0
-		flags &^= abi.IORING_ENTER_SQ_WAKEUP // the raw enter woke it
-	}
-	if minUs > 0 {
+	switch {
+	case l.raw:
+		_, err = l.ring.SubmitAndWaitBounded(want, minUs, -1, flags)
+	case minUs > 0:
 		_, err = l.ring.SubmitAndWaitBounded(want, minUs, idleWaitNs, flags)
-	} else {
+	default:
 		_, err = l.ring.SubmitAndSleep(want, idleWaitNs, flags)
 	}
 	return l.enterErr(err)
+}
+
+// armTick arms the raw wait's tick (see loop.wait).
+func (l *loop) armTick() {
+	l.tickTs = abi.KernelTimespec{Sec: tickNs / 1_000_000_000, Nsec: tickNs % 1_000_000_000}
+	s := l.sqe()
+	s.Opcode = abi.IORING_OP_TIMEOUT
+	s.Fd = -1
+	s.Addr = uint64(uintptr(unsafe.Pointer(&l.tickTs)))
+	s.Len = 1
+	s.OpFlags = abi.IORING_TIMEOUT_MULTISHOT
+	s.UserData = userData(opTick, 0, 1, 0, 0)
+}
+
+// onTick handles a tick: its completion ended the wait, and the loop
+// offers the runtime a preemption point. A tick that ended re-arms; one
+// the kernel refuses (a kernel before 6.4 has no multishot timeout) turns
+// raw waits off, since nothing would wake them.
+func (l *loop) onTick(res int32, flags uint32) {
+	preempt.Point()
+	switch {
+	case flags&abi.IORING_CQE_F_MORE != 0 || l.done:
+	case res == -int32(unix.ETIME) || res == -int32(unix.ECANCELED):
+		l.armTick()
+	default:
+		l.raw = false
+		l.ring.RawEnter = false
+	}
 }
 
 // enterErr passes on an enter error that is more than "reap and go round".
@@ -805,10 +839,13 @@ func (l *loop) spin() bool {
 	}
 }
 
-// rawWaitNs bounds a raw enter's wait; idleWaitNs an idle loop's sleep
-// (see loop.wait). Close does not wait for either: it wakes the loop.
+// tickNs is the period of a raw-waiting loop's tick (see loop.wait): the
+// runtime's own preemption interval (forcePreemptNS), so a stop-the-world
+// waits for an idle loop no longer than for a busy goroutine. idleWaitNs
+// bounds a wait through the runtime's path. Close waits for neither: it
+// wakes the loop.
 const (
-	rawWaitNs  = 1e6
+	tickNs     = 10_000_000
 	idleWaitNs = 10e9
 )
 
@@ -846,6 +883,8 @@ func (l *loop) reap() int {
 		switch udOp(ud) {
 		case opStop:
 			l.done = true
+		case opTick:
+			l.onTick(res, flags)
 		case opAccept:
 			l.onAccept(res, flags)
 		case opRecv:

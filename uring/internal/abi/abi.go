@@ -290,6 +290,11 @@ const (
 // IORING_POLL_ADD_MULTI asks POLL_ADD to stay armed (io_uring_sqe.len).
 const IORING_POLL_ADD_MULTI = 1 << 0
 
+// IORING_TIMEOUT_MULTISHOT (io_uring_sqe.timeout_flags) makes a TIMEOUT
+// post a CQE (-ETIME, IORING_CQE_F_MORE) every period, io_uring_sqe.off
+// times (0: until cancelled); 6.4.
+const IORING_TIMEOUT_MULTISHOT = 1 << 6
+
 // IORING_FILE_INDEX_ALLOC in io_uring_sqe.file_index lets the kernel pick a
 // free direct-descriptor slot and return it in the CQE's res.
 const IORING_FILE_INDEX_ALLOC = ^uint32(0)

@@ -286,7 +286,8 @@ func (r *Ring) SubmitAndWaitTimeout(want uint32, timeout int64) (int, error) {
 // SubmitAndWaitBounded flushes, submits and waits for want completions
 // (minWaitUs: at most that long once one is there, io_uring_getevents_arg
 // .min_wait_usec, IORING_FEAT_MIN_TIMEOUT, 6.12; 0: no min-wait) for at
-// most timeout nanoseconds, with extra enter flags (an SQPOLL ring's
+// most timeout nanoseconds (< 0: no timeout, so the kernel arms no timer
+// for the wait), with extra enter flags (an SQPOLL ring's
 // IORING_ENTER_SQ_WAKEUP). A timeout is not an error. The enter is raw
 // when RawEnter is set.
 func (r *Ring) SubmitAndWaitBounded(want, minWaitUs uint32, timeout int64, flags uint32) (int, error) {
@@ -301,8 +302,11 @@ func (r *Ring) SubmitAndSleep(want uint32, timeout int64, flags uint32) (int, er
 }
 
 func (r *Ring) waitVia(raw bool, want, minWaitUs uint32, timeout int64, flags uint32) (int, error) {
-	r.waitTs = abi.KernelTimespec{Sec: timeout / 1e9, Nsec: timeout % 1e9}
-	r.waitArg = abi.IoUringGeteventsArg{MinWaitUsec: minWaitUs, Ts: uint64(uintptr(unsafe.Pointer(&r.waitTs)))}
+	r.waitArg = abi.IoUringGeteventsArg{MinWaitUsec: minWaitUs}
+	if timeout >= 0 {
+		r.waitTs = abi.KernelTimespec{Sec: timeout / 1e9, Nsec: timeout % 1e9}
+		r.waitArg.Ts = uint64(uintptr(unsafe.Pointer(&r.waitTs)))
+	}
 	n, errno := r.enterVia(raw, r.Flush(), want, flags|abi.IORING_ENTER_GETEVENTS|abi.IORING_ENTER_EXT_ARG,
 		unsafe.Pointer(&r.waitArg), unsafe.Sizeof(r.waitArg))
 	if errno == 0 || errno == unix.ETIME {
