@@ -8,7 +8,10 @@
 //     (SO_REUSEPORT when there are several, so the kernel spreads flows
 //     across them), an epoll instance and an eventfd for each loop.
 //  2. Each loop runs on its own goroutine locked to an OS thread pinned to
-//     its CPU, and waits in epoll_wait on a fixed event array.
+//     its CPU, and waits in epoll_wait on a fixed event array: raw (no
+//     runtime bookkeeping) and without a timeout, so the kernel arms no
+//     timer for it; a timerfd ticks every 10 ms so that the runtime can
+//     stop an idle loop (see loop.wait).
 //  3. TCP: the loop accepts until EAGAIN, then serves each connection from
 //     its own buffer: echo reads and writes the bytes back (while output is
 //     pending it stops reading, so a slow reader bounds the memory it costs),

@@ -67,9 +67,10 @@
 //     recycled buffers with one store, re-arms as many starved receives as
 //     there are free buffers, publishes its counters, and makes one
 //     io_uring_enter that submits the batch and waits for the next: a raw
-//     enter bounded at a millisecond (min-wait batched, on the rungs that
-//     have it, only when more than a handful of sources are active); an
-//     idle loop then sleeps through the runtime until something arrives.
+//     enter with no timeout, so the kernel arms no timer for it (min-wait
+//     batched, on the rungs that have it, only when more than a handful of
+//     sources are active); a multishot timeout ticks every 10 ms so that
+//     the runtime can stop an idle loop (see loop.wait).
 //  4. Close writes each loop's eventfd; the loop sees the poll completion,
 //     closes its ring (the kernel cancels what is in flight and drops the
 //     direct descriptors), its socket and eventfd, and returns.
