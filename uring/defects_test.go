@@ -396,3 +396,69 @@ func echoConnWithin(port, conns, size, rounds int, d time.Duration) error {
 	}
 	return first
 }
+
+// TestTickCompletions feeds the raw wait's tick each completion it can
+// post: one with F_MORE changes nothing; an ended tick (ETIME or
+// ECANCELED without F_MORE) re-arms the multishot timeout; a refused one
+// (EINVAL: a kernel before 6.4) turns raw waits off, since nothing would
+// wake them, and arms nothing.
+func TestTickCompletions(t *testing.T) {
+	cases := []struct {
+		name    string
+		res     int32
+		flags   uint32
+		rearm   bool
+		rawKept bool
+	}{
+		{"more", -int32(unix.ETIME), abi.IORING_CQE_F_MORE, false, true},
+		{"ended", -int32(unix.ETIME), 0, true, true},
+		{"cancelled", -int32(unix.ECANCELED), 0, true, true},
+		{"refused", -int32(unix.EINVAL), 0, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := newTestLoop(t, "uring", 16, 16)
+			l.raw, l.ring.RawEnter = true, true
+			before := l.ring.SQTailLocal()
+			l.onTick(c.res, c.flags)
+			armed := l.ring.SQTailLocal() - before
+			switch {
+			case c.rearm && (armed != 1 || lastSQE(l).Opcode != abi.IORING_OP_TIMEOUT || lastSQE(l).OpFlags != abi.IORING_TIMEOUT_MULTISHOT):
+				t.Errorf("queued %d SQEs, want the multishot TIMEOUT re-armed", armed)
+			case !c.rearm && armed != 0:
+				t.Errorf("queued %d SQEs, want none", armed)
+			}
+			if l.raw != c.rawKept || l.ring.RawEnter != c.rawKept {
+				t.Errorf("raw %v, ring.RawEnter %v after the tick; want %v", l.raw, l.ring.RawEnter, c.rawKept)
+			}
+		})
+	}
+}
+
+// TestTickFires arms the tick on a real ring: it must post one -ETIME
+// completion with F_MORE per period and stay armed (the multishot flag's
+// value and the timespec's layout are right), and an untimed wait (no
+// timespec) must end at a tick.
+func TestTickFires(t *testing.T) {
+	l := newTestLoop(t, "uring", 16, 16)
+	l.armTick()
+	start := time.Now()
+	for i := range 3 {
+		if _, err := l.ring.SubmitAndWaitBounded(1, 0, -1, 0); err != nil {
+			t.Fatal(err)
+		}
+		head := l.ring.CQHead()
+		if l.ring.CQTail() == head {
+			t.Fatalf("tick %d: an untimed wait returned with no completion", i+1)
+		}
+		c := l.ring.CQE(head)
+		if udOp(c.UserData) != opTick || c.Res != -int32(unix.ETIME) || c.Flags&abi.IORING_CQE_F_MORE == 0 {
+			t.Fatalf("tick %d: completion op %d res %d flags %#x; want the tick, -ETIME, F_MORE", i+1, udOp(c.UserData), c.Res, c.Flags)
+		}
+		l.ring.CQAdvance(head + 1)
+	}
+	// Three periods; the upper bound only catches a tick far off its period.
+	if d := time.Since(start); d < 3*tickNs*time.Nanosecond || d > 3*time.Second {
+		t.Errorf("three ticks took %v; want about %v", d, 3*tickNs*time.Nanosecond)
+	}
+}
