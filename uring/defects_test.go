@@ -431,6 +431,9 @@ func TestTickCompletions(t *testing.T) {
 			if l.raw != c.rawKept || l.ring.RawEnter != c.rawKept {
 				t.Errorf("raw %v, ring.RawEnter %v after the tick; want %v", l.raw, l.ring.RawEnter, c.rawKept)
 			}
+			if off := l.count[cRawWaitOff] != 0; l.count[cTicks] != 1 || off == c.rawKept {
+				t.Errorf("counted %d ticks and raw_wait_off %d; want 1 and, raw kept %v, 0", l.count[cTicks], l.count[cRawWaitOff], c.rawKept)
+			}
 		})
 	}
 }

@@ -79,6 +79,8 @@ const (
 	cMinWaits
 	cSQSharedWaits
 	cSpilledBytes
+	cTicks      // completions of the raw wait's tick
+	cRawWaitOff // loops whose kernel refused the tick, so they wait through the runtime
 	nCounters
 )
 
@@ -115,7 +117,8 @@ func (p *published) addTo(c *backends.Counters, extra map[string]uint64) {
 		i    int
 	}{{"zc_sends", cZCSends}, {"zc_copied", cZCCopied}, {"sq_wakeups", cSQWakeups}, {"cqe_overflow", cCQOverflow},
 		{"send_bundles", cSendBundles}, {"recv_bundle_bufs", cRecvBundleBufs}, {"min_wait_waits", cMinWaits},
-		{"sq_shared_core_waits", cSQSharedWaits}, {"spilled_bytes", cSpilledBytes}} {
+		{"sq_shared_core_waits", cSQSharedWaits}, {"spilled_bytes", cSpilledBytes},
+		{"ticks", cTicks}, {"raw_wait_off", cRawWaitOff}} {
 		if v := p.v[e.i].Load(); v != 0 {
 			extra[e.name] += v
 		}
@@ -644,6 +647,7 @@ func (l *loop) armTick() {
 // raw waits off, since nothing would wake them.
 func (l *loop) onTick(res int32, flags uint32) {
 	preempt.Point()
+	l.count[cTicks]++
 	switch {
 	case flags&abi.IORING_CQE_F_MORE != 0 || l.done:
 	case res == -int32(unix.ETIME) || res == -int32(unix.ECANCELED):
@@ -651,6 +655,7 @@ func (l *loop) onTick(res int32, flags uint32) {
 	default:
 		l.raw = false
 		l.ring.RawEnter = false
+		l.count[cRawWaitOff]++
 	}
 }
 
