@@ -178,6 +178,9 @@ type loop struct {
 	sqShared bool
 	// raw: waits are raw enters without a timeout (see loop.wait).
 	raw bool
+	// sqBounded: an SQPOLL loop's raw waits are bounded and have no tick
+	// (see sqRawWaitNs).
+	sqBounded bool
 	// tickTs is the tick's period, read by the kernel when it takes the
 	// TIMEOUT SQE.
 	tickTs abi.KernelTimespec
@@ -333,7 +336,9 @@ func (l *loop) setup() error {
 		return err
 	}
 	l.armStop()
-	if l.raw {
+	if l.raw && l.p.v.has(featSQPoll) {
+		l.sqBounded = true
+	} else if l.raw {
 		l.armTick()
 	}
 	if l.p.proto == backends.TCP {
@@ -618,12 +623,29 @@ func (l *loop) serve() error {
 // poll.
 func (l *loop) wait(want, minUs, flags uint32) error {
 	var err error
-	switch {
-	case l.raw:
-		_, err = l.ring.SubmitAndWaitBounded(want, minUs, -1, flags)
-	case minUs > 0:
+	if l.raw && l.sqBounded {
+		// SQPOLL (see sqRawWaitNs): bounded, then the runtime's sleep.
+		_, err = l.ring.SubmitAndWaitBounded(want, minUs, sqRawWaitNs, flags)
+		if err != nil || l.ring.CQReady() > 0 {
+			return l.enterErr(err)
+		}
+		runtime.Gosched()
+		want, minUs = 1, 0
+		flags &^= abi.IORING_ENTER_SQ_WAKEUP // the raw enter woke it
+	} else if l.raw {
+		// A min-wait with no overall timeout ends when its own timer
+		// fires, completions or not; with one, the kernel reuses that
+		// timer, so the long bound costs nothing.
+		timeout := int64(-1)
+		if minUs > 0 {
+			timeout = idleWaitNs
+		}
+		_, err = l.ring.SubmitAndWaitBounded(want, minUs, timeout, flags)
+		return l.enterErr(err)
+	}
+	if minUs > 0 {
 		_, err = l.ring.SubmitAndWaitBounded(want, minUs, idleWaitNs, flags)
-	default:
+	} else {
 		_, err = l.ring.SubmitAndSleep(want, idleWaitNs, flags)
 	}
 	return l.enterErr(err)
@@ -849,9 +871,18 @@ func (l *loop) spin() bool {
 // waits for an idle loop no longer than for a busy goroutine. idleWaitNs
 // bounds a wait through the runtime's path. Close waits for neither: it
 // wakes the loop.
+//
+// sqRawWaitNs bounds an SQPOLL loop's raw wait instead of a tick: a
+// timeout's expiry is task work for the thread that submitted it, which on
+// an SQPOLL ring is the SQ thread, and running it restarts the SQ thread's
+// idle period, so a 10 ms tick kept an idle SQ thread spinning for good
+// (60-100% of a core). An SQPOLL loop waits rarely under load, so the
+// bound's timer costs little there; an idle one yields and sleeps through
+// the runtime.
 const (
-	tickNs     = 10_000_000
-	idleWaitNs = 10e9
+	sqRawWaitNs = 1_000_000
+	tickNs      = 10_000_000
+	idleWaitNs  = 10e9
 )
 
 // Defaults that depend on whether an SQPOLL loop shares its CPU with its SQ

@@ -22,7 +22,8 @@ import (
 //
 // It calls a function so that it is not a leaf (the compiler leaves the
 // stack check out of small leaf functions) and is not inlined, so its
-// prologue's check runs. backendtest.RawWait proves it works.
+// prologue's check runs. The loops' own calls after a wake-up usually
+// offer one too; Point makes it explicit.
 //
 //go:noinline
 func Point() { callee() }

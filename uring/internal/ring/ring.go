@@ -284,7 +284,8 @@ func (r *Ring) SubmitAndWaitTimeout(want uint32, timeout int64) (int, error) {
 }
 
 // SubmitAndWaitBounded flushes, submits and waits for want completions
-// (minWaitUs: at most that long once one is there, io_uring_getevents_arg
+// (minWaitUs: at most that long once one is there, and with no timeout the
+// wait ends when the min-wait ends, completions or not; io_uring_getevents_arg
 // .min_wait_usec, IORING_FEAT_MIN_TIMEOUT, 6.12; 0: no min-wait) for at
 // most timeout nanoseconds (< 0: no timeout, so the kernel arms no timer
 // for the wait), with extra enter flags (an SQPOLL ring's
