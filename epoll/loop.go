@@ -176,7 +176,7 @@ func (l *loop) serve() error {
 // measurements/raw-wait.md). The runtime believes the goroutine runs
 // meanwhile and, with async preemption off, cannot interrupt it: a
 // stop-the-world or a preemption it asks for lands only at a preemption
-// point. The loop's tick (a periodic timerfd, tickNs) wakes an idle loop
+// point. The loop's tick (a periodic timerfd, preempt.TickNs) wakes an idle loop
 // to one (preempt.Point), at one wake-up per tick.
 func (l *loop) wait(poll bool) (int, error) {
 	if poll || l.raw {
@@ -205,11 +205,6 @@ func (l *loop) wait(poll bool) (int, error) {
 	return n, nil
 }
 
-// tickNs is the period of a raw-waiting loop's tick: the runtime's own
-// preemption interval (forcePreemptNS), so a stop-the-world waits for an
-// idle loop no longer than it waits for a busy goroutine.
-const tickNs = 10e6
-
 // tick reads the tick's timerfd (a periodic timerfd re-arms only when
 // read) and offers the runtime a preemption point.
 func (l *loop) tick() {
@@ -225,7 +220,7 @@ func newTick() (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("create the loop's tick: %w", err)
 	}
-	period := unix.NsecToTimespec(tickNs)
+	period := unix.NsecToTimespec(preempt.TickNs)
 	if err := unix.TimerfdSettime(fd, 0, &unix.ItimerSpec{Interval: period, Value: period}, nil); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("start the loop's tick: %w", err)

@@ -617,7 +617,7 @@ func (l *loop) serve() error {
 // server's cycles per op (see measurements/raw-wait.md). The runtime
 // believes the goroutine runs meanwhile and, with async preemption off,
 // cannot interrupt it: a stop-the-world or a preemption it asks for lands
-// only at a preemption point. The loop's tick (a multishot timeout, tickNs,
+// only at a preemption point. The loop's tick (a multishot timeout, preempt.TickNs,
 // armed at setup) wakes an idle loop to one (preempt.Point), at one
 // completion per tick. Close wakes the loop through the stop eventfd's
 // poll.
@@ -653,7 +653,7 @@ func (l *loop) wait(want, minUs, flags uint32) error {
 
 // armTick arms the raw wait's tick (see loop.wait).
 func (l *loop) armTick() {
-	l.tickTs = abi.KernelTimespec{Sec: tickNs / 1_000_000_000, Nsec: tickNs % 1_000_000_000}
+	l.tickTs = abi.KernelTimespec{Sec: preempt.TickNs / 1_000_000_000, Nsec: preempt.TickNs % 1_000_000_000}
 	s := l.sqe()
 	s.Opcode = abi.IORING_OP_TIMEOUT
 	s.Fd = -1
@@ -866,11 +866,8 @@ func (l *loop) spin() bool {
 	}
 }
 
-// tickNs is the period of a raw-waiting loop's tick (see loop.wait): the
-// runtime's own preemption interval (forcePreemptNS), so a stop-the-world
-// waits for an idle loop no longer than for a busy goroutine. idleWaitNs
-// bounds a wait through the runtime's path. Close waits for neither: it
-// wakes the loop.
+// idleWaitNs bounds a wait through the runtime's path; Close does not wait
+// for it: it wakes the loop.
 //
 // sqRawWaitNs bounds an SQPOLL loop's raw wait instead of a tick: a
 // timeout's expiry is task work for the thread that submitted it, which on
@@ -881,7 +878,6 @@ func (l *loop) spin() bool {
 // the runtime.
 const (
 	sqRawWaitNs = 1_000_000
-	tickNs      = 10_000_000
 	idleWaitNs  = 10e9
 )
 

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ringbench/backends"
+	"ringbench/internal/preempt"
 	"ringbench/internal/testenv"
 	"ringbench/meters"
 )
@@ -88,6 +89,11 @@ func rawWaitChild(t *testing.T, name string, options map[string]string) {
 			t.Errorf("close server: %v", err)
 		}
 	}()
+	// The checks below would pass as well for a loop that waits through
+	// the runtime: make sure this one waits raw.
+	if held := preempt.Held(); held != 1 {
+		t.Fatalf("%d Ps held for raw waits, want the one loop's: the loop does not wait raw", held)
+	}
 	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(srv.Port())), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -120,10 +126,10 @@ func rawWaitChild(t *testing.T, name string, options map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The loop's tick re-arms its timer once a period (10 ms): twice that
-	// many are allowed on top, so a slow machine does not fail the check,
-	// while a timer per sleep (at least one per request) still does.
-	limit := uint64(rounds/4) + 2*uint64(elapsed/(10*time.Millisecond)) + 2
+	// The loop's tick re-arms its timer once a period: twice that many are
+	// allowed on top, so a slow machine does not fail the check, while a
+	// timer per sleep (at least one per request) still does.
+	limit := uint64(rounds/4) + 2*uint64(elapsed/(preempt.TickNs*time.Nanosecond)) + 2
 	t.Logf("%d requests in %v, each to a sleeping loop: the loop's thread started %d hrtimers (limit %d)", rounds, elapsed.Round(time.Millisecond), started, limit)
 	if limit >= rounds {
 		t.Skipf("skipped: %d requests took %v, too slow to tell a timer per wait from the tick", rounds, elapsed)

@@ -31,6 +31,12 @@ func Point() { callee() }
 //go:noinline
 func callee() {}
 
+// TickNs is the period of a raw-waiting loop's tick, the wake-up that
+// brings an idle loop to a Point: the runtime's own preemption interval
+// (forcePreemptNS), so a stop-the-world waits for an idle loop no longer
+// than for a busy goroutine.
+const TickNs = 10_000_000
+
 // held counts the Ps that raw-waiting loops keep, over every server of the
 // process.
 var held struct {
@@ -60,4 +66,11 @@ func Release(n int) {
 		panic("preempt: Release of more Ps than are held")
 	}
 	held.n -= n
+}
+
+// Held says how many Ps raw-waiting loops hold now.
+func Held() int {
+	held.Lock()
+	defer held.Unlock()
+	return held.n
 }
