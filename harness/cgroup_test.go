@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -119,18 +118,8 @@ func TestStopKillsDaemonisedServer(t *testing.T) {
 // background, listening; the trial's stop returns and nothing survives.
 func TestExternalBackgroundServer(t *testing.T) {
 	skipUnlessCgroups(t)
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("skipped: no python3 for the external server")
-	}
-	script := filepath.Join(t.TempDir(), "listen.py")
-	os.WriteFile(script, []byte(`import socket, sys, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen()
-time.sleep(300)
-`), 0o644)
-	spec := ServerSpec{Backend: "external", Command: "setsid -f timeout 45 python3 " + script + " {host} {port}",
-		Config: backends.Config{Host: "127.0.0.1", Proto: backends.TCP}}
-	s, err := startServer(context.Background(), loopback{}, spec)
+	script := listenScript(t, t.TempDir())
+	s, err := startExternal(loopback{}, "setsid -f timeout 45 python3 "+script+" {host} {port}", backends.TCP, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

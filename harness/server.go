@@ -120,7 +120,10 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 			cfg.Port = externalPort(topo, cfg)
 		}
 		line := strings.NewReplacer("{port}", strconv.Itoa(cfg.Port), "{host}", cfg.Host).Replace(spec.Command)
-		argv = []string{"sh", "-c", "exec " + line}
+		// The line as the user would type it (cd, lists, pipes): the shell
+		// and all it starts share the process group and cgroup that stop
+		// kills, and the meters count the whole tree.
+		argv = []string{"sh", "-c", line}
 	}
 	goServe := false
 	if !external {
