@@ -13,7 +13,9 @@
 //     JSON events fire the window's hooks here; see remotegen.go).
 //  3. It starts the server as its own process: `ringbench serve` (Serve, on
 //     the other side of a line protocol over stdin/stdout) or an external
-//     command, under taskset on the server CPUs, in the server namespace,
+//     command line (sh -c, told a port bound and released in the server
+//     namespace, ready once its own processes hold the listening socket:
+//     serverport.go), under taskset on the server CPUs, in the server namespace,
 //     and, where cgroup2 and root allow, in a cgroup2 group of its own
 //     (server.Cgroup) from its first instruction; stopping the server kills
 //     that group whole, and SweepStale clears what killed runs left.

@@ -8,8 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"ringbench/backends"
+	"ringbench/meters"
 )
 
 // ServerSpec says which server a trial starts and how.
@@ -116,8 +116,8 @@ func startServer(ctx context.Context, topo Topology, spec ServerSpec) (_ *server
 		if spec.Command == "" {
 			return nil, errors.New("start server: --backend external needs --server-cmd")
 		}
-		if cfg.Port == 0 {
-			cfg.Port = externalPort(topo, cfg)
+		if cfg.Port, err = serverPort(NetnsPath(topo.ServerNetns()), cfg.Proto, cfg.Host, cfg.Port); err != nil {
+			return nil, fmt.Errorf("start external server: %w", err)
 		}
 		line := strings.NewReplacer("{port}", strconv.Itoa(cfg.Port), "{host}", cfg.Host).Replace(spec.Command)
 		// The line as the user would type it (cd, lists, pipes): the shell
@@ -269,22 +269,23 @@ func launchIn(argv, env []string, external bool, cgroupFD int) (_ *server, err e
 	return s, nil
 }
 
-// waitListening polls `ss` in the server's namespace until the external
-// server has a socket bound to its port.
+// waitListening waits until the external server's own processes hold a
+// socket of the trial's protocol serving its port in the server's
+// namespace, and fails at once when another process holds one.
 func (s *server) waitListening(ctx context.Context, topo Topology, cfg backends.Config) error {
-	flag := "-Hltn"
-	if cfg.Proto == backends.UDP {
-		flag = "-Hlun"
+	host, err := netip.ParseAddr(cfg.Host)
+	if err != nil {
+		return fmt.Errorf("start external server: server address %q: %w", cfg.Host, err)
 	}
+	nsPath := NetnsPath(topo.ServerNetns())
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		args := []string{flag, fmt.Sprintf("sport = :%d", cfg.Port)}
-		if ns := topo.ServerNetns(); ns != "" {
-			args = append([]string{"-N", ns}, args...)
+		socks, err := portSockets(nsPath, cfg.Proto, host, cfg.Port)
+		if err != nil {
+			return fmt.Errorf("start external server: %w", err)
 		}
-		out, err := exec.Command("ss", args...).Output()
-		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
-			return nil
+		if len(socks) > 0 {
+			return s.ownsAll(socks, cfg)
 		}
 		select {
 		case <-s.exited:
@@ -294,7 +295,29 @@ func (s *server) waitListening(ctx context.Context, topo Topology, cfg backends.
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("start external server: nothing listens on port %d after 20s%s", cfg.Port, s.stderrTail())
+	return fmt.Errorf("start external server: nothing listens on %s port %d after 20s%s", cfg.Proto, cfg.Port, s.stderrTail())
+}
+
+// ownsAll is nil when the server's processes hold every one of socks (a
+// process joining a SO_REUSEPORT group would take part of the load).
+func (s *server) ownsAll(socks []uint64, cfg backends.Config) error {
+	// The server's processes: its cgroup's, daemons included; without a
+	// cgroup, its process tree, which a daemon has left.
+	var pids []int
+	scope := "cgroup"
+	if s.cgroup != "" {
+		pids = cgroupPids(s.cgroup)
+	} else {
+		pids, scope = meters.ProcessTree(s.pid), "process tree (no cgroup: a daemonising server is not found)"
+	}
+	held := socketsOf(pids)
+	for _, ino := range socks {
+		if !held[ino] {
+			return fmt.Errorf("start external server: %s port %d is held by %s, not by the server's %s%s",
+				cfg.Proto, cfg.Port, socketHolder(ino), scope, s.stderrTail())
+		}
+	}
+	return nil
 }
 
 // counters asks the serve child for its counters. External servers have
@@ -488,28 +511,4 @@ func joinInts(v []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return strings.Join(s, ",")
-}
-
-// externalPort picks the port an external server is told to listen on. In
-// the harness's own namespace (loopback) other programs hold ports, so the
-// kernel is asked for a free one (bound and released: a small race, not a
-// random collision); a fresh server namespace has every port free.
-func externalPort(topo Topology, cfg backends.Config) int {
-	if topo.ServerNetns() == "" {
-		network := "tcp4"
-		if cfg.Proto == backends.UDP {
-			network = "udp4"
-		}
-		addr := net.JoinHostPort(cfg.Host, "0")
-		if network == "udp4" {
-			if c, err := net.ListenPacket(network, addr); err == nil {
-				defer c.Close()
-				return c.LocalAddr().(*net.UDPAddr).Port
-			}
-		} else if l, err := net.Listen(network, addr); err == nil {
-			defer l.Close()
-			return l.Addr().(*net.TCPAddr).Port
-		}
-	}
-	return 20000 + rand.IntN(20000)
 }

@@ -26,6 +26,9 @@ type Trial struct {
 	// Backend is a registry name ("uring-sqpoll") or "external".
 	Backend   string
 	ServerCmd string // external only
+	// ServerPort is the port an external server is told to listen on;
+	// 0: one the kernel gives in the server's namespace.
+	ServerPort int
 
 	Workload  workloads.Kind
 	Direction workloads.Direction
@@ -298,7 +301,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	}
 	cfg := backends.Config{
 		Proto: t.Proto, Service: t.Service(), Host: topo.ServerHost(),
-		CPUs: srvCPUs, MsgSize: t.Size, Iface: topo.ServerIface(),
+		CPUs: srvCPUs, MsgSize: t.Size, Iface: topo.ServerIface(), Port: t.ServerPort,
 	}
 	remote, _ := topo.(*hosts)
 	if remote != nil {

@@ -97,7 +97,7 @@ func ringbench(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 // trialFlags are the flags that describe one configuration.
 type trialFlags struct {
 	backend, serverCmd, workload, direction, proto, topology, arrival string
-	conns, depth, size, cores, repeats                                int
+	conns, depth, size, cores, repeats, serverPort                    int
 	rate                                                              float64
 	warmup, duration                                                  time.Duration
 	opts                                                              optionFlag
@@ -107,6 +107,7 @@ type trialFlags struct {
 func (f *trialFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.backend, "backend", "epoll", "server: a registered backend (see `ringbench backends`) or external")
 	fs.StringVar(&f.serverCmd, "server-cmd", "", "external server command line; {port} and {host} are replaced with where it must listen")
+	fs.IntVar(&f.serverPort, "server-port", 0, "external server's port, 1-65535 (0: one the kernel gives in the server's namespace); it must be free")
 	fs.StringVar(&f.workload, "workload", "echo", "echo (request/response) or stream (one-way bulk)")
 	fs.StringVar(&f.direction, "direction", "up", "stream direction: up (client sends, server sinks) or down (server sources)")
 	fs.StringVar(&f.proto, "proto", "tcp", "tcp or udp")
@@ -136,6 +137,12 @@ func (f *trialFlags) trial() (harness.Trial, error) {
 	} else if f.serverCmd == "" {
 		return harness.Trial{}, errors.New("--backend external needs --server-cmd 'CMD' (with {port} where it takes its port)")
 	}
+	switch {
+	case f.serverPort != 0 && f.backend != "external":
+		return harness.Trial{}, errors.New("--server-port is for --backend external only (a built-in server picks its own)")
+	case f.serverPort < 0 || f.serverPort > 65535:
+		return harness.Trial{}, fmt.Errorf("--server-port must be 1-65535 (0: ringbench picks a free one), got %d", f.serverPort)
+	}
 	switch topo {
 	case harness.Loopback, harness.Veth, harness.Memif, harness.Hosts:
 	default:
@@ -148,7 +155,7 @@ func (f *trialFlags) trial() (harness.Trial, error) {
 		return harness.Trial{}, fmt.Errorf("--duration must be positive and --warmup not negative")
 	}
 	t := harness.Trial{
-		Backend: f.backend, ServerCmd: f.serverCmd,
+		Backend: f.backend, ServerCmd: f.serverCmd, ServerPort: f.serverPort,
 		Workload: workloads.Kind(f.workload), Direction: workloads.Direction(f.direction),
 		Proto: backends.Proto(f.proto), Topology: topo,
 		Conns: f.conns, Depth: f.depth, Size: f.size, Rate: f.rate,
