@@ -236,7 +236,7 @@ const (
 	optSqCPU    = "sq_cpu"     // sqpoll: CPU of the SQ thread (default: the loop's)
 	optBufSize  = "buf_size"   // provided buffer size, bytes
 	optBufCount = "buf_count"  // provided buffers per loop (power of two)
-	optEntries  = "sq_entries" // SQ ring size (CQ is 8x, clamped to the kernel's limit)
+	optEntries  = "sq_entries" // SQ ring size: a power of two up to 32768 (CQ is 8x, clamped to the kernel's limit)
 	optBatch    = "batch"      // completions one wait asks for (default 16)
 	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs (default 50, sqpoll sharing a CPU 500; 0 wakes per completion)
 	optBatchMin = "batch_min"  // requests expected within batch_us before a wait min-waits (default 4; 0: whenever enough sources are active)
@@ -310,6 +310,8 @@ func (p *plan) options(opts map[string]string) error {
 		case optRawEnter:
 			p.rawEnter, p.rawForced = n != 0, true
 		case optEntries:
+			// Refused, not rounded up or clamped as the kernel would: the
+			// record must name the ring that was measured.
 			if n == 0 || n&(n-1) != 0 || n > 32768 {
 				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
 			}

@@ -65,7 +65,8 @@
 //     what a burst brought over it) and send the whole queue if no send is
 //     in flight; send -> drop what went out, send the rest. It then publishes the
 //     recycled buffers with one store, re-arms as many starved receives as
-//     there are free buffers, publishes its counters, and makes one
+//     there are free buffers (recv_enobufs counts the receives the ring ran
+//     dry for, starved_rearms their re-arms), publishes its counters, and makes one
 //     io_uring_enter that submits the batch and waits for the next: a raw
 //     enter with no timeout, so the kernel arms no timer for it (min-wait
 //     batched, on the rungs that have it, only when more than a handful of

@@ -79,8 +79,10 @@ const (
 	cMinWaits
 	cSQSharedWaits
 	cSpilledBytes
-	cTicks      // completions of the raw wait's tick
-	cRawWaitOff // loops whose kernel refused the tick, so they wait through the runtime
+	cTicks         // completions of the raw wait's tick
+	cRawWaitOff    // loops whose kernel refused the tick, so they wait through the runtime
+	cRecvNoBufs    // receives that ended because the buffer ring ran dry (ENOBUFS)
+	cStarvedRearms // receives re-armed once buffers came back (rearmStarved)
 	nCounters
 )
 
@@ -118,7 +120,7 @@ func (p *published) addTo(c *backends.Counters, extra map[string]uint64) {
 	}{{"zc_sends", cZCSends}, {"zc_copied", cZCCopied}, {"sq_wakeups", cSQWakeups}, {"cqe_overflow", cCQOverflow},
 		{"send_bundles", cSendBundles}, {"recv_bundle_bufs", cRecvBundleBufs}, {"min_wait_waits", cMinWaits},
 		{"sq_shared_core_waits", cSQSharedWaits}, {"spilled_bytes", cSpilledBytes},
-		{"ticks", cTicks}, {"raw_wait_off", cRawWaitOff}} {
+		{"ticks", cTicks}, {"raw_wait_off", cRawWaitOff}, {"recv_enobufs", cRecvNoBufs}, {"starved_rearms", cStarvedRearms}} {
 		if v := p.v[e.i].Load(); v != 0 {
 			extra[e.name] += v
 		}
@@ -966,6 +968,7 @@ func (l *loop) rearmStarved() {
 	budget := l.free
 	if budget > 0 && l.udp != nil && !l.udpArmed {
 		l.udp.arm()
+		l.count[cStarvedRearms]++
 		budget--
 	}
 	for budget > 0 && l.starvedHead < len(l.starved) {
@@ -978,6 +981,7 @@ func (l *loop) rearmStarved() {
 		c.starved = false
 		if c.open && !c.eof && !c.paused && !c.recving {
 			l.armRecv(slot)
+			l.count[cStarvedRearms]++
 			budget--
 		}
 	}

@@ -217,6 +217,7 @@ func (t *ringTCP) onRecv(ud uint64, res int32, flags uint32) {
 		// The ring ran dry. Re-arm once buffers come back (afterBatch),
 		// not now, or the loop would spin on ENOBUFS; a paused
 		// connection is re-armed when its queue drains instead.
+		l.count[cRecvNoBufs]++
 		if !c.paused {
 			l.starve(slot)
 		}
