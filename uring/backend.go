@@ -203,7 +203,7 @@ type plan struct {
 	bufCount int
 	ringSize uint32
 	// batch and batchUs: with enough sources active and at least batchMin
-	// requests expected within batchUs (see loop.waitPolicy) a wait asks
+	// requests expected within batchUs (see adaptiveBatching) a wait asks
 	// for up to batch completions but holds out at most batchUs once one
 	// is there. The kernel's min-wait (IORING_FEAT_MIN_TIMEOUT, 6.12) then
 	// makes one enter serve what arrives in that window, for at most
@@ -215,7 +215,7 @@ type plan struct {
 	// bookkeeping (ring.Ring.RawEnter), so the runtime makes no syscall on
 	// the loop's behalf (no sysmon retake of the P, no futex hand-off to
 	// another M). The runtime then thinks the loop runs while it waits, so
-	// a tick bounds how long it waits for the loop (see loop.wait). By
+	// a tick bounds how long it waits for the loop (see rawWait). By
 	// default on when every loop can keep a P with one left for the rest
 	// of the process, counting other servers' raw loops (preempt.Hold;
 	// ringbench serve runs GOMAXPROCS = loops + 1); raw_enter=1 forces it,

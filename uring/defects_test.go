@@ -514,7 +514,7 @@ func TestTickCompletions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			l := newTestLoop(t, "uring", 16, 16)
-			l.raw, l.ring.RawEnter = true, true
+			l.waiter, l.ring.RawEnter = rawWait{}, true
 			before := l.ring.SQTailLocal()
 			l.onTick(c.res, c.flags)
 			armed := l.ring.SQTailLocal() - before
@@ -524,8 +524,8 @@ func TestTickCompletions(t *testing.T) {
 			case !c.rearm && armed != 0:
 				t.Errorf("queued %d SQEs, want none", armed)
 			}
-			if l.raw != c.rawKept || l.ring.RawEnter != c.rawKept {
-				t.Errorf("raw %v, ring.RawEnter %v after the tick; want %v", l.raw, l.ring.RawEnter, c.rawKept)
+			if _, raw := l.waiter.(rawWait); raw != c.rawKept || l.ring.RawEnter != c.rawKept {
+				t.Errorf("waiter %T, ring.RawEnter %v after the tick; want raw %v", l.waiter, l.ring.RawEnter, c.rawKept)
 			}
 			if off := l.count[cRawWaitOff] != 0; l.count[cTicks] != 1 || off == c.rawKept {
 				t.Errorf("counted %d ticks and raw_wait_off %d; want 1 and, raw kept %v, 0", l.count[cTicks], l.count[cRawWaitOff], c.rawKept)

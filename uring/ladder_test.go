@@ -96,8 +96,8 @@ func TestLadderSetup(t *testing.T) {
 				t.Errorf("recv bundles = %v, want %v", got, v.has(featBundle))
 			}
 			wantBatch := v.has(featMinWait) && l.ring.Features()&abi.IORING_FEAT_MIN_TIMEOUT != 0
-			if l.batched != wantBatch {
-				t.Errorf("min-wait batching = %v, want %v", l.batched, wantBatch)
+			if _, batched := l.batching.(adaptiveBatching); batched != wantBatch {
+				t.Errorf("min-wait batching = %v, want %v", batched, wantBatch)
 			}
 			var want string
 			switch {
