@@ -68,7 +68,8 @@
 //     there are free buffers (recv_enobufs counts the receives the ring ran
 //     dry for, starved_rearms their re-arms), publishes its counters, and makes one
 //     io_uring_enter that submits the batch and waits for the next, as
-//     chosen at setup (loop.chooseWaits): a raw
+//     chosen at setup (loop.chooseWaits; raw_waits and runtime_waits
+//     count which kind it made): a raw
 //     enter with no timeout, so the kernel arms no timer for it (min-wait
 //     batched, on the rungs that have it, only when more than a handful of
 //     sources are active); a multishot timeout ticks every 10 ms so that

@@ -83,6 +83,8 @@ const (
 	cRawWaitOff    // loops whose kernel refused the tick, so they wait through the runtime
 	cRecvNoBufs    // receives that ended because the buffer ring ran dry (ENOBUFS)
 	cStarvedRearms // receives re-armed once buffers came back (rearmStarved)
+	cRawWaits      // waits for completions made raw (rawWait, sqpollRawWait)
+	cRuntimeWaits  // waits for completions made through the runtime (runtimeWait)
 	nCounters
 )
 
@@ -130,6 +132,11 @@ func (p *published) addTo(c *backends.Counters, extra map[string]uint64) {
 	if p.v[cZCSends].Load() != 0 {
 		extra["zc_copied"] += 0
 	}
+	// Whether the waits were raw, both counts, zero included: a record
+	// says which kind its window's waits were (raw_wait_off, a loop's
+	// refused tick, is counted at setup, before any window).
+	extra["raw_waits"] += p.v[cRawWaits].Load()
+	extra["runtime_waits"] += p.v[cRuntimeWaits].Load()
 }
 
 // loop is one event loop: one ring, one socket, on one locked OS thread.
@@ -648,6 +655,7 @@ var (
 type rawWait struct{}
 
 func (rawWait) wait(l *loop, want, minUs, flags uint32) error {
+	l.count[cRawWaits]++
 	// A min-wait with no overall timeout ends when its own timer fires,
 	// completions or not; with one, the kernel reuses that timer, so the
 	// long bound costs nothing.
@@ -665,6 +673,7 @@ func (rawWait) wait(l *loop, want, minUs, flags uint32) error {
 type sqpollRawWait struct{}
 
 func (sqpollRawWait) wait(l *loop, want, minUs, flags uint32) error {
+	l.count[cRawWaits]++
 	_, err := l.ring.SubmitAndWaitBounded(want, minUs, sqRawWaitNs, flags)
 	if err != nil || l.ring.CQReady() > 0 {
 		return l.enterErr(err)
@@ -681,6 +690,7 @@ func (sqpollRawWait) wait(l *loop, want, minUs, flags uint32) error {
 type runtimeWait struct{}
 
 func (runtimeWait) wait(l *loop, want, minUs, flags uint32) error {
+	l.count[cRuntimeWaits]++
 	var err error
 	if minUs > 0 {
 		_, err = l.ring.SubmitAndWaitBounded(want, minUs, idleWaitNs, flags)

@@ -149,6 +149,39 @@ func TestRawEnter(t *testing.T) {
 	}
 }
 
+// TestWaitsCounted: the counters say whether the loop's waits were raw,
+// both counts present, zero included. An SQPOLL loop's raw wait is bounded
+// and an idle one goes on through the runtime, so it may count both.
+func TestWaitsCounted(t *testing.T) {
+	for _, tc := range []struct {
+		variant    string
+		rawEnter   string
+		raw        bool // raw waits, and no runtime waits unless runtimeToo
+		runtimeToo bool
+	}{
+		{"uring", "1", true, false},
+		{"uring", "0", false, true},
+		{"uring-basic", "1", true, false},
+		{"uring-sqpoll", "1", true, true},
+		{"uring-sqpoll", "0", false, true},
+	} {
+		t.Run(tc.variant+"/raw_enter="+tc.rawEnter, func(t *testing.T) {
+			srv := startServer(t, tc.variant, backends.Config{Proto: backends.TCP, Service: backends.Echo,
+				Options: map[string]string{optRawEnter: tc.rawEnter}})
+			echoLoad(t, srv.Port(), 1, 1, 64, 20)
+			c := srv.Counters()
+			raw, rawOK := c.Extra["raw_waits"]
+			rt, rtOK := c.Extra["runtime_waits"]
+			if !rawOK || !rtOK {
+				t.Fatalf("raw_waits or runtime_waits missing from the counters: %v", c.Extra)
+			}
+			if (raw > 0) != tc.raw || (rt > 0 && !tc.runtimeToo) || (!tc.raw && rt == 0) {
+				t.Errorf("raw_waits %d, runtime_waits %d with raw_enter=%s", raw, rt, tc.rawEnter)
+			}
+		})
+	}
+}
+
 // TestEchoLargePipelined fills the sockets: 16 KiB messages, eight in
 // flight per connection, so sends come back short and buffers queue up
 // behind them; every byte must come back in order.
