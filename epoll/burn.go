@@ -115,9 +115,6 @@ func (b *burnWork) spin(l *loop, k uint64) {
 }
 
 func (b *burnWork) report(c *backends.Counters, w workCounts) {
-	if c.Extra == nil {
-		c.Extra = map[string]uint64{}
-	}
 	c.Extra["burn_requests"] = w.requests
 	c.Extra["burn_cycles"] = w.cycles
 }

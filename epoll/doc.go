@@ -20,7 +20,9 @@
 //     datagrams, and echoes the rest with one sendmmsg (or sinks them, or
 //     sources FillSourceDatagram datagrams to the peers that wrote to it).
 //  4. Every syscall and byte is counted in loop-owned plain counters that
-//     the loop publishes to atomics once per epoll_wait; Counters sums them.
+//     the loop publishes to atomics once per epoll_wait; Counters sums them,
+//     with the waits that were raw and those made through the runtime
+//     (Extra "raw_waits" and "runtime_waits").
 //  5. Close writes each loop's eventfd, joins the loops, then closes every
 //     connection, socket, epoll and eventfd they held.
 //

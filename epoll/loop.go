@@ -183,6 +183,8 @@ func (l *loop) wait(poll bool) (int, error) {
 		timeout := -1
 		if poll {
 			timeout = 0
+		} else {
+			l.count.rawWaits++
 		}
 		l.count.syscalls++
 		n, errno := rawEpollWait(l.epfd, l.events[:], timeout)
@@ -195,6 +197,7 @@ func (l *loop) wait(poll bool) (int, error) {
 		return n, nil
 	}
 	l.count.syscalls++
+	l.count.runtimeWaits++
 	n, err := unix.EpollWait(l.epfd, l.events[:], -1)
 	if err == unix.EINTR {
 		return 0, nil
@@ -281,10 +284,14 @@ func (l *loop) release() {
 }
 
 // counts is what a loop counts, in plain fields only the loop writes.
+// rawWaits and runtimeWaits count the waits that may block, raw or
+// through the runtime's syscall path (a poll for more events is neither):
+// the record's word on whether the loop's waits were raw.
 type counts struct {
 	syscalls, accepted, closed       uint64
 	rxBytes, txBytes, rxMsgs, txMsgs uint64
 	dropped, errors                  uint64
+	rawWaits, runtimeWaits           uint64
 	work                             workCounts
 }
 
@@ -299,6 +306,7 @@ type publishedCounts struct {
 	syscalls, accepted, closed       atomic.Uint64
 	rxBytes, txBytes, rxMsgs, txMsgs atomic.Uint64
 	dropped, errors                  atomic.Uint64
+	rawWaits, runtimeWaits           atomic.Uint64
 	requests, cycles                 atomic.Uint64
 	_                                atomicPad
 }
@@ -324,6 +332,8 @@ func (l *loop) publish() {
 	storeChanged(&p.txMsgs, c.txMsgs, last.txMsgs)
 	storeChanged(&p.dropped, c.dropped, last.dropped)
 	storeChanged(&p.errors, c.errors, last.errors)
+	storeChanged(&p.rawWaits, c.rawWaits, last.rawWaits)
+	storeChanged(&p.runtimeWaits, c.runtimeWaits, last.runtimeWaits)
 	storeChanged(&p.requests, c.work.requests, last.work.requests)
 	storeChanged(&p.cycles, c.work.cycles, last.work.cycles)
 	*last = *c
@@ -337,8 +347,8 @@ func storeChanged(a *atomic.Uint64, v, last uint64) {
 	}
 }
 
-// addTo adds one consistent snapshot of the loop's counts to c, and of
-// its work's to w.
+// addTo adds one consistent snapshot of the loop's counts to c (its
+// waits to c.Extra, which the caller made), and of its work's to w.
 func (p *publishedCounts) addTo(c *backends.Counters, w *workCounts) {
 	for {
 		seq := p.seq.Load()
@@ -357,6 +367,7 @@ func (p *publishedCounts) addTo(c *backends.Counters, w *workCounts) {
 			Dropped:  p.dropped.Load(),
 			Errors:   p.errors.Load(),
 		}
+		raw, runtimeWaits := p.rawWaits.Load(), p.runtimeWaits.Load()
 		work := workCounts{requests: p.requests.Load(), cycles: p.cycles.Load()}
 		if p.seq.Load() != seq {
 			continue
@@ -370,6 +381,8 @@ func (p *publishedCounts) addTo(c *backends.Counters, w *workCounts) {
 		c.TxMsgs += snap.TxMsgs
 		c.Dropped += snap.Dropped
 		c.Errors += snap.Errors
+		c.Extra["raw_waits"] += raw
+		c.Extra["runtime_waits"] += runtimeWaits
 		w.requests += work.requests
 		w.cycles += work.cycles
 		return

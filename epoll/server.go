@@ -111,7 +111,9 @@ func (s *Server) Port() int { return s.port }
 // Counters sums the loops' published counters; the variant's work adds its
 // own.
 func (s *Server) Counters() backends.Counters {
-	var c backends.Counters
+	// raw_waits and runtime_waits, zero included: a record says which
+	// kind its window's waits were.
+	c := backends.Counters{Extra: map[string]uint64{"raw_waits": 0, "runtime_waits": 0}}
 	var w workCounts
 	for _, l := range s.loops {
 		l.published.addTo(&c, &w)

@@ -2,8 +2,13 @@ package epoll
 
 import (
 	"errors"
+	"io"
+	"net"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"ringbench/backends"
 )
@@ -96,5 +101,57 @@ func TestRegistered(t *testing.T) {
 	}
 	if err := b.Probe(); err != nil && !errors.Is(err, backends.ErrNotSupported) {
 		t.Errorf("Probe: %v", err)
+	}
+}
+
+// TestWaitsCounted: the counters say whether the loop's waits were raw. A
+// loop waits raw when a P is left for the rest of the process
+// (preempt.Hold), through the runtime when none is (GOMAXPROCS 1).
+func TestWaitsCounted(t *testing.T) {
+	for _, tc := range []struct {
+		procs int
+		raw   bool
+	}{
+		{max(2, runtime.GOMAXPROCS(0)), true},
+		{1, false},
+	} {
+		t.Run("GOMAXPROCS="+strconv.Itoa(tc.procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(tc.procs))
+			srv, err := New(backends.Config{Proto: backends.TCP, Service: backends.Echo, Host: "127.0.0.1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			echoRounds(t, srv.Port(), 20)
+			c := srv.Counters()
+			raw, rt := c.Extra["raw_waits"], c.Extra["runtime_waits"]
+			if _, ok := c.Extra["runtime_waits"]; !ok {
+				t.Fatalf("no runtime_waits in the counters: %v", c.Extra)
+			}
+			if tc.raw && (raw == 0 || rt != 0) || !tc.raw && (raw != 0 || rt == 0) {
+				t.Errorf("raw_waits %d, runtime_waits %d; want the loop's waits all raw: %v", raw, rt, tc.raw)
+			}
+		})
+	}
+}
+
+// echoRounds makes rounds 64-byte round trips on one connection; each
+// finds the loop waiting.
+func echoRounds(t *testing.T, port, rounds int) {
+	t.Helper()
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	for range rounds {
+		if _, err := c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -203,7 +203,7 @@ type plan struct {
 	bufCount int
 	ringSize uint32
 	// batch and batchUs: with enough sources active and at least batchMin
-	// requests expected within batchUs (see loop.waitPolicy) a wait asks
+	// requests expected within batchUs (see adaptiveBatching) a wait asks
 	// for up to batch completions but holds out at most batchUs once one
 	// is there. The kernel's min-wait (IORING_FEAT_MIN_TIMEOUT, 6.12) then
 	// makes one enter serve what arrives in that window, for at most
@@ -215,7 +215,7 @@ type plan struct {
 	// bookkeeping (ring.Ring.RawEnter), so the runtime makes no syscall on
 	// the loop's behalf (no sysmon retake of the P, no futex hand-off to
 	// another M). The runtime then thinks the loop runs while it waits, so
-	// a tick bounds how long it waits for the loop (see loop.wait). By
+	// a tick bounds how long it waits for the loop (see rawWait). By
 	// default on when every loop can keep a P with one left for the rest
 	// of the process, counting other servers' raw loops (preempt.Hold;
 	// ringbench serve runs GOMAXPROCS = loops + 1); raw_enter=1 forces it,
@@ -236,7 +236,7 @@ const (
 	optSqCPU    = "sq_cpu"     // sqpoll: CPU of the SQ thread (default: the loop's)
 	optBufSize  = "buf_size"   // provided buffer size, bytes
 	optBufCount = "buf_count"  // provided buffers per loop (power of two)
-	optEntries  = "sq_entries" // SQ ring size (CQ is 8x, clamped to the kernel's limit)
+	optEntries  = "sq_entries" // SQ ring size: a power of two up to 32768 (CQ is 8x, clamped to the kernel's limit)
 	optBatch    = "batch"      // completions one wait asks for (default 16)
 	optBatchUs  = "batch_us"   // how long a wait holds out for them, µs (default 50, sqpoll sharing a CPU 500; 0 wakes per completion)
 	optBatchMin = "batch_min"  // requests expected within batch_us before a wait min-waits (default 4; 0: whenever enough sources are active)
@@ -310,6 +310,8 @@ func (p *plan) options(opts map[string]string) error {
 		case optRawEnter:
 			p.rawEnter, p.rawForced = n != 0, true
 		case optEntries:
+			// Refused, not rounded up or clamped as the kernel would: the
+			// record must name the ring that was measured.
 			if n == 0 || n&(n-1) != 0 || n > 32768 {
 				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
 			}

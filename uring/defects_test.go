@@ -1,6 +1,8 @@
 package uring
 
 import (
+	"encoding/binary"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -243,18 +245,111 @@ func settle(t *testing.T, srv backends.Server, n uint64) {
 }
 
 // TestSmallBufCount runs pipelined echoes through four buffers: receives
-// run dry (ENOBUFS), starve and are re-armed; every byte still comes back
-// and every buffer returns.
+// run dry (ENOBUFS), starve and are re-armed; every echo is still checked
+// byte for byte and every buffer returns.
 func TestSmallBufCount(t *testing.T) {
 	for _, name := range []string{"uring-pbuf", "uring-multishot", "uring", "uring-bundle", "uring-zc", "uring-sqpoll"} {
 		t.Run(name, func(t *testing.T) {
 			srv := startServer(t, name, backends.Config{Proto: backends.TCP, Service: backends.Echo, CPUs: []int{0},
 				Options: map[string]string{optBufCount: "4"}})
-			echoLoad(t, srv.Port(), 8, 4, 64, 50)
+			want := echoLoad(t, srv.Port(), 8, 4, 64, 50) * 64
 			settle(t, srv, 8)
+			c := srv.Counters()
+			if c.RxBytes != want || c.TxBytes != want {
+				t.Errorf("RxBytes %d TxBytes %d, want %d each", c.RxBytes, c.TxBytes, want)
+			}
+			starvedAndRearmed(t, c)
 			buffersBack(t, srv)
 		})
 	}
+}
+
+// starvedAndRearmed checks that receives ran out of buffers and were
+// re-armed as they came back: the path a test with a small buf_count is
+// there to run.
+func starvedAndRearmed(t *testing.T, c backends.Counters) {
+	t.Helper()
+	if c.Extra["recv_enobufs"] == 0 || c.Extra["starved_rearms"] == 0 {
+		t.Errorf("recv_enobufs %d, starved_rearms %d: want both > 0 (a ring run dry, and receives re-armed as buffers came back)",
+			c.Extra["recv_enobufs"], c.Extra["starved_rearms"])
+	}
+}
+
+// TestSmallBufCountUDP sends bursts of datagrams to a UDP echo with four
+// buffers: the receive ends with ENOBUFS (the multishot recvmsg, or
+// uring-pbuf's one-shot slots) while the datagrams wait in the socket, and
+// is re-armed as buffers come back; every datagram is echoed intact and
+// every buffer returns.
+func TestSmallBufCountUDP(t *testing.T) {
+	for _, name := range []string{"uring-pbuf", "uring-multishot", "uring", "uring-zc", "uring-sqpoll"} {
+		t.Run(name, func(t *testing.T) {
+			srv := startServer(t, name, backends.Config{Proto: backends.UDP, Service: backends.Echo, CPUs: []int{0},
+				Options: map[string]string{optBufCount: "4"}})
+			const peers, burst, rounds, size = 4, 32, 5, 64
+			var wg sync.WaitGroup
+			errs := make(chan error, peers)
+			for p := range peers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs <- udpBursts(srv.Port(), p, burst, rounds, size)
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := uint64(peers * burst * rounds * size)
+			c := waitCounters(t, srv, func(c backends.Counters) bool { return c.TxBytes == want })
+			if c.RxBytes != want || c.TxBytes != want || c.Dropped != 0 {
+				t.Errorf("RxBytes %d TxBytes %d dropped %d, want %d, %d, 0", c.RxBytes, c.TxBytes, c.Dropped, want, want)
+			}
+			starvedAndRearmed(t, c)
+			time.Sleep(50 * time.Millisecond) // the last sends' completions
+			buffersBack(t, srv)
+		})
+	}
+}
+
+// udpBursts sends rounds bursts of burst distinct datagrams from one
+// socket, reading no echo until the burst is out, then reads the burst's
+// echoes back and checks each is one of the burst's, once.
+func udpBursts(port, peer, burst, rounds, size int) error {
+	c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	msg := make([]byte, size)
+	in := make([]byte, size+1)
+	for r := range rounds {
+		pending := map[string]bool{}
+		for i := range burst {
+			for j := range msg {
+				msg[j] = byte(peer*31 + r*7 + i + j)
+			}
+			binary.LittleEndian.PutUint32(msg, uint32(peer<<24|r<<16|i))
+			pending[string(msg)] = true
+			if _, err := c.Write(msg); err != nil {
+				return fmt.Errorf("peer %d round %d: write: %w", peer, r, err)
+			}
+		}
+		for range burst {
+			n, err := c.Read(in)
+			if err != nil {
+				return fmt.Errorf("peer %d round %d: %d echoes missing: %w", peer, r, len(pending), err)
+			}
+			if !pending[string(in[:n])] {
+				return fmt.Errorf("peer %d round %d: an echo of %d bytes that was not sent, or twice", peer, r, n)
+			}
+			delete(pending, string(in[:n]))
+		}
+	}
+	return nil
 }
 
 // TestSlotChurn opens and closes thousands of short connections, some
@@ -419,7 +514,7 @@ func TestTickCompletions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			l := newTestLoop(t, "uring", 16, 16)
-			l.raw, l.ring.RawEnter = true, true
+			l.waiter, l.ring.RawEnter = rawWait{}, true
 			before := l.ring.SQTailLocal()
 			l.onTick(c.res, c.flags)
 			armed := l.ring.SQTailLocal() - before
@@ -429,8 +524,8 @@ func TestTickCompletions(t *testing.T) {
 			case !c.rearm && armed != 0:
 				t.Errorf("queued %d SQEs, want none", armed)
 			}
-			if l.raw != c.rawKept || l.ring.RawEnter != c.rawKept {
-				t.Errorf("raw %v, ring.RawEnter %v after the tick; want %v", l.raw, l.ring.RawEnter, c.rawKept)
+			if _, raw := l.waiter.(rawWait); raw != c.rawKept || l.ring.RawEnter != c.rawKept {
+				t.Errorf("waiter %T, ring.RawEnter %v after the tick; want raw %v", l.waiter, l.ring.RawEnter, c.rawKept)
 			}
 			if off := l.count[cRawWaitOff] != 0; l.count[cTicks] != 1 || off == c.rawKept {
 				t.Errorf("counted %d ticks and raw_wait_off %d; want 1 and, raw kept %v, 0", l.count[cTicks], l.count[cRawWaitOff], c.rawKept)

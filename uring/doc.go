@@ -21,7 +21,7 @@
 //     runs inside the loop's own enter.
 //   - uring: + adaptive min-wait batching (IORING_FEAT_MIN_TIMEOUT), used
 //     only while the request rate fills a batch within batch_us (below
-//     that its timer costs more than it saves: see loop.waitPolicy): the
+//     that its timer costs more than it saves: see adaptiveBatching): the
 //     default, the whole trunk.
 //
 // Three branches each add one feature to uring; they do not stack (SQPOLL
@@ -65,12 +65,15 @@
 //     what a burst brought over it) and send the whole queue if no send is
 //     in flight; send -> drop what went out, send the rest. It then publishes the
 //     recycled buffers with one store, re-arms as many starved receives as
-//     there are free buffers, publishes its counters, and makes one
-//     io_uring_enter that submits the batch and waits for the next: a raw
+//     there are free buffers (recv_enobufs counts the receives the ring ran
+//     dry for, starved_rearms their re-arms), publishes its counters, and makes one
+//     io_uring_enter that submits the batch and waits for the next, as
+//     chosen at setup (loop.chooseWaits; raw_waits and runtime_waits
+//     count which kind it made): a raw
 //     enter with no timeout, so the kernel arms no timer for it (min-wait
 //     batched, on the rungs that have it, only when more than a handful of
 //     sources are active); a multishot timeout ticks every 10 ms so that
-//     the runtime can stop an idle loop (see loop.wait).
+//     the runtime can stop an idle loop (see rawWait).
 //  4. Close writes each loop's eventfd; the loop sees the poll completion,
 //     closes its ring (the kernel cancels what is in flight and drops the
 //     direct descriptors), its socket and eventfd, and returns.

@@ -7,7 +7,10 @@ import (
 	"io"
 	"math/bits"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -15,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"ringbench/backends"
+	"ringbench/meters"
 	"ringbench/uring/internal/abi"
 	"ringbench/uring/internal/ring"
 )
@@ -96,8 +100,8 @@ func TestLadderSetup(t *testing.T) {
 				t.Errorf("recv bundles = %v, want %v", got, v.has(featBundle))
 			}
 			wantBatch := v.has(featMinWait) && l.ring.Features()&abi.IORING_FEAT_MIN_TIMEOUT != 0
-			if l.batched != wantBatch {
-				t.Errorf("min-wait batching = %v, want %v", l.batched, wantBatch)
+			if _, batched := l.batching.(adaptiveBatching); batched != wantBatch {
+				t.Errorf("min-wait batching = %v, want %v", batched, wantBatch)
 			}
 			var want string
 			switch {
@@ -219,6 +223,59 @@ func TestSQPollSharedCoreCounted(t *testing.T) {
 			t.Errorf("sq_cpu %v: sq_shared_core_waits %d, want shared %v", tc.opts, c.Extra["sq_shared_core_waits"], tc.shared)
 		}
 	}
+}
+
+// TestSQPollIdleThreadSleeps: an idle uring-sqpoll server's SQ thread
+// sleeps once sq_thread_idle has passed. A timeout on an SQPOLL ring (the
+// raw wait's tick, which SQPOLL loops do not arm) expires as task work of
+// the SQ thread and restarts its idle period: a 10 ms tick under a 20 ms
+// idle kept it spinning for good.
+func TestSQPollIdleThreadSleeps(t *testing.T) {
+	srv := startServer(t, "uring-sqpoll", backends.Config{Proto: backends.TCP, Service: backends.Echo,
+		Options: map[string]string{optRawEnter: "1", optSqIdle: "20"}})
+	echoLoad(t, srv.Port(), 1, 1, 64, 10)
+	time.Sleep(200 * time.Millisecond) // ten idle periods
+	const window = time.Second
+	before := sqThreadsRun(t)
+	start := time.Now()
+	time.Sleep(window)
+	share := float64(sqThreadsRun(t)-before) / float64(time.Since(start))
+	t.Logf("the idle SQ thread ran %.1f%% of %v", 100*share, window)
+	if share > 0.05 {
+		t.Errorf("the idle SQ thread ran %.0f%% of a %v window; want it asleep (under 5%%)", 100*share, window)
+	}
+}
+
+// sqThreadsRun sums the run time (schedstat) of this process's SQPOLL
+// threads (comm iou-sqp-PID); it fails the test if there is none.
+func sqThreadsRun(t *testing.T) time.Duration {
+	t.Helper()
+	dirs, err := filepath.Glob("/proc/self/task/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total float64
+	found := 0
+	for _, d := range dirs {
+		comm, err := os.ReadFile(d + "/comm")
+		if err != nil || !strings.HasPrefix(string(comm), "iou-sqp-") {
+			continue
+		}
+		b, err := os.ReadFile(d + "/schedstat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, _, err := meters.ParseSchedstat(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += run
+		found++
+	}
+	if found == 0 {
+		t.Fatal("no iou-sqp- thread in /proc/self/task")
+	}
+	return time.Duration(total)
 }
 
 // TestSpillOverCap feeds one connection a multishot burst of 40 buffers

@@ -31,7 +31,7 @@ const (
 	opUDPSource               // UDP source datagram
 	opCancel                  // cancel of a paused connection's recv (errors only)
 	opSpill                   // TCP send of a connection's spill (see takeBuffers)
-	opTick                    // the raw wait's multishot timeout (see loop.wait)
+	opTick                    // the raw wait's multishot timeout (see rawWait)
 )
 
 // user_data layout: op 8 | generation 16 | buffer count-1 4 | bid 16 | slot 20.
@@ -79,8 +79,12 @@ const (
 	cMinWaits
 	cSQSharedWaits
 	cSpilledBytes
-	cTicks      // completions of the raw wait's tick
-	cRawWaitOff // loops whose kernel refused the tick, so they wait through the runtime
+	cTicks         // completions of the raw wait's tick
+	cRawWaitOff    // loops whose kernel refused the tick, so they wait through the runtime
+	cRecvNoBufs    // receives that ended because the buffer ring ran dry (ENOBUFS)
+	cStarvedRearms // receives re-armed once buffers came back (rearmStarved)
+	cRawWaits      // waits for completions made raw (rawWait, sqpollRawWait)
+	cRuntimeWaits  // waits for completions made through the runtime (runtimeWait)
 	nCounters
 )
 
@@ -118,7 +122,7 @@ func (p *published) addTo(c *backends.Counters, extra map[string]uint64) {
 	}{{"zc_sends", cZCSends}, {"zc_copied", cZCCopied}, {"sq_wakeups", cSQWakeups}, {"cqe_overflow", cCQOverflow},
 		{"send_bundles", cSendBundles}, {"recv_bundle_bufs", cRecvBundleBufs}, {"min_wait_waits", cMinWaits},
 		{"sq_shared_core_waits", cSQSharedWaits}, {"spilled_bytes", cSpilledBytes},
-		{"ticks", cTicks}, {"raw_wait_off", cRawWaitOff}} {
+		{"ticks", cTicks}, {"raw_wait_off", cRawWaitOff}, {"recv_enobufs", cRecvNoBufs}, {"starved_rearms", cStarvedRearms}} {
 		if v := p.v[e.i].Load(); v != 0 {
 			extra[e.name] += v
 		}
@@ -128,6 +132,11 @@ func (p *published) addTo(c *backends.Counters, extra map[string]uint64) {
 	if p.v[cZCSends].Load() != 0 {
 		extra["zc_copied"] += 0
 	}
+	// Whether the waits were raw, both counts, zero included: a record
+	// says which kind its window's waits were (raw_wait_off, a loop's
+	// refused tick, is counted at setup, before any window).
+	extra["raw_waits"] += p.v[cRawWaits].Load()
+	extra["runtime_waits"] += p.v[cRuntimeWaits].Load()
 }
 
 // loop is one event loop: one ring, one socket, on one locked OS thread.
@@ -163,10 +172,11 @@ type loop struct {
 	// sending: at the cap its recv is cancelled until the queue drains, so
 	// a peer that stops reading holds queueCap buffers, not the pool.
 	queueCap int
-	// batched: waits may use min_wait_usec (the kernel has
-	// IORING_FEAT_MIN_TIMEOUT and the plan asks for batches); whether a
-	// given wait does is adaptive (see waitPolicy).
-	batched bool
+	// batching says how many completions each wait asks for, and waiter
+	// how it waits for them; both chosen at setup (chooseWaits), so that
+	// no wait asks which variant or mode it serves.
+	batching batching
+	waiter   waiter
 	// spinNs: how long serveSQPoll spins on the CQ before it waits (see
 	// serveSQPoll for why a shared core does not spin).
 	spinNs int64
@@ -176,11 +186,6 @@ type loop struct {
 	// serveSQPoll); its waits are counted in sq_shared_core_waits, so a
 	// record says which mode it measured.
 	sqShared bool
-	// raw: waits are raw enters without a timeout (see loop.wait).
-	raw bool
-	// sqBounded: an SQPOLL loop's raw waits are bounded and have no tick
-	// (see sqRawWaitNs).
-	sqBounded bool
 	// tickTs is the tick's period, read by the kernel when it takes the
 	// TIMEOUT SQE.
 	tickTs abi.KernelTimespec
@@ -293,7 +298,6 @@ func (l *loop) setup() error {
 	}
 	l.ring = r
 	r.RawEnter = l.p.rawEnter
-	l.raw = l.p.rawEnter
 	shared := l.p.sqShared(l.cpu)
 	l.sqShared = shared
 	l.spinNs, l.batchUs = l.p.spinNs, l.p.batchUs
@@ -309,7 +313,7 @@ func (l *loop) setup() error {
 			l.batchUs = sharedBatchUs
 		}
 	}
-	l.batched = l.p.v.has(featMinWait) && l.p.batch > 1 && l.batchUs > 0 && r.Features()&abi.IORING_FEAT_MIN_TIMEOUT != 0
+	l.chooseWaits(l.p.v.has(featMinWait) && l.p.batch > 1 && l.batchUs > 0 && r.Features()&abi.IORING_FEAT_MIN_TIMEOUT != 0)
 	if l.p.v.has(featFixed) {
 		if err := r.RegisterRingFd(); err != nil {
 			return err
@@ -336,9 +340,7 @@ func (l *loop) setup() error {
 		return err
 	}
 	l.armStop()
-	if l.raw && l.p.v.has(featSQPoll) {
-		l.sqBounded = true
-	} else if l.raw {
+	if _, ok := l.waiter.(rawWait); ok {
 		l.armTick()
 	}
 	if l.p.proto == backends.TCP {
@@ -599,50 +601,97 @@ func (l *loop) serve() error {
 			return l.fatal
 		}
 		l.afterBatch()
-		want, minUs := l.waitPolicy()
-		if err := l.wait(want, minUs, 0); err != nil {
+		want, minUs := l.batching.next(l)
+		if err := l.waiter.wait(l, want, minUs, 0); err != nil {
 			return err
 		}
 	}
 }
 
-// wait submits what is queued and waits for want completions (minUs: the
+// chooseWaits picks, once, how the loop waits and how many completions
+// each wait asks for: min-wait batching where batched (the rung has it,
+// the kernel has IORING_FEAT_MIN_TIMEOUT and the plan asks for batches),
+// else one completion per wait; a raw wait where the plan's waits are raw
+// (SQPOLL's bounded one on an SQPOLL ring), else the runtime's.
+func (l *loop) chooseWaits(batched bool) {
+	l.batching = wakeEach{}
+	if batched {
+		l.batching = adaptiveBatching{}
+	}
+	switch {
+	case !l.p.rawEnter:
+		l.waiter = runtimeWait{}
+	case l.p.v.has(featSQPoll):
+		l.waiter = sqpollRawWait{}
+	default:
+		l.waiter = rawWait{}
+	}
+}
+
+// waiter submits what is queued and waits for want completions (minUs: the
 // min-wait, 0 for none), with extra enter flags.
-//
-// A raw wait (the default) keeps the thread's P: no runtime hand-off, no
-// sysmon retake, no futex wake of another M, so every syscall the process
-// makes on the data path is the backend's own. It has no timeout, because
-// a timeout is a kernel timer armed and cancelled on every sleep: at 20000
-// ops/s that was ~20000 TSC-deadline writes a second and 1.17x the C
-// server's cycles per op (see measurements/raw-wait.md). The runtime
-// believes the goroutine runs meanwhile and, with async preemption off,
-// cannot interrupt it: a stop-the-world or a preemption it asks for lands
-// only at a preemption point. The loop's tick (a multishot timeout, preempt.TickNs,
-// armed at setup) wakes an idle loop to one (preempt.Point), at one
-// completion per tick. Close wakes the loop through the stop eventfd's
-// poll.
-func (l *loop) wait(want, minUs, flags uint32) error {
-	var err error
-	if l.raw && l.sqBounded {
-		// SQPOLL (see sqRawWaitNs): bounded, then the runtime's sleep.
-		_, err = l.ring.SubmitAndWaitBounded(want, minUs, sqRawWaitNs, flags)
-		if err != nil || l.ring.CQReady() > 0 {
-			return l.enterErr(err)
-		}
-		runtime.Gosched()
-		want, minUs = 1, 0
-		flags &^= abi.IORING_ENTER_SQ_WAKEUP // the raw enter woke it
-	} else if l.raw {
-		// A min-wait with no overall timeout ends when its own timer
-		// fires, completions or not; with one, the kernel reuses that
-		// timer, so the long bound costs nothing.
-		timeout := int64(-1)
-		if minUs > 0 {
-			timeout = idleWaitNs
-		}
-		_, err = l.ring.SubmitAndWaitBounded(want, minUs, timeout, flags)
+type waiter interface {
+	wait(l *loop, want, minUs, flags uint32) error
+}
+
+var (
+	_ waiter = rawWait{}
+	_ waiter = sqpollRawWait{}
+	_ waiter = runtimeWait{}
+)
+
+// rawWait is the default wait. A raw wait keeps the thread's P: no runtime
+// hand-off, no sysmon retake, no futex wake of another M, so every syscall
+// the process makes on the data path is the backend's own. It has no
+// timeout, because a timeout is a kernel timer armed and cancelled on
+// every sleep: at 20000 ops/s that was ~20000 TSC-deadline writes a second
+// and 1.17x the C server's cycles per op (see measurements/raw-wait.md).
+// The runtime believes the goroutine runs meanwhile and, with async
+// preemption off, cannot interrupt it: a stop-the-world or a preemption it
+// asks for lands only at a preemption point. The loop's tick (a multishot
+// timeout, preempt.TickNs, armed at setup) wakes an idle loop to one
+// (preempt.Point), at one completion per tick. Close wakes the loop
+// through the stop eventfd's poll.
+type rawWait struct{}
+
+func (rawWait) wait(l *loop, want, minUs, flags uint32) error {
+	l.count[cRawWaits]++
+	// A min-wait with no overall timeout ends when its own timer fires,
+	// completions or not; with one, the kernel reuses that timer, so the
+	// long bound costs nothing.
+	timeout := int64(-1)
+	if minUs > 0 {
+		timeout = idleWaitNs
+	}
+	_, err := l.ring.SubmitAndWaitBounded(want, minUs, timeout, flags)
+	return l.enterErr(err)
+}
+
+// sqpollRawWait is an SQPOLL loop's raw wait: bounded, with no tick (see
+// sqRawWaitNs); a loop still idle at the bound yields, then sleeps through
+// the runtime.
+type sqpollRawWait struct{}
+
+func (sqpollRawWait) wait(l *loop, want, minUs, flags uint32) error {
+	l.count[cRawWaits]++
+	_, err := l.ring.SubmitAndWaitBounded(want, minUs, sqRawWaitNs, flags)
+	if err != nil || l.ring.CQReady() > 0 {
 		return l.enterErr(err)
 	}
+	runtime.Gosched()
+	// The raw enter woke the SQ thread.
+	return runtimeWait{}.wait(l, 1, 0, flags&^abi.IORING_ENTER_SQ_WAKEUP)
+}
+
+// runtimeWait waits through the runtime's syscall path, bounded by
+// idleWaitNs: the runtime may hand the thread's P to other goroutines
+// meanwhile. It is the wait of a loop whose plan has no P to spare for raw
+// waits, or whose kernel refused the tick (onTick).
+type runtimeWait struct{}
+
+func (runtimeWait) wait(l *loop, want, minUs, flags uint32) error {
+	l.count[cRuntimeWaits]++
+	var err error
 	if minUs > 0 {
 		_, err = l.ring.SubmitAndWaitBounded(want, minUs, idleWaitNs, flags)
 	} else {
@@ -651,7 +700,7 @@ func (l *loop) wait(want, minUs, flags uint32) error {
 	return l.enterErr(err)
 }
 
-// armTick arms the raw wait's tick (see loop.wait).
+// armTick arms the raw wait's tick (see rawWait).
 func (l *loop) armTick() {
 	l.tickTs = abi.KernelTimespec{Sec: preempt.TickNs / 1_000_000_000, Nsec: preempt.TickNs % 1_000_000_000}
 	s := l.sqe()
@@ -675,7 +724,7 @@ func (l *loop) onTick(res int32, flags uint32) {
 	case res == -int32(unix.ETIME) || res == -int32(unix.ECANCELED):
 		l.armTick()
 	default:
-		l.raw = false
+		l.waiter = runtimeWait{}
 		l.ring.RawEnter = false
 		l.count[cRawWaitOff]++
 	}
@@ -756,12 +805,27 @@ func (l *loop) waitSQPoll() error {
 	if l.sqShared {
 		l.count[cSQSharedWaits]++
 	}
-	want, minUs := l.waitPolicy()
-	return l.wait(want, minUs, ef)
+	want, minUs := l.batching.next(l)
+	return l.waiter.wait(l, want, minUs, ef)
 }
 
-// waitPolicy is adaptive batching: how many completions the next wait asks
-// for and how long a min-wait holds out for them. Min-wait pays only when
+// batching is how many completions the next wait asks for and how long a
+// min-wait holds out for them.
+type batching interface {
+	next(l *loop) (want, minUs uint32)
+}
+
+var (
+	_ batching = wakeEach{}
+	_ batching = adaptiveBatching{}
+)
+
+// wakeEach wakes per completion: the rungs without min-wait batching.
+type wakeEach struct{}
+
+func (wakeEach) next(*loop) (want, minUs uint32) { return 1, 0 }
+
+// adaptiveBatching is uring's min-wait batching, adaptive. Min-wait pays only when
 // enough requests arrive within batchUs to fill a batch: a min-wait whose
 // timer fires with one or two completions costs a timer wake-up more than
 // waking per completion, and on a VM (timer programming and its interrupt
@@ -774,10 +838,9 @@ func (l *loop) waitSQPoll() error {
 // completions per source (a request and its echo's send) up to the plan's
 // batch, held out for at most batchUs. The crossover that set batchMin's
 // default is measured in measurements/minwait-crossover.md.
-func (l *loop) waitPolicy() (want, minUs uint32) {
-	if !l.batched {
-		return 1, 0
-	}
+type adaptiveBatching struct{}
+
+func (adaptiveBatching) next(l *loop) (want, minUs uint32) {
 	active, reqs := l.load.sources()
 	if active <= fewSources || reqs*l.batchUs*1000 < int64(l.p.batchMin)*loadEpochNs {
 		return 1, 0
@@ -966,6 +1029,7 @@ func (l *loop) rearmStarved() {
 	budget := l.free
 	if budget > 0 && l.udp != nil && !l.udpArmed {
 		l.udp.arm()
+		l.count[cStarvedRearms]++
 		budget--
 	}
 	for budget > 0 && l.starvedHead < len(l.starved) {
@@ -978,6 +1042,7 @@ func (l *loop) rearmStarved() {
 		c.starved = false
 		if c.open && !c.eof && !c.paused && !c.recving {
 			l.armRecv(slot)
+			l.count[cStarvedRearms]++
 			budget--
 		}
 	}

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// TestWaitPolicy: min-wait only with more than fewSources sources active
-// and batchMin requests expected within batchUs; otherwise a wait wakes
-// per completion. The load is set as the meter would have counted it over
+// TestWaitPolicy: min-wait only where chosen at setup (batched), with more
+// than fewSources sources active and batchMin requests expected within
+// batchUs; otherwise a wait wakes per completion. The load is set as the meter would have counted it over
 // one epoch (loadEpochNs = 1 ms, batchUs 50: 20 requests per epoch expect
 // one within batchUs, 80 expect four).
 func TestWaitPolicy(t *testing.T) {
@@ -29,16 +29,40 @@ func TestWaitPolicy(t *testing.T) {
 		{"batchMin 0: sources alone", true, 0, 64, 0, 16, 50, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := &loop{p: &plan{batch: 16, batchMin: tc.batchMin}, batched: tc.batched, batchUs: 50}
+			l := &loop{p: &plan{batch: 16, batchMin: tc.batchMin}, batchUs: 50}
+			l.chooseWaits(tc.batched)
 			l.load = loadMeter{initialized: true, start: time.Now(), last: tc.sources, lastR: tc.reqs}
-			n, us := l.waitPolicy()
+			n, us := l.batching.next(l)
 			if n != tc.wantN || us != tc.wantMinUs {
-				t.Errorf("waitPolicy() = %d, %d µs; want %d, %d µs", n, us, tc.wantN, tc.wantMinUs)
+				t.Errorf("next wait: %d, %d µs; want %d, %d µs", n, us, tc.wantN, tc.wantMinUs)
 			}
 			if got := l.count[cMinWaits]; got != tc.wantMinWaitsCount {
 				t.Errorf("min_wait_waits = %d, want %d", got, tc.wantMinWaitsCount)
 			}
 		})
+	}
+}
+
+// TestChooseWaits: the wait each plan gets at setup. Raw waits where the
+// plan's are raw, SQPOLL's bounded raw wait on an SQPOLL rung (its tick
+// would keep the SQ thread awake), the runtime's otherwise.
+func TestChooseWaits(t *testing.T) {
+	for _, tc := range []struct {
+		variant string
+		raw     bool
+		want    waiter
+	}{
+		{"uring", true, rawWait{}},
+		{"uring-basic", true, rawWait{}},
+		{"uring-sqpoll", true, sqpollRawWait{}},
+		{"uring", false, runtimeWait{}},
+		{"uring-sqpoll", false, runtimeWait{}},
+	} {
+		l := &loop{p: &plan{v: variantNamed(t, tc.variant), rawEnter: tc.raw}}
+		l.chooseWaits(false)
+		if l.waiter != tc.want {
+			t.Errorf("%s, raw_enter %v: waiter %T, want %T", tc.variant, tc.raw, l.waiter, tc.want)
+		}
 	}
 }
 

@@ -16,8 +16,9 @@ type tcpPath interface {
 	// accepted starts serving a connection onAccept has just set up.
 	accepted(c *conn, slot uint32)
 	onRecv(ud uint64, res int32, flags uint32)
-	// queued is told that buffers joined c's send queue.
-	queued(c *conn, slot uint32)
+	// queued is told that c's send queue holds buffers to send; fresh is
+	// the first of those that joined it since the last call (-1: none).
+	queued(c *conn, slot uint32, fresh int32)
 	onSend(ud uint64, res int32, flags uint32)
 }
 
@@ -217,6 +218,7 @@ func (t *ringTCP) onRecv(ud uint64, res int32, flags uint32) {
 		// The ring ran dry. Re-arm once buffers come back (afterBatch),
 		// not now, or the loop would spin on ENOBUFS; a paused
 		// connection is re-armed when its queue drains instead.
+		l.count[cRecvNoBufs]++
 		if !c.paused {
 			l.starve(slot)
 		}
@@ -261,6 +263,10 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 		l.count[cRecvBundleBufs] += uint64(n)
 	}
 	echo := c != nil && l.p.service == backends.Echo
+	tail := int32(-1) // the queue's tail before this completion's buffers
+	if echo {
+		tail = c.qTail
+	}
 	// Every bid of a bundle is read before any buffer is recycled: a
 	// recycle pushes at the ring's tail, which is where the bundle's own
 	// entries were, and moves the pushed buffer's position.
@@ -299,9 +305,6 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 		}
 		c.qTail = int32(bid)
 		c.queued++
-		if c.sendRing != nil && c.pushNext < 0 {
-			c.pushNext = int32(bid)
-		}
 	}
 	if c == nil {
 		return
@@ -313,15 +316,19 @@ func (l *loop) takeBuffers(c *conn, slot uint32, res int32, flags uint32) {
 	if (len(c.spill) > 0 || c.queued+c.notifs >= l.queueCap) && !c.paused {
 		l.pause(c, slot)
 	}
-	l.sendNext(c, slot)
+	fresh := c.qHead
+	if tail >= 0 {
+		fresh = l.next[tail]
+	}
+	l.sendNext(c, slot, fresh)
 }
 
 // sendNext starts c's next send, if none is in flight: its queue first
-// (through the variant's path), else its spill.
-func (l *loop) sendNext(c *conn, slot uint32) {
+// (through the variant's path; fresh as in tcpPath.queued), else its spill.
+func (l *loop) sendNext(c *conn, slot uint32, fresh int32) {
 	switch {
 	case c.qHead >= 0:
-		l.tcp.queued(c, slot)
+		l.tcp.queued(c, slot, fresh)
 	case len(c.spill) > c.spillOff && !c.sending:
 		l.sendSpill(c, slot)
 	}
@@ -436,7 +443,7 @@ func (l *loop) sendDone(c *conn, slot uint32, res int32, flags uint32) {
 	l.drained(c, slot)
 	switch {
 	case c.qHead >= 0 || len(c.spill) > 0:
-		l.sendNext(c, slot)
+		l.sendNext(c, slot, -1)
 	case c.eof:
 		l.closeConn(slot)
 	}
@@ -462,7 +469,7 @@ func (l *loop) closedSendDone(ud uint64, flags uint32) {
 // maxGather (the queue cap) for more.
 type gatherTCP struct{ ringTCP }
 
-func (t *gatherTCP) queued(c *conn, slot uint32) {
+func (t *gatherTCP) queued(c *conn, slot uint32, _ int32) {
 	if !c.sending {
 		t.send(c, slot)
 	}
@@ -516,7 +523,7 @@ func (t *gatherTCP) onSend(ud uint64, res int32, flags uint32) {
 // the notification, not at the result.
 type zcTCP struct{ ringTCP }
 
-func (t *zcTCP) queued(c *conn, slot uint32) {
+func (t *zcTCP) queued(c *conn, slot uint32, _ int32) {
 	if c.sending {
 		return
 	}
@@ -609,8 +616,11 @@ func (t *bundleTCP) accepted(c *conn, slot uint32) {
 	t.ringTCP.accepted(c, slot)
 }
 
-func (t *bundleTCP) queued(c *conn, slot uint32) {
+func (t *bundleTCP) queued(c *conn, slot uint32, fresh int32) {
 	l := t.l
+	if c.pushNext < 0 {
+		c.pushNext = fresh // every buffer queued before it is in the group
+	}
 	l.pushSends(c)
 	if c.sending || c.inRing == 0 {
 		return
@@ -910,7 +920,7 @@ func (t *basicTCP) send(slot uint32) {
 }
 
 // queued is never called: uring-basic queues nothing.
-func (t *basicTCP) queued(*conn, uint32) {}
+func (t *basicTCP) queued(*conn, uint32, int32) {}
 
 func (t *basicTCP) onRecv(ud uint64, res int32, _ uint32) {
 	l := t.l

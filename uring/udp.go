@@ -138,7 +138,11 @@ func (u *ringUDP) onRecvmsg(ud uint64, res int32, flags uint32) {
 		} // else afterBatch re-arms once buffers come back
 	}
 	if res < 0 {
-		if res != -int32(unix.ENOBUFS) && res != -int32(unix.ECANCELED) {
+		switch res {
+		case -int32(unix.ENOBUFS):
+			l.count[cRecvNoBufs]++
+		case -int32(unix.ECANCELED):
+		default:
 			l.count[cErrors]++
 		}
 		return
@@ -394,6 +398,7 @@ func (u *pbufUDP) onRecvmsg(ud uint64, res int32, flags uint32) {
 	i := int(udSlot(ud))
 	switch {
 	case res == -int32(unix.ENOBUFS):
+		l.count[cRecvNoBufs]++
 		u.starved = append(u.starved, i)
 		l.udpArmed = false
 		return

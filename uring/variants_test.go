@@ -2,6 +2,8 @@ package uring
 
 import (
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"ringbench/backends"
@@ -42,6 +44,41 @@ func TestOptions(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("options %v: err = %v, want ok %v", tc.opts, err, tc.ok)
 		}
+	}
+}
+
+// TestSQEntries: sq_entries is a power of two from 1 to 32768 (the
+// kernel's IORING_MAX_ENTRIES), and a ring of exactly that many entries is
+// what every variant sets up. Anything else is refused rather than rounded
+// up or clamped as the kernel would: the record would then name a ring size
+// that was not the one measured.
+func TestSQEntries(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			for _, bad := range []string{"0", "3", "1000", "65536", "-1", "x"} {
+				_, err := newPlan(v, backends.Config{Proto: backends.TCP, Service: backends.Echo, Options: map[string]string{optEntries: bad}})
+				if err == nil || !strings.Contains(err.Error(), optEntries) {
+					t.Errorf("sq_entries=%s: err = %v, want a refusal naming sq_entries", bad, err)
+				}
+			}
+			if v.probe() != nil {
+				return // the refusals above hold on any kernel; setting up needs the variant's
+			}
+			for _, n := range []uint32{1, 32768} {
+				p, err := newPlan(v, backends.Config{Proto: backends.TCP, Service: backends.Echo, Options: map[string]string{optEntries: strconv.Itoa(int(n))}})
+				if err != nil {
+					t.Fatalf("sq_entries=%d: %v", n, err)
+				}
+				r, err := setupRing(p, -1)
+				if err != nil {
+					t.Fatalf("sq_entries=%d: set up the ring: %v", n, err)
+				}
+				if got := r.SQEntries(); got != n {
+					t.Errorf("sq_entries=%d: the ring has %d entries", n, got)
+				}
+				r.Close()
+			}
+		})
 	}
 }
 
@@ -109,6 +146,39 @@ func TestRawEnter(t *testing.T) {
 	c := waitCounters(t, srv, func(c backends.Counters) bool { return c.TxBytes == want && c.Closed == 8 })
 	if c.RxBytes != want || c.TxBytes != want || c.Closed != 8 {
 		t.Errorf("RxBytes %d TxBytes %d Closed %d, want %d, %d, 8", c.RxBytes, c.TxBytes, c.Closed, want, want)
+	}
+}
+
+// TestWaitsCounted: the counters say whether the loop's waits were raw,
+// both counts present, zero included. An SQPOLL loop's raw wait is bounded
+// and an idle one goes on through the runtime, so it may count both.
+func TestWaitsCounted(t *testing.T) {
+	for _, tc := range []struct {
+		variant    string
+		rawEnter   string
+		raw        bool // raw waits, and no runtime waits unless runtimeToo
+		runtimeToo bool
+	}{
+		{"uring", "1", true, false},
+		{"uring", "0", false, true},
+		{"uring-basic", "1", true, false},
+		{"uring-sqpoll", "1", true, true},
+		{"uring-sqpoll", "0", false, true},
+	} {
+		t.Run(tc.variant+"/raw_enter="+tc.rawEnter, func(t *testing.T) {
+			srv := startServer(t, tc.variant, backends.Config{Proto: backends.TCP, Service: backends.Echo,
+				Options: map[string]string{optRawEnter: tc.rawEnter}})
+			echoLoad(t, srv.Port(), 1, 1, 64, 20)
+			c := srv.Counters()
+			raw, rawOK := c.Extra["raw_waits"]
+			rt, rtOK := c.Extra["runtime_waits"]
+			if !rawOK || !rtOK {
+				t.Fatalf("raw_waits or runtime_waits missing from the counters: %v", c.Extra)
+			}
+			if (raw > 0) != tc.raw || (rt > 0 && !tc.runtimeToo) || (!tc.raw && rt == 0) {
+				t.Errorf("raw_waits %d, runtime_waits %d with raw_enter=%s", raw, rt, tc.rawEnter)
+			}
+		})
 	}
 }
 

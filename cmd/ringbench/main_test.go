@@ -109,6 +109,19 @@ func TestRunLoopbackEcho(t *testing.T) {
 	if recs[0]["topology"] != "loopback" || recs[0]["backend"] != "epoll" {
 		t.Errorf("record config: %v %v", recs[0]["topology"], recs[0]["backend"])
 	}
+	checkRawWaits(t, recs[0])
+}
+
+// checkRawWaits: the record says the window's waits were raw, as the
+// harness runs a Go server (GOMAXPROCS = loops + 1 leaves a P to spare).
+func checkRawWaits(t *testing.T, rec map[string]any) {
+	t.Helper()
+	bc, _ := rec["backend_counters"].(map[string]any)
+	raw, rawOK := bc["raw_waits"].(float64)
+	rt, rtOK := bc["runtime_waits"].(float64)
+	if !rawOK || !rtOK || raw <= 0 || rt != 0 {
+		t.Errorf("backend_counters raw_waits %v, runtime_waits %v: want the window's waits all raw", bc["raw_waits"], bc["runtime_waits"])
+	}
 }
 
 func TestRunVethOpenLoop(t *testing.T) {
