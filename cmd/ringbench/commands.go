@@ -17,6 +17,7 @@ import (
 	"ringbench/dpdk"
 	"ringbench/harness"
 	"ringbench/internal/outdir"
+	"ringbench/internal/runlock"
 	"ringbench/plots"
 	"ringbench/results"
 	"ringbench/workloads"
@@ -189,6 +190,34 @@ func newRunner(out *string, log io.Writer) (*harness.Runner, error) {
 	return r, nil
 }
 
+// lockRuns takes the run lock for a command that runs trials, or says
+// which run holds it; release drops it.
+func lockRuns(name string, stderr io.Writer) (release func(), err error) {
+	path, fromEnv := runlock.Path()
+	if fromEnv {
+		fmt.Fprintf(stderr, "note: the run lock is %s, from $%s (meant for tests): runs that take the default one are not kept out\n", path, runlock.EnvPath)
+	}
+	l, err := runlock.Acquire(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return func() { l.Release() }, nil
+}
+
+// openRunner takes the run lock and opens the runner (newRunner); done
+// closes the runner and drops the lock.
+func openRunner(name string, out *string, stderr io.Writer) (r *harness.Runner, done func(), err error) {
+	unlock, err := lockRuns(name, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r, err = newRunner(out, stderr); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return r, func() { r.Close(); unlock() }, nil
+}
+
 func memifGenerator(ctx context.Context, spec workloads.Spec, m harness.MemifPath, hooks workloads.Hooks) (*workloads.Report, error) {
 	return dpdk.Generate(ctx, spec, dpdk.GenOptions{Socket: m.Socket, CPUs: m.CPUs, Hugepages: m.Hugepages,
 		ServerIP: m.Server.Addr(), ServerPort: int(m.Server.Port()), BeforeClose: m.BeforeClose}, hooks)
@@ -272,11 +301,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	r, err := newRunner(out, stderr)
+	r, done, err := openRunner("run", out, stderr)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer done()
 	m.apply(r)
 	r.Hosts = c.hosts
 	var trials []harness.Trial
@@ -396,6 +425,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		listSearches(stdout, plans)
 		return nil
 	}
+	unlock, err := lockRuns("bench", stderr)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	defaulted := *out == ""
 	if defaulted {
 		*out = defaultOut()
@@ -522,11 +556,6 @@ func lessonCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *out == "" {
 		return errors.New("lesson: --out DIR is required")
 	}
-	r, err := newRunner(out, stderr)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	var list []string
 	for _, n := range strings.Split(*names, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -536,6 +565,11 @@ func lessonCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			list = append(list, n)
 		}
 	}
+	r, done, err := openRunner("lesson", out, stderr)
+	if err != nil {
+		return err
+	}
+	defer done()
 	l := r.Lesson(ctx, list)
 	if err := l.Save(*out); err != nil {
 		return err

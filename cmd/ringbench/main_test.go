@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"ringbench/harness"
+	"ringbench/internal/runlock"
 	"ringbench/internal/testenv"
 )
 
@@ -24,7 +26,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	testenv.Main(m)
+	// The run lock of this test process alone: tests in other processes
+	// (another package's, another worktree's) do not refuse each other.
+	lockDir, err := os.MkdirTemp("", "ringbench-test-lock-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(runlock.EnvPath, filepath.Join(lockDir, "run.lock"))
+	testenv.Main(m, func() { os.RemoveAll(lockDir) })
 }
 
 // The contract later work relies on: run writes DIR/results.jsonl with these
@@ -283,6 +292,37 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("a trial ran before the input was refused: %q", errOut.String())
 			}
 		})
+	}
+}
+
+// Two runs at once both pinned to the same CPUs with no warning (issue 11,
+// item 13): a second run is refused at once, naming the first's pid; a
+// dry run, which measures nothing, is not.
+func TestSecondRunRefused(t *testing.T) {
+	path, _ := runlock.Path()
+	l, err := runlock.Acquire(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	for _, args := range [][]string{
+		{"run", "--topology", "loopback", "--warmup", "0s", "--duration", "100ms", "--out", t.TempDir()},
+		{"bench", "--validate=false", "--lesson=false", "--topology", "loopback", "--out", t.TempDir()},
+		{"lesson", "--out", t.TempDir()},
+	} {
+		var out, errOut strings.Builder
+		err := ringbench(context.Background(), args, strings.NewReader(""), &out, &errOut)
+		want := fmt.Sprintf("(pid %d) holds %s", os.Getpid(), path)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want an error saying %q", args, err, want)
+		}
+		if strings.Contains(errOut.String(), "[1/") {
+			t.Errorf("%v: a trial ran: %q", args, errOut.String())
+		}
+	}
+	var out, errOut strings.Builder
+	if err := ringbench(context.Background(), []string{"bench", "-n"}, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Errorf("bench -n while a run holds the lock: %v", err)
 	}
 }
 

@@ -35,6 +35,11 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if o.Duration < harness.MinDuration {
 		return fmt.Errorf("validate: --duration %v: want at least %v", o.Duration, harness.MinDuration)
 	}
+	unlock, err := lockRuns("validate", stderr)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if *out == "" {
 		*out = defaultOut() + "-validate"
 	}
