@@ -136,6 +136,12 @@ type Backend struct {
 	Probe func() error
 	// New starts a server.
 	New func(Config) (Server, error)
+	// CheckOptions checks Config.Options as New will, before anything
+	// starts: the commands call it when they parse their flags and
+	// profiles, so a bad option is a one-line error rather than a failed
+	// trial. It is the backend's own option parser, not a copy of its
+	// rules. Nil: the options are checked only when the server starts.
+	CheckOptions func(map[string]string) error
 	// Command is set for a backend that is a program of its own rather
 	// than Go code in this binary (the C baselines): the command line that
 	// starts it serving cfg. The program speaks the line protocol of

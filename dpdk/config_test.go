@@ -154,3 +154,28 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 }
+
+// The registry's check refuses at parse time what the server would refuse
+// when it starts, and accepts what it would take.
+func TestCheckOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts map[string]string
+		want string // "" for accepted
+	}{
+		{nil, ""},
+		{map[string]string{OptVdev: "net_null0"}, ""},
+		{map[string]string{OptPMD: PMDAFXDP, OptBusyBudget: "64"}, ""},
+		{map[string]string{"bogus": "1"}, `unknown option "bogus"`},
+		{map[string]string{OptPMD: "dpdk"}, `pmd="dpdk"`},
+		{map[string]string{OptBusyBudget: "70000"}, "busy_budget"},
+		{map[string]string{OptPMD: PMDAFPacket, OptBusyBudget: "1"}, "af_xdp port only"},
+		{map[string]string{OptUDPChecksum: "maybe"}, "udp_checksum"},
+		{map[string]string{OptHugepages: "2"}, "hugepages"},
+		{map[string]string{OptVdev: "net_null0", OptPCI: "0000:01:00.0"}, "exactly one port"},
+	} {
+		err := checkOptions(tc.opts)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+}

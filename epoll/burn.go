@@ -26,6 +26,7 @@ func init() {
 		Probe:    probeBurn,
 		New:      func(cfg backends.Config) (backends.Server, error) { return NewBurn(cfg) },
 
+		CheckOptions:     func(opts map[string]string) error { _, err := burnCycles(opts); return err },
 		DataPathSyscalls: dataPathSyscalls,
 	})
 }

@@ -30,6 +30,7 @@ func init() {
 		Probe:    func() error { return nil },
 		New:      func(cfg backends.Config) (backends.Server, error) { return New(cfg) },
 
+		CheckOptions:     checkOptions,
 		DataPathSyscalls: dataPathSyscalls,
 	})
 }
@@ -49,15 +50,23 @@ var _ backends.Server = (*Server)(nil)
 // New binds the sockets, starts one loop per Config.CPUs entry (one unpinned
 // loop when it is empty) and returns once every loop is pinned and waiting.
 func New(cfg backends.Config) (*Server, error) {
-	if len(cfg.Options) > 0 {
-		keys := make([]string, 0, len(cfg.Options))
-		for k := range cfg.Options {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return nil, fmt.Errorf("check config: epoll takes no options, got %s", strings.Join(keys, ", "))
+	if err := checkOptions(cfg.Options); err != nil {
+		return nil, err
 	}
 	return start(cfg, noWork{})
+}
+
+// checkOptions refuses every option: epoll takes none.
+func checkOptions(opts map[string]string) error {
+	if len(opts) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return fmt.Errorf("check config: epoll takes no options, got %s", strings.Join(keys, ", "))
 }
 
 // start starts a server whose echo does work with each request: New's and

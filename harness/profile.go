@@ -170,6 +170,12 @@ func ParseProfile(b []byte) (*Profile, error) {
 	if p.Duration == 0 {
 		p.Duration = Duration(3 * time.Second)
 	}
+	if p.Repeats < 0 {
+		return nil, fmt.Errorf("parse profile: repeats %d: want at least 1 (or leave it out)", p.Repeats)
+	}
+	if p.MaxAttempts < 0 {
+		return nil, fmt.Errorf("parse profile: max_attempts %d: want at least 1 (or leave it out)", p.MaxAttempts)
+	}
 	if p.Repeats == 0 {
 		p.Repeats = 1
 	}
@@ -214,10 +220,14 @@ func (p *Profile) expand(auto string) ([]Trial, []NDRPlan, error) {
 	var out []Trial
 	var plans []NDRPlan
 	idx := map[string]int{}
+	total := 0 // trials and searches so far
 	for i, e := range p.Experiments {
 		where := fmt.Sprintf("experiment %d", i+1)
 		if e.Name != "" {
 			where += " (" + e.Name + ")"
+		}
+		if e.Repeats < 0 {
+			return nil, nil, fmt.Errorf("%s: repeats %d: want at least 1 (or leave it out)", where, e.Repeats)
 		}
 		var search Search
 		if e.NDR != nil {
@@ -266,6 +276,18 @@ func (p *Profile) expand(auto string) ([]Trial, []NDRPlan, error) {
 				return nil, nil, fmt.Errorf("%s: cores must be at least 1, got %d", where, nc)
 			}
 		}
+		// The size is known before the matrix is built: count it first,
+		// each factor bounded so the product cannot overflow.
+		n := reps
+		if e.NDR != nil {
+			n = 1
+		}
+		for _, f := range []int{len(protos), len(sizes), len(conns), len(depths), len(rates), len(cores), len(bs)} {
+			if n = min(n*f, MaxTrials+1); n > MaxTrials-total {
+				return nil, nil, fmt.Errorf("%s: the profile holds more than %d trials, the most one may hold (days of running): split it, or give fewer values or repeats", where, MaxTrials)
+			}
+		}
+		total += n
 		var configs []Trial
 		for _, proto := range protos {
 			for _, size := range sizes {
@@ -291,7 +313,7 @@ func (p *Profile) expand(auto string) ([]Trial, []NDRPlan, error) {
 									if t.Arrival == "" {
 										t.Arrival = workloads.Constant
 									}
-									if err := t.spec(nil).Validate(); err != nil {
+									if err := t.Check(); err != nil {
 										return nil, nil, fmt.Errorf("%s: %w", where, err)
 									}
 									// Trial indexes count configurations in

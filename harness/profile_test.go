@@ -21,6 +21,15 @@ func TestParseProfileErrors(t *testing.T) {
 		{"ndr with repeats", "name: x\nbackends: [epoll]\nexperiments: [{workload: echo, repeats: 3, ndr: {p99_us: 500}}]\n", "give no rate or repeats"},
 		{"ndr unknown key", "name: x\nbackends: [epoll]\nexperiments: [{workload: echo, ndr: {p99: 500}}]\n", "field p99 not found"},
 		{"zero cores", "name: x\nbackends: [epoll]\nexperiments: [{workload: echo, cores: [0]}]\n", "cores"},
+		// These were accepted, or found only when the trials ran.
+		{"negative repeats", "name: x\nbackends: [epoll]\nrepeats: -1\nexperiments: [{workload: echo}]\n", "repeats -1"},
+		{"negative experiment repeats", "name: x\nbackends: [epoll]\nexperiments: [{workload: echo, repeats: -2}]\n", "repeats -2"},
+		{"unknown topology", "name: x\nbackends: [epoll]\ntopology: mesh\nexperiments: [{workload: echo}]\n", `unknown topology "mesh"`},
+		{"bad option", "name: x\nbackends: [uring]\nexperiments: [{workload: echo, options: {batch: \"-1\"}}]\n", "batch"},
+		{"short duration", "name: x\nbackends: [epoll]\nduration: 99ms\nexperiments: [{workload: echo}]\n", "at least 100ms"},
+		{"infinite rate", "name: x\nbackends: [epoll]\nexperiments: [{workload: echo, rate: [.inf]}]\n", "rate +Inf"},
+		{"over the cap", "name: x\nbackends: [epoll]\nexperiments: [{workload: echo, conns: [1, 2], repeats: 5000}, {workload: echo, repeats: 1}]\n",
+			"experiment 2: the profile holds more than 10000 trials"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseProfile([]byte(tc.yaml))

@@ -615,7 +615,7 @@ func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *s
 		Gen: meters.Generator{
 			Ops: rep.Ops, Bytes: rep.Bytes, Window: rep.Window,
 			ThreadCPU: rep.ClientCPU, Loops: max(1, min(len(cliCPUs), t.Conns)),
-			IdlePollShare: -1,
+			IdlePollShare: -1, Unsent: rep.Unsent, Behind: rep.Behind,
 		},
 		Rate:      t.Rate,
 		BusyPolls: dpdkPort,

@@ -53,6 +53,11 @@ type Generator struct {
 	// CoresBusySource says where and how it was read.
 	CoresBusy       *float64
 	CoresBusySource string
+	// Unsent counts the open-loop requests of the window the generator
+	// never sent, every backlog being full (workloads.Report.Unsent);
+	// Behind those its loop itself saw late, its thread having not run on
+	// time (workloads.Report.Behind).
+	Unsent, Behind uint64
 }
 
 // Window is everything a record's meters are derived from.
@@ -347,7 +352,12 @@ func fillNoise(rec *results.Record, w Window, win, ncores float64) {
 // fillClientBound flags a trial whose generator may have been its limit:
 // its threads were on CPU nearly all the window, or its cores were (their
 // softirq work included), or a polling generator found work in nearly all
-// its polls; and, in open loop, it missed its rate.
+// its polls, or in open loop it fell behind its schedule and stopped
+// queueing (Unsent with Behind: the load asked for was not offered, and
+// the generator's own lateness is why); and, in open loop, it missed its
+// rate. Unsent without Behind is the server's doing: its replies did not
+// free the request slots (an NDR search overshooting the server's rate
+// does this), so it is said but not flagged.
 func fillClientBound(rec *results.Record, w Window) {
 	var why string
 	switch {
@@ -369,6 +379,20 @@ func fillClientBound(rec *results.Record, w Window) {
 	if why != "" {
 		rec.ClientBound = true
 		rec.Notes = append(rec.Notes, why+": the generator may limit this trial")
+	}
+	if w.Rate > 0 && w.Gen.Unsent > 0 {
+		due := w.Rate * rec.WindowS
+		if w.Gen.Window > 0 {
+			due = w.Rate * w.Gen.Window.Seconds()
+		}
+		unsent := fmt.Sprintf("%d of the window's %.0f requests (%.1f%%) were never sent: every backlog of the generator's connections was full, so the load asked for was not offered",
+			w.Gen.Unsent, due, 100*float64(w.Gen.Unsent)/due)
+		if w.Gen.Behind > 0 {
+			rec.ClientBound = true
+			rec.Notes = append(rec.Notes, fmt.Sprintf("client-bound: %s; the generator fell behind its schedule (its loop saw %d requests late itself) and stopped queueing", unsent, w.Gen.Behind))
+		} else {
+			rec.Notes = append(rec.Notes, unsent+"; its loop was on time, so the server's replies did not free the request slots")
+		}
 	}
 	if w.Rate > 0 {
 		ratio := rec.ThroughputOps / w.Rate

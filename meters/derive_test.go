@@ -181,6 +181,22 @@ func TestFill(t *testing.T) {
 				t.Errorf("notes %q", r.Notes)
 			}
 		}},
+		{"an open loop that fell behind and left requests unsent is client-bound, with the shortfall", func(w *Window) {
+			// 10000 ops/s over the 2 s window: 20000 due, 500 never sent.
+			w.Rate, w.Gen.Unsent, w.Gen.Behind = 10000, 500, 700
+		}, func(t *testing.T, r results.Record) {
+			if !r.ClientBound || !hasNote(r, "client-bound: 500 of the window's 20000 requests (2.5%) were never sent") {
+				t.Errorf("client-bound %v, notes %q", r.ClientBound, r.Notes)
+			}
+		}},
+		{"requests left unsent by a loop on time are the server's, said but not flagged", func(w *Window) {
+			w.Rate, w.Gen.Unsent = 10000, 500
+		}, func(t *testing.T, r results.Record) {
+			if r.ClientBound || !hasNote(r, "500 of the window's 20000 requests (2.5%) were never sent") ||
+				!hasNote(r, "achieved 5000 of 10000 ops/s (50.0%): the server saturated") {
+				t.Errorf("client-bound %v, notes %q", r.ClientBound, r.Notes)
+			}
+		}},
 		{"an unreadable process CPU is a note, not a zero", func(w *Window) { w.B.ServerCPUErr = errors.New("gone") }, func(t *testing.T, r results.Record) {
 			if r.CPUNs != 0 || !hasNote(r, "process CPU not read: gone") {
 				t.Errorf("cpu %v notes %q", r.CPUNs, r.Notes)

@@ -16,9 +16,6 @@ func FillLatency(rec *results.Record, rep *workloads.Report) {
 	rec.Errors = rep.Errors.Total()
 	rec.ErrMismatch, rec.ErrReset, rec.ErrTimeout, rec.ErrLost = rep.Errors.Mismatch, rep.Errors.Reset, rep.Errors.Timeout, rep.Errors.Lost
 	rec.ErrLate, rec.LatCensored, rec.Late, rec.Unsent, rec.Behind = rep.LateReplies, rep.Censored, rep.Late, rep.Unsent, rep.Behind
-	if rep.Unsent > 0 {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("%d requests of the window were never sent: the generator or the server's request slots were the limit", rep.Unsent))
-	}
 	if rep.Late > 0 {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("%d requests sent over 1 ms late (%d of them because the generator itself ran late, the rest waited for a free slot behind the server); their latency counts from the intended time", rep.Late, rep.Behind))
 	}

@@ -3,6 +3,7 @@ package uring
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -167,15 +168,16 @@ func init() {
 			variantName = v.name[i+1:]
 		}
 		backends.Register(backends.Backend{
-			Name:      v.name,
-			Family:    "uring",
-			Variant:   variantName,
-			Summary:   v.summary,
-			Protos:    v.protos,
-			Services:  v.services,
-			NotServed: v.notServed,
-			Probe:     v.probe,
-			New:       func(cfg backends.Config) (backends.Server, error) { return newServer(v, cfg) },
+			Name:         v.name,
+			Family:       "uring",
+			Variant:      variantName,
+			Summary:      v.summary,
+			Protos:       v.protos,
+			Services:     v.services,
+			NotServed:    v.notServed,
+			Probe:        v.probe,
+			New:          func(cfg backends.Config) (backends.Server, error) { return newServer(v, cfg) },
+			CheckOptions: checkOptions,
 			// The ring counts its enters, the only syscall of every
 			// variant's loop (SQPOLL's enters wake its SQ thread).
 			DataPathSyscalls: []string{"io_uring_enter"},
@@ -243,6 +245,39 @@ const (
 	optRawEnter = "raw_enter"  // 1: waits are raw enters; 0: through the runtime (default: raw while a P is left for the rest of the process)
 )
 
+// optionMax bounds each numeric option: far above any useful setting, and
+// low enough that the loop's arithmetic on it (µs to ns, the uint32 fields
+// of io_uring_params and of a wait) cannot overflow.
+var optionMax = map[string]int{
+	optSpinUs:   1_000_000, // 1 s
+	optSqIdle:   60_000,    // 1 min
+	optSqCPU:    1 << 16,   // and a CPU that exists: checkOptions
+	optBufSize:  1 << 20,
+	optBufCount: 1 << 15,
+	optEntries:  1 << 15,
+	optBatch:    1 << 16,
+	optBatchUs:  1_000_000, // 1 s
+	optBatchMin: 1 << 20,
+	optRawEnter: 1,
+}
+
+// checkOptions is the registry's CheckOptions: the plan's own parser, and
+// that sq_cpu names a CPU of this machine (the kernel's refusal is a bare
+// EINVAL). It runs in the harness's process, where every CPU is visible;
+// the server's are pinned.
+func checkOptions(opts map[string]string) error {
+	var p plan
+	if err := p.options(opts); err != nil {
+		return err
+	}
+	if _, ok := opts[optSqCPU]; ok {
+		if _, err := os.Stat(fmt.Sprintf("/sys/devices/system/cpu/cpu%d", p.sqCPU)); err != nil {
+			return fmt.Errorf("check option %s=%d: CPU %d does not exist on this machine", optSqCPU, p.sqCPU, p.sqCPU)
+		}
+	}
+	return nil
+}
+
 func newPlan(v *variant, cfg backends.Config) (*plan, error) {
 	k, err := cfg.Check()
 	if err != nil {
@@ -284,6 +319,9 @@ func (p *plan) options(opts map[string]string) error {
 		if err != nil || n < 0 {
 			return fmt.Errorf("check option %s=%q: want a non-negative integer", k, opts[k])
 		}
+		if m, ok := optionMax[k]; ok && n > m {
+			return fmt.Errorf("check option %s=%d: want at most %d", k, n, m)
+		}
 		switch k {
 		case optSpinUs:
 			p.spinNs = int64(n) * 1000
@@ -297,7 +335,7 @@ func (p *plan) options(opts map[string]string) error {
 			}
 			p.bufSize = n
 		case optBufCount:
-			if n == 0 || n&(n-1) != 0 || n > 1<<15 {
+			if n == 0 || n&(n-1) != 0 {
 				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
 			}
 			p.bufCount = n

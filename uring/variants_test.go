@@ -39,6 +39,15 @@ func TestOptions(t *testing.T) {
 		{map[string]string{"bogus": "1"}, false},
 		{map[string]string{optBufCount: "1000"}, false},
 		{map[string]string{optEntries: "-1"}, false},
+		// ×1000 to ns overflowed int64 silently.
+		{map[string]string{optSpinUs: "100000000000000000"}, false},
+		{map[string]string{optSpinUs: "1000000"}, true},
+		// A uint32 of io_uring_params, truncated silently.
+		{map[string]string{optSqIdle: "4294967297"}, false},
+		{map[string]string{optBatch: "4294967296"}, false},
+		{map[string]string{optBatchUs: "10000000000000"}, false},
+		{map[string]string{optRawEnter: "2"}, false},
+		{map[string]string{optBufSize: "1000000000000"}, false},
 	} {
 		_, err := newPlan(v, backends.Config{Proto: backends.TCP, Service: backends.Echo, Options: tc.opts})
 		if (err == nil) != tc.ok {
@@ -79,6 +88,18 @@ func TestSQEntries(t *testing.T) {
 				r.Close()
 			}
 		})
+	}
+}
+
+// The registry's check, run at parse time, refuses a CPU that does not
+// exist (the kernel says only EINVAL) and accepts one that does.
+func TestCheckOptionsCPU(t *testing.T) {
+	if err := checkOptions(map[string]string{optSqCPU: "0"}); err != nil {
+		t.Errorf("sq_cpu=0: %v", err)
+	}
+	err := checkOptions(map[string]string{optSqCPU: "65535"})
+	if err == nil || !strings.Contains(err.Error(), "CPU 65535 does not exist") {
+		t.Errorf("sq_cpu=65535: %v, want CPU 65535 does not exist", err)
 	}
 }
 

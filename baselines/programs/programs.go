@@ -37,6 +37,7 @@ func init() {
 			Command:    p.command,
 			BaselineOf: p.of,
 
+			CheckOptions:     p.checkOptions,
 			DataPathSyscalls: p.dataPath,
 			New: func(cfg backends.Config) (backends.Server, error) {
 				argv, err := p.command(cfg)
@@ -89,10 +90,18 @@ func (p program) probe() error {
 	return nil
 }
 
+// checkOptions refuses every option: the programs take none.
+func (p program) checkOptions(opts map[string]string) error {
+	if len(opts) > 0 {
+		return fmt.Errorf("check config: %s takes no options, got %d", p.name, len(opts))
+	}
+	return nil
+}
+
 // command is the program's command line: the flags of `ringbench serve`.
 func (p program) command(cfg backends.Config) ([]string, error) {
-	if len(cfg.Options) > 0 {
-		return nil, fmt.Errorf("check config: %s takes no options, got %d", p.name, len(cfg.Options))
+	if err := p.checkOptions(cfg.Options); err != nil {
+		return nil, err
 	}
 	if _, err := cfg.Check(); err != nil {
 		return nil, err

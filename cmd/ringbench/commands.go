@@ -17,6 +17,7 @@ import (
 	"ringbench/dpdk"
 	"ringbench/harness"
 	"ringbench/internal/outdir"
+	"ringbench/internal/runlock"
 	"ringbench/plots"
 	"ringbench/results"
 	"ringbench/workloads"
@@ -130,11 +131,7 @@ func (f *trialFlags) trial() (harness.Trial, error) {
 	if topo == "auto" {
 		topo = harness.AutoTopology()
 	}
-	if f.backend != "external" {
-		if _, err := backends.Lookup(f.backend); err != nil {
-			return harness.Trial{}, err
-		}
-	} else if f.serverCmd == "" {
+	if f.backend == "external" && f.serverCmd == "" {
 		return harness.Trial{}, errors.New("--backend external needs --server-cmd 'CMD' (with {port} where it takes its port)")
 	}
 	switch {
@@ -143,16 +140,8 @@ func (f *trialFlags) trial() (harness.Trial, error) {
 	case f.serverPort < 0 || f.serverPort > 65535:
 		return harness.Trial{}, fmt.Errorf("--server-port must be 1-65535 (0: ringbench picks a free one), got %d", f.serverPort)
 	}
-	switch topo {
-	case harness.Loopback, harness.Veth, harness.Memif, harness.Hosts:
-	default:
-		return harness.Trial{}, fmt.Errorf("unknown topology %q (known: loopback, veth, memif, hosts, auto)", f.topology)
-	}
 	if f.repeats < 1 {
 		return harness.Trial{}, fmt.Errorf("--repeats must be at least 1, got %d", f.repeats)
-	}
-	if f.warmup < 0 || f.duration <= 0 {
-		return harness.Trial{}, fmt.Errorf("--duration must be positive and --warmup not negative")
 	}
 	t := harness.Trial{
 		Backend: f.backend, ServerCmd: f.serverCmd, ServerPort: f.serverPort,
@@ -162,15 +151,16 @@ func (f *trialFlags) trial() (harness.Trial, error) {
 		Arrival: workloads.Arrival(f.arrival), Cores: f.cores,
 		Warmup: f.warmup, Duration: f.duration, Options: f.opts.m,
 	}
-	if t.Workload == workloads.Echo {
+	// --direction defaults to up, which echo ignores; any other direction
+	// with echo is the user's mistake, and Check says so.
+	if t.Workload == workloads.Echo && t.Direction == workloads.Up {
 		t.Direction = ""
 	}
-	if _, _, err := harness.CPUs(f.cores); err != nil {
+	if err := t.Check(); err != nil {
 		return t, err
 	}
-	spec := workloads.Spec{Workload: t.Workload, Direction: t.Direction, Proto: t.Proto, Conns: t.Conns,
-		Depth: t.Depth, Size: t.Size, Rate: t.Rate, Arrival: t.Arrival, Warmup: t.Warmup, Duration: t.Duration}
-	return t, spec.Validate()
+	_, _, err := harness.CPUs(f.cores)
+	return t, err
 }
 
 // newRunner opens the results folder *out (a new one under bench-results
@@ -205,6 +195,34 @@ func newRunner(out *string, log io.Writer) (*harness.Runner, error) {
 		}
 	}
 	return r, nil
+}
+
+// lockRuns takes the run lock for a command that runs trials, or says
+// which run holds it; release drops it.
+func lockRuns(name string, stderr io.Writer) (release func(), err error) {
+	path, fromEnv := runlock.Path()
+	if fromEnv {
+		fmt.Fprintf(stderr, "note: the run lock is %s, from $%s (meant for tests): runs that take the default one are not kept out\n", path, runlock.EnvPath)
+	}
+	l, err := runlock.Acquire(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return func() { l.Release() }, nil
+}
+
+// openRunner takes the run lock and opens the runner (newRunner); done
+// closes the runner and drops the lock.
+func openRunner(name string, out *string, stderr io.Writer) (r *harness.Runner, done func(), err error) {
+	unlock, err := lockRuns(name, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r, err = newRunner(out, stderr); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return r, func() { r.Close(); unlock() }, nil
 }
 
 func memifGenerator(ctx context.Context, spec workloads.Spec, m harness.MemifPath, hooks workloads.Hooks) (*workloads.Report, error) {
@@ -290,11 +308,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	r, err := newRunner(out, stderr)
+	r, done, err := openRunner("run", out, stderr)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer done()
 	m.apply(r)
 	r.Hosts = c.hosts
 	var trials []harness.Trial
@@ -366,6 +384,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	}
+	switch *topology {
+	case "", harness.Loopback, harness.Veth, harness.Hosts:
+	default:
+		return fmt.Errorf("bench: unknown topology %q for --topology (want %s, %s or %s)", *topology, harness.Loopback, harness.Veth, harness.Hosts)
+	}
 	p, err := harness.LoadProfile(*profile)
 	if err != nil {
 		return err
@@ -406,6 +432,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		listSearches(stdout, plans)
 		return nil
 	}
+	unlock, err := lockRuns("bench", stderr)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	defaulted := *out == ""
 	if defaulted {
 		*out = defaultOut()
@@ -526,14 +557,12 @@ func lessonCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("lesson: unexpected argument %q", fs.Arg(0))
+	}
 	if *out == "" {
 		return errors.New("lesson: --out DIR is required")
 	}
-	r, err := newRunner(out, stderr)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	var list []string
 	for _, n := range strings.Split(*names, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -543,6 +572,11 @@ func lessonCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			list = append(list, n)
 		}
 	}
+	r, done, err := openRunner("lesson", out, stderr)
+	if err != nil {
+		return err
+	}
+	defer done()
 	l := r.Lesson(ctx, list)
 	if err := l.Save(*out); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"ringbench/harness"
+	"ringbench/internal/runlock"
 	"ringbench/internal/testenv"
 )
 
@@ -24,7 +26,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	testenv.Main(m)
+	// The run lock of this test process alone: tests in other processes
+	// (another package's, another worktree's) do not refuse each other.
+	lockDir, err := os.MkdirTemp("", "ringbench-test-lock-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(runlock.EnvPath, filepath.Join(lockDir, "run.lock"))
+	testenv.Main(m, func() { os.RemoveAll(lockDir) })
 }
 
 // The contract later work relies on: run writes DIR/results.jsonl with these
@@ -225,32 +234,111 @@ func TestBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
+		// profile, when set, is written to a file whose path replaces
+		// PROFILE in args.
+		profile string
 	}{
-		{[]string{"nosuch"}, "unknown command"},
-		{[]string{"run", "--backend", "nosuch"}, `unknown backend "nosuch"`},
-		{[]string{"run", "--proto", "sctp"}, "sctp"},
-		{[]string{"run", "--proto", "udp", "--size", "2000"}, "1472"},
-		{[]string{"run", "--size", "100000"}, "65536"},
-		{[]string{"run", "--conns", "0"}, "conns"},
-		{[]string{"run", "--rate", "-5"}, "rate"},
-		{[]string{"run", "--workload", "chat"}, "chat"},
-		{[]string{"run", "--topology", "mesh"}, `unknown topology "mesh"`},
-		{[]string{"run", "--backend", "external"}, "--server-cmd"},
-		{[]string{"run", "--backend", "external", "--server-cmd", "srv {port}", "--server-port", "65536"}, "--server-port must be 1-65535"},
-		{[]string{"run", "--backend", "external", "--server-cmd", "srv {port}", "--server-port", "-1"}, "--server-port must be 1-65535"},
-		{[]string{"run", "--server-port", "8080"}, "--server-port is for --backend external only"},
-		{[]string{"run", "--cores", "64"}, "CPUs"},
-		{[]string{"bench", "--profile", "nosuch"}, `unknown profile "nosuch"`},
-		{[]string{"report"}, "want one results folder"},
-		{[]string{"compare", "a"}, "want two results folders"},
+		{[]string{"nosuch"}, "unknown command", ""},
+		{[]string{"run", "--backend", "nosuch"}, `unknown backend "nosuch"`, ""},
+		{[]string{"run", "--proto", "sctp"}, "sctp", ""},
+		{[]string{"run", "--proto", "udp", "--size", "2000"}, "1472", ""},
+		{[]string{"run", "--size", "100000"}, "65536", ""},
+		{[]string{"run", "--conns", "0"}, "conns", ""},
+		{[]string{"run", "--rate", "-5"}, "rate", ""},
+		{[]string{"run", "--workload", "chat"}, "chat", ""},
+		{[]string{"run", "--topology", "mesh"}, `unknown topology "mesh"`, ""},
+		{[]string{"run", "--backend", "external"}, "--server-cmd", ""},
+		{[]string{"run", "--backend", "external", "--server-cmd", "srv {port}", "--server-port", "65536"}, "--server-port must be 1-65535", ""},
+		{[]string{"run", "--backend", "external", "--server-cmd", "srv {port}", "--server-port", "-1"}, "--server-port must be 1-65535", ""},
+		{[]string{"run", "--server-port", "8080"}, "--server-port is for --backend external only", ""},
+		{[]string{"run", "--cores", "64"}, "CPUs", ""},
+		{[]string{"bench", "--profile", "nosuch"}, `unknown profile "nosuch"`, ""},
+		{[]string{"report"}, "want one results folder", ""},
+		{[]string{"compare", "a"}, "want two results folders", ""},
+		// Found by the hardening probes (issue 11): each was accepted, or
+		// refused only once trials ran.
+		{[]string{"bench", "-n", "extra"}, `unexpected argument "extra"`, ""},
+		{[]string{"bench", "-n", "--topology", "nonsense"}, `unknown topology "nonsense"`, ""},
+		{[]string{"run", "--workload", "echo", "--direction", "down"}, `direction "down" applies to stream`, ""},
+		{[]string{"run", "--duration", "1ns"}, "at least 100ms", ""},
+		{[]string{"run", "--backend", "uring-sqpoll", "--opt", "spin_us=100000000000000000"}, "spin_us", ""},
+		{[]string{"run", "--backend", "uring-sqpoll", "--opt", "sq_cpu=99"}, "CPU 99", ""},
+		{[]string{"run", "--backend", "epoll", "--opt", "batch=4"}, "epoll takes no options", ""},
+		{[]string{"run", "--backend", "dpdk", "--proto", "udp", "--opt", "pmd=bogus"}, `pmd="bogus"`, ""},
+		{[]string{"bench", "-n", "--profile", "PROFILE"}, "rate +Inf",
+			"name: x\nbackends: [epoll]\nexperiments: [{workload: echo, rate: [.inf]}]\n"},
+		{[]string{"bench", "-n", "--profile", "PROFILE"}, "repeats -1",
+			"name: x\nbackends: [epoll]\nrepeats: -1\nexperiments: [{workload: echo}]\n"},
+		{[]string{"bench", "-n", "--profile", "PROFILE"}, `unknown topology "nonsense"`,
+			"name: x\nbackends: [epoll]\nexperiments: [{workload: echo, topology: nonsense}]\n"},
+		{[]string{"bench", "-n", "--profile", "PROFILE"}, "sq_cpu",
+			"name: x\nbackends: [uring-sqpoll]\nexperiments: [{workload: echo, options: {sq_cpu: \"99\"}}]\n"},
+		{[]string{"bench", "-n", "--profile", "PROFILE"}, "at least 100ms",
+			"name: x\nbackends: [epoll]\nduration: 1ms\nexperiments: [{workload: echo}]\n"},
+		// 1.92M trials took 11.6 s and 1.8 GB only to list; this is 160000.
+		{[]string{"bench", "-n", "--profile", "PROFILE"}, "more than 10000 trials",
+			"name: x\nbackends: [epoll, uring]\nrepeats: 100\nexperiments: [{workload: echo, size: [1,2,3,4,5,6,7,8], " +
+				"conns: [1,2,3,4,5,6,7,8,9,10], depth: [1,2,3,4,5,6,7,8,9,10]}]\n"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			args := tc.args
+			if tc.profile != "" {
+				path := filepath.Join(t.TempDir(), "p.yaml")
+				if err := os.WriteFile(path, []byte(tc.profile), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append([]string(nil), args...)
+				for i, a := range args {
+					if a == "PROFILE" {
+						args[i] = path
+					}
+				}
+			}
+			if args[0] == "run" {
+				// Should the check be missing, the trial runs: keep it
+				// short and out of the source tree.
+				args = append([]string{"run", "--topology", "loopback", "--warmup", "0s", "--out", t.TempDir()}, args[1:]...)
+			}
 			var out, errOut strings.Builder
-			err := ringbench(context.Background(), tc.args, strings.NewReader(""), &out, &errOut)
+			err := ringbench(context.Background(), args, strings.NewReader(""), &out, &errOut)
 			if err == nil || !strings.Contains(err.Error()+errOut.String(), tc.want) {
 				t.Errorf("error %v (stderr %q), want one mentioning %q", err, errOut.String(), tc.want)
 			}
+			if strings.Contains(errOut.String(), "[1/") {
+				t.Errorf("a trial ran before the input was refused: %q", errOut.String())
+			}
 		})
+	}
+}
+
+// Two runs at once both pinned to the same CPUs with no warning (issue 11,
+// item 13): a second run is refused at once, naming the first's pid; a
+// dry run, which measures nothing, is not.
+func TestSecondRunRefused(t *testing.T) {
+	path, _ := runlock.Path()
+	l, err := runlock.Acquire(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	for _, args := range [][]string{
+		{"run", "--topology", "loopback", "--warmup", "0s", "--duration", "100ms", "--out", t.TempDir()},
+		{"bench", "--validate=false", "--lesson=false", "--topology", "loopback", "--out", t.TempDir()},
+		{"lesson", "--out", t.TempDir()},
+	} {
+		var out, errOut strings.Builder
+		err := ringbench(context.Background(), args, strings.NewReader(""), &out, &errOut)
+		want := fmt.Sprintf("(pid %d) holds %s", os.Getpid(), path)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: %v, want an error saying %q", args, err, want)
+		}
+		if strings.Contains(errOut.String(), "[1/") {
+			t.Errorf("%v: a trial ran: %q", args, errOut.String())
+		}
+	}
+	var out, errOut strings.Builder
+	if err := ringbench(context.Background(), []string{"bench", "-n"}, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Errorf("bench -n while a run holds the lock: %v", err)
 	}
 }
 

@@ -99,12 +99,11 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		trials = append(trials, t)
 	}
-
-	r, err := newRunner(out, stderr)
+	r, done, err := openRunner("ndr", out, stderr)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer done()
 	m.apply(r)
 	r.Hosts = c.hosts
 	fmt.Fprintf(stderr, "ndr: loss ≤ %g, p99 ≤ %g µs, precision %g, into %s\n", s.Loss, s.P99US, s.Precision, *out)

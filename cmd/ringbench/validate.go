@@ -32,6 +32,14 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if fs.NArg() > 0 {
 		return fmt.Errorf("validate takes no arguments, got %q", fs.Args())
 	}
+	if o.Duration < harness.MinDuration {
+		return fmt.Errorf("validate: --duration %v: want at least %v", o.Duration, harness.MinDuration)
+	}
+	unlock, err := lockRuns("validate", stderr)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if *out == "" {
 		*out = defaultOut() + "-validate"
 	}

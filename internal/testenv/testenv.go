@@ -37,13 +37,17 @@ func SkipIfUnsupported(t testing.TB, err error) {
 
 // Main runs the package's tests, then fails the run if a file descriptor or
 // a goroutine outlived them. Use it as: func TestMain(m *testing.M) { testenv.Main(m) }.
-func Main(m *testing.M) {
+// cleanup runs after the tests, before the process exits.
+func Main(m *testing.M, cleanup ...func()) {
 	// The runtime opens its poller's epoll and eventfd with the first timer;
 	// go test starts its -timeout timer only after TestMain begins, so start
 	// one here, or those two descriptors would look leaked.
 	time.AfterFunc(time.Hour, func() {}).Stop()
 	before := TakeSnapshot(nil)
 	code := m.Run()
+	for _, f := range cleanup {
+		f()
+	}
 	if code == 0 {
 		if err := before.Leaks(time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, "leak check:", err)
