@@ -46,8 +46,9 @@ func CalibrateSyscall(tscHz float64) *results.SyscallCost {
 // Lesson runs the middle-ground experiments: the null-syscall calibration,
 // and for each backend, on the veth topology, whether the kernel's tools
 // still see its traffic: an nftables counter rule, an nftables drop rule,
-// and ss.
-func (r *Runner) Lesson(ctx context.Context, names []string) *results.Lesson {
+// and ss. When ctx is done before the last row it returns ctx's error: the
+// rows it has are not the lesson asked for.
+func (r *Runner) Lesson(ctx context.Context, names []string) (*results.Lesson, error) {
 	l := &results.Lesson{Env: r.Env}
 	l.SyscallCost = CalibrateSyscall(r.Env.TSCHz)
 	var why []string
@@ -67,7 +68,7 @@ func (r *Runner) Lesson(ctx context.Context, names []string) *results.Lesson {
 	}
 	if topo == nil {
 		l.NotMeasured = why
-		return l
+		return l, ctx.Err()
 	}
 	for _, name := range names {
 		if ctx.Err() != nil {
@@ -81,7 +82,7 @@ func (r *Runner) Lesson(ctx context.Context, names []string) *results.Lesson {
 		l.Features = append(l.Features, row)
 	}
 	l.NotMeasured = why
-	return l
+	return l, ctx.Err()
 }
 
 // featureRow measures one backend's row with a UDP echo (the protocol every

@@ -434,6 +434,9 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		noteRemote(&rec, remote.runOf(rep))
 	}
 	rec.Env.CyclesSource = rec.CyclesSource
+	if err := meters.Measured(&rec); err != nil {
+		return failed(rec, err)
+	}
 	window := func(cw *window, crep *workloads.Report) meters.Window {
 		return r.meterWindow(t, cw, crep, srv, topo, srvCPUs, cliCPUs, dpdkFamily)
 	}

@@ -212,6 +212,8 @@ func Fill(rec *results.Record, w Window) {
 			v := float64(rec.BackendCounters["busy_cycles"]) / float64(bp)
 			rec.BusyCyclesPerPacket = &v
 		}
+	} else {
+		rec.Notes = append(rec.Notes, results.NoOwnCounters+firstErr(w.A.CountersErr, w.B.CountersErr).Error())
 	}
 
 	if rec.SyscallsByName != nil {
@@ -228,6 +230,22 @@ func Fill(rec *results.Record, w Window) {
 	if w.BusyPolls {
 		rec.Notes = append(rec.Notes, "the server busy-polls: its cores are always busy; compare its own busy_cycles/busy_packets")
 	}
+}
+
+// Measured says why a record filled by Fill and FillLatency measured
+// nothing a report may use, or nil. A single mismatch is a wrong byte
+// echoed: the server is broken, and its figures are not a path's cost.
+// With no op in the window every per-op figure is empty.
+func Measured(rec *results.Record) error {
+	switch given := rec.ErrLost + rec.ErrTimeout; {
+	case rec.ErrMismatch > 0:
+		return fmt.Errorf("%d replies were not the bytes sent: the server echoed wrong bytes", rec.ErrMismatch)
+	case rec.Ops == 0 && given > 0:
+		return fmt.Errorf("every request was lost: none answered, %d lost, %d timed out", rec.ErrLost, rec.ErrTimeout)
+	case rec.Ops == 0:
+		return errors.New("0 ops in the measurement window: nothing was measured")
+	}
+	return nil
 }
 
 // Busy-time sources, as records name them.

@@ -136,6 +136,11 @@ func TestFill(t *testing.T) {
 				t.Errorf("shared %v client-bound %v, want false, true", r.ClientSharesServerCPUs, r.ClientBound)
 			}
 		}},
+		{"no counters of its own is a note", nil, func(t *testing.T, r results.Record) {
+			if r.BackendSyscallsPerOp != nil || !hasNote(r, results.NoOwnCounters+"external") {
+				t.Errorf("backend syscalls %v, notes %q", r.BackendSyscallsPerOp, r.Notes)
+			}
+		}},
 		{"local client cores' busy", nil, func(t *testing.T, r results.Record) {
 			eq(t, "client_busy", r.ClientBusy, 0.5) // cpu0 idle half the wall
 			if r.ClientBusySource != "" {
@@ -211,6 +216,27 @@ func TestFill(t *testing.T) {
 			var r results.Record
 			Fill(&r, w)
 			tc.check(t, r)
+		})
+	}
+}
+
+func TestMeasured(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rec  results.Record
+		want string // "" when the record measured
+	}{
+		{"answered", results.Record{Ops: 1000, ErrLost: 3, ErrReset: 1}, ""},
+		{"one wrong byte", results.Record{Ops: 1000, ErrMismatch: 1}, "1 replies were not the bytes sent"},
+		{"every byte flipped", results.Record{ErrMismatch: 57050}, "57050 replies were not the bytes sent"},
+		{"every request lost", results.Record{ErrLost: 20, ErrTimeout: 4}, "every request was lost: none answered, 20 lost, 4 timed out"},
+		{"nothing at all", results.Record{}, "0 ops in the measurement window"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Measured(&tc.rec)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Measured = %v, want %q", err, tc.want)
+			}
 		})
 	}
 }

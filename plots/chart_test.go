@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"gonum.org/v1/plot/vg"
+
+	"ringbench/results"
 )
 
 // TestCharts checks what each chart says; TestReport/charts checks the
@@ -131,5 +133,24 @@ func checkPNG(t *testing.T, path string, w, h vg.Length) {
 	colours, inked := inkStats(img)
 	if colours < 8 || inked < img.Bounds().Dx()*img.Bounds().Dy()/50 {
 		t.Errorf("%s looks blank: %d colours, %d non-background pixels", path, colours, inked)
+	}
+}
+
+// The own-syscalls cell of a server without counters cites that, not the
+// first note of its records or their flags.
+func TestMeterNoteOwnCounters(t *testing.T) {
+	counters := results.NoOwnCounters + "the server reports no counters of its own"
+	generator := "generator CPUs 95% busy: the generator may limit this trial"
+	for _, tc := range []struct {
+		name  string
+		bound bool
+	}{{"measured", false}, {"client-bound", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := results.Record{Status: results.StatusOK, Ops: 1000, ClientBound: tc.bound, Notes: []string{generator, counters}}
+			g := &results.Group{OK: []results.Record{rec}}
+			if got := meterNote(g, results.MBackendSyscalls); got != counters {
+				t.Errorf("meterNote = %q, want %q", got, counters)
+			}
+		})
 	}
 }

@@ -91,6 +91,17 @@ func (r *run) absentWhy(label string, p point, metric string) string {
 
 // meterNote is what the records say about a meter that was not read.
 func meterNote(g *results.Group, metric string) string {
+	// A server without counters of its own (an external one) is said so,
+	// never with another meter's note or a flag, which say nothing of it.
+	if metric == results.MBackendSyscalls {
+		for _, rec := range g.OK {
+			for _, n := range rec.Notes {
+				if strings.HasPrefix(n, results.NoOwnCounters) {
+					return n
+				}
+			}
+		}
+	}
 	if len(g.OK) > 0 && g.Counted() == 0 {
 		return "every repeat flagged noisy or client-bound, left out"
 	}

@@ -74,15 +74,20 @@ func Summary(dir string, w io.Writer) error {
 // but not both, and the meters' validation, if any.
 func loadRun(dir string) (*run, error) {
 	recs, err := results.Load(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	noFile := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !noFile {
 		return nil, fmt.Errorf("load results: %w", err)
 	}
 	lesson, err := results.LoadLesson(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load lesson: %w", err)
 	}
-	if len(recs) == 0 && lesson == nil {
+	switch {
+	case len(recs) == 0 && lesson == nil && noFile:
 		return nil, fmt.Errorf("load results: no %s or %s in %s", results.JSONLFile, results.LessonFile, dir)
+	case len(recs) == 0 && lesson == nil:
+		// A run interrupted before its first trial ended leaves the file.
+		return nil, fmt.Errorf("load results: %s holds no finished trial, and there is no %s", filepath.Join(dir, results.JSONLFile), results.LessonFile)
 	}
 	validation, err := results.LoadValidation(dir)
 	if err != nil {

@@ -213,9 +213,29 @@ func TestReportWithoutLessonSaysSo(t *testing.T) {
 	}
 }
 
+// A folder with nothing to report says which: no results file, or one
+// that holds no trial yet (a run interrupted before its first ended).
 func TestReportEmptyFolder(t *testing.T) {
-	if err := Report(t.TempDir()); err == nil {
-		t.Fatal("Report of an empty folder succeeded")
+	for _, tc := range []struct {
+		name  string
+		files []string
+		want  string
+	}{
+		{"no file", nil, "no results.jsonl or lesson.json in"},
+		{"empty results", []string{results.JSONLFile}, "results.jsonl holds no finished trial"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := Report(dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Report = %v, want an error saying %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -9,6 +9,11 @@ const (
 	StatusSkipped = "skipped" // the trial could not run here; Error says why
 )
 
+// NoOwnCounters starts the note of a record without the backend's own
+// counters (an external server has none): what the report cites for its
+// own-syscalls column, rather than another meter's note.
+const NoOwnCounters = "own counters not read: "
+
 // Record is one trial: its configuration, every meter, its flags and the
 // environment. It is plain data: JSON field names are the file format.
 // Pointer fields are null when the meter could not be read; a *Note field

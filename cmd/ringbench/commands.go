@@ -327,19 +327,17 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if benchErr != nil {
 		return fmt.Errorf("interrupted: %d finished trials kept in %s", len(recs), *out)
 	}
-	for _, rec := range recs {
-		if rec.Status == results.StatusFailed {
-			return fmt.Errorf("trial failed: %s", rec.Error)
-		}
-	}
-	return nil
+	return verdict(recs, *out, false)
 }
 
 // finish writes the benchmark-format file and the summary of a folder and
-// prints the table.
+// prints the table of recs, when there is anything to show.
 func finish(dir string, recs []results.Record, stdout, stderr io.Writer) error {
 	if err := writeOutputs(dir, stderr); err != nil {
 		return err
+	}
+	if len(recs) == 0 {
+		return nil // interrupted before the first trial ended
 	}
 	plots.PrintTable(stdout, recs)
 	fmt.Fprintf(stdout, "\nresults: %s (%s, %s, %s)\n", dir, results.JSONLFile, results.BenchFile, results.SummaryFile)
@@ -355,6 +353,9 @@ func writeOutputs(dir string, stderr io.Writer) error {
 	}
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "warning: %s: %s\n", filepath.Join(dir, results.JSONLFile), w)
+	}
+	if len(all) == 0 {
+		return nil // no trial has ended: nothing to summarise
 	}
 	if err := outdir.WriteFile(filepath.Join(dir, results.BenchFile), func(w io.Writer) error { return results.WriteBenchfmt(w, all) }); err != nil {
 		return err
@@ -478,28 +479,40 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	fmt.Fprintf(stderr, "profile %s: %d trials into %s, order --seed %d\n", p.Name, len(trials), *out, p.Seed)
-	recs, benchErr := harness.Bench(ctx, r, trials, stderr)
-	if benchErr == nil && *lesson {
+	recs, _ := harness.Bench(ctx, r, trials, stderr)
+	if ctx.Err() == nil && *lesson {
 		fmt.Fprintln(stderr, "lesson: kernel features per path and the null-syscall cost")
-		l := r.Lesson(ctx, lessonBackends(trials))
-		if err := l.Save(*out); err != nil {
-			return err
+		// An interrupted lesson is not saved: its rows are not the
+		// lesson asked for.
+		if l, err := r.Lesson(ctx, lessonBackends(trials)); err == nil {
+			if err := l.Save(*out); err != nil {
+				return err
+			}
 		}
 	}
-	if benchErr == nil && len(plans) > 0 {
-		benchErr = runSearches(ctx, r, *out, plans, stdout, stderr)
+	var searchErr error
+	if ctx.Err() == nil && len(plans) > 0 {
+		searchErr = runSearches(ctx, r, *out, plans, stdout, stderr)
 	}
 	if err := finish(*out, recs, stdout, stderr); err != nil {
 		return err
 	}
-	if *report && benchErr == nil {
+	// An interrupted run has no report: the report is what gets
+	// published, and its figures would be a part presented as the whole.
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %d finished trials kept in %s, no report; `ringbench report %s` renders them", len(recs), *out, *out)
+	}
+	if searchErr != nil {
+		return searchErr
+	}
+	if *report {
 		if err := plots.Report(*out); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, results.ReportHTML))
 	}
-	if benchErr != nil {
-		return fmt.Errorf("interrupted: %d finished trials kept in %s; `ringbench report %s` renders them", len(recs), *out, *out)
+	if err := verdict(recs, *out, true); err != nil {
+		return err
 	}
 	if validation != nil && !validation.Passed() {
 		// Everything ran and is kept, and the report says at its top that
@@ -577,7 +590,10 @@ func lessonCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer done()
-	l := r.Lesson(ctx, list)
+	l, err := r.Lesson(ctx, list)
+	if err != nil {
+		return fmt.Errorf("lesson: %w; nothing saved", err)
+	}
 	if err := l.Save(*out); err != nil {
 		return err
 	}

@@ -10,8 +10,12 @@
 //     its maximum sustainable rate (every step a trial there) and appends a
 //     line per backend to DIR/ndr.jsonl;
 //  2. when the trials end, the benchmark-format file and the summary table
-//     are written, and bench runs the lesson and renders the report;
+//     are written, and bench runs the lesson and renders the report
+//     (neither after an interrupt);
 //  3. report, compare and lesson work on results folders; doctor and
 //     backends describe this machine; serve and dpdkgen are the internal
-//     processes the harness starts.
+//     processes the harness starts;
+//  4. exit (exit.go) prints the command's error once and turns it into
+//     the exit status README.md lists: an interrupt's, whatever the
+//     command returned, else a failed trial's, a skipped one's or usage's.
 package main

@@ -438,7 +438,7 @@ func TestHostsLostSession(t *testing.T) {
 	}()
 	recs, stderr, err := runHosts(context.Background(), t, append(h.args(remoteDir), "--backend", "epoll", "--conns", "2",
 		"--repeats", "2", "--duration", "2s", "--cpu-profile=false", "--count-syscalls=false")...)
-	if err == nil || !strings.Contains(err.Error(), "trial failed") {
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 trials failed") {
 		t.Errorf("run: %v, want a failed trial", err)
 	}
 	var gen int
