@@ -201,7 +201,7 @@ func newRunner(out *string, log io.Writer) (*harness.Runner, error) {
 }
 
 func memifGenerator(ctx context.Context, spec workloads.Spec, m harness.MemifPath, hooks workloads.Hooks) (*workloads.Report, error) {
-	return dpdk.Generate(ctx, spec, dpdk.GenOptions{Socket: m.Socket, CPUs: m.CPUs, Hugepages: m.Hugepages,
+	return dpdk.Generate(ctx, spec, dpdk.GenOptions{Socket: m.Socket, CPUs: m.CPUs, Queues: m.Queues, Hugepages: m.Hugepages,
 		ServerIP: m.Server.Addr(), ServerPort: int(m.Server.Port()), BeforeClose: m.BeforeClose}, hooks)
 }
 
