@@ -206,7 +206,7 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 		s.netdev = append(s.netdev, netdevSetting{k, v})
 	}
 	if n := len(s.lcores); n > 1 {
-		if reason := s.multiCoreRefusal(); reason != "" {
+		if reason := s.multiCoreRefusal(n); reason != "" {
 			return s, &backends.NotSupportedError{Feature: fmt.Sprintf("dpdk on %d cores", n), Reason: reason}
 		}
 		s.vdev = multiQueueVdev(s.chosenPMD, s.vdev, n)
@@ -235,17 +235,19 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 	return s, nil
 }
 
-// multiCoreRefusal says why the port cannot take one queue pair per core,
-// or "" when it can: memif carries N queue pairs (the peer picks the
-// queue: ringbench's generator sends each flow on queue flow mod N),
-// net_af_packet's N sockets share a fanout group that spreads flows by
+// multiCoreRefusal says why the port cannot take n queue pairs, one per
+// core, or "" when it can: memif carries n queue pairs (the peer picks the
+// queue: ringbench's generator sends each flow on queue flow mod n),
+// net_af_packet's n sockets share a fanout group that spreads flows by
 // their hash, and a NIC or an override spreads them by RSS, which the port
 // setup asks for and refuses without (openPort).
-func (s serverSettings) multiCoreRefusal() string {
+func (s serverSettings) multiCoreRefusal(n int) string {
 	if s.chosenPMD == PMDAFXDP {
-		return "net_af_xdp binds one AF_XDP socket per interface queue (queue_count=N), and the harness's veth ends " +
-			"have one rx queue: veth delivers a frame on the rx queue numbered as the sender's tx queue, so it " +
-			"needs a veth made with numrxqueues and numtxqueues N, which the harness does not make; use pmd=af_packet"
+		// The PMD's init_internals checks queue_count against the
+		// combined count; a veth's N queues are rx and tx channels.
+		return fmt.Sprintf("net_af_xdp (DPDK 22.11) allows queue_count up to the interface's combined channels "+
+			"(ETHTOOL_GCHANNELS), and veth reports none, so it binds one queue whatever numrxqueues the veth has "+
+			"(queue_count=%d refused); use pmd=af_packet (fanout), or a NIC through pci= (RSS)", n)
 	}
 	return ""
 }

@@ -116,7 +116,7 @@ func TestParseServerConfigCores(t *testing.T) {
 			"net_memif0,role=server,id=0,socket=/m,socket-abstract=no", false, ""},
 		{"override spreads by RSS", []int{0, 1}, map[string]string{OptVdev: "net_null0"}, "", false, "net_null0", true, ""},
 		{"pci spreads by RSS", []int{0, 1}, map[string]string{OptPCI: "0000:3b:00.0"}, "", false, "", true, ""},
-		{"af_xdp on a single-queue veth", []int{0, 1}, nil, "veth0", true, "", false, "numrxqueues and numtxqueues N"},
+		{"af_xdp on a single-queue veth", []int{0, 1}, nil, "veth0", true, "", false, "allows queue_count up to the interface's combined channels"},
 		{"a cpu twice", []int{1, 1}, nil, "veth0", false, "", false, "cpu 1 named twice"},
 		{"a negative cpu", []int{0, -1}, nil, "veth0", false, "", false, "cpu -1 outside"},
 	} {
