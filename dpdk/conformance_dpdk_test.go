@@ -166,7 +166,7 @@ func TestConformance(t *testing.T) {
 			return c, err
 		},
 		Skip: map[backendtest.Check]string{
-			backendtest.CheckTwoLoops: "one lcore polls the port's one queue pair",
+			backendtest.CheckTwoLoops: "net_af_xdp takes one queue on a veth (multiCoreRefusal); two lcores are tested on memif and af_packet (cores_dpdk_test.go)",
 		},
 	})
 }
