@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,8 +53,11 @@ const (
 // serverSettings is a Config checked and resolved into what the EAL and the
 // reflector need.
 type serverSettings struct {
-	rules     Reflector
-	lcore     int
+	rules Reflector
+	// lcores: lcores[q] polls queue pair q; lcores[0] is the EAL's main
+	// lcore. One per Config.CPUs, or the first CPU allowed.
+	lcores    []int
+	needRSS   bool   // the port must spread flows over the queues itself (a NIC, an override)
 	vdev      string // empty with pci
 	pci       string
 	noHuge    bool
@@ -109,20 +113,21 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 	if cfg.Service == backends.Source && (cfg.MsgSize < backends.SourceHeader || cfg.MsgSize > backends.MaxUDPPayload) {
 		return s, fmt.Errorf("check config: source MsgSize %d outside [%d, %d]", cfg.MsgSize, backends.SourceHeader, backends.MaxUDPPayload)
 	}
-	switch len(cfg.CPUs) {
-	case 0:
+	s.lcores = cfg.CPUs
+	if len(s.lcores) == 0 {
 		cpu, err := firstAllowedCPU()
 		if err != nil {
 			return s, err
 		}
-		s.lcore = cpu
-	case 1:
-		s.lcore = cfg.CPUs[0]
-	default:
-		s.lcore = cfg.CPUs[0] // refused below, with the port's reason
+		s.lcores = []int{cpu}
 	}
-	if s.lcore < 0 {
-		return s, fmt.Errorf("check config: cpu %d", s.lcore)
+	for i, c := range s.lcores {
+		if c < 0 || c >= maxLcore {
+			return s, fmt.Errorf("check config: cpu %d outside [0, %d)", c, maxLcore)
+		}
+		if slices.Contains(s.lcores[:i], c) {
+			return s, fmt.Errorf("check config: cpu %d named twice (one lcore per core)", c)
+		}
 	}
 
 	switch h := opt[OptHugepages]; h {
@@ -200,8 +205,12 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 		}
 		s.netdev = append(s.netdev, netdevSetting{k, v})
 	}
-	if len(cfg.CPUs) > 1 {
-		return s, &backends.NotSupportedError{Feature: fmt.Sprintf("dpdk on %d cores", len(cfg.CPUs)), Reason: s.multiCoreReason()}
+	if n := len(s.lcores); n > 1 {
+		if reason := s.multiCoreRefusal(n); reason != "" {
+			return s, &backends.NotSupportedError{Feature: fmt.Sprintf("dpdk on %d cores", n), Reason: reason}
+		}
+		s.vdev = multiQueueVdev(s.chosenPMD, s.vdev, n)
+		s.needRSS = s.chosenPMD == ""
 	}
 	if cfg.Options[OptPMD] != "" && s.chosenPMD != PMDAFXDP && s.chosenPMD != PMDAFPacket {
 		return s, fmt.Errorf("check config: %s applies to Iface only", OptPMD)
@@ -226,27 +235,30 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 	return s, nil
 }
 
-// multiCoreReason says why the server refuses more than one core on the
-// port it was given. The loop is one lcore polling one queue pair; what N
-// lcores on N queues would need, and what stands in the way, is the
-// driver's.
-func (s serverSettings) multiCoreReason() string {
-	const one = "one lcore polls one queue pair (dpdk-testpmd, as ringbench runs it, too: --nb-cores=1)"
-	switch {
-	case s.chosenPMD == PMDAFXDP:
-		return one + "; net_af_xdp could bind N AF_XDP sockets (queue_count=N) to a veth made with N queues, " +
-			"but veth has no RSS: a frame arrives on the queue matching the sending socket's transmit queue, " +
-			"and the harness makes single-queue veths"
-	case s.chosenPMD == PMDAFPacket:
-		return one + "; net_af_packet (qpairs=N) would spread flows by the kernel's fanout hash, " +
-			"N sockets each polled with syscalls"
-	case s.chosenPMD == "memif":
-		return one + "; net_memif can carry N queue pairs, but ringbench's memif generator drives one, " +
-			"so the load would land on one queue"
-	case s.pci != "":
-		return one + "; a NIC with RSS could spread flows over N queues for N lcores, which this server does not set up"
+// multiCoreRefusal says why the port cannot take n queue pairs, one per
+// core, or "" when it can: memif carries n queue pairs (the peer picks the
+// queue: ringbench's generator sends each flow on queue flow mod n),
+// net_af_packet's n sockets share a fanout group that spreads flows by
+// their hash, and a NIC or an override spreads them by RSS, which the port
+// setup asks for and refuses without (openPort).
+func (s serverSettings) multiCoreRefusal(n int) string {
+	if s.chosenPMD == PMDAFXDP {
+		// The PMD's init_internals checks queue_count against the
+		// combined count; a veth's N queues are rx and tx channels.
+		return fmt.Sprintf("net_af_xdp (DPDK 22.11) allows queue_count up to the interface's combined channels "+
+			"(ETHTOOL_GCHANNELS), and veth reports none, so it binds one queue whatever numrxqueues the veth has "+
+			"(queue_count=%d refused); use pmd=af_packet (fanout), or a NIC through pci= (RSS)", n)
 	}
-	return one + "; a --vdev override has whatever queues its driver offers, which this server does not set up"
+	return ""
+}
+
+// multiQueueVdev is the --vdev of a port driven by n lcores.
+func multiQueueVdev(pmd, vdev string, n int) string {
+	switch pmd {
+	case PMDAFPacket:
+		return strings.Replace(vdev, ",qpairs=1", ",qpairs="+strconv.Itoa(n), 1)
+	}
+	return vdev
 }
 
 // ifaceVdev is the --vdev for a kernel interface driven by pmd.
@@ -263,13 +275,26 @@ func memifVdev(socket, role string) string {
 	return "net_memif0,role=" + role + ",id=0,socket=" + socket + ",socket-abstract=no"
 }
 
-// ealArgs is the EAL command line for one port on one lcore. --in-memory
+// maxLcore bounds the CPU numbers an lcore may take (DPDK 22.11's
+// RTE_MAX_LCORE in Debian's build).
+const maxLcore = 128
+
+// ealArgs is the EAL command line for one port on lcores, the first the
+// main lcore. --in-memory
 // (or, with --no-huge, which cannot go with it, --no-shconf) and a unique
 // file prefix keep two DPDK processes on one machine (server and generator)
 // from sharing runtime files; the EAL still makes runtimeDir(prefix), which
 // its owner removes after.
-func ealArgs(lcore int, vdev, pci string, noHuge bool, prefix string) []string {
-	args := []string{"ringbench", "-l", strconv.Itoa(lcore), "--log-level=*:warning", "--no-telemetry", "--file-prefix", prefix}
+func ealArgs(lcores []int, vdev, pci string, noHuge bool, prefix string) []string {
+	list := make([]string, len(lcores))
+	for i, l := range lcores {
+		list[i] = strconv.Itoa(l)
+	}
+	args := []string{"ringbench", "-l", strings.Join(list, ","), "--log-level=*:warning", "--no-telemetry", "--file-prefix", prefix}
+	if len(lcores) > 1 {
+		// Else the EAL's main lcore is the lowest numbered.
+		args = append(args, "--main-lcore", list[0])
+	}
 	if noHuge {
 		args = append(args, "--no-huge", "-m", "128", "--no-shconf")
 	} else {

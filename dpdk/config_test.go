@@ -47,29 +47,16 @@ func TestParseServerConfig(t *testing.T) {
 		{"tcp", func(c *backends.Config) { c.Proto = backends.TCP }, false, "", 0, "no kernel TCP stack"},
 		{"busy-poll settings on af_packet", func(c *backends.Config) { c.Options = map[string]string{OptNapiDeferHardIRQs: "2"} }, false, "", 0, "af_xdp port only"},
 		{"bad gro_flush_timeout", func(c *backends.Config) { c.Options = map[string]string{OptGROFlushTimeout: "-1"} }, true, "", 0, "whole number"},
-		{"two cores on af_xdp", func(c *backends.Config) { c.CPUs = []int{0, 1} }, true, "", 0, "veth has no RSS"},
-		{"two cores on af_packet", func(c *backends.Config) { c.CPUs = []int{0, 1} }, false, "", 0, "fanout hash"},
-		{"two cores on memif", func(c *backends.Config) {
-			c.CPUs = []int{0, 1}
-			c.Iface = ""
-			c.Options = map[string]string{OptMemifSocket: "/tmp/m.sock"}
-		}, false, "", 0, "generator drives one"},
 		{"source needs a size", func(c *backends.Config) { c.Service = backends.Source; c.MsgSize = 4 }, false, "", 0, "MsgSize"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base()
 			tc.edit(&cfg)
-			st, err := parseServerConfig(cfg, func() bool { return tc.afxdp }, no)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			st, ok := parseChecked(t, cfg, tc.afxdp, tc.wantErr)
+			if !ok {
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.vdev != tc.wantVdev || st.rules.UDPChecksum != tc.wantCsum || st.lcore != 1 || !st.noHuge {
+			if st.vdev != tc.wantVdev || st.rules.UDPChecksum != tc.wantCsum || !slices.Equal(st.lcores, []int{1}) || !st.noHuge {
 				t.Errorf("settings %+v, want vdev %q checksum %d on lcore 1 without hugepages", st, tc.wantVdev, tc.wantCsum)
 			}
 			if st.rules.Port != DefaultPort || st.rules.IP.String() != "10.203.0.1" {
@@ -93,6 +80,70 @@ func TestParseServerConfig(t *testing.T) {
 	}
 }
 
+// parseChecked parses cfg (no hugepages free) and checks its error against
+// wantErr, a part of the message or "" for none; ok says there are settings
+// to check.
+func parseChecked(t *testing.T, cfg backends.Config, afxdp bool, wantErr string) (st serverSettings, ok bool) {
+	t.Helper()
+	st, err := parseServerConfig(cfg, func() bool { return afxdp }, func() bool { return false })
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want %q", err, wantErr)
+		}
+		return st, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, true
+}
+
+// One lcore per core, each on a queue pair of its own: every port kind
+// takes N queues or is refused with what it lacks.
+func TestParseServerConfigCores(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		cpus     []int
+		options  map[string]string
+		iface    string
+		afxdp    bool
+		wantVdev string
+		wantRSS  bool
+		wantErr  string
+	}{
+		{"af_packet spreads by fanout hash", []int{0, 1}, nil, "veth0", false, "net_af_packet0,iface=veth0,qpairs=2", false, ""},
+		{"memif: the peer picks the queue", []int{1, 0}, map[string]string{OptMemifSocket: "/m"}, "", false,
+			"net_memif0,role=server,id=0,socket=/m,socket-abstract=no", false, ""},
+		{"override spreads by RSS", []int{0, 1}, map[string]string{OptVdev: "net_null0"}, "", false, "net_null0", true, ""},
+		{"pci spreads by RSS", []int{0, 1}, map[string]string{OptPCI: "0000:3b:00.0"}, "", false, "", true, ""},
+		{"af_xdp on a single-queue veth", []int{0, 1}, nil, "veth0", true, "", false, "allows queue_count up to the interface's combined channels"},
+		{"a cpu twice", []int{1, 1}, nil, "veth0", false, "", false, "cpu 1 named twice"},
+		{"a negative cpu", []int{0, -1}, nil, "veth0", false, "", false, "cpu -1 outside"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := backends.Config{Proto: backends.UDP, Service: backends.Echo, CPUs: tc.cpus, Iface: tc.iface, Options: tc.options}
+			st, ok := parseChecked(t, cfg, tc.afxdp, tc.wantErr)
+			if !ok {
+				return
+			}
+			if st.vdev != tc.wantVdev || st.needRSS != tc.wantRSS || !slices.Equal(st.lcores, tc.cpus) {
+				t.Errorf("vdev %q, needRSS %v, lcores %v; want %q, %v, %v", st.vdev, st.needRSS, st.lcores, tc.wantVdev, tc.wantRSS, tc.cpus)
+			}
+		})
+	}
+	var nse *backends.NotSupportedError
+	_, err := parseServerConfig(backends.Config{Proto: backends.UDP, CPUs: []int{0, 1}, Iface: "veth0"}, func() bool { return true }, func() bool { return false })
+	if !errors.As(err, &nse) || nse.Feature != "dpdk on 2 cores" {
+		t.Errorf("af_xdp on 2 cores: %v, want a NotSupportedError for dpdk on 2 cores", err)
+	}
+	// testpmd forwards on one lcore and one queue pair, its reference point.
+	_, err = newTestpmd(backends.Config{Proto: backends.UDP, Service: backends.Echo, CPUs: []int{0, 1},
+		Options: map[string]string{OptMemifSocket: "/m", OptHugepages: "0"}})
+	if !errors.As(err, &nse) || !strings.Contains(nse.Reason, "--nb-cores=1") {
+		t.Errorf("dpdk-testpmd on 2 cores: %v, want a NotSupportedError naming --nb-cores=1", err)
+	}
+}
+
 func TestEALArgs(t *testing.T) {
 	for _, tc := range []struct {
 		noHuge  bool
@@ -104,7 +155,7 @@ func TestEALArgs(t *testing.T) {
 		{false, "", []string{"--in-memory", "--no-pci"}, "--no-huge"},
 		{false, "0000:3b:00.0", []string{"-a", "0000:3b:00.0"}, "--no-pci"},
 	} {
-		args := ealArgs(3, "net_null0", tc.pci, tc.noHuge, "p")
+		args := ealArgs([]int{3}, "net_null0", tc.pci, tc.noHuge, "p")
 		for _, w := range tc.want {
 			if !slices.Contains(args, w) {
 				t.Errorf("ealArgs(noHuge=%v, pci=%q) = %v, lacks %s", tc.noHuge, tc.pci, args, w)
@@ -113,6 +164,14 @@ func TestEALArgs(t *testing.T) {
 		if slices.Contains(args, tc.mustNot) {
 			t.Errorf("ealArgs(noHuge=%v, pci=%q) = %v, has %s", tc.noHuge, tc.pci, args, tc.mustNot)
 		}
+		if slices.Contains(args, "--main-lcore") {
+			t.Errorf("ealArgs on one lcore = %v: the main lcore is the only one", args)
+		}
+	}
+	// The first CPU is the main lcore even when it is not the lowest.
+	args := strings.Join(ealArgs([]int{3, 1}, "", "", true, "p"), " ")
+	if !strings.Contains(args, "-l 3,1 ") || !strings.Contains(args, "--main-lcore 3") {
+		t.Errorf("ealArgs on lcores 3 and 1 = %s, want -l 3,1 --main-lcore 3", args)
 	}
 }
 

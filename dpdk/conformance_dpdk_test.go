@@ -121,7 +121,12 @@ func (p *serverProcess) Close() error {
 	p.closed = true
 	fmt.Fprintln(p.stdin, "counters")
 	if line, err := p.expect("counters"); err == nil {
-		json.Unmarshal([]byte(line), &p.last)
+		// A fresh value: decoding into p.last would write into the Extra
+		// map that an earlier Counters handed out.
+		var c backends.Counters
+		if json.Unmarshal([]byte(line), &c) == nil {
+			p.last = c
+		}
 	}
 	fmt.Fprintln(p.stdin, "close")
 	got, err := p.expect("closed")
@@ -161,7 +166,7 @@ func TestConformance(t *testing.T) {
 			return c, err
 		},
 		Skip: map[backendtest.Check]string{
-			backendtest.CheckTwoLoops: "one lcore polls the port's one queue pair",
+			backendtest.CheckTwoLoops: "net_af_xdp takes one queue on a veth (multiCoreRefusal); two lcores are tested on memif and af_packet (cores_dpdk_test.go)",
 		},
 	})
 }

@@ -6,20 +6,23 @@
 // Data flow of a server ("dpdk"):
 //
 //  1. New checks the Config and its Options, then initialises the EAL once
-//     per process: the lcore on the server CPU, --no-pci unless a PCI address
+//     per process: an lcore on each server CPU, --no-pci unless a PCI address
 //     is set, --no-huge when no hugepages are reserved, and one --vdev
 //     (net_af_xdp or net_af_packet on Config.Iface, net_memif, or an override).
-//  2. It sets up the port: a mempool, one RX and one TX queue, all on the
+//  2. It sets up the port: a mempool, one RX and TX queue pair per lcore
+//     (RSS over them where the port itself must spread flows), all on the
 //     port's NUMA node (the lcore's for a virtual device), burst 32; an
 //     af_xdp port's interface gets the busy-poll settings the options ask
 //     for, put back at Close.
-//  3. The reflector loop runs in C on a locked, pinned Go thread: one cgo call
-//     that loops until a stop flag is set. Each burst is received, every frame
+//  3. The reflector loop runs in C, one per queue pair: on the main lcore, a
+//     locked, pinned Go thread in one cgo call, and on each worker lcore by
+//     rte_eal_remote_launch; each loops until its stop flag is set. Each burst is received, every frame
 //     is judged by the rules Reflector.Reflect states in Go (ARP reply, UDP
 //     echo with swapped addresses and valid checksums, sink, or a counted
 //     drop), and the replies go out in one tx burst.
-//  4. Counters reads the loop's counters (one C struct) and the port's
-//     statistics; Close stops the loop, then stops and closes the port. The
+//  4. Counters reads the loops' counters (one C struct each, summed) and the
+//     port's statistics; Close stops every loop and waits for each, then
+//     stops and closes the port. The
 //     EAL lives until the process exits (ealInit says why it is never
 //     cleaned up), which a server's process does right after Close.
 //

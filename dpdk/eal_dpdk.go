@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"unsafe"
+
+	"ringbench/backends"
 )
 
 // built says the cgo binding is compiled in.
@@ -70,11 +72,23 @@ type port struct {
 	pool *C.struct_rte_mempool
 }
 
-func openPort(desc int) (*port, error) {
+// openPort opens the EAL's one port with queues rx and tx queues of desc
+// descriptors. needRSS: the port itself must spread flows over them (a NIC
+// or an override; memif's peer and the kernel under af_packet pick the
+// queue themselves); a port that cannot is a NotSupportedError.
+func openPort(desc, queues int, needRSS bool) (*port, error) {
 	var p port
 	var mac [6]C.uint8_t
-	var msg [256]C.char
-	if C.rb_port_open(C.uint16_t(desc), &p.id, &mac[0], &p.pool, &msg[0], C.int(len(msg))) != 0 {
+	var msg [512]C.char
+	rss := C.int(0)
+	if needRSS {
+		rss = 1
+	}
+	switch C.rb_port_open(C.uint16_t(desc), C.uint16_t(queues), rss, &p.id, &mac[0], &p.pool, &msg[0], C.int(len(msg))) {
+	case 0:
+	case C.RB_PORT_NO_RSS:
+		return nil, &backends.NotSupportedError{Feature: fmt.Sprintf("dpdk on %d cores", queues), Reason: C.GoString(&msg[0])}
+	default:
 		return nil, fmt.Errorf("open port: %s", C.GoString(&msg[0]))
 	}
 	for i := range mac {

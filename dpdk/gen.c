@@ -57,18 +57,52 @@ static inline void advance(struct rb_gen *g)
 		g->next_tsc += g->interval_tsc;
 }
 
-// send_burst sends what was built with retries (the server's ring being full
-// is backpressure), and returns how many left.
-static uint16_t send_burst(struct rb_gen *g, struct rte_mbuf **tx, uint16_t n)
+static inline uint16_t queue_of(const struct rb_gen *g, uint64_t seq) { return (uint16_t)(seq % g->conns % g->nq); }
+
+// send_burst sends what was built on queue q with retries (the server's ring
+// being full is backpressure), and returns how many left.
+static uint16_t send_burst(struct rb_gen *g, uint16_t q, struct rte_mbuf **tx, uint16_t n)
 {
 	uint16_t sent = 0;
 	for (int tries = 0; sent < n && tries < 1000; tries++)
-		sent += rte_eth_tx_burst(g->port_id, 0, tx + sent, n - sent);
+		sent += rte_eth_tx_burst(g->port_id, q, tx + sent, n - sent);
 	if (sent < n) {
 		g->c.tx_full += n - sent;
 		rte_pktmbuf_free_bulk(tx + sent, n - sent);
 	}
 	g->c.sent += sent;
+	return sent;
+}
+
+// send_queues sends n built frames, frame i on queue qs[i], one burst per
+// queue (a pass over the burst per queue: nq is small), and returns how
+// many left; the slots of those refused go to unsent.
+static uint16_t send_queues(struct rb_gen *g, struct rte_mbuf **tx, const uint32_t *slots, const uint16_t *qs, uint16_t n,
+			    uint32_t *unsent, uint16_t *nunsent)
+{
+	*nunsent = 0;
+	if (g->nq == 1) {
+		uint16_t sent = send_burst(g, 0, tx, n);
+		for (uint16_t i = sent; i < n; i++)
+			unsent[(*nunsent)++] = slots[i];
+		return sent;
+	}
+	struct rte_mbuf *b[BURST];
+	uint32_t bs[BURST];
+	uint16_t sent = 0;
+	for (uint16_t q = 0; q < g->nq; q++) {
+		uint16_t k = 0;
+		for (uint16_t i = 0; i < n; i++) {
+			if (qs[i] == q) {
+				b[k] = tx[i];
+				bs[k++] = slots[i];
+			}
+		}
+		uint16_t s = k ? send_burst(g, q, b, k) : 0;
+		sent += s;
+		for (uint16_t i = s; i < k; i++)
+			unsent[(*nunsent)++] = bs[i];
+	}
 	return sent;
 }
 
@@ -106,8 +140,8 @@ static void start(struct rb_gen *g, uint64_t now)
 static void send_requests(struct rb_gen *g, uint64_t now)
 {
 	struct rte_mbuf *tx[BURST];
-	uint32_t slots[BURST];
-	uint16_t want;
+	uint32_t slots[BURST], unsent[BURST];
+	uint16_t qs[BURST], want;
 	if (g->open_loop) {
 		want = 0;
 		for (uint64_t t = g->next_tsc; want < BURST && t <= now; want++)
@@ -140,6 +174,8 @@ static void send_requests(struct rb_gen *g, uint64_t now)
 		} else {
 			seq = g->next_seq++;
 		}
+		qs[n] = queue_of(g, seq);
+		slots[n] = 0;
 		if (g->mode == RB_GEN_ECHO) {
 			uint32_t s = slot_of(g, seq);
 			struct rb_slot *sl = &g->slots[s];
@@ -155,19 +191,20 @@ static void send_requests(struct rb_gen *g, uint64_t now)
 	}
 	if (n < want)
 		rte_pktmbuf_free_bulk(tx + n, want - n);
-	uint16_t sent = send_burst(g, tx, n);
+	uint16_t nunsent;
+	uint16_t sent = send_queues(g, tx, slots, qs, n, unsent, &nunsent);
 	if (g->mode == RB_GEN_STREAM_UP) {
 		g->c.ops += sent;
 		g->c.bytes += (uint64_t)sent * g->size;
 	}
-	for (uint16_t i = sent; i < n && g->mode == RB_GEN_ECHO; i++) {
+	for (uint16_t i = 0; i < nunsent && g->mode == RB_GEN_ECHO; i++) {
 		// Not sent (counted in tx_full, not lost: it never reached the
 		// server): the slot is free again.
-		struct rb_slot *sl = &g->slots[slots[i]];
+		struct rb_slot *sl = &g->slots[unsent[i]];
 		sl->busy = 0;
 		if (!g->open_loop) {
 			sl->seq += g->nslots;
-			push_ready(g, slots[i]);
+			push_ready(g, unsent[i]);
 		}
 	}
 }
@@ -201,10 +238,10 @@ static inline void hist_record(struct rb_gen *g, uint64_t ns)
 	g->hist[hist_index(ns)]++;
 }
 
-static uint16_t receive(struct rb_gen *g)
+static uint16_t receive_queue(struct rb_gen *g, uint16_t q)
 {
 	struct rte_mbuf *rx[BURST];
-	uint16_t n = rte_eth_rx_burst(g->port_id, 0, rx, BURST);
+	uint16_t n = rte_eth_rx_burst(g->port_id, q, rx, BURST);
 	if (n == 0)
 		return 0;
 	uint64_t now = rte_rdtsc();
@@ -241,6 +278,14 @@ static uint16_t receive(struct rb_gen *g)
 		}
 	}
 	rte_pktmbuf_free_bulk(rx, n);
+	return n;
+}
+
+static uint16_t receive(struct rb_gen *g)
+{
+	uint16_t n = 0;
+	for (uint16_t q = 0; q < g->nq; q++)
+		n += receive_queue(g, q);
 	return n;
 }
 

@@ -31,6 +31,11 @@ struct rb_gen_counters {
 
 struct rb_gen {
 	uint16_t port_id;
+	// nq queue pairs, one per server lcore: memif has no RSS, so the
+	// generator spreads flows itself, connection c on queue c mod nq, and
+	// polls every queue for replies (the server answers on the queue pair
+	// a request came in on).
+	uint16_t nq;
 	struct rte_mempool *pool;
 	uint8_t hdr[42]; // Ethernet, IPv4 and UDP headers of every request
 	uint16_t size;   // payload bytes

@@ -43,11 +43,11 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 	// (ignoreSIGPIPE says why).
 	ignoreSIGPIPE()
 	prefix := filePrefix("gen")
-	if err := ealInit(ealArgs(req.Lcore, memifVdev(req.Socket, "client"), "", !req.Hugepages, prefix)); err != nil {
+	if err := ealInit(ealArgs([]int{req.Lcore}, memifVdev(req.Socket, "client"), "", !req.Hugepages, prefix)); err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, removeRuntimeDir(prefix)) }()
-	p, err := openPort(1024)
+	p, err := openPort(1024, req.Queues, false)
 	if err != nil {
 		return err
 	}
@@ -148,6 +148,7 @@ func newGen(req genRequest, p *port) (*C.struct_rb_gen, func()) {
 	s := req.Spec
 	g := (*C.struct_rb_gen)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_rb_gen{}))))
 	g.port_id = p.id
+	g.nq = C.uint16_t(req.Queues)
 	g.pool = p.pool
 	g.size = C.uint16_t(s.Size)
 	g.server_port = C.uint16_t(req.ServerPort)

@@ -28,6 +28,11 @@ type GenOptions struct {
 	// CPUs: the generator's lcore is CPUs[0]; empty means the first CPU
 	// the process may run on.
 	CPUs []int
+	// Queues is how many queue pairs the server's port has, one per
+	// server core (default 1). memif has no RSS: the generator sends
+	// connection c on queue c mod Queues, so with Conns ≥ Queues every
+	// server lcore gets load, and polls every queue for the echoes.
+	Queues int
 	// Hugepages lets the generator's EAL use reserved 2 MiB pages; false
 	// runs it with --no-huge.
 	Hugepages bool
@@ -62,6 +67,7 @@ type genRequest struct {
 	Spec       workloads.Spec `json:"spec"`
 	Socket     string         `json:"socket"`
 	Lcore      int            `json:"lcore"`
+	Queues     int            `json:"queues"`
 	Hugepages  bool           `json:"hugepages"`
 	ServerMAC  string         `json:"server_mac,omitempty"`
 	ServerIP   netip.Addr     `json:"server_ip"`
@@ -189,8 +195,11 @@ func genRequestFor(spec workloads.Spec, opt GenOptions) (genRequest, error) {
 	if opt.Socket == "" || !opt.ServerIP.Is4() {
 		return genRequest{}, errors.New("check generator options: Socket and an IPv4 ServerIP are required")
 	}
-	req := genRequest{Spec: spec, Socket: opt.Socket, Hugepages: opt.Hugepages, ServerIP: opt.ServerIP,
+	req := genRequest{Spec: spec, Socket: opt.Socket, Queues: max(opt.Queues, 1), Hugepages: opt.Hugepages, ServerIP: opt.ServerIP,
 		ServerPort: opt.ServerPort, ClientIP: opt.ClientIP}
+	if opt.Queues > maxLcore {
+		return genRequest{}, fmt.Errorf("check generator options: %d queues, a server has at most %d lcores", opt.Queues, maxLcore)
+	}
 	if req.ServerPort == 0 {
 		req.ServerPort = DefaultPort
 	}

@@ -1,6 +1,7 @@
 //go:build dpdk
 
-// The reflector's per-burst loop. Go calls rb_run once; it returns only when
+// The reflector's per-burst loop, one per queue pair. Go calls rb_run once
+// (a worker lcore runs it through rb_launch); it returns only when
 // rb_stop sets the flag, so the data path makes no cgo call at all.
 
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
+#include <rte_launch.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
@@ -335,7 +337,7 @@ int rb_run(struct rb_loop *l)
 		uint16_t src_sent = r->service == RB_SOURCE ? (uint16_t)(tx_msgs) : 0;
 		if (n || nsrc || sent) {
 			// busy_* first, then a release fence, then the frames' counters:
-			// rb_read loads in the opposite order (see rb_counters).
+			// rb_read_queues loads in the opposite order (see rb_counters).
 			add(&l->c.busy_cycles, rte_rdtsc() - start);
 			add(&l->c.busy_packets, n + src_sent);
 			__atomic_thread_fence(__ATOMIC_RELEASE);
@@ -358,26 +360,30 @@ void rb_stop(struct rb_loop *l) { __atomic_store_n(&l->stop, 1, __ATOMIC_RELAXED
 
 static inline uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 
-void rb_read(struct rb_loop *l, struct rb_snapshot *s)
+// read_counters copies the counters one loop publishes.
+static void read_counters(const struct rb_counters *c, struct rb_counters *out)
 {
 	// Frames' counters first, busy_* after the acquire fence: every pass
 	// whose frames this snapshot shows is in busy_packets.
-	const struct rb_counters *c = &l->c;
-	s->c.rx_msgs = load(&c->rx_msgs);
-	s->c.rx_bytes = load(&c->rx_bytes);
-	s->c.tx_msgs = load(&c->tx_msgs);
-	s->c.tx_bytes = load(&c->tx_bytes);
-	s->c.arp_replies = load(&c->arp_replies);
-	s->c.tx_full = load(&c->tx_full);
-	s->c.nomem = load(&c->nomem);
-	s->c.tx_held = load(&c->tx_held);
+	out->rx_msgs = load(&c->rx_msgs);
+	out->rx_bytes = load(&c->rx_bytes);
+	out->tx_msgs = load(&c->tx_msgs);
+	out->tx_bytes = load(&c->tx_bytes);
+	out->arp_replies = load(&c->arp_replies);
+	out->tx_full = load(&c->tx_full);
+	out->nomem = load(&c->nomem);
+	out->tx_held = load(&c->tx_held);
 	for (int i = 0; i < RB_NUM_REASONS; i++)
-		s->c.drops[i] = load(&c->drops[i]);
+		out->drops[i] = load(&c->drops[i]);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	s->c.busy_cycles = load(&c->busy_cycles);
-	s->c.busy_packets = load(&c->busy_packets);
+	out->busy_cycles = load(&c->busy_cycles);
+	out->busy_packets = load(&c->busy_packets);
+}
+
+static void read_port(uint16_t port_id, struct rb_snapshot *s)
+{
 	struct rte_eth_stats st;
-	s->stats_err = rte_eth_stats_get(l->port_id, &st);
+	s->stats_err = rte_eth_stats_get(port_id, &st);
 	if (s->stats_err == 0) {
 		s->port_rx_packets = st.ipackets;
 		s->port_tx_packets = st.opackets;
@@ -388,3 +394,31 @@ void rb_read(struct rb_loop *l, struct rb_snapshot *s)
 	}
 	s->tsc_hz = rte_get_tsc_hz();
 }
+
+void rb_read_queues(struct rb_loop *loops, int n, struct rb_snapshot *s, struct rb_counters *each)
+{
+	memset(&s->c, 0, sizeof(s->c));
+	for (int q = 0; q < n; q++) {
+		struct rb_counters *c = &each[q];
+		read_counters(&loops[q].c, c);
+		s->c.rx_msgs += c->rx_msgs;
+		s->c.rx_bytes += c->rx_bytes;
+		s->c.tx_msgs += c->tx_msgs;
+		s->c.tx_bytes += c->tx_bytes;
+		s->c.arp_replies += c->arp_replies;
+		s->c.tx_full += c->tx_full;
+		s->c.nomem += c->nomem;
+		s->c.tx_held += c->tx_held;
+		s->c.busy_cycles += c->busy_cycles;
+		s->c.busy_packets += c->busy_packets;
+		for (int i = 0; i < RB_NUM_REASONS; i++)
+			s->c.drops[i] += c->drops[i];
+	}
+	read_port(loops[0].port_id, s);
+}
+
+static int lcore_main(void *arg) { return rb_run(arg); }
+
+int rb_launch(struct rb_loop *l, unsigned lcore) { return rte_eal_remote_launch(lcore_main, l, lcore); }
+
+int rb_wait(unsigned lcore) { return rte_eal_wait_lcore(lcore); }

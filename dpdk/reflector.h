@@ -39,7 +39,7 @@ struct rb_verdict {
 };
 
 // Counters written only by the loop's thread and read field by field by
-// rb_read; each is cumulative.
+// rb_read_queues; each is cumulative.
 //
 // busy_cycles and busy_packets are the work meter (testpmd's
 // --record-core-cycles counts the same way): the TSC cycles of the loop
@@ -51,7 +51,7 @@ struct rb_verdict {
 // source, per frame received or sent. It is not the harness's
 // cycles_per_packet, which divides the whole core by port rx + tx.
 // The loop publishes busy_* before the per-frame counters of the same pass
-// and rb_read loads busy_* after them, so a snapshot never shows a frame
+// and rb_read_queues loads busy_* after them, so a snapshot never shows a frame
 // judged whose pass is missing from busy_packets.
 struct rb_counters {
 	uint64_t rx_msgs, rx_bytes, tx_msgs, tx_bytes;
@@ -95,6 +95,12 @@ struct rb_verdict rb_reflect(const struct rb_rules *r, uint8_t *f, uint32_t len)
 struct rb_verdict rb_judge(const struct rb_rules *r, uint8_t *f, uint32_t len, uint16_t nb_segs);
 int rb_run(struct rb_loop *l);
 void rb_stop(struct rb_loop *l);
-void rb_read(struct rb_loop *l, struct rb_snapshot *s);
+// rb_read_queues reads n loops (one per queue pair, each on its own lcore)
+// into each[q] and their sum into s, and the port's statistics once.
+void rb_read_queues(struct rb_loop *loops, int n, struct rb_snapshot *s, struct rb_counters *each);
+// rb_launch runs rb_run(l) on worker lcore (rte_eal_remote_launch); rb_wait
+// waits until it has returned, after rb_stop(l).
+int rb_launch(struct rb_loop *l, unsigned lcore);
+int rb_wait(unsigned lcore);
 
 #endif

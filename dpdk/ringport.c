@@ -35,7 +35,7 @@ int rb_ring_port_open(unsigned rx_cap, unsigned tx_cap, int numa, struct rb_ring
 	p->port_id = (uint16_t)id;
 	p->socket = rb_port_socket(p->port_id);
 	p->lcore_socket = (int)rte_socket_id();
-	if (rb_port_setup(p->port_id, 1024, p->mac, &p->pool, err, errlen) != 0)
+	if (rb_port_setup(p->port_id, 1024, 1, 0, p->mac, &p->pool, err, errlen) != 0)
 		goto fail;
 	p->pool_socket = p->pool->socket_id;
 	return 0;

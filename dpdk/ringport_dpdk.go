@@ -100,9 +100,9 @@ const burst = C.RB_BURST
 // calling thread (the EAL's lcore) until stop; free releases the loop's
 // memory once run has returned.
 func (p *ringPort) loop(rules *Reflector) (s *Server, run, stop, free func()) {
-	s = &Server{loop: newLoop(p.port(), rules)}
-	run = func() { C.rb_run(s.loop) }
-	stop = func() { C.rb_stop(s.loop) }
-	free = func() { C.free(unsafe.Pointer(s.loop)) }
+	s = &Server{loops: newLoops(p.port(), rules, 1)}
+	run = func() { C.rb_run(&s.loops[0]) }
+	stop = s.stopLoops
+	free = func() { freeLoops(s.loops) }
 	return s, run, stop, free
 }

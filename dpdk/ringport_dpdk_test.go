@@ -104,7 +104,7 @@ func runRingPort(res *ringPortResult, errorf, logf func(string, ...any)) error {
 	}
 	prefix := filePrefix("ringtest")
 	defer removeRuntimeDir(prefix)
-	if err := ealInit(ealArgs(lcore, "", "", true, prefix)); err != nil {
+	if err := ealInit(ealArgs([]int{lcore}, "", "", true, prefix)); err != nil {
 		return err
 	}
 	rp, err := openRingPort(64, ringTxCap, -1)

@@ -22,12 +22,16 @@ import (
 
 var _ backends.Server = (*Server)(nil)
 
-// Server is a running DPDK reflector: one port, one lcore polling it.
+// Server is a running DPDK reflector: one port, and one lcore polling each
+// of its queue pairs.
 type Server struct {
-	port      int
-	mac       [6]byte
-	pmd       string
-	loop      *C.struct_rb_loop // C memory: the Go GC never moves it
+	port int
+	mac  [6]byte
+	pmd  string
+	// loops[q] polls queue pair q on lcore CPUs[q]; loops[0] on the EAL's
+	// main lcore, the others on worker lcores. C memory: the Go GC never
+	// moves it.
+	loops     []C.struct_rb_loop
 	done      chan error
 	closeOnce sync.Once
 	closeErr  error
@@ -87,21 +91,34 @@ func (s *Server) run(st serverSettings, ready chan<- error) {
 func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 	prefix := filePrefix("server")
 	defer removeRuntimeDir(prefix)
-	if err := ealInit(ealArgs(st.lcore, st.vdev, st.pci, st.noHuge, prefix)); err != nil {
+	if err := ealInit(ealArgs(st.lcores, st.vdev, st.pci, st.noHuge, prefix)); err != nil {
 		ready <- err
 		return nil
 	}
-	p, err := openPort(1024)
+	p, err := openPort(1024, len(st.lcores), st.needRSS)
 	if err != nil {
 		ready <- err
 		return nil
 	}
 	s.mac = p.mac
 	st.rules.MAC = p.mac
-	s.loop = newLoop(p, &st.rules)
+	s.loops = newLoops(p, &st.rules, len(st.lcores))
+	workers := st.lcores[1:]
+	for i, lcore := range workers {
+		if rc := C.rb_launch(&s.loops[i+1], C.unsigned(lcore)); rc != 0 {
+			s.stopLoops()
+			waitLcores(workers[:i])
+			freeLoops(s.loops)
+			ready <- errors.Join(fmt.Errorf("launch lcore %d: error %d", lcore, -int(rc)), p.close())
+			return nil
+		}
+	}
 	ready <- nil
 
-	C.rb_run(s.loop)
+	C.rb_run(&s.loops[0])
+	// Close stopped every loop: the workers return within a pass, and the
+	// port closes only once none polls it.
+	waitLcores(workers)
 
 	s.mu.Lock()
 	s.last = s.snapshot()
@@ -110,14 +127,33 @@ func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 	return p.close()
 }
 
-// newLoop is the loop's state for port p in C memory (rb_run holds on to
-// it, so the Go GC must never move it); free it with C.free.
-func newLoop(p *port, rules *Reflector) *C.struct_rb_loop {
-	loop := (*C.struct_rb_loop)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_rb_loop{}))))
-	loop.port_id = p.id
-	loop.pool = p.pool
-	loop.rules = cRules(rules)
-	return loop
+// newLoops is the state of n loops, loop q on queue pair q of port p, in
+// one block of C memory (rb_run holds on to it, so the Go GC must never move
+// it); free it with freeLoops.
+func newLoops(p *port, rules *Reflector, n int) []C.struct_rb_loop {
+	loops := unsafe.Slice((*C.struct_rb_loop)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(C.struct_rb_loop{})))), n)
+	for q := range loops {
+		loops[q].port_id = p.id
+		loops[q].queue = C.uint16_t(q)
+		loops[q].pool = p.pool
+		loops[q].rules = cRules(rules)
+	}
+	return loops
+}
+
+func freeLoops(loops []C.struct_rb_loop) { C.free(unsafe.Pointer(&loops[0])) }
+
+func (s *Server) stopLoops() {
+	for q := range s.loops {
+		C.rb_stop(&s.loops[q])
+	}
+}
+
+// waitLcores waits until the loops launched on lcores have returned.
+func waitLcores(lcores []int) {
+	for _, l := range lcores {
+		C.rb_wait(C.unsigned(l))
+	}
 }
 
 func cRules(r *Reflector) C.struct_rb_rules {
@@ -156,7 +192,8 @@ func (s *Server) MAC() [6]byte { return s.mac }
 // "af_packet"), "memif", or "" for an override.
 func (s *Server) PMD() string { return s.pmd }
 
-// Counters reads the loop's counters and the port's statistics in one C call.
+// Counters reads the loops' counters, summed, and the port's statistics in
+// one C call; with more than one queue pair, each loop's too (queue<q>_*).
 func (s *Server) Counters() backends.Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,7 +205,8 @@ func (s *Server) Counters() backends.Counters {
 
 func (s *Server) snapshot() backends.Counters {
 	var snap C.struct_rb_snapshot
-	C.rb_read(s.loop, &snap)
+	each := make([]C.struct_rb_counters, len(s.loops))
+	C.rb_read_queues(&s.loops[0], C.int(len(s.loops)), &snap, &each[0])
 	c := snap.c
 	out := backends.Counters{
 		RxMsgs:  uint64(c.rx_msgs),
@@ -184,6 +222,13 @@ func (s *Server) snapshot() backends.Counters {
 			"mbuf_nomem":   uint64(c.nomem),
 			"tx_held":      uint64(c.tx_held),
 		},
+	}
+	if len(each) > 1 {
+		for q, e := range each {
+			out.Extra[fmt.Sprintf("queue%d_rx_msgs", q)] = uint64(e.rx_msgs)
+			out.Extra[fmt.Sprintf("queue%d_tx_msgs", q)] = uint64(e.tx_msgs)
+			out.Extra[fmt.Sprintf("queue%d_busy_packets", q)] = uint64(e.busy_packets)
+		}
 	}
 	for r := ReasonNone + 1; r < numReasons; r++ {
 		n := uint64(c.drops[r])
@@ -203,16 +248,16 @@ func (s *Server) snapshot() backends.Counters {
 	return out
 }
 
-// Close stops the loop, stops and closes the port (which detaches an
+// Close stops every loop, stops and closes the port (which detaches an
 // af_xdp program from its interface) and puts back the interface settings.
 // The EAL stays until the process exits (see ealInit).
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		C.rb_stop(s.loop)
+		s.stopLoops()
 		if err := errors.Join(<-s.done, s.restoreNetdev()); err != nil {
 			s.closeErr = fmt.Errorf("close dpdk server: %w", err)
 		}
-		C.free(unsafe.Pointer(s.loop))
+		freeLoops(s.loops)
 	})
 	return s.closeErr
 }

@@ -189,7 +189,7 @@ func TestNullPortSmoke(t *testing.T) {
 			if x["drop_ethertype"] < 1000 || x["port_rx_packets"] < x["drop_ethertype"] {
 				t.Errorf("counters %+v: want many frames dropped as non-IP, all seen by the port", c)
 			}
-			// rb_read loads busy_packets after the drop counts, the loop
+			// rb_read_queues loads busy_packets after the drop counts, the loop
 			// publishes it before them: every frame counted as dropped is
 			// in busy_packets.
 			if x["busy_packets"] < x["drop_ethertype"] || x["busy_cycles"] == 0 || x["tsc_hz"] == 0 {

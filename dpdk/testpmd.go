@@ -62,8 +62,9 @@ func probeTestpmd() error {
 // lcore only sleeps in its command line. stdbuf makes its stdout line
 // buffered, or the answers to our commands would sit in a pipe buffer.
 func testpmdArgs(st serverSettings, prefix string) []string {
-	eal := ealArgs(st.lcore, st.vdev, st.pci, st.noHuge, prefix)
-	eal[1], eal[2] = "--lcores", fmt.Sprintf("0@%d,1@%d", st.lcore, st.lcore)
+	lcore := st.lcores[0]
+	eal := ealArgs([]int{lcore}, st.vdev, st.pci, st.noHuge, prefix)
+	eal[1], eal[2] = "--lcores", fmt.Sprintf("0@%d,1@%d", lcore, lcore)
 	args := append([]string{"stdbuf", "-oL", testpmdBinary}, eal[1:]...)
 	return append(args, "--", "-i", "--forward-mode=5tswap", "--record-core-cycles",
 		"--nb-cores=1", "--rxq=1", "--txq=1", "--burst=32", "--rxd=1024", "--txd=1024",
@@ -77,6 +78,10 @@ func newTestpmd(cfg backends.Config) (backends.Server, error) {
 	st, err := parseServerConfig(cfg, afxdpAvailable, hugepagesFree)
 	if err != nil {
 		return nil, err
+	}
+	if n := len(st.lcores); n > 1 {
+		return nil, &backends.NotSupportedError{Feature: fmt.Sprintf("dpdk-testpmd on %d cores", n),
+			Reason: "ringbench runs it with --nb-cores=1 --rxq=1 --txq=1, one forwarding lcore on one queue pair, its reference point"}
 	}
 	if len(st.netdev) > 0 {
 		return nil, fmt.Errorf("start dpdk-testpmd: %s and %s are the dpdk server's options", OptNapiDeferHardIRQs, OptGROFlushTimeout)

@@ -15,6 +15,7 @@ type MemifPath struct {
 	Socket    string         // the server's memif control socket
 	Server    netip.AddrPort // the server's address and UDP port
 	CPUs      []int          // the generator's CPUs
+	Queues    int            // the server port's queue pairs, one per server core: the generator spreads its flows over them
 	Hugepages bool           // hugepages are reserved (else --no-huge)
 	// BeforeClose stops the server after the window and before the
 	// generator closes its port: a memif port is unmapped under a peer

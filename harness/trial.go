@@ -349,7 +349,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		}
 		huge := r.hugepages()
 		gen = func(ctx context.Context, spec workloads.Spec, t workloads.Target, hooks workloads.Hooks) (*workloads.Report, error) {
-			return r.MemifGenerator(ctx, spec, MemifPath{Socket: m.Socket(), Server: t.Addr, CPUs: cliCPUs, Hugepages: huge,
+			return r.MemifGenerator(ctx, spec, MemifPath{Socket: m.Socket(), Server: t.Addr, CPUs: cliCPUs, Queues: len(srvCPUs), Hugepages: huge,
 				BeforeClose: func() {
 					if beforeStop != nil {
 						beforeStop()

@@ -226,7 +226,7 @@ func openRunner(name string, out *string, stderr io.Writer) (r *harness.Runner, 
 }
 
 func memifGenerator(ctx context.Context, spec workloads.Spec, m harness.MemifPath, hooks workloads.Hooks) (*workloads.Report, error) {
-	return dpdk.Generate(ctx, spec, dpdk.GenOptions{Socket: m.Socket, CPUs: m.CPUs, Hugepages: m.Hugepages,
+	return dpdk.Generate(ctx, spec, dpdk.GenOptions{Socket: m.Socket, CPUs: m.CPUs, Queues: m.Queues, Hugepages: m.Hugepages,
 		ServerIP: m.Server.Addr(), ServerPort: int(m.Server.Port()), BeforeClose: m.BeforeClose}, hooks)
 }
 
