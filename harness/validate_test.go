@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -62,25 +63,18 @@ func TestSpreadAndWindowChecks(t *testing.T) {
 	if c := SpreadCheck("epoll", wild); c.Pass {
 		t.Errorf("wild repeats pass: %+v", c)
 	}
-	// Repeats whose work varied (process CPU moved with cycles) pass; a
-	// meter that spreads where process CPU holds still fails.
-	var varied, meterOnly []results.Record
+	// Repeats whose work varied (process CPU moved with cycles) miss the
+	// limit too: there is no allowance; the detail says what varied.
+	var varied []results.Record
 	for _, v := range []float64{100, 108, 95, 101, 112} {
-		varied = append(varied, results.Record{Status: results.StatusOK, CyclesPerOp: v * 1e3, CPUNsPerOp: v * 300})
-		meterOnly = append(meterOnly, results.Record{Status: results.StatusOK, CyclesPerOp: v * 1e3, CPUNsPerOp: 30000})
+		varied = append(varied, results.Record{Status: results.StatusOK, CyclesPerOp: v * 1e3, CPUNsPerOp: v * 300, OutsideNsPerOp: v * 20})
 	}
-	if c := SpreadCheck("epoll", varied); !c.Pass {
-		t.Errorf("repeats whose work varied as much fail: %+v", c)
+	c := SpreadCheck("uring", varied)
+	if c.Pass {
+		t.Errorf("a 6%% spread passes a 3%% limit: %+v", c)
 	}
-	if c := SpreadCheck("epoll", meterOnly); c.Pass {
-		t.Errorf("a spread process CPU does not share passes: %+v", c)
-	}
-	// A repeat whose process CPU was not read (0) does not lend the rest
-	// its spread.
-	unread := append([]results.Record(nil), meterOnly...)
-	unread[0].CPUNsPerOp = 0
-	if c := SpreadCheck("epoll", unread); c.Pass {
-		t.Errorf("an unread process CPU excused the spread: %+v", c)
+	if !strings.Contains(c.Detail, "process CPU per op CV 6.6%") || !strings.Contains(c.Detail, "1900–2240 ns/op") {
+		t.Errorf("detail does not say what varied: %s", c.Detail)
 	}
 	ok := results.Record{Status: results.StatusOK, Config: results.Config{RateTarget: 1000}, ThroughputOps: 995,
 		CPUNs: 1e9, BusyNs: 1.2e9, MeterReadUS: 150, Ops: 2000, Late: 40, Behind: 1}
@@ -179,5 +173,41 @@ func TestProfileShareLive(t *testing.T) {
 	t.Logf("%s %s (%s): %s", c.Name, c.Display, c.Limit, c.Detail)
 	if !c.Pass {
 		t.Errorf("%s: %s, want within %s: %s", c.Name, c.Display, c.Limit, c.Detail)
+	}
+}
+
+// A trial whose cost window ran traced or sampled fails its check; the
+// meters' effects on their own windows are information, never a pass.
+func TestCostWindowChecks(t *testing.T) {
+	clean := results.Record{Status: results.StatusOK}
+	traced, sampled, broken := clean, clean, clean
+	traced.WindowTraced = true
+	sampled.WindowSampled = true
+	broken.Status, broken.WindowTraced = results.StatusFailed, true
+	for _, tc := range []struct {
+		name string
+		recs []results.Record
+		want [2]bool
+	}{
+		{"clean", []results.Record{clean, clean}, [2]bool{true, true}},
+		{"one traced", []results.Record{clean, traced}, [2]bool{false, true}},
+		{"one sampled", []results.Record{sampled, clean}, [2]bool{true, false}},
+		{"a failed trial is not judged", []results.Record{clean, broken}, [2]bool{true, true}},
+		{"nothing measured", nil, [2]bool{false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i, c := range CostWindowChecks(tc.recs) {
+				if c.Pass != tc.want[i] || c.Failed() == tc.want[i] {
+					t.Errorf("%s: pass %v failed %v, want pass %v (%s)", c.Name, c.Pass, c.Failed(), tc.want[i], c.Display)
+				}
+			}
+		})
+	}
+	e := 0.054
+	recs := []results.Record{{Status: results.StatusOK, SyscallMeterEffect: &e, ProfileEffect: &e}}
+	for _, c := range []results.Check{MeterEffect("epoll", recs), ProfileEffect("epoll", recs)} {
+		if !c.Info || c.Pass || c.Failed() || c.Verdict() != "info" || c.Display != "+5.4%" {
+			t.Errorf("%s: %+v reads as %s", c.Name, c, c.Verdict())
+		}
 	}
 }

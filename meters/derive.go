@@ -89,6 +89,7 @@ const NoSyscallsByName = "syscalls by name not published: "
 func Fill(rec *results.Record, w Window) {
 	win := (w.B.At - w.A.At).Seconds()
 	rec.WindowS = win
+	rec.WindowTraced, rec.WindowSampled = w.A.Traced || w.B.Traced, w.A.Sampled || w.B.Sampled
 	rec.MeterReadUS = float64(max(w.A.ReadTook, w.B.ReadTook)) / 1e3
 	genWin := w.Gen.Window.Seconds()
 	if genWin <= 0 {

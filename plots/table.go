@@ -134,7 +134,7 @@ func badgeKind(flag string) string {
 		return "bad"
 	case strings.Contains(f, "noisy"):
 		return "warn"
-	case strings.Contains(f, "client-bound"), strings.Contains(f, sharedFlag):
+	case f == "info", strings.Contains(f, "client-bound"), strings.Contains(f, sharedFlag):
 		return "info"
 	case strings.Contains(f, "pass"):
 		return "good"

@@ -28,9 +28,10 @@ func (r *run) validationNotice() block {
 	}
 	passed, skipped := 0, 0
 	for _, c := range v.Checks {
-		if c.Skipped {
+		switch {
+		case c.Skipped:
 			skipped++
-		} else {
+		case !c.Info:
 			passed++
 		}
 	}
@@ -101,14 +102,10 @@ func validationTable(v *results.Validation) *table {
 		if value == "" {
 			value = num(c.Value)
 		}
-		result := "pass"
-		switch {
-		case c.Skipped:
-			result, value = "skipped", missing
-		case !c.Pass:
-			result = "FAIL"
+		if c.Skipped {
+			value = missing
 		}
-		t.rows = append(t.rows, []string{c.Name, value, c.Limit, result, c.Detail})
+		t.rows = append(t.rows, []string{c.Name, value, c.Limit, c.Verdict(), c.Detail})
 	}
 	return t
 }

@@ -29,7 +29,13 @@ type Record struct {
 	WindowS float64 `json:"window_s"`
 	// MeterReadUS is the longest a window edge's snapshot took: how far the
 	// meters' instants may be from the generator's.
-	MeterReadUS   float64 `json:"meter_read_us"`
+	MeterReadUS float64 `json:"meter_read_us"`
+	// WindowTraced and WindowSampled say whether a syscall tracepoint was
+	// attached, or a sampler enabled, at either edge of this record's
+	// window, as the meters found them. Cost figures come from a window
+	// with neither: validate and bench fail a record that has one.
+	WindowTraced  bool    `json:"window_traced,omitempty"`
+	WindowSampled bool    `json:"window_sampled,omitempty"`
 	Ops           uint64  `json:"ops"`
 	Bytes         uint64  `json:"bytes"`
 	Packets       *uint64 `json:"packets"` // wire segments and datagrams (or DPDK frames)

@@ -15,7 +15,9 @@ type Validation struct {
 
 // Check is one cross-check: what was compared, the value found, the limit
 // it must meet and whether it did. A check that could not run here is
-// Skipped with its reason in Detail; it neither passes nor fails.
+// Skipped with its reason in Detail; it neither passes nor fails. An Info
+// row is a figure reported beside the checks, with no limit to meet:
+// neither pass nor fail, and never shown as either.
 type Check struct {
 	Name    string  `json:"name"`
 	Value   float64 `json:"value"`
@@ -23,13 +25,14 @@ type Check struct {
 	Limit   string  `json:"limit"`
 	Pass    bool    `json:"pass"`
 	Skipped bool    `json:"skipped,omitempty"`
+	Info    bool    `json:"info,omitempty"`
 	Detail  string  `json:"detail,omitempty"`
 }
 
 // Passed says whether no check failed.
 func (v *Validation) Passed() bool {
 	for _, c := range v.Checks {
-		if !c.Pass && !c.Skipped {
+		if c.Failed() {
 			return false
 		}
 	}
@@ -40,7 +43,7 @@ func (v *Validation) Passed() bool {
 func (v *Validation) Failed() []string {
 	var out []string
 	for _, c := range v.Checks {
-		if !c.Pass && !c.Skipped {
+		if c.Failed() {
 			out = append(out, c.Name)
 		}
 	}
@@ -57,4 +60,20 @@ func LoadValidation(dir string) (*Validation, error) {
 		return nil, err
 	}
 	return &v, nil
+}
+
+// Failed says whether c is a check that ran and missed its limit.
+func (c Check) Failed() bool { return !c.Pass && !c.Skipped && !c.Info }
+
+// Verdict is the word the tables show for c.
+func (c Check) Verdict() string {
+	switch {
+	case c.Skipped:
+		return "skipped"
+	case c.Info:
+		return "info"
+	case c.Pass:
+		return "pass"
+	}
+	return "FAIL"
 }

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"ringbench/backends"
+	"ringbench/harness"
+	"ringbench/internal/testenv"
+	"ringbench/meters"
+	"ringbench/results"
+	"ringbench/sampler"
+	"ringbench/workloads"
+)
+
+// A cost window is judged by what the meters found at its edges, not by
+// which window the harness meant it to be: with a syscall tracepoint or a
+// sampler of this process left on, the trial's cost window reads as traced
+// or sampled and validate's check of it fails.
+func TestCostWindowTracedOrSampledFails(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "the syscall tracepoint and the sampler")
+	srv, _, err := harness.CPUs(1)
+	if err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	r := harness.NewRunner(nil, "costwindow", io.Discard)
+	defer r.Close()
+	r.NoProfile, r.NoSyscallCount = true, true
+	trial := harness.Trial{Backend: "epoll", Workload: workloads.Echo, Proto: backends.TCP, Topology: harness.Loopback,
+		Conns: 2, Depth: 1, Size: 64, Rate: 2000, Arrival: workloads.Constant, Cores: 1,
+		Warmup: 200 * time.Millisecond, Duration: 500 * time.Millisecond}
+	measure := func() results.Record {
+		t.Helper()
+		rec := r.Trial(context.Background(), trial)
+		if rec.Status != results.StatusOK {
+			t.Fatalf("trial %s: %s", rec.Status, rec.Error)
+		}
+		return rec
+	}
+	judge := func(name string, rec results.Record, want [2]bool) {
+		t.Helper()
+		for i, c := range harness.CostWindowChecks([]results.Record{rec}) {
+			if c.Pass != want[i] {
+				t.Errorf("%s: %s pass %v, want %v (traced %v, sampled %v)", name, c.Name, c.Pass, want[i], rec.WindowTraced, rec.WindowSampled)
+			}
+		}
+	}
+	judge("clean", measure(), [2]bool{true, true})
+
+	rd, err := meters.NewReader(meters.Target{PID: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rd.CountSyscalls(); err != nil {
+		rd.Close()
+		t.Skipf("skipped: no syscall tracepoint: %v", err)
+	}
+	traced := measure()
+	rd.Close()
+	judge("tracepoint left attached", traced, [2]bool{false, true})
+
+	smp, err := sampler.Open(sampler.Config{CPUs: srv, PIDs: []int{os.Getpid()}})
+	if err != nil {
+		t.Skipf("skipped: no sampler: %v", err)
+	}
+	if err := smp.Start(); err != nil {
+		smp.Close()
+		t.Fatal(err)
+	}
+	sampled := measure()
+	smp.Close()
+	judge("sampler left enabled", sampled, [2]bool{true, false})
+	judge("after both were closed", measure(), [2]bool{true, true})
+}
