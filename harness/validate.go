@@ -51,7 +51,6 @@ const (
 	syscallTolerance  = 0.001 // the tracepoint counts a known number within 0.1%
 	rateTolerance     = 0.02  // open-loop rate achieved within 2%
 	cvLimit           = 0.03  // cycles/op spread over repeats at a fixed rate
-	busyBelowCPULimit = 0.01  // core busy ≥ process CPU − 1%
 	snapshotLimitUS   = 1000  // a window edge's snapshot
 	lateLimit         = 0.001 // requests sent > 1 ms late, share of ops
 	// profileShareTolerance: a thread's share of its core's busy time, as
@@ -156,7 +155,7 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 	}
 
 	// 4. What every trial above must hold.
-	for _, c := range append(WindowChecks(all), CostWindowChecks(all)...) {
+	for _, c := range append(WindowChecks(all), results.TrialChecks(all)...) {
 		add(c)
 	}
 	return v, nil
@@ -413,49 +412,15 @@ func effect(c results.Check, recs []results.Record, of func(results.Record) *flo
 	return c
 }
 
-// CostWindowChecks fail any trial whose cost window ran with a syscall
-// tracepoint attached or a sampler enabled, as the meters found them at
-// the window's edges (Record.WindowTraced, WindowSampled): that is what
-// keeps both meters' effects out of the published cost.
-func CostWindowChecks(recs []results.Record) []results.Check {
-	traced := results.Check{Name: "cost windows without the syscall tracepoint", Limit: "none traced"}
-	sampled := results.Check{Name: "cost windows without the sampler", Limit: "none sampled"}
-	var nt, ns, n int
-	for _, r := range recs {
-		if r.Status != results.StatusOK {
-			continue
-		}
-		n++
-		if r.WindowTraced {
-			nt++
-		}
-		if r.WindowSampled {
-			ns++
-		}
-	}
-	for _, x := range []struct {
-		c   *results.Check
-		bad int
-	}{{&traced, nt}, {&sampled, ns}} {
-		x.c.Value = float64(x.bad)
-		x.c.Display = fmt.Sprintf("%d of %d", x.bad, n)
-		x.c.Pass = n > 0 && x.bad == 0
-		if n == 0 {
-			x.c.Detail = "no measured trial"
-		}
-	}
-	return []results.Check{traced, sampled}
-}
-
-// WindowChecks hold for every trial: the generator's rate, core busy not
-// below the process's own CPU, cheap snapshots, no harness-made lateness.
+// WindowChecks hold for every trial of validate: the generator's rate,
+// cheap snapshots, no harness-made lateness (results.TrialChecks has the
+// checks a bench's trials must hold too).
 func WindowChecks(recs []results.Record) []results.Check {
 	rate := results.Check{Name: "open-loop rate achieved", Limit: fmt.Sprintf("within %.0f%% of target", 100*rateTolerance)}
-	busy := results.Check{Name: "core busy ≥ process CPU", Limit: fmt.Sprintf("busy ≥ CPU − %.0f%%", 100*busyBelowCPULimit)}
 	snap := results.Check{Name: "meter snapshot time", Limit: fmt.Sprintf("≤ %d µs", snapshotLimitUS)}
 	late := results.Check{Name: "requests the generator itself sent over 1 ms late", Limit: fmt.Sprintf("≤ %.1f%% of ops", 100*lateLimit)}
-	worstRate, worstBusy, worstSnap, lateN, waited, ops := 0.0, 1e9, 0.0, uint64(0), uint64(0), uint64(0)
-	var nRate, nBusy int
+	worstRate, worstSnap, lateN, waited, ops := 0.0, 0.0, uint64(0), uint64(0), uint64(0)
+	var nRate int
 	for _, r := range usable(recs) {
 		if r.RateTarget > 0 {
 			worstRate = max(worstRate, abs(r.ThroughputOps/r.RateTarget-1))
@@ -464,16 +429,10 @@ func WindowChecks(recs []results.Record) []results.Check {
 			waited += r.Late - min(r.Behind, r.Late)
 			ops += r.Ops
 		}
-		if r.CPUNs > 0 && r.BusyNs > 0 {
-			worstBusy = min(worstBusy, r.BusyNs/r.CPUNs-1)
-			nBusy++
-		}
 		worstSnap = max(worstSnap, r.MeterReadUS)
 	}
 	rate.Value, rate.Display, rate.Pass = worstRate, fmt.Sprintf("worst %.2f%%", 100*worstRate), nRate > 0 && worstRate <= rateTolerance
 	rate.Detail = fmt.Sprintf("%d open-loop trials", nRate)
-	busy.Value, busy.Display, busy.Pass = worstBusy, fmt.Sprintf("worst %+.1f%%", 100*worstBusy), nBusy > 0 && worstBusy >= -busyBelowCPULimit
-	busy.Detail = fmt.Sprintf("%d trials", nBusy)
 	snap.Value, snap.Display, snap.Pass = worstSnap, fmt.Sprintf("worst %.0f µs", worstSnap), worstSnap > 0 && worstSnap <= snapshotLimitUS
 	share := 0.0
 	if ops > 0 {
@@ -481,7 +440,7 @@ func WindowChecks(recs []results.Record) []results.Check {
 	}
 	late.Value, late.Display, late.Pass = share, fmt.Sprintf("%d (%.3f%%)", lateN, 100*share), ops > 0 && share <= lateLimit
 	late.Detail = fmt.Sprintf("%d more waited for a free slot behind a server (not the generator's lateness)", waited)
-	return []results.Check{rate, busy, snap, late}
+	return []results.Check{rate, snap, late}
 }
 
 // crossCheck reads the server of one window independently: perf stat's

@@ -1,6 +1,11 @@
 package results
 
-import "time"
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
 
 // ValidationFile is where `ringbench validate` leaves its checks.
 const ValidationFile = "validate.json"
@@ -76,4 +81,68 @@ func (c Check) Verdict() string {
 		return "pass"
 	}
 	return "FAIL"
+}
+
+// BusyBelowCPULimit: a server core's busy time may read at most 1% below
+// the server's own CPU time over the same window; any lower and one of
+// the two meters is wrong (the core ran the process at least that long).
+const BusyBelowCPULimit = 0.01
+
+// TrialChecks are what every measured trial of a run must hold, checked
+// on the run's own records (bench's, and validate's trials): core busy not
+// below the server's CPU time, and a cost window with no syscall
+// tracepoint and no sampler on (window_traced, window_sampled). Each
+// failing check names its trials. With no measured trial there is
+// nothing to check: nil.
+func TrialChecks(recs []Record) []Check {
+	busy := Check{Name: "core busy ≥ process CPU in every trial", Limit: fmt.Sprintf("busy ≥ CPU − %.0f%%", 100*BusyBelowCPULimit)}
+	traced := Check{Name: "cost windows without the syscall tracepoint", Limit: "none traced"}
+	sampled := Check{Name: "cost windows without the sampler", Limit: "none sampled"}
+	var n, nBusy int
+	worst := math.Inf(1)
+	var below, tr, sa []string
+	for _, r := range recs {
+		if r.Status != StatusOK {
+			continue
+		}
+		n++
+		name := fmt.Sprintf("%s r%d", r.Label(), r.Repeat)
+		if r.CPUNs > 0 && r.BusyNs > 0 {
+			nBusy++
+			d := r.BusyNs/r.CPUNs - 1
+			worst = min(worst, d)
+			if d < -BusyBelowCPULimit {
+				below = append(below, fmt.Sprintf("%s %+.1f%%", name, 100*d))
+			}
+		}
+		if r.WindowTraced {
+			tr = append(tr, name)
+		}
+		if r.WindowSampled {
+			sa = append(sa, name)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	busy.Pass = nBusy > 0 && len(below) == 0
+	busy.Detail = fmt.Sprintf("%d trials", nBusy)
+	if nBusy > 0 {
+		busy.Value, busy.Display = worst, fmt.Sprintf("worst %+.1f%%", 100*worst)
+	}
+	if len(below) > 0 {
+		busy.Detail += "; below: " + strings.Join(below, ", ")
+	}
+	for _, x := range []struct {
+		c   *Check
+		bad []string
+	}{{&traced, tr}, {&sampled, sa}} {
+		x.c.Value = float64(len(x.bad))
+		x.c.Display = fmt.Sprintf("%d of %d", len(x.bad), n)
+		x.c.Pass = len(x.bad) == 0
+		if len(x.bad) > 0 {
+			x.c.Detail = strings.Join(x.bad, ", ")
+		}
+	}
+	return []Check{busy, traced, sampled}
 }

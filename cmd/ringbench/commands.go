@@ -463,10 +463,26 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if benchErr != nil {
 		return fmt.Errorf("interrupted: %d finished trials kept in %s; `ringbench report %s` renders them", len(recs), *out, *out)
 	}
-	if validation != nil && !validation.Passed() {
-		// Everything ran and is kept, and the report says at its top that
-		// these figures are not to be trusted: not a success.
-		return fmt.Errorf("%w: %v; the results in %s are marked untrusted", errValidation, validation.Failed(), *out)
+	return verdict(validation, recs, *out, stderr)
+}
+
+// verdict fails a bench whose validation failed, or whose own trials broke
+// a check every trial must hold (validate checked only its own trials).
+// Everything ran and is kept, and the report says at its top that these
+// figures are not to be trusted: not a success.
+func verdict(validation *results.Validation, recs []results.Record, out string, stderr io.Writer) error {
+	var failed []string
+	if validation != nil {
+		failed = validation.Failed()
+	}
+	for _, c := range results.TrialChecks(recs) {
+		if c.Failed() {
+			fmt.Fprintf(stderr, "FAILED on this run's trials: %s: %s (%s)\n", c.Name, c.Display, c.Detail)
+			failed = append(failed, c.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%w: %v; the results in %s are marked untrusted", errValidation, failed, out)
 	}
 	return nil
 }

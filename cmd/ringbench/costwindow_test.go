@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +44,7 @@ func TestCostWindowTracedOrSampledFails(t *testing.T) {
 	}
 	judge := func(name string, rec results.Record, want [2]bool) {
 		t.Helper()
-		for i, c := range harness.CostWindowChecks([]results.Record{rec}) {
+		for i, c := range results.TrialChecks([]results.Record{rec})[1:] {
 			if c.Pass != want[i] {
 				t.Errorf("%s: %s pass %v, want %v (traced %v, sampled %v)", name, c.Name, c.Pass, want[i], rec.WindowTraced, rec.WindowSampled)
 			}
@@ -74,4 +76,24 @@ func TestCostWindowTracedOrSampledFails(t *testing.T) {
 	smp.Close()
 	judge("sampler left enabled", sampled, [2]bool{true, false})
 	judge("after both were closed", measure(), [2]bool{true, true})
+}
+
+// bench fails when one of its own trials reads core busy below its
+// process CPU, though validate passed, and names the check.
+func TestBenchVerdictChecksItsTrials(t *testing.T) {
+	ok := results.Record{Status: results.StatusOK, Config: results.Config{Backend: "uring"}, CPUNs: 1e9, BusyNs: 1.1e9}
+	below := ok
+	below.BusyNs = 0.8e9
+	passed := &results.Validation{Checks: []results.Check{{Name: "burn slope", Pass: true}}}
+	var log strings.Builder
+	if err := verdict(passed, []results.Record{ok, ok}, "dir", &log); err != nil {
+		t.Errorf("good trials: %v", err)
+	}
+	err := verdict(passed, []results.Record{ok, below}, "dir", &log)
+	if !errors.Is(err, errValidation) || !strings.Contains(err.Error(), "core busy ≥ process CPU in every trial") {
+		t.Errorf("a trial with busy below CPU: %v", err)
+	}
+	if !strings.Contains(log.String(), "uring r0 -20.0%") {
+		t.Errorf("stderr does not name the trial: %q", log.String())
+	}
 }
