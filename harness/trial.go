@@ -615,6 +615,7 @@ func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *s
 			IdlePollShare: -1,
 		},
 		Rate:      t.Rate,
+		Stream:    t.Workload == workloads.Stream,
 		BusyPolls: dpdkPort,
 		Limits:    meters.Limits{Noise: r.NoiseLimit, Steal: meters.DefaultLimits.Steal},
 		CPUSource: "schedstat",

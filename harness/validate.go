@@ -46,13 +46,13 @@ var DefaultValidateOptions = ValidateOptions{Duration: 2 * time.Second, Repeats:
 // Limits of the checks: what the meters must meet before a figure is
 // published.
 const (
-	slopeTolerance    = 0.05  // burn slope within 5% of 1
-	crossTolerance    = 0.05  // perf stat and the /proc/stat sampler within 5%
-	syscallTolerance  = 0.001 // the tracepoint counts a known number within 0.1%
-	rateTolerance     = 0.02  // open-loop rate achieved within 2%
-	cvLimit           = 0.03  // cycles/op spread over repeats at a fixed rate
-	snapshotLimitUS   = 1000  // a window edge's snapshot
-	lateLimit         = 0.001 // requests sent > 1 ms late, share of ops
+	slopeTolerance   = 0.05  // burn slope within 5% of 1
+	crossTolerance   = 0.05  // perf stat and the /proc/stat sampler within 5%
+	syscallTolerance = 0.001 // the tracepoint counts a known number within 0.1%
+	rateTolerance    = 0.02  // open-loop rate achieved within 2%
+	cvLimit          = 0.03  // cycles/op spread over repeats at a fixed rate
+	snapshotLimitUS  = 1000  // a window edge's snapshot
+	lateLimit        = 0.001 // requests sent > 1 ms late, share of ops
 	// profileShareTolerance: a thread's share of its core's busy time, as
 	// the breakdown gives it, within 6 points of the truth. On the
 	// development VM, 14 runs of the check read −2.5 points on average (sd

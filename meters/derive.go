@@ -70,6 +70,8 @@ type Window struct {
 	CPUSource  string // "cgroup" or "schedstat"
 	Gen        Generator
 	Rate       float64 // open-loop target, 0 for closed loop
+	// Stream: a one-way bulk workload, whose cost is per byte moved.
+	Stream bool
 	// DataPathSyscalls are the syscall names the backend's own count
 	// counts (backends.Backend.DataPathSyscalls): what the outside count's
 	// explanation sets apart from the rest.
@@ -177,6 +179,12 @@ func Fill(rec *results.Record, w Window) {
 	}
 	rec.CyclesPerOp = perOp(rec.Cycles)
 	rec.CyclesPerPacket = perPacket(rec.Cycles)
+	if w.Stream && w.Gen.Bytes > 0 && busy > 0 && win > 0 {
+		cpb := rec.Cycles / float64(w.Gen.Bytes)
+		cores := busy / (win * 1e9) // busy server cores, on average
+		perCore := rec.Gbps / cores
+		rec.CyclesPerByte, rec.GbpsPerCore = &cpb, &perCore
+	}
 
 	// Syscalls: only a counting window has them.
 	if w.A.SyscallsErr == nil && w.B.SyscallsErr == nil {

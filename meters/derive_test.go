@@ -65,6 +65,19 @@ func TestFill(t *testing.T) {
 				t.Errorf("flags noisy %v client-bound %v", r.Noisy, r.ClientBound)
 			}
 		}},
+		{"a stream's cost per byte and throughput per busy core", func(w *Window) {
+			w.Stream = true
+		}, func(t *testing.T, r results.Record) {
+			// 3e9 TSC-equivalent cycles over 640000 bytes; 2.56 Mbit/s
+			// on 0.75 of a core.
+			eqp(t, "cycles_per_byte", r.CyclesPerByte, f(3e9/640000))
+			eqp(t, "gbps_per_core", r.GbpsPerCore, f(640000*8/2/1e9/0.75))
+		}},
+		{"an echo has no cost per byte", nil, func(t *testing.T, r results.Record) {
+			if r.CyclesPerByte != nil || r.GbpsPerCore != nil {
+				t.Errorf("cycles_per_byte %v, gbps_per_core %v on an echo", r.CyclesPerByte, r.GbpsPerCore)
+			}
+		}},
 		{"busy from /proc/stat without the ns clock", func(w *Window) {
 			w.A.IdleErr, w.B.IdleErr = errors.New("not root"), errors.New("not root")
 			w.B.CPU[1] = CPUTimes{Idle: 4.2e9, IOWait: 0.1e9}

@@ -46,6 +46,12 @@ type Record struct {
 	LinkPacketsSource string   `json:"link_packets_source,omitempty"`
 	ThroughputOps     float64  `json:"throughput_ops"`
 	Gbps              float64  `json:"throughput_gbps"`
+	// CyclesPerByte (stream trials) is Cycles over the bytes moved, and
+	// GbpsPerCore the throughput per fully busy server core (Gbps over
+	// the server cores' busy share × their count): a bulk path's cost, as
+	// cycles per op is an echo's.
+	CyclesPerByte *float64 `json:"cycles_per_byte,omitempty"`
+	GbpsPerCore   *float64 `json:"gbps_per_core,omitempty"`
 	PPS               *float64 `json:"throughput_pps"`
 
 	// Latency in microseconds (open loop: from each request's intended send
