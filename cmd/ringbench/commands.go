@@ -459,6 +459,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("report: %w", err)
 		}
 		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, results.ReportHTML))
+		firstScreen(*out, stdout, stderr)
 	}
 	if benchErr != nil {
 		return fmt.Errorf("interrupted: %d finished trials kept in %s; `ringbench report %s` renders them", len(recs), *out, *out)
@@ -583,7 +584,22 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s\n%s\n", filepath.Join(dir, results.ReportMD), filepath.Join(dir, results.ReportHTML))
+	firstScreen(dir, stdout, stderr)
 	return nil
+}
+
+// firstScreen saves the report's first screen beside it, or says why not:
+// the report itself is complete without it.
+func firstScreen(dir string, stdout, stderr io.Writer) {
+	shot, err := plots.FirstScreen(dir)
+	switch {
+	case errors.Is(err, plots.ErrNoChromium):
+		fmt.Fprintf(stderr, "note: no %s: %v\n", results.FirstScreenPNG, plots.ErrNoChromium)
+	case err != nil:
+		fmt.Fprintf(stderr, "warning: no %s: %v\n", results.FirstScreenPNG, err)
+	default:
+		fmt.Fprintln(stdout, shot)
+	}
 }
 
 func compareCmd(args []string, stdout, stderr io.Writer) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,31 @@ func TestBenchVerdictChecksItsTrials(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "uring r0 -20.0%") {
 		t.Errorf("stderr does not name the trial: %q", log.String())
+	}
+}
+
+// report saves the first screen beside the report where Chromium is
+// installed; where it is not, it says so in a note and the report stands.
+func TestReportFirstScreenWithoutChromium(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{results.JSONLFile, results.LessonFile} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "plots", "testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", t.TempDir())
+	var out, errOut strings.Builder
+	if err := ringbench(context.Background(), []string{"report", dir}, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("report: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "note: no "+results.FirstScreenPNG+": chromium is not installed") {
+		t.Errorf("stderr %q does not say why there is no screenshot", errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, results.ReportHTML)); err != nil {
+		t.Errorf("no report: %v", err)
 	}
 }
