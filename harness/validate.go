@@ -349,9 +349,9 @@ func BurnSlopeChecks(proto string, recs []results.Record, n1, n2 uint64, tscHz f
 // beside that of the busy time outside the process, so that a reader of
 // a missed limit sees which varied: on the development VM the repeats
 // whose cycles/op spread most held process CPU within 2% while the core's
-// busy time outside the process (kernel work, or tasks that ran and
-// exited inside the window, which the task scan cannot see) varied
-// several-fold.
+// busy time outside the process varied several-fold: tasks that ran and
+// exited inside the window, which the task scan cannot see; the ticks now
+// flag them (noise_ticked), so such a repeat is re-run, not counted.
 func SpreadCheck(backend string, recs []results.Record) results.Check {
 	c := results.Check{Name: "cycles/op spread over repeats (" + backend + ")", Limit: fmt.Sprintf("CV ≤ %.0f%%", 100*cvLimit)}
 	var v, cpu, outside []float64

@@ -96,6 +96,26 @@ func TestFill(t *testing.T) {
 				t.Error("10% steal not flagged noisy")
 			}
 		}},
+		{"tasks the scan missed are in the ticks", func(w *Window) {
+			// 1.8 s of user and system ticks on the server core, of which
+			// the server ran 1.2 s: another task took 0.6 s of 2.
+			w.A.CPU[1] = CPUTimes{Idle: 4e9, User: 10e9, System: 5e9}
+			w.B.CPU[1] = CPUTimes{Idle: 4.5e9, User: 11.3e9, System: 5.5e9}
+		}, func(t *testing.T, r results.Record) {
+			eq(t, "noise_ticked", r.NoiseTicked, 0.3)
+			if !r.Noisy || !hasNote(r, "noisy: the server cores' user and system ticks exceed") {
+				t.Errorf("a task that took 30%% of the core, seen only by the ticks, not flagged: noisy %v, notes %q", r.Noisy, r.Notes)
+			}
+		}},
+		{"the server's own ticks are not noise", func(w *Window) {
+			w.A.CPU[1] = CPUTimes{Idle: 4e9, User: 10e9, System: 5e9}
+			w.B.CPU[1] = CPUTimes{Idle: 4.5e9, User: 10.9e9, System: 5.35e9} // 1.25 s against 1.2 s: a tick's error
+		}, func(t *testing.T, r results.Record) {
+			eq(t, "noise_ticked", r.NoiseTicked, 0.025)
+			if r.Noisy {
+				t.Errorf("flagged noisy on the ticks' own error: %q", r.Notes)
+			}
+		}},
 		{"loopback halves the shared snmp", func(w *Window) { w.Packets = PacketsSNMPShared }, func(t *testing.T, r results.Record) {
 			eqp(t, "packets", r.Packets, u(20000))
 		}},
