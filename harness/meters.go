@@ -82,6 +82,7 @@ func (w *window) hooks() workloads.Hooks {
 			if w.smp != nil {
 				w.smpErr = w.smp.Start()
 			}
+			w.a.Sampled = sampler.Sampling()
 			if w.obs != nil {
 				w.obs.windowStart(w.reader.PID())
 			}
@@ -91,6 +92,7 @@ func (w *window) hooks() workloads.Hooks {
 				w.obs.windowEnd()
 			}
 			w.b = w.reader.Read(true)
+			w.b.Sampled = sampler.Sampling()
 			w.closed = true
 			if w.smp != nil && w.smpErr == nil {
 				w.smpErr = w.smp.Disable()

@@ -621,6 +621,7 @@ func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *s
 			IdlePollShare: -1, Unsent: rep.Unsent, Behind: rep.Behind,
 		},
 		Rate:      t.Rate,
+		Stream:    t.Workload == workloads.Stream,
 		BusyPolls: dpdkPort,
 		Limits:    meters.Limits{Noise: r.NoiseLimit, Steal: meters.DefaultLimits.Steal},
 		CPUSource: "schedstat",

@@ -46,19 +46,13 @@ var DefaultValidateOptions = ValidateOptions{Duration: 2 * time.Second, Repeats:
 // Limits of the checks: what the meters must meet before a figure is
 // published.
 const (
-	slopeTolerance    = 0.05  // burn slope within 5% of 1
-	crossTolerance    = 0.05  // perf stat and the /proc/stat sampler within 5%
-	syscallTolerance  = 0.001 // the tracepoint counts a known number within 0.1%
-	rateTolerance     = 0.02  // open-loop rate achieved within 2%
-	cvLimit           = 0.03  // cycles/op spread over repeats at a fixed rate
-	cvExcessLimit     = 0.01  // or its spread beyond process CPU's
-	meterEffectLimit  = 0.02  // counting syscalls moves cycles/op by ≤ 2%
-	busyBelowCPULimit = 0.01  // core busy ≥ process CPU − 1%
-	snapshotLimitUS   = 1000  // a window edge's snapshot
-	lateLimit         = 0.001 // requests sent > 1 ms late, share of ops
-	// profileOverheadLimit: sampling the server cores moves cycles/op by
-	// ≤ 2%, or the check says that it moved it (reported, not failed).
-	profileOverheadLimit = 0.02
+	slopeTolerance   = 0.05  // burn slope within 5% of 1
+	crossTolerance   = 0.05  // perf stat and the /proc/stat sampler within 5%
+	syscallTolerance = 0.001 // the tracepoint counts a known number within 0.1%
+	rateTolerance    = 0.02  // open-loop rate achieved within 2%
+	cvLimit          = 0.03  // cycles/op spread over repeats at a fixed rate
+	snapshotLimitUS  = 1000  // a window edge's snapshot
+	lateLimit        = 0.001 // requests sent > 1 ms late, share of ops
 	// profileShareTolerance: a thread's share of its core's busy time, as
 	// the breakdown gives it, within 6 points of the truth. On the
 	// development VM, 14 runs of the check read −2.5 points on average (sd
@@ -156,12 +150,12 @@ func (r *Runner) Validate(ctx context.Context, o ValidateOptions, log io.Writer)
 	}
 	for _, b := range names {
 		add(SpreadCheck(b, byBackend[b]))
-		add(MeterEffectCheck(b, byBackend[b]))
-		add(ProfileEffectCheck(b, byBackend[b]))
+		add(MeterEffect(b, byBackend[b]))
+		add(ProfileEffect(b, byBackend[b]))
 	}
 
 	// 4. What every trial above must hold.
-	for _, c := range WindowChecks(all) {
+	for _, c := range append(WindowChecks(all), results.TrialChecks(all)...) {
 		add(c)
 	}
 	return v, nil
@@ -204,6 +198,8 @@ func verdict(c results.Check) string {
 	switch {
 	case c.Skipped:
 		return "skipped (" + c.Detail + ")"
+	case c.Info:
+		return "info " + c.Display + " (" + c.Detail + ")"
 	case c.Pass:
 		return "pass " + c.Display + " (" + c.Limit + ")"
 	}
@@ -348,117 +344,83 @@ func BurnSlopeChecks(proto string, recs []results.Record, n1, n2 uint64, tscHz f
 }
 
 // SpreadCheck is the coefficient of variation of cycles/op over a
-// backend's repeats at one fixed rate. It passes within cvLimit, or where
-// the repeats' own work varied (their process CPU per op, an independent
-// meter, spread as much) when cycles/op spread no more than
-// cvExcessLimit beyond it: a meter that adds spread of its own fails
-// (the tick-sampled busy this replaced read 12k to 69k cycles/op while
-// process CPU stayed within 2%), a path whose work varied between
-// repeats (epoll's did by up to 13% on the development VM, both meters
-// alike) does not.
+// backend's repeats at one fixed rate, judged against cvLimit alone. Its
+// detail sets the spread of the server's own work (process CPU per op)
+// beside that of the busy time outside the process, so that a reader of
+// a missed limit sees which varied: on the development VM the repeats
+// whose cycles/op spread most held process CPU within 2% while the core's
+// busy time outside the process varied several-fold: tasks that ran and
+// exited inside the window, which the task scan cannot see; the ticks now
+// flag them (noise_ticked), so such a repeat is re-run, not counted.
 func SpreadCheck(backend string, recs []results.Record) results.Check {
-	c := results.Check{Name: "cycles/op spread over repeats (" + backend + ")",
-		Limit: fmt.Sprintf("CV ≤ %.0f%%, or ≤ process CPU's CV + %.0f", 100*cvLimit, 100*cvExcessLimit)}
-	var v, cpu []float64
+	c := results.Check{Name: "cycles/op spread over repeats (" + backend + ")", Limit: fmt.Sprintf("CV ≤ %.0f%%", 100*cvLimit)}
+	var v, cpu, outside []float64
 	for _, r := range usable(recs) {
 		v = append(v, r.CyclesPerOp)
 		cpu = append(cpu, r.CPUNsPerOp)
+		outside = append(outside, r.OutsideNsPerOp)
 	}
 	if len(v) < 3 {
 		c.Detail = fmt.Sprintf("only %d usable repeats of %d", len(v), len(recs))
 		return c
 	}
 	c.Value = cv(v)
-	// Process CPU judges only where every repeat read it (0: not read).
-	work := 0.0
-	if !slices.Contains(cpu, 0) {
-		work = cv(cpu)
-	}
 	c.Display = fmt.Sprintf("%.1f%%", 100*c.Value)
-	c.Pass = c.Value <= cvLimit || (work > 0 && c.Value <= work+cvExcessLimit)
-	c.Detail = fmt.Sprintf("%d repeats, median %.0f cycles/op; process CPU per op CV %.1f%%", len(v), median(v), 100*work)
+	c.Pass = c.Value <= cvLimit
+	c.Detail = fmt.Sprintf("%d repeats, median %.0f cycles/op", len(v), median(v))
+	// Process CPU tells only where every repeat read it (0: not read).
+	if !slices.Contains(cpu, 0) {
+		c.Detail += fmt.Sprintf("; process CPU per op CV %.1f%%, busy outside the process %.0f–%.0f ns/op",
+			100*cv(cpu), slices.Min(outside), slices.Max(outside))
+	}
 	return c
 }
 
-// MeterEffectCheck is the median over repeats of what the syscall
-// tracepoint did to cycles/op: its counting window against the cost window
-// of the same server.
-func MeterEffectCheck(backend string, recs []results.Record) results.Check {
-	c := results.Check{Name: "syscall meter's effect on cycles/op (" + backend + ")", Limit: fmt.Sprintf("|effect| ≤ %.0f%% (reported; counting runs apart)", 100*meterEffectLimit)}
+// MeterEffect reports, as information, what the syscall tracepoint did
+// to cycles/op in its own counting window against the cost window of the
+// same server: the median over repeats. It has no limit to meet: the cost
+// windows run without the tracepoint (CostWindowChecks proves it), so this
+// is what counting would cost, not what the published cost carries.
+func MeterEffect(backend string, recs []results.Record) results.Check {
+	return effect(results.Check{Name: "syscall meter's effect on its own window (" + backend + ")"}, recs,
+		func(r results.Record) *float64 { return r.SyscallMeterEffect }, "no counting window ran (tracepoint unavailable)")
+}
+
+// ProfileEffect is MeterEffect for the sampler: each trial's profile
+// window against its cost window, on the same server. Its breakdowns
+// carry the profile window's own cycles per op.
+func ProfileEffect(backend string, recs []results.Record) results.Check {
+	return effect(results.Check{Name: "sampled profile's effect on its own window (" + backend + ")"}, recs,
+		func(r results.Record) *float64 { return r.ProfileEffect }, "no profile window ran (sampling unavailable or turned off)")
+}
+
+func effect(c results.Check, recs []results.Record, of func(results.Record) *float64, none string) results.Check {
+	c.Info, c.Limit = true, "none: the cost windows run without it"
 	var v []float64
 	for _, r := range usable(recs) {
-		if r.SyscallMeterEffect != nil {
-			v = append(v, *r.SyscallMeterEffect)
+		if e := of(r); e != nil {
+			v = append(v, *e)
 		}
 	}
 	if len(v) == 0 {
-		c.Skipped, c.Detail = true, "no counting window ran (tracepoint unavailable)"
+		c.Skipped, c.Detail = true, none
 		return c
 	}
 	c.Value = median(v)
 	c.Display = fmt.Sprintf("%+.1f%%", 100*c.Value)
-	// The cost window never carries the tracepoint: this figure is what it
-	// would have cost, reported. It passes when small, and when it is not,
-	// the separation of the windows is what keeps the cost honest; it
-	// fails only if a cost window was read with the tracepoint on.
-	c.Pass = true
-	for _, r := range recs {
-		if r.SyscallsSource == "tracepoint (this window)" {
-			c.Pass = false
-			c.Detail = "a cost window was measured with the tracepoint attached"
-			return c
-		}
-	}
-	c.Detail = fmt.Sprintf("median of %d pairs", len(v))
-	if abs(c.Value) > meterEffectLimit {
-		c.Detail += ": counting would have moved the cost; the cost windows ran without it"
-	}
+	c.Detail = fmt.Sprintf("median of %d pairs, %+.1f%% to %+.1f%%", len(v), 100*slices.Min(v), 100*slices.Max(v))
 	return c
 }
 
-// ProfileEffectCheck reports what sampling the server cores did to
-// cycles/op: each trial's profile window against its cost window, on the
-// same server. Like the syscall meter, the sampler never runs in a cost
-// window (its timer moves the cost: see Runner.profileWindow), so a large
-// effect is reported, not failed; the check fails if a breakdown came
-// from a cost window (a record with a breakdown but no profile window).
-func ProfileEffectCheck(backend string, recs []results.Record) results.Check {
-	c := results.Check{Name: "sampled profile's effect on cycles/op (" + backend + ")", Limit: fmt.Sprintf("|effect| ≤ %.0f%% (reported; sampling runs apart)", 100*profileOverheadLimit)}
-	var v []float64
-	for _, r := range recs {
-		if len(r.CyclesBreakdown) > 0 && r.ProfileCyclesPerOp == nil {
-			c.Detail = "a breakdown was sampled in a cost window"
-			return c
-		}
-	}
-	for _, r := range usable(recs) {
-		if r.ProfileEffect != nil {
-			v = append(v, *r.ProfileEffect)
-		}
-	}
-	if len(v) == 0 {
-		c.Skipped, c.Detail = true, "no profile window ran (sampling unavailable or turned off)"
-		return c
-	}
-	c.Value = median(v)
-	c.Display = fmt.Sprintf("%+.1f%%", 100*c.Value)
-	c.Pass = true
-	c.Detail = fmt.Sprintf("median of %d pairs", len(v))
-	if abs(c.Value) > profileOverheadLimit {
-		c.Detail += ": sampling would have moved the cost; the cost windows ran without it, the breakdowns carry their own cycles per op"
-	}
-	return c
-}
-
-// WindowChecks hold for every trial: the generator's rate, core busy not
-// below the process's own CPU, cheap snapshots, no harness-made lateness.
+// WindowChecks hold for every trial of validate: the generator's rate,
+// cheap snapshots, no harness-made lateness (results.TrialChecks has the
+// checks a bench's trials must hold too).
 func WindowChecks(recs []results.Record) []results.Check {
 	rate := results.Check{Name: "open-loop rate achieved", Limit: fmt.Sprintf("within %.0f%% of target", 100*rateTolerance)}
-	busy := results.Check{Name: "core busy ≥ process CPU", Limit: fmt.Sprintf("busy ≥ CPU − %.0f%%", 100*busyBelowCPULimit)}
 	snap := results.Check{Name: "meter snapshot time", Limit: fmt.Sprintf("≤ %d µs", snapshotLimitUS)}
 	late := results.Check{Name: "requests the generator itself sent over 1 ms late", Limit: fmt.Sprintf("≤ %.1f%% of ops", 100*lateLimit)}
-	worstRate, worstBusy, worstSnap, lateN, waited, ops := 0.0, 1e9, 0.0, uint64(0), uint64(0), uint64(0)
-	var nRate, nBusy int
+	worstRate, worstSnap, lateN, waited, ops := 0.0, 0.0, uint64(0), uint64(0), uint64(0)
+	var nRate int
 	for _, r := range usable(recs) {
 		if r.RateTarget > 0 {
 			worstRate = max(worstRate, abs(r.ThroughputOps/r.RateTarget-1))
@@ -467,16 +429,10 @@ func WindowChecks(recs []results.Record) []results.Check {
 			waited += r.Late - min(r.Behind, r.Late)
 			ops += r.Ops
 		}
-		if r.CPUNs > 0 && r.BusyNs > 0 {
-			worstBusy = min(worstBusy, r.BusyNs/r.CPUNs-1)
-			nBusy++
-		}
 		worstSnap = max(worstSnap, r.MeterReadUS)
 	}
 	rate.Value, rate.Display, rate.Pass = worstRate, fmt.Sprintf("worst %.2f%%", 100*worstRate), nRate > 0 && worstRate <= rateTolerance
 	rate.Detail = fmt.Sprintf("%d open-loop trials", nRate)
-	busy.Value, busy.Display, busy.Pass = worstBusy, fmt.Sprintf("worst %+.1f%%", 100*worstBusy), nBusy > 0 && worstBusy >= -busyBelowCPULimit
-	busy.Detail = fmt.Sprintf("%d trials", nBusy)
 	snap.Value, snap.Display, snap.Pass = worstSnap, fmt.Sprintf("worst %.0f µs", worstSnap), worstSnap > 0 && worstSnap <= snapshotLimitUS
 	share := 0.0
 	if ops > 0 {
@@ -484,7 +440,7 @@ func WindowChecks(recs []results.Record) []results.Check {
 	}
 	late.Value, late.Display, late.Pass = share, fmt.Sprintf("%d (%.3f%%)", lateN, 100*share), ops > 0 && share <= lateLimit
 	late.Detail = fmt.Sprintf("%d more waited for a free slot behind a server (not the generator's lateness)", waited)
-	return []results.Check{rate, busy, snap, late}
+	return []results.Check{rate, snap, late}
 }
 
 // crossCheck reads the server of one window independently: perf stat's

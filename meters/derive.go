@@ -75,6 +75,8 @@ type Window struct {
 	CPUSource  string // "cgroup" or "schedstat"
 	Gen        Generator
 	Rate       float64 // open-loop target, 0 for closed loop
+	// Stream: a one-way bulk workload, whose cost is per byte moved.
+	Stream bool
 	// DataPathSyscalls are the syscall names the backend's own count
 	// counts (backends.Backend.DataPathSyscalls): what the outside count's
 	// explanation sets apart from the rest.
@@ -94,6 +96,7 @@ const NoSyscallsByName = "syscalls by name not published: "
 func Fill(rec *results.Record, w Window) {
 	win := (w.B.At - w.A.At).Seconds()
 	rec.WindowS = win
+	rec.WindowTraced, rec.WindowSampled = w.A.Traced || w.B.Traced, w.A.Sampled || w.B.Sampled
 	rec.MeterReadUS = float64(max(w.A.ReadTook, w.B.ReadTook)) / 1e3
 	genWin := w.Gen.Window.Seconds()
 	if genWin <= 0 {
@@ -181,6 +184,12 @@ func Fill(rec *results.Record, w Window) {
 	}
 	rec.CyclesPerOp = perOp(rec.Cycles)
 	rec.CyclesPerPacket = perPacket(rec.Cycles)
+	if w.Stream && w.Gen.Bytes > 0 && busy > 0 && win > 0 {
+		cpb := rec.Cycles / float64(w.Gen.Bytes)
+		cores := busy / (win * 1e9) // busy server cores, on average
+		perCore := rec.Gbps / cores
+		rec.CyclesPerByte, rec.GbpsPerCore = &cpb, &perCore
+	}
 
 	// Syscalls: only a counting window has them.
 	if w.A.SyscallsErr == nil && w.B.SyscallsErr == nil {
@@ -361,10 +370,46 @@ func fillNoise(rec *results.Record, w Window, win, ncores float64) {
 		rec.Noisy = true
 		rec.Notes = append(rec.Notes, fmt.Sprintf("noisy: other tasks took %.1f%% of the server cores", 100*rec.NoiseOtherCPU))
 	}
+	if t, ok := tickedOthers(w); ok && ncores > 0 && win > 0 {
+		rec.NoiseTicked = t / (win * 1e9 * ncores)
+		// Ticks are 4 ms samples (HZ=250): a margin of the limit again
+		// for their error, so that only a task that took a large share
+		// flags the trial on them alone.
+		if rec.NoiseTicked > 2*lim.Noise {
+			rec.Noisy = true
+			rec.Notes = append(rec.Notes, fmt.Sprintf("noisy: the server cores' user and system ticks exceed the server's CPU time by "+
+				"%.1f%% of the cores: tasks the scan did not see (they exited inside the window)", 100*rec.NoiseTicked))
+		}
+	}
 	if rec.NoiseSteal > lim.Steal {
 		rec.Noisy = true
 		rec.Notes = append(rec.Notes, fmt.Sprintf("noisy: the hypervisor stole %.1f%% of the server cores", 100*rec.NoiseSteal))
 	}
+}
+
+// tickedOthers is the time of tasks other than the server on the server
+// cores as /proc/stat's ticks saw it: their user, nice and system ticks
+// over the window less the server's own CPU time. The task scans cannot
+// see a task that started and exited between them (a compiler run by
+// another user: validate's cycles/op spread once came from a trial whose
+// core was 56% busy outside the server while the scan saw 1%); the ticks
+// do. They miss short bursts, so a bursty server's own time is
+// under-ticked and this estimate is low rather than high; softirq and
+// interrupt ticks are in columns of their own and not counted.
+func tickedOthers(w Window) (float64, bool) {
+	if w.A.CPUErr != nil || w.B.CPUErr != nil || w.A.ServerCPUErr != nil || w.B.ServerCPUErr != nil {
+		return 0, false
+	}
+	var ticked float64
+	for _, c := range w.ServerCPUs {
+		a, okA := w.A.CPU[c]
+		b, okB := w.B.CPU[c]
+		if !okA || !okB {
+			return 0, false
+		}
+		ticked += (b.User + b.Nice + b.System) - (a.User + a.Nice + a.System)
+	}
+	return max(0, ticked-(w.B.ServerCPU-w.A.ServerCPU)), true
 }
 
 // fillClientBound flags a trial whose generator may have been its limit:

@@ -65,6 +65,19 @@ func TestFill(t *testing.T) {
 				t.Errorf("flags noisy %v client-bound %v", r.Noisy, r.ClientBound)
 			}
 		}},
+		{"a stream's cost per byte and throughput per busy core", func(w *Window) {
+			w.Stream = true
+		}, func(t *testing.T, r results.Record) {
+			// 3e9 TSC-equivalent cycles over 640000 bytes; 2.56 Mbit/s
+			// on 0.75 of a core.
+			eqp(t, "cycles_per_byte", r.CyclesPerByte, f(3e9/640000))
+			eqp(t, "gbps_per_core", r.GbpsPerCore, f(640000*8/2/1e9/0.75))
+		}},
+		{"an echo has no cost per byte", nil, func(t *testing.T, r results.Record) {
+			if r.CyclesPerByte != nil || r.GbpsPerCore != nil {
+				t.Errorf("cycles_per_byte %v, gbps_per_core %v on an echo", r.CyclesPerByte, r.GbpsPerCore)
+			}
+		}},
 		{"busy from /proc/stat without the ns clock", func(w *Window) {
 			w.A.IdleErr, w.B.IdleErr = errors.New("not root"), errors.New("not root")
 			w.B.CPU[1] = CPUTimes{Idle: 4.2e9, IOWait: 0.1e9}
@@ -81,6 +94,26 @@ func TestFill(t *testing.T) {
 			eq(t, "noise_steal", r.NoiseSteal, 0.1)
 			if !r.Noisy {
 				t.Error("10% steal not flagged noisy")
+			}
+		}},
+		{"tasks the scan missed are in the ticks", func(w *Window) {
+			// 1.8 s of user and system ticks on the server core, of which
+			// the server ran 1.2 s: another task took 0.6 s of 2.
+			w.A.CPU[1] = CPUTimes{Idle: 4e9, User: 10e9, System: 5e9}
+			w.B.CPU[1] = CPUTimes{Idle: 4.5e9, User: 11.3e9, System: 5.5e9}
+		}, func(t *testing.T, r results.Record) {
+			eq(t, "noise_ticked", r.NoiseTicked, 0.3)
+			if !r.Noisy || !hasNote(r, "noisy: the server cores' user and system ticks exceed") {
+				t.Errorf("a task that took 30%% of the core, seen only by the ticks, not flagged: noisy %v, notes %q", r.Noisy, r.Notes)
+			}
+		}},
+		{"the server's own ticks are not noise", func(w *Window) {
+			w.A.CPU[1] = CPUTimes{Idle: 4e9, User: 10e9, System: 5e9}
+			w.B.CPU[1] = CPUTimes{Idle: 4.5e9, User: 10.9e9, System: 5.35e9} // 1.25 s against 1.2 s: a tick's error
+		}, func(t *testing.T, r results.Record) {
+			eq(t, "noise_ticked", r.NoiseTicked, 0.025)
+			if r.Noisy {
+				t.Errorf("flagged noisy on the ticks' own error: %q", r.Notes)
 			}
 		}},
 		{"loopback halves the shared snmp", func(w *Window) { w.Packets = PacketsSNMPShared }, func(t *testing.T, r results.Record) {

@@ -242,6 +242,7 @@ func (r *Reader) readCheap() Snapshot {
 		s.Links, s.LinkErr = ParseNetDev(b)
 	}
 	s.SyscallsErr = r.sysErr
+	s.Traced = Tracing()
 	if r.syscalls != nil {
 		var c SyscallCount
 		if c, s.SyscallsErr = r.syscalls.read(); s.SyscallsErr == nil {

@@ -47,6 +47,11 @@ type Snapshot struct {
 	// total was being read (SyscallCount.ReadGap).
 	SyscallsReadGap uint64
 	SyscallsErr     error
+	// Traced: a syscall tracepoint of this process was attached when the
+	// snapshot was read (Tracing). Sampled: a sampler of this process was
+	// enabled at the window's edge (the harness sets it: meters does not
+	// run samplers). A cost window must have neither.
+	Traced, Sampled bool
 	Cycles          uint64 // hardware cycles of the server CPUs, scaled
 	CyclesErr       error
 

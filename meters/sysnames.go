@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -123,6 +124,7 @@ func KnownSyscall(name string) bool {
 // the same for a server in its own cgroup, and the names are checked
 // against the total (SyscallsByName) in case they are not.
 type syscallCounter struct {
+	closed bool
 	total  *perfCounter
 	ids    *syscallMap
 	idsErr error // why there are no names
@@ -152,8 +154,17 @@ func openSyscallCounter(tids []int, cgroup string) (c *syscallCounter, err error
 	if err != nil {
 		c.idsErr = &backends.NotSupportedError{Feature: "counting syscalls by name (a BPF program on raw_syscalls:sys_enter)", Reason: err.Error()}
 	}
+	tracepoints.Add(1)
 	return c, nil
 }
+
+// tracepoints counts this process's attached syscall counters: a snapshot
+// says whether its window ran traced (Snapshot.Traced) from this, not
+// from which window the harness meant it to be.
+var tracepoints atomic.Int32
+
+// Tracing says whether a syscall tracepoint of this process is attached.
+func Tracing() bool { return tracepoints.Load() > 0 }
 
 // syscallSetOf is whom the by-name program counts: the cgroup's tasks, or
 // the processes of tids.
@@ -302,6 +313,11 @@ func sum(v []uint64) uint64 {
 }
 
 func (c *syscallCounter) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	tracepoints.Add(-1)
 	if c.total != nil {
 		c.total.Close()
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -78,20 +79,22 @@ func (r *run) baselineFor(label string, p point) (string, bool) {
 }
 
 // breakdown is one path's measured cycles per op by category at a point:
-// per category, the median of cycles_per_op over the counted repeats that
-// carry a breakdown (a category absent from a repeat's map is zero there).
+// per category, the median over the counted repeats that carry a
+// breakdown of the category's share (of the profile window's busy time)
+// × the repeat's cost-window cycles per op (a category absent from a
+// repeat's map is zero there). The shares come from the sampled window,
+// the cycles from the unsampled one, so a bar stands as tall as the cost
+// every other figure quotes, split as the samples found it.
 type breakdown struct {
 	label string
 	cats  map[string]results.Stat
 	order []string // the keys of cats, in the categories' order
 	n     int      // repeats with a breakdown
-	// total: cycles/op of the windows the samples came from (each trial's
-	// profile window; the cost window's in records older than that).
+	// total: the cost windows' cycles/op over every counted repeat.
 	total  results.Stat
 	events []string // the profile events sampled
-	own    bool     // total is the profile windows'
 	// effect: the median of the repeats' profile_effect, what sampling did
-	// to the cost (NaN where no repeat carries one).
+	// to the cost in its own window (NaN where no repeat carries one).
 	effect float64
 }
 
@@ -129,28 +132,19 @@ func (r *run) breakdownAt(label string, p point) (*breakdown, bool) {
 	for _, c := range r.categories() {
 		vals := make([]float64, len(with))
 		for i, rec := range with {
-			vals[i] = rec.CyclesBreakdown[c].CyclesPerOp
+			vals[i] = rec.CyclesBreakdown[c].Share * rec.CyclesPerOp
 		}
 		b.cats[c] = results.StatOf(vals)
 		b.order = append(b.order, c)
 	}
-	// The segments are the profile windows' cycles per op, so the bar's
-	// total and interval are theirs too; records sampled in the cost window
-	// (before profile windows) carry no profile_cycles_per_op.
-	var own, effects []float64
+	var effects []float64
 	for _, rec := range with {
-		if rec.ProfileCyclesPerOp != nil {
-			own = append(own, *rec.ProfileCyclesPerOp)
-		}
 		if rec.ProfileEffect != nil {
 			effects = append(effects, *rec.ProfileEffect)
 		}
 	}
-	if len(own) == len(with) {
-		b.total, b.own = results.StatOf(own), true
-	} else {
-		b.total, _ = g.Stat(results.MCyclesPerOp)
-	}
+	// The total is the figure the findings quote: every counted repeat's.
+	b.total, _ = g.Stat(results.MCyclesPerOp)
 	b.effect = math.NaN()
 	if len(effects) > 0 {
 		b.effect = results.StatOf(effects).Center
@@ -295,38 +289,29 @@ func (r *run) breakdownChart(f family, p point) (*Chart, error) {
 	}
 	c.Caption = fmt.Sprintf("Measured: each path's %s per op at %s (the same offered load for every path), split by "+
 		"where sampled profiles of the server cores found the time (%s). Each segment is the median over the "+
-		"counted repeats of that category's cycles per op (its share of the samples × profile_coverage × the "+
-		"sampled window's cycles/op; unsampled is the busy time no sample saw); "+
-		"the error bar is the 95%% interval of the total, drawn at its median, where enough repeats allow "+
+		"counted repeats of that category's share of the busy time (its share of the samples × profile_coverage; "+
+		"unsampled is the busy time no sample saw) × the repeat's cycles/op; "+
+		"the error bar is the 95%% interval of the total cycles/op, drawn at its median, where enough repeats allow "+
 		"one (%s). %s Repeats: %s.%s%s",
 		r.cyclesNoun(), p, strings.Join(r.categories(), ", "),
 		ciRule, windowText(bds, shown, idx), strings.Join(ns, ", "), r.goCText(p, results.MCyclesPerOp), naText(absent))
 	return c, nil
 }
 
-// windowText says which windows the bars were sampled in and, per shown
-// path, how far its profile windows' cycles per op stood from its cost
-// windows' (the median profile_effect).
+// windowText says where the bars' two parts come from and, per shown
+// path, what sampling did to cycles per op in its own window (the median
+// profile_effect).
 func windowText(bds []*breakdown, shown []string, idx []int) string {
 	var parts []string
-	own := true
 	for x, i := range idx {
-		b := bds[i]
-		if b == nil {
-			continue
-		}
-		own = own && b.own
-		if !math.IsNaN(b.effect) {
+		if b := bds[i]; b != nil && !math.IsNaN(b.effect) {
 			parts = append(parts, fmt.Sprintf("%s %+.0f%%", shown[x], 100*b.effect))
 		}
 	}
-	if !own {
-		return "Some profiles were sampled in the cost windows themselves (records from before profile windows), whose cycles per op sampling moves."
-	}
-	text := "The profiles were sampled in a window of their own after each cost window, because sampling moves the cost; " +
-		"the bars are those windows' cycles per op, not the cost windows'"
+	text := "The bars are the cost windows' cycles per op, the same as every other figure of this report; the shares come " +
+		"from a profile window of their own after each cost window, because sampling moves the cost"
 	if len(parts) > 0 {
-		text += " (sampled against unsampled, medians: " + strings.Join(parts, ", ") + ")"
+		text += " (cycles/op sampled against unsampled, medians: " + strings.Join(parts, ", ") + ")"
 	}
 	return text + "."
 }
@@ -373,7 +358,7 @@ func (r *run) breakdownTable(p point) *table {
 		}
 	}
 	sumRow := []string{"sum of the medians"}
-	totRow := []string{r.cyclesLabel("cycles/op") + " of the sampled windows (median, interval)"}
+	totRow := []string{r.cyclesLabel("cycles/op") + " of the cost windows (median, interval)"}
 	effRow := []string{"sampling's effect on cycles/op (median profile_effect)"}
 	nRow := []string{"n (repeats with a profile)"}
 	anyEffect := false
@@ -436,9 +421,13 @@ func breakdownSentence(b, ref *breakdown, cats []string, brief bool) string {
 			added = append(added, ch)
 		}
 	}
-	if brief && len(kept) > 1 {
+	if brief {
+		// The first screen names the largest category both kept that says
+		// where the time went: not unsampled or other, which say only that
+		// the samples could not tell.
+		kept = slices.DeleteFunc(kept, func(ch catChange) bool { return ch.cat == unsampled || ch.cat == "other" })
 		sort.SliceStable(kept, func(i, j int) bool { return kept[i].ref > kept[j].ref })
-		kept = kept[:1]
+		kept = kept[:min(len(kept), 1)]
 	}
 	// Net is the category the lesson turns on (the kernel's stack, kept by
 	// both kernel paths), so it alone is glossed where it is kept.

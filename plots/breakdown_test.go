@@ -1,6 +1,8 @@
 package plots
 
 import (
+	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,6 +75,59 @@ func TestBreakdownSentence(t *testing.T) {
 			}
 		}
 	}
+	// The first screen names the largest category both kept that says
+	// where the time went, not the busy time no sample saw.
+	cats := append(slices.Clone(breakdownCategories), unsampled)
+	epollU := bd("epoll", map[string]float64{"syscall": 3000, "net": 5000, "dev": 1500, unsampled: 9000})
+	uringU := bd("uring", map[string]float64{"syscall": 700, "net": 4900, "dev": 1500, "io_uring": 1600, unsampled: 9100})
+	for _, c := range []string{"net", unsampled} {
+		uringU.cats[c], epollU.cats[c] = results.StatOf(slices.Repeat([]float64{uringU.center(c)}, 6)), results.StatOf(slices.Repeat([]float64{epollU.center(c)}, 6))
+	}
+	uringU.order, epollU.order = cats, cats
+	s := breakdownSentence(uringU, epollU, cats, true)
+	if !strings.Contains(s, "kept about the same on both: net (") || strings.Contains(s, unsampled) {
+		t.Errorf("the first screen's kept is not the largest sampled category: %q", s)
+	}
+}
+
+// The headline bars stand as tall as the cost windows' cycles per op that
+// the first finding quotes: the profile window's shares × the cost
+// window's cycles, not the profile window's own cycles per op.
+func TestBreakdownIsScaledToTheCostWindow(t *testing.T) {
+	r, p := syntheticHeadline(t)
+	n := 0
+	for _, l := range r.labelsAt(p) {
+		b, ok := r.breakdownAt(l, p)
+		if !ok {
+			continue
+		}
+		n++
+		cost, _ := r.stat(l, p, results.MCyclesPerOp)
+		if b.total.Center != cost.Center {
+			t.Errorf("%s: bar total %v, the cost windows' cycles/op %v", l, b.total.Center, cost.Center)
+		}
+		if sum := sumOf(b); math.Abs(sum/cost.Center-1) > 0.02 {
+			t.Errorf("%s: segments sum to %v, the cost windows' cycles/op is %v", l, sum, cost.Center)
+		}
+	}
+	if n < 2 {
+		t.Fatalf("only %d paths with a breakdown at %s", n, p)
+	}
+}
+
+// The first screen has three to five findings, each with its n and its
+// confidence (a test's verdict, or that there was none).
+func TestKeyFindings(t *testing.T) {
+	r, p := syntheticHeadline(t)
+	fs := r.keyFindings(p)
+	if len(fs) < 3 || len(fs) > maxKeyFindings {
+		t.Fatalf("%d key findings, want 3 to %d: %q", len(fs), maxKeyFindings, fs)
+	}
+	for _, f := range fs {
+		if !strings.Contains(f, "n=") || !(strings.Contains(f, "significant, p=") || strings.Contains(f, "no test")) {
+			t.Errorf("a key finding without its n and confidence: %q", f)
+		}
+	}
 }
 
 // The coverage caveat appears only where a trial's samples missed busy
@@ -116,4 +171,16 @@ func TestCoverageCaveat(t *testing.T) {
 			}
 		})
 	}
+}
+
+// syntheticHeadline is the synthetic run and its headline point.
+func syntheticHeadline(t *testing.T) (*run, point) {
+	t.Helper()
+	recs, lesson := synthetic(t)
+	r := newRun(recs, lesson)
+	_, p, ok := r.headlinePoint()
+	if !ok {
+		t.Fatal("no headline point")
+	}
+	return r, p
 }

@@ -24,8 +24,8 @@ func checkInChromium(t *testing.T, dir string) {
 	if _, err := exec.LookPath("chromium"); err != nil {
 		t.Skip("skipped: headless check needs Debian's chromium (not in PATH)")
 	}
-	shot := filepath.Join(dir, "screenshot.png")
-	if err := Screenshot(dir, shot); err != nil {
+	shot, err := FirstScreen(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("first screen of the report: %s", shot)

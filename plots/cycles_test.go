@@ -1,6 +1,7 @@
 package plots
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,5 +100,37 @@ func TestCompareChartNamesAChangeOfMeter(t *testing.T) {
 				t.Errorf("title %q, caption %q: says the meter changed %v, want %v", c.Plot.Title.Text, c.Caption, got, tc.want)
 			}
 		})
+	}
+}
+
+// A stream's row shows its cost per byte and its throughput per busy core
+// beside its Gbit/s; an echo's shows neither.
+func TestStreamCostPerByteInTable(t *testing.T) {
+	cpb, perCore := 1.25, 9.5
+	stream := results.Record{Status: results.StatusOK, Ops: 100, Bytes: 1 << 30, Gbps: 8, Cycles: 1e9, CyclesPerOp: 1e7,
+		CyclesPerByte: &cpb, GbpsPerCore: &perCore, CyclesSource: "tsc",
+		Config: results.Config{Backend: "uring", Variant: "default", Workload: "stream", Proto: "tcp", Topology: "veth", Conns: 1, Depth: 1, Size: 16384, Cores: 1}}
+	echo := stream
+	echo.Workload, echo.CyclesPerByte, echo.GbpsPerCore = "echo", nil, nil
+	tb := newRun([]results.Record{stream, echo}, nil).resultsTable()
+	col := func(name string) int {
+		i := slices.IndexFunc(tb.header, func(h string) bool { return strings.HasPrefix(h, name) })
+		if i < 0 {
+			t.Fatalf("no column %q in %v", name, tb.header)
+		}
+		return i
+	}
+	g, c := col("Gbit/s per core"), col("cycles/B")
+	for _, row := range tb.rows {
+		switch row[1] {
+		case "stream":
+			if row[g] != "9.50" || row[c] != "1.25" {
+				t.Errorf("stream row: Gbit/s per core %q, cycles/B %q", row[g], row[c])
+			}
+		case "echo":
+			if row[g] == "9.50" || row[c] == "1.25" {
+				t.Errorf("echo row shows a stream's figures: %q %q", row[g], row[c])
+			}
+		}
 	}
 }

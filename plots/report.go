@@ -59,6 +59,9 @@ func Summary(dir string, w io.Writer) error {
 		return err
 	}
 	doc := &document{title: "ringbench summary — " + r.runName()}
+	if failed := r.failedTrialChecks(); len(failed) > 0 {
+		doc.add(callout{warning, "This run's trials FAILED a check: " + strings.Join(failed, "; ") + "."})
+	}
 	doc.add(paragraph(r.tableIntro()), tableBlock{r.resultsTable()})
 	md, err := doc.markdown()
 	if err != nil {

@@ -13,6 +13,9 @@ type run struct {
 	// validation is the folder's validate.json, nil when the meters were
 	// not validated for this run.
 	validation *results.Validation
+	// trialChecks are what every measured trial must hold, checked on
+	// these records (results.TrialChecks).
+	trialChecks []results.Check
 	// ndr is the folder's ndr.jsonl: `ringbench ndr`'s maximum sustainable
 	// rate per backend, nil when it did not run.
 	ndr    []results.NDR
@@ -23,7 +26,7 @@ type run struct {
 }
 
 func newRun(recs []results.Record, lesson *results.Lesson) *run {
-	r := &run{recs: recs, groups: results.Summarize(recs), lesson: lesson,
+	r := &run{recs: recs, groups: results.Summarize(recs), lesson: lesson, trialChecks: results.TrialChecks(recs),
 		byCell: map[string]map[point]*results.Group{}}
 	seenFam := map[family]bool{}
 	for i := range r.groups {

@@ -3,6 +3,7 @@ package plots
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,12 +37,23 @@ func Screenshot(dir, out string) error {
 	return err
 }
 
+// ErrNoChromium: the screenshot needs Debian's chromium, not installed.
+var ErrNoChromium = errors.New("chromium is not installed (Debian: apt-get install chromium)")
+
+// FirstScreen saves the first screen of dir's report.html (Report writes
+// it) as dir's FirstScreenPNG and returns its path; without Chromium it
+// writes nothing and returns ErrNoChromium.
+func FirstScreen(dir string) (string, error) {
+	out := filepath.Join(dir, results.FirstScreenPNG)
+	return out, Screenshot(dir, out)
+}
+
 // chromium runs headless Chromium with args after the flags that keep it
 // off the network and out of the user's profile, and returns its stdout.
 func chromium(timeout time.Duration, args ...string) ([]byte, error) {
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
-		return nil, fmt.Errorf("run chromium: %w (install Debian's chromium)", err)
+		return nil, fmt.Errorf("run chromium: %w", ErrNoChromium)
 	}
 	profile, err := os.MkdirTemp("", "ringbench-chromium-")
 	if err != nil {

@@ -134,7 +134,7 @@ func badgeKind(flag string) string {
 		return "bad"
 	case strings.Contains(f, "noisy"):
 		return "warn"
-	case strings.Contains(f, "client-bound"), strings.Contains(f, sharedFlag):
+	case f == "info", strings.Contains(f, "client-bound"), strings.Contains(f, sharedFlag):
 		return "info"
 	case strings.Contains(f, "pass"):
 		return "good"
@@ -210,11 +210,11 @@ func (r *run) sortedGroups() []*results.Group {
 func (r *run) resultsTable() *table {
 	t := &table{
 		header: []string{"backend", "workload", "proto", "topology", "conns×depth", "size B", "rate target",
-			"ops/s", "Gbit/s", "p50 µs", "p99 µs", "lat censored", "CPU ns/op", "outside ns/op",
+			"ops/s", "Gbit/s", "Gbit/s per core", r.cyclesLabel("cycles/B"), "p50 µs", "p99 µs", "lat censored", "CPU ns/op", "outside ns/op",
 			r.cyclesLabel("cycles/op"), r.cyclesLabel("cycles/pkt"), "cycles src",
 			"Go/C cycles/op", "Go/C CPU ns/op", "syscalls/op", "syscall meter effect", "own syscalls/op", "syscalls beyond data path", "errors", "late / unsent", "n", "flags"},
 		right: []bool{false, false, false, false, true, true, true,
-			true, true, true, true, true, true, true,
+			true, true, true, true, true, true, true, true, true,
 			true, true, false,
 			false, false, true, true, true, false, true, true, true, false},
 	}
@@ -234,6 +234,7 @@ func (r *run) resultsTable() *table {
 		}
 		row = append(row,
 			t.metricCell(g, results.MThroughput), t.metricCell(g, results.MGbps),
+			t.metricCell(g, results.MGbpsPerCore), t.metricCell(g, results.MCyclesPerByte),
 			t.metricCell(g, results.MLatP50), t.metricCell(g, results.MLatP99), censoredCell(g),
 			t.metricCell(g, results.MCPUNsPerOp), t.outsideCell(g),
 			t.metricCell(g, results.MCyclesPerOp), t.metricCell(g, results.MCyclesPerPacket), g.OK[0].CyclesSource,

@@ -13,6 +13,12 @@ import (
 // made on another machine, a line when every check passed or was skipped.
 func (r *run) validationNotice() block {
 	v := r.validation
+	if v == nil || v.Passed() {
+		if failed := r.failedTrialChecks(); len(failed) > 0 {
+			return callout{warning, "This run's trials FAILED a check: " + strings.Join(failed, "; ") +
+				". The figures below are not trustworthy; see Meter validation."}
+		}
+	}
 	switch {
 	case v == nil:
 		return callout{note, "The meters were not validated for this run: this folder has no " + results.ValidationFile +
@@ -28,9 +34,10 @@ func (r *run) validationNotice() block {
 	}
 	passed, skipped := 0, 0
 	for _, c := range v.Checks {
-		if c.Skipped {
+		switch {
+		case c.Skipped:
 			skipped++
-		} else {
+		case !c.Info:
 			passed++
 		}
 	}
@@ -39,6 +46,18 @@ func (r *run) validationNotice() block {
 		s += fmt.Sprintf(", %d skipped (they could not run here)", skipped)
 	}
 	return paragraph(s + "; see Meter validation.")
+}
+
+// failedTrialChecks names each failed check of this run's trials, with
+// the trials it names.
+func (r *run) failedTrialChecks() []string {
+	var out []string
+	for _, c := range r.trialChecks {
+		if c.Failed() {
+			out = append(out, c.Name+" ("+c.Detail+")")
+		}
+	}
+	return out
 }
 
 // otherMachine says how the validation's machine differs from the trials'
@@ -62,6 +81,12 @@ func (r *run) otherMachine() string {
 // the value found, the limit it had to meet and the verdict.
 func (r *run) validationSection(doc *document) {
 	doc.add(heading{2, "Meter validation"})
+	defer func() {
+		if len(r.trialChecks) > 0 {
+			doc.add(paragraph("Every measured trial of this run, checked on its own record:"),
+				tableBlock{validationTable(&results.Validation{Checks: r.trialChecks})})
+		}
+	}()
 	v := r.validation
 	if v == nil {
 		doc.add(paragraph("Not validated: this folder has no " + results.ValidationFile + ". `ringbench validate` " +
@@ -101,14 +126,10 @@ func validationTable(v *results.Validation) *table {
 		if value == "" {
 			value = num(c.Value)
 		}
-		result := "pass"
-		switch {
-		case c.Skipped:
-			result, value = "skipped", missing
-		case !c.Pass:
-			result = "FAIL"
+		if c.Skipped {
+			value = missing
 		}
-		t.rows = append(t.rows, []string{c.Name, value, c.Limit, result, c.Detail})
+		t.rows = append(t.rows, []string{c.Name, value, c.Limit, c.Verdict(), c.Detail})
 	}
 	return t
 }

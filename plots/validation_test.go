@@ -2,8 +2,10 @@ package plots
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,6 +74,46 @@ func TestValidation(t *testing.T) {
 				t.Errorf("report.md opens with\n%.300s\nwant %q", full, head)
 			}
 		})
+	}
+}
+
+// A trial of the run that breaks a check every trial must hold (core busy
+// below its process CPU) puts a warning at the top of the report and the
+// summary, naming it, though validate passed.
+func TestTrialCheckFailureWarns(t *testing.T) {
+	recs, lesson := synthetic(t)
+	bad := slices.Clone(recs)
+	i := slices.IndexFunc(bad, func(r results.Record) bool { return r.Status == results.StatusOK && r.CPUNs > 0 })
+	bad[i].BusyNs = 0.9 * bad[i].CPUNs
+	r := newRun(bad, lesson)
+	r.validation = loadValidation(t, results.ValidationFile)
+	var b bytes.Buffer
+	if err := r.validationNotice().markdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	below := fmt.Sprintf("below: %s r%d -10.0%%", bad[i].Label(), bad[i].Repeat)
+	if !strings.HasPrefix(got, "> **Warning:** This run's trials FAILED a check: core busy ≥ process CPU in every trial (") ||
+		!strings.Contains(got, below) {
+		t.Errorf("notice = %q, want a warning naming %q", got, below)
+	}
+	var sum bytes.Buffer
+	dir := t.TempDir()
+	st, err := results.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range bad {
+		if err := st.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	if err := Summary(dir, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sum.String(), "FAILED a check: core busy ≥ process CPU") {
+		t.Errorf("summary.md does not say the check failed:\n%.400s", sum.String())
 	}
 }
 

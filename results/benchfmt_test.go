@@ -28,6 +28,10 @@ const wantBench = `Unit ops/s better=higher
 Unit ops/s assume=nothing
 Unit B/s better=higher
 Unit B/s assume=nothing
+Unit B/s/core better=higher
+Unit B/s/core assume=nothing
+Unit cycles/B better=lower
+Unit cycles/B assume=nothing
 Unit cycles/op better=lower
 Unit cycles/op assume=nothing
 Unit cycles/pkt better=lower

@@ -34,18 +34,30 @@ type Record struct {
 	WindowS float64 `json:"window_s"`
 	// MeterReadUS is the longest a window edge's snapshot took: how far the
 	// meters' instants may be from the generator's.
-	MeterReadUS   float64 `json:"meter_read_us"`
+	MeterReadUS float64 `json:"meter_read_us"`
+	// WindowTraced and WindowSampled say whether a syscall tracepoint was
+	// attached, or a sampler enabled, at either edge of this record's
+	// window, as the meters found them. Cost figures come from a window
+	// with neither: validate and bench fail a record that has one.
+	WindowTraced  bool    `json:"window_traced,omitempty"`
+	WindowSampled bool    `json:"window_sampled,omitempty"`
 	Ops           uint64  `json:"ops"`
 	Bytes         uint64  `json:"bytes"`
 	Packets       *uint64 `json:"packets"` // wire segments and datagrams (or DPDK frames)
 	PacketsSource string  `json:"packets_source,omitempty"`
 	// LinkPackets are the server interface's skbs (a GSO/GRO aggregate
 	// counts once), beside the wire count.
-	LinkPackets       *uint64  `json:"link_packets,omitempty"`
-	LinkPacketsSource string   `json:"link_packets_source,omitempty"`
-	ThroughputOps     float64  `json:"throughput_ops"`
-	Gbps              float64  `json:"throughput_gbps"`
-	PPS               *float64 `json:"throughput_pps"`
+	LinkPackets       *uint64 `json:"link_packets,omitempty"`
+	LinkPacketsSource string  `json:"link_packets_source,omitempty"`
+	ThroughputOps     float64 `json:"throughput_ops"`
+	Gbps              float64 `json:"throughput_gbps"`
+	// CyclesPerByte (stream trials) is Cycles over the bytes moved, and
+	// GbpsPerCore the throughput per fully busy server core (Gbps over
+	// the server cores' busy share × their count): a bulk path's cost, as
+	// cycles per op is an echo's.
+	CyclesPerByte *float64 `json:"cycles_per_byte,omitempty"`
+	GbpsPerCore   *float64 `json:"gbps_per_core,omitempty"`
+	PPS           *float64 `json:"throughput_pps"`
 
 	// Latency in microseconds (open loop: from each request's intended send
 	// time). LatCurve holds (percentile, µs) points for distribution charts.
@@ -197,6 +209,11 @@ type Record struct {
 	NoiseOtherCPU float64 `json:"noise_other_cpu"` // other tasks' share of the server cores
 	NoiseRunDelay float64 `json:"noise_run_delay"` // server run delay / window
 	NoiseSteal    float64 `json:"noise_steal"`     // hypervisor steal / window
+	// NoiseTicked: the server cores' user+nice+system ticks beyond the
+	// server's own CPU time, over the window: other tasks, those that
+	// exited inside the window included (the scan misses them); a
+	// low estimate, flagged noisy above twice the noise limit.
+	NoiseTicked float64 `json:"noise_ticked"`
 	// NoiseSource: "task scan" (per-task run-time deltas over the warm-up
 	// and the window, each put on the CPU it was last seen on: it misses
 	// tasks that moved away). Records from before profile windows may say

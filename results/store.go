@@ -22,6 +22,9 @@ const (
 	LessonFile  = "lesson.json"
 	ReportMD    = "report.md"
 	ReportHTML  = "report.html"
+	// FirstScreenPNG is what a reader of report.html sees first, at
+	// 1280 × 800 (written where Chromium is installed).
+	FirstScreenPNG = "report-first-screen.png"
 )
 
 // PartialFile keeps what a crash left at the end of results.jsonl: a line

@@ -26,6 +26,8 @@ type Metric struct {
 const (
 	MThroughput      = "ops/s"
 	MGbps            = "Gbit/s"
+	MGbpsPerCore     = "Gbit/s/core"
+	MCyclesPerByte   = "cycles/B"
 	MCyclesPerOp     = "cycles/op"
 	MCyclesPerPacket = "cycles/pkt"
 	MCPUNsPerOp      = "cpu-ns/op"
@@ -41,6 +43,8 @@ const (
 var Metrics = []Metric{
 	{MThroughput, "ops/s", 1, +1, func(r *Record) (float64, bool) { return r.ThroughputOps, r.Ops > 0 }},
 	{MGbps, "B/s", 1e9 / 8, +1, func(r *Record) (float64, bool) { return r.Gbps, r.Bytes > 0 }},
+	{MGbpsPerCore, "B/s/core", 1e9 / 8, +1, optional(func(r *Record) *float64 { return r.GbpsPerCore })},
+	{MCyclesPerByte, "cycles/B", 1, -1, optional(func(r *Record) *float64 { return r.CyclesPerByte })},
 	{MCyclesPerOp, "cycles/op", 1, -1, func(r *Record) (float64, bool) { return r.CyclesPerOp, r.Ops > 0 && r.Cycles > 0 }},
 	{MCyclesPerPacket, "cycles/pkt", 1, -1, optional(func(r *Record) *float64 { return r.CyclesPerPacket })},
 	{MCPUNsPerOp, "cpu-ns/op", 1, -1, func(r *Record) (float64, bool) { return r.CPUNsPerOp, r.Ops > 0 && r.CPUNs > 0 }},

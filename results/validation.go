@@ -1,6 +1,11 @@
 package results
 
-import "time"
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
 
 // ValidationFile is where `ringbench validate` leaves its checks.
 const ValidationFile = "validate.json"
@@ -15,7 +20,9 @@ type Validation struct {
 
 // Check is one cross-check: what was compared, the value found, the limit
 // it must meet and whether it did. A check that could not run here is
-// Skipped with its reason in Detail; it neither passes nor fails.
+// Skipped with its reason in Detail; it neither passes nor fails. An Info
+// row is a figure reported beside the checks, with no limit to meet:
+// neither pass nor fail, and never shown as either.
 type Check struct {
 	Name    string  `json:"name"`
 	Value   float64 `json:"value"`
@@ -23,13 +30,14 @@ type Check struct {
 	Limit   string  `json:"limit"`
 	Pass    bool    `json:"pass"`
 	Skipped bool    `json:"skipped,omitempty"`
+	Info    bool    `json:"info,omitempty"`
 	Detail  string  `json:"detail,omitempty"`
 }
 
 // Passed says whether no check failed.
 func (v *Validation) Passed() bool {
 	for _, c := range v.Checks {
-		if !c.Pass && !c.Skipped {
+		if c.Failed() {
 			return false
 		}
 	}
@@ -40,7 +48,7 @@ func (v *Validation) Passed() bool {
 func (v *Validation) Failed() []string {
 	var out []string
 	for _, c := range v.Checks {
-		if !c.Pass && !c.Skipped {
+		if c.Failed() {
 			out = append(out, c.Name)
 		}
 	}
@@ -57,4 +65,84 @@ func LoadValidation(dir string) (*Validation, error) {
 		return nil, err
 	}
 	return &v, nil
+}
+
+// Failed says whether c is a check that ran and missed its limit.
+func (c Check) Failed() bool { return !c.Pass && !c.Skipped && !c.Info }
+
+// Verdict is the word the tables show for c.
+func (c Check) Verdict() string {
+	switch {
+	case c.Skipped:
+		return "skipped"
+	case c.Info:
+		return "info"
+	case c.Pass:
+		return "pass"
+	}
+	return "FAIL"
+}
+
+// BusyBelowCPULimit: a server core's busy time may read at most 1% below
+// the server's own CPU time over the same window; any lower and one of
+// the two meters is wrong (the core ran the process at least that long).
+const BusyBelowCPULimit = 0.01
+
+// TrialChecks are what every measured trial of a run must hold, checked
+// on the run's own records (bench's, and validate's trials): core busy not
+// below the server's CPU time, and a cost window with no syscall
+// tracepoint and no sampler on (window_traced, window_sampled). Each
+// failing check names its trials. With no measured trial there is
+// nothing to check: nil.
+func TrialChecks(recs []Record) []Check {
+	busy := Check{Name: "core busy ≥ process CPU in every trial", Limit: fmt.Sprintf("busy ≥ CPU − %.0f%%", 100*BusyBelowCPULimit)}
+	traced := Check{Name: "cost windows without the syscall tracepoint", Limit: "none traced"}
+	sampled := Check{Name: "cost windows without the sampler", Limit: "none sampled"}
+	var n, nBusy int
+	worst := math.Inf(1)
+	var below, tr, sa []string
+	for _, r := range recs {
+		if r.Status != StatusOK {
+			continue
+		}
+		n++
+		name := fmt.Sprintf("%s r%d", r.Label(), r.Repeat)
+		if r.CPUNs > 0 && r.BusyNs > 0 {
+			nBusy++
+			d := r.BusyNs/r.CPUNs - 1
+			worst = min(worst, d)
+			if d < -BusyBelowCPULimit {
+				below = append(below, fmt.Sprintf("%s %+.1f%%", name, 100*d))
+			}
+		}
+		if r.WindowTraced {
+			tr = append(tr, name)
+		}
+		if r.WindowSampled {
+			sa = append(sa, name)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	busy.Pass = nBusy > 0 && len(below) == 0
+	busy.Detail = fmt.Sprintf("%d trials", nBusy)
+	if nBusy > 0 {
+		busy.Value, busy.Display = worst, fmt.Sprintf("worst %+.1f%%", 100*worst)
+	}
+	if len(below) > 0 {
+		busy.Detail += "; below: " + strings.Join(below, ", ")
+	}
+	for _, x := range []struct {
+		c   *Check
+		bad []string
+	}{{&traced, tr}, {&sampled, sa}} {
+		x.c.Value = float64(len(x.bad))
+		x.c.Display = fmt.Sprintf("%d of %d", len(x.bad), n)
+		x.c.Pass = len(x.bad) == 0
+		if len(x.bad) > 0 {
+			x.c.Detail = strings.Join(x.bad, ", ")
+		}
+	}
+	return []Check{busy, traced, sampled}
 }

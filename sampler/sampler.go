@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -178,6 +179,7 @@ func (s *Sampler) Start() error {
 		return errors.New("start sampler: already started")
 	}
 	s.started = time.Now()
+	enabled.Add(1)
 	for _, ev := range s.events {
 		if err := ev.Enable(); err != nil {
 			return fmt.Errorf("start sampler: %w", err)
@@ -208,8 +210,17 @@ func (s *Sampler) Disable() error {
 		}
 	}
 	s.stopped = time.Now()
+	enabled.Add(-1)
 	return errors.Join(errs...)
 }
+
+// enabled counts this process's samplers between Start and Disable (or
+// Close): whether a window was sampled is read from it at the window's
+// edges (Sampling), not assumed from which window it was.
+var enabled atomic.Int32
+
+// Sampling says whether a sampler of this process is enabled.
+func Sampling() bool { return enabled.Load() > 0 }
 
 // Collect drains and decodes the rings and reads the sampled processes
 // (their mappings and symbols), after Disable and before the server
@@ -336,6 +347,9 @@ func (s *Sampler) Close() error {
 		return nil
 	}
 	s.closed = true
+	if !s.started.IsZero() && s.stopped.IsZero() {
+		enabled.Add(-1) // closing its events stops it
+	}
 	close(s.done)
 	s.drainer.Wait()
 	return s.closeEvents()

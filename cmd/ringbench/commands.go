@@ -510,14 +510,31 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("report: %w", err)
 		}
 		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, results.ReportHTML))
+		firstScreen(*out, stdout, stderr)
 	}
 	if err := verdict(recs, *out, true); err != nil {
 		return err
 	}
-	if validation != nil && !validation.Passed() {
-		// Everything ran and is kept, and the report says at its top that
-		// these figures are not to be trusted: not a success.
-		return fmt.Errorf("%w: %v; the results in %s are marked untrusted", errValidation, validation.Failed(), *out)
+	return trustVerdict(validation, recs, *out, stderr)
+}
+
+// trustVerdict fails a bench whose validation failed, or whose own trials broke
+// a check every trial must hold (validate checked only its own trials).
+// Everything ran and is kept, and the report says at its top that these
+// figures are not to be trusted: not a success.
+func trustVerdict(validation *results.Validation, recs []results.Record, out string, stderr io.Writer) error {
+	var failed []string
+	if validation != nil {
+		failed = validation.Failed()
+	}
+	for _, c := range results.TrialChecks(recs) {
+		if c.Failed() {
+			fmt.Fprintf(stderr, "FAILED on this run's trials: %s: %s (%s)\n", c.Name, c.Display, c.Detail)
+			failed = append(failed, c.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%w: %v; the results in %s are marked untrusted", errValidation, failed, out)
 	}
 	return nil
 }
@@ -624,7 +641,22 @@ func reportCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s\n%s\n", filepath.Join(dir, results.ReportMD), filepath.Join(dir, results.ReportHTML))
+	firstScreen(dir, stdout, stderr)
 	return nil
+}
+
+// firstScreen saves the report's first screen beside it, or says why not:
+// the report itself is complete without it.
+func firstScreen(dir string, stdout, stderr io.Writer) {
+	shot, err := plots.FirstScreen(dir)
+	switch {
+	case errors.Is(err, plots.ErrNoChromium):
+		fmt.Fprintf(stderr, "note: no %s: %v\n", results.FirstScreenPNG, plots.ErrNoChromium)
+	case err != nil:
+		fmt.Fprintf(stderr, "warning: no %s: %v\n", results.FirstScreenPNG, err)
+	default:
+		fmt.Fprintln(stdout, shot)
+	}
 }
 
 func compareCmd(args []string, stdout, stderr io.Writer) error {

@@ -79,14 +79,7 @@ func printValidation(w io.Writer, v *results.Validation) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "check\tresult\tvalue\tlimit\tdetail")
 	for _, c := range v.Checks {
-		res := "pass"
-		switch {
-		case c.Skipped:
-			res = "skipped"
-		case !c.Pass:
-			res = "FAIL"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, res, c.Display, c.Limit, c.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Verdict(), c.Display, c.Limit, c.Detail)
 	}
 	tw.Flush()
 }
