@@ -3,6 +3,7 @@ package dpdk
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -270,10 +271,20 @@ func ifaceVdev(pmd, iface string) string {
 }
 
 // memifVdev is the --vdev for one end of a memif pair; socket-abstract=no
-// keeps the socket a file both processes name by path.
+// keeps the socket a file both processes name by path. The server end's
+// address is set, the same for dpdk and dpdk-testpmd, so the generator
+// addresses its requests to it without asking: testpmd answers no ARP.
 func memifVdev(socket, role string) string {
-	return "net_memif0,role=" + role + ",id=0,socket=" + socket + ",socket-abstract=no"
+	v := "net_memif0,role=" + role + ",id=0,socket=" + socket + ",socket-abstract=no"
+	if role == "server" {
+		v += ",mac=" + memifServerMAC.String()
+	}
+	return v
 }
+
+// memifServerMAC is the server end's port address on every memif link: a
+// locally administered address ("rb"), never seen outside the link.
+var memifServerMAC = net.HardwareAddr{0x02, 0x72, 0x62, 0x00, 0x00, 0x01}
 
 // maxLcore bounds the CPU numbers an lcore may take (DPDK 22.11's
 // RTE_MAX_LCORE in Debian's build).

@@ -28,7 +28,7 @@ func TestParseServerConfig(t *testing.T) {
 		{"auto falls back to af_packet", func(c *backends.Config) {}, false, "net_af_packet0,iface=veth0,qpairs=1", ChecksumFull, ""},
 		{"pmd forced", func(c *backends.Config) { c.Options = map[string]string{OptPMD: PMDAFPacket} }, true, "net_af_packet0,iface=veth0,qpairs=1", ChecksumFull, ""},
 		{"memif server", func(c *backends.Config) { c.Iface = ""; c.Options = map[string]string{OptMemifSocket: "/run/m.sock"} }, false,
-			"net_memif0,role=server,id=0,socket=/run/m.sock,socket-abstract=no", ChecksumKeep, ""},
+			"net_memif0,role=server,id=0,socket=/run/m.sock,socket-abstract=no,mac=02:72:62:00:00:01", ChecksumKeep, ""},
 		{"vdev override", func(c *backends.Config) {
 			c.Iface = ""
 			c.Options = map[string]string{OptVdev: "net_null0", OptUDPChecksum: "zero"}
@@ -113,7 +113,7 @@ func TestParseServerConfigCores(t *testing.T) {
 	}{
 		{"af_packet spreads by fanout hash", []int{0, 1}, nil, "veth0", false, "net_af_packet0,iface=veth0,qpairs=2", false, ""},
 		{"memif: the peer picks the queue", []int{1, 0}, map[string]string{OptMemifSocket: "/m"}, "", false,
-			"net_memif0,role=server,id=0,socket=/m,socket-abstract=no", false, ""},
+			"net_memif0,role=server,id=0,socket=/m,socket-abstract=no,mac=02:72:62:00:00:01", false, ""},
 		{"override spreads by RSS", []int{0, 1}, map[string]string{OptVdev: "net_null0"}, "", false, "net_null0", true, ""},
 		{"pci spreads by RSS", []int{0, 1}, map[string]string{OptPCI: "0000:3b:00.0"}, "", false, "", true, ""},
 		{"af_xdp on a single-queue veth", []int{0, 1}, nil, "veth0", true, "", false, "allows queue_count up to the interface's combined channels"},

@@ -30,13 +30,20 @@
 // child process; its Counters ask its interactive shell for port and
 // forwarding statistics (busy cycles from --record-core-cycles).
 //
-// The memif generator (Generate) runs in a child process too, since the EAL
-// lives once per process: the child connects as memif client, warms up,
-// says "window-start" and waits while the parent runs its hook, measures,
-// says "window-end", waits again, prints its report (counts and an HDR
-// histogram snapshot) as JSON, and holds its port until the parent has
-// stopped the server (GenOptions.BeforeClose) and says "close": closing a
-// memif port unmaps the rings under a server that still polls them.
+// The memif generator (Attach, Generate) runs in a child process too, since
+// the EAL lives once per process:
+//  1. the child connects as memif client and waits for the parent;
+//  2. per window the parent asks for ("window <warm-up> <duration>"), it
+//     warms up, says "window-start" and waits while the parent runs its
+//     hook, measures, says "window-end", waits again, and prints its report
+//     (counts and an HDR histogram snapshot) as JSON; a trial's cost,
+//     profile and counting windows run so, in one attachment;
+//  3. it holds its port until the parent has stopped the server
+//     (GenOptions.BeforeClose) and says "close": closing a memif port
+//     unmaps the rings under a server that still polls them.
+//
+// Requests go to memifServerMAC, which the server end's vdev sets (dpdk and
+// dpdk-testpmd alike: testpmd answers no ARP).
 //
 // The cgo binding lives in the files tagged dpdk (build with -tags dpdk, which
 // make build turns on when pkg-config finds libdpdk). Without the tag the

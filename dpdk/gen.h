@@ -78,9 +78,6 @@ void rb_gen_run(struct rb_gen *g, uint64_t until);
 // rb_hist_value is a bucket's representative value (its middle).
 uint64_t rb_hist_value(uint32_t i);
 uint32_t rb_hist_index(uint64_t v);
-// rb_gen_arp asks for ip's MAC and polls for the answer until the TSC
-// reaches until; it returns 1 and fills mac when one came.
-int rb_gen_arp(struct rb_gen *g, const uint8_t src_mac[6], const uint8_t src_ip[4], const uint8_t ip[4], uint8_t mac[6], uint64_t until);
 uint64_t rb_tsc(void);
 uint64_t rb_tsc_hz(void);
 

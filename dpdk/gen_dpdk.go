@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -60,11 +61,7 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 
 	g, free := newGen(req, p)
 	defer free()
-	serverMAC, err := resolveServer(g, req, p)
-	if err != nil {
-		return err
-	}
-	header(g, req, p.mac, serverMAC)
+	header(g, req, p.mac, memifServerMAC)
 
 	answers := make(chan string, 2)
 	go func() {
@@ -74,6 +71,33 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 		}
 		close(answers)
 	}()
+	// The parent asks for one window at a time, then says close once it
+	// has stopped the server: the port is closed only once nothing polls
+	// its peer (GenOptions.BeforeClose says why).
+	for a := range answers {
+		word, rest, _ := strings.Cut(a, " ")
+		switch word {
+		case lineClose:
+			return nil
+		case lineWindow:
+			var warmup, duration time.Duration
+			if _, err := fmt.Sscan(rest, &warmup, &duration); err != nil {
+				return fmt.Errorf("parse window %q: %w", rest, err)
+			}
+			if err := runWindow(g, answers, warmup, duration, stdout); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unexpected line from the parent: %q", a)
+		}
+	}
+	fmt.Fprintln(os.Stderr, "dpdkgen: parent went away before close; closing the port")
+	return nil
+}
+
+// runWindow drives the load for warmup, then for the window between the
+// parent's edge hooks, and writes the window's report.
+func runWindow(g *C.struct_rb_gen, answers <-chan string, warmup, duration time.Duration, stdout io.Writer) error {
 	counts := unsafe.Slice((*uint64)(unsafe.Pointer(g.hist)), C.RB_HIST_LEN)
 	drive := func(until time.Time) {
 		hz := float64(C.rb_tsc_hz())
@@ -93,7 +117,12 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 		return errors.New("parent went away")
 	}
 
-	drive(time.Now().Add(req.Spec.Warmup))
+	if g.started != 0 && g.open_loop != 0 {
+		// The pause since the last window is no load the schedule owes:
+		// without this the loop would send it all at once, late.
+		g.next_tsc = C.rb_tsc()
+	}
+	drive(time.Now().Add(warmup))
 	fmt.Fprintln(stdout, lineWindowStart)
 	if err := waitFor("go"); err != nil {
 		return err
@@ -103,7 +132,7 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 	g.win_start = C.rb_tsc()
 	cpu0 := threadCPU()
 	start := time.Now()
-	drive(start.Add(req.Spec.Duration))
+	drive(start.Add(duration))
 	window := time.Since(start)
 	cpu := threadCPU() - cpu0
 	c := g.c
@@ -127,18 +156,12 @@ func generatorMain(req genRequest, stdin io.Reader, stdout io.Writer) (err error
 		Polls:       uint64(c.polls),
 		IdlePolls:   uint64(c.idle_polls),
 		Latency:     hist.Export(),
-		ServerMAC:   serverMAC.String(),
 	}
 	b, err := json.Marshal(rep)
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
 	fmt.Fprintf(stdout, "%s %s\n", lineReport, b)
-	// The parent stops the server, then says close: the port is closed
-	// only once nothing polls its peer (GenOptions.BeforeClose says why).
-	if err := waitFor(lineClose); err != nil {
-		fmt.Fprintf(os.Stderr, "dpdkgen: %v before close; closing the port\n", err)
-	}
 	return nil
 }
 
@@ -190,38 +213,6 @@ func newGen(req genRequest, p *port) (*C.struct_rb_gen, func()) {
 		C.free(unsafe.Pointer(pattern))
 		C.free(unsafe.Pointer(g))
 	}
-}
-
-// resolveServer returns the server's MAC: given, answered to ARP, or
-// broadcast for a server that answers no ARP (testpmd swaps whatever comes).
-func resolveServer(g *C.struct_rb_gen, req genRequest, p *port) (net.HardwareAddr, error) {
-	if req.ServerMAC != "" {
-		mac, err := net.ParseMAC(req.ServerMAC)
-		if err != nil {
-			return nil, fmt.Errorf("parse server MAC: %w", err)
-		}
-		return mac, nil
-	}
-	var src, mac [6]C.uint8_t
-	var sip, dip [4]C.uint8_t
-	for i := range p.mac {
-		src[i] = C.uint8_t(p.mac[i])
-	}
-	for i, b := range req.ClientIP.As4() {
-		sip[i] = C.uint8_t(b)
-	}
-	for i, b := range req.ServerIP.As4() {
-		dip[i] = C.uint8_t(b)
-	}
-	until := C.rb_tsc() + C.rb_tsc_hz() // a second
-	if C.rb_gen_arp(g, &src[0], &sip[0], &dip[0], &mac[0], until) == 0 {
-		return net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, nil
-	}
-	out := make(net.HardwareAddr, 6)
-	for i := range out {
-		out[i] = byte(mac[i])
-	}
-	return out, nil
 }
 
 // header writes the Ethernet, IPv4 and UDP headers every request shares;

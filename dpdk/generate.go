@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"time"
 
@@ -36,9 +36,6 @@ type GenOptions struct {
 	// Hugepages lets the generator's EAL use reserved 2 MiB pages; false
 	// runs it with --no-huge.
 	Hugepages bool
-	// ServerMAC is the server port's address; empty asks by ARP and, with
-	// no answer (dpdk-testpmd answers none), sends to broadcast.
-	ServerMAC net.HardwareAddr
 	// ServerIP and ServerPort are where requests go (default port
 	// DefaultPort); ClientIP is their source (default ServerIP's next).
 	ServerIP   netip.Addr
@@ -69,7 +66,6 @@ type genRequest struct {
 	Lcore      int            `json:"lcore"`
 	Queues     int            `json:"queues"`
 	Hugepages  bool           `json:"hugepages"`
-	ServerMAC  string         `json:"server_mac,omitempty"`
 	ServerIP   netip.Addr     `json:"server_ip"`
 	ServerPort int            `json:"server_port"`
 	ClientIP   netip.Addr     `json:"client_ip"`
@@ -89,12 +85,13 @@ type genReport struct {
 	Polls       uint64                 `json:"polls"`
 	IdlePolls   uint64                 `json:"idle_polls"` // polls that neither received nor sent
 	Latency     *hdrhistogram.Snapshot `json:"latency"`
-	ServerMAC   string                 `json:"server_mac"`
 }
 
-// The child's protocol on stdout, one line each; the parent answers the
-// window edges on stdin after running its hook.
+// The child's protocol: it reports on stdout, one line each, and the parent
+// drives it on stdin: a window at a time, the edges answered after the
+// parent's hook runs, then close.
 const (
+	lineWindow      = "window"       // parent to child: run a window, "window <warm-up ns> <duration ns>"
 	lineWindowStart = "window-start" // parent runs WindowStart, answers "go"
 	lineWindowEnd   = "window-end"   // parent runs WindowEnd, answers "ok"
 	lineReport      = "report"       // followed by the genReport JSON
@@ -107,11 +104,37 @@ const (
 const minGenPayload = 16
 
 // Generate drives a DPDK server (or dpdk-testpmd) over net_memif with spec's
-// load: UDP echo (closed loop, or open loop at spec.Rate with latency from
-// the intended send time) or a UDP stream up to a sink. The EAL lives once
-// per process, so the load comes from a child process; hooks run in this
-// process at the window's edges while the child waits.
-func Generate(ctx context.Context, spec workloads.Spec, opt GenOptions, hooks workloads.Hooks) (*workloads.Report, error) {
+// load for one window: Attach, one Window, Close.
+func Generate(ctx context.Context, spec workloads.Spec, opt GenOptions, hooks workloads.Hooks) (rep *workloads.Report, err error) {
+	s, err := Attach(ctx, spec, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, s.Close()) }()
+	return s.Window(ctx, spec, hooks)
+}
+
+// Session is the memif generator attached to one server: UDP echo (closed
+// loop, or open loop at spec.Rate with latency from the intended send time)
+// or a UDP stream up to a sink, one window after another over the same
+// port. A memif port is closed only once its server has stopped
+// (GenOptions.BeforeClose), so a trial that needs several windows (cost,
+// profile, syscall count) runs them all in one attachment. The EAL lives
+// once per process, so the load comes from a child process; hooks run in
+// this process at each window's edges while the child waits.
+type Session struct {
+	req    genRequest
+	opt    GenOptions
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *bufio.Scanner
+	closed bool
+	err    error // the child is gone or out of step: no more windows
+}
+
+// Attach starts the generator on opt's port with spec's load; it sends
+// nothing until Window.
+func Attach(ctx context.Context, spec workloads.Spec, opt GenOptions) (*Session, error) {
 	if !built {
 		return nil, errNoTag
 	}
@@ -131,32 +154,75 @@ func Generate(ctx context.Context, spec workloads.Spec, opt GenOptions, hooks wo
 		}
 		argv = []string{exe, "dpdkgen"}
 	}
-	cmd := exec.CommandContext(ctx, argv[0], append(argv[1:len(argv):len(argv)], string(arg))...)
-	cmd.Stderr = opt.Stderr
-	stdin, err := cmd.StdinPipe()
+	s := &Session{req: req, opt: opt}
+	s.cmd = exec.CommandContext(ctx, argv[0], append(argv[1:len(argv):len(argv)], string(arg))...)
+	s.cmd.Stderr = opt.Stderr
+	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("start generator: %w", err)
+	}
+	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("start generator: %w", err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
+	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start generator: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start generator: %w", err)
+	s.out = bufio.NewScanner(stdout)
+	s.out.Buffer(make([]byte, 64<<10), 16<<20) // the histogram snapshot is one long line
+	return s, nil
+}
+
+// Window runs one window of spec.Warmup then spec.Duration; the rest of
+// spec must be the load the session was attached with. Cancelling ctx ends
+// the child, and with it the session.
+func (s *Session) Window(ctx context.Context, spec workloads.Spec, hooks workloads.Hooks) (*workloads.Report, error) {
+	if s.err != nil {
+		return nil, s.err
 	}
-	rep, err := followGenerator(stdout, stdin, hooks)
-	// The child holds its port open; whatever happened, the server stops
-	// first, then the child may close.
-	opt.BeforeClose()
-	fmt.Fprintln(stdin, lineClose)
-	stdin.Close()
-	if werr := cmd.Wait(); err == nil && werr != nil {
-		err = fmt.Errorf("run generator: %w", werr)
-	}
+	req, err := genRequestFor(spec, s.opt)
 	if err != nil {
 		return nil, err
 	}
+	if a, b := loadOf(s.req.Spec), loadOf(req.Spec); !reflect.DeepEqual(a, b) {
+		return nil, fmt.Errorf("run generator window: load %+v, the session was attached with %+v", b, a)
+	}
+	stop := context.AfterFunc(ctx, func() { s.cmd.Process.Kill() })
+	defer stop()
+	if _, err := fmt.Fprintf(s.stdin, "%s %d %d\n", lineWindow, req.Spec.Warmup, req.Spec.Duration); err != nil {
+		s.err = fmt.Errorf("start generator window: %w", err)
+		return nil, s.err
+	}
+	rep, err := followGenerator(s.out, s.stdin, hooks)
+	if err != nil {
+		s.err = err
+		if ctx.Err() != nil {
+			s.err = errors.Join(ctx.Err(), err)
+		}
+		return nil, s.err
+	}
 	return rep, nil
+}
+
+// loadOf is spec without its window's timing: what one session keeps.
+func loadOf(spec workloads.Spec) workloads.Spec {
+	spec.Warmup, spec.Duration = 0, 0
+	return spec
+}
+
+// Close stops the server (BeforeClose), then lets the child close its port
+// and waits for it. Whatever happened before, the server stops first.
+func (s *Session) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.opt.BeforeClose()
+	fmt.Fprintln(s.stdin, lineClose)
+	s.stdin.Close()
+	if err := s.cmd.Wait(); err != nil && s.err == nil {
+		return fmt.Errorf("run generator: %w", err)
+	}
+	return nil
 }
 
 func genRequestFor(spec workloads.Spec, opt GenOptions) (genRequest, error) {
@@ -206,9 +272,6 @@ func genRequestFor(spec workloads.Spec, opt GenOptions) (genRequest, error) {
 	if !req.ClientIP.IsValid() {
 		req.ClientIP = opt.ServerIP.Next()
 	}
-	if len(opt.ServerMAC) != 0 {
-		req.ServerMAC = opt.ServerMAC.String()
-	}
 	if len(opt.CPUs) > 0 {
 		req.Lcore = opt.CPUs[0]
 	} else {
@@ -223,9 +286,7 @@ func genRequestFor(spec workloads.Spec, opt GenOptions) (genRequest, error) {
 
 // followGenerator reads the child's lines, runs the hooks at the window's
 // edges, and returns its report.
-func followGenerator(out io.Reader, in io.Writer, hooks workloads.Hooks) (*workloads.Report, error) {
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 64<<10), 16<<20) // the histogram snapshot is one long line
+func followGenerator(sc *bufio.Scanner, in io.Writer, hooks workloads.Hooks) (*workloads.Report, error) {
 	for sc.Scan() {
 		word, rest, _ := strings.Cut(sc.Text(), " ")
 		switch word {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"ringbench/internal/testenv"
 	"ringbench/meters"
 	"ringbench/results"
+	"ringbench/workloads"
 )
 
 func TestMain(m *testing.M) {
@@ -154,5 +156,34 @@ func TestDataPathSyscallsAreCountedByName(t *testing.T) {
 				t.Errorf("%s's data-path syscall %q is not in the meter's name table: it would count as other", b.Name, n)
 			}
 		}
+	}
+}
+
+// The tasks that are not noise are listed at the window's end, while the
+// server runs: a memif server is stopped before its generator lets go of the
+// port, and listed after that, its own polling thread counted as another
+// task's (0.97-0.99 of the core in every memif trial).
+func TestServerTasksListedWhileServerRuns(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	srv := &server{pid: cmd.Process.Pid}
+	r := NewRunner(nil, "", nil)
+	defer r.Close()
+	topo := &memif{}
+	w := r.trialWindow(nil, srv, topo, []int{1}, []int{0})
+	w.startScan()
+	w.opened, w.closed = true, true // as the generator's edge hooks leave it
+	w.finish()
+	// The server stops, then the window's figures are derived.
+	cmd.Process.Kill()
+	cmd.Wait()
+	mw := r.meterWindow(Trial{Backend: "dpdk", Conns: 1}, w, &workloads.Report{}, srv, topo, []int{1}, []int{0}, true)
+	if !mw.Skip[srv.pid] {
+		t.Errorf("the stopped server's task %d is not in the skip list %v: its time would count as noise", srv.pid, mw.Skip)
+	}
+	if mw.ScanA == nil || mw.ScanB == nil {
+		t.Error("the window's task scans are not in the meter window")
 	}
 }

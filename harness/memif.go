@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"ringbench/workloads"
 )
 
 // MemifPath is what the DPDK generator needs to reach a server over memif.
@@ -17,10 +20,21 @@ type MemifPath struct {
 	CPUs      []int          // the generator's CPUs
 	Queues    int            // the server port's queue pairs, one per server core: the generator spreads its flows over them
 	Hugepages bool           // hugepages are reserved (else --no-huge)
-	// BeforeClose stops the server after the window and before the
+	// BeforeClose stops the server after the last window and before the
 	// generator closes its port: a memif port is unmapped under a peer
 	// that still polls it, so every memif server stops first.
 	BeforeClose func()
+}
+
+// MemifSession is the DPDK generator attached to one server over memif: a
+// trial's windows (cost, profile, syscall count) run one after another in
+// it, since its port closes only once the server has stopped.
+type MemifSession interface {
+	// Window runs spec's warm-up and window; the rest of spec is the load
+	// the session was attached with.
+	Window(ctx context.Context, spec workloads.Spec, hooks workloads.Hooks) (*workloads.Report, error)
+	// Close stops the server (MemifPath.BeforeClose), then the generator.
+	Close() error
 }
 
 // memif: the DPDK server and ringbench's DPDK generator joined by a shared-

@@ -105,10 +105,10 @@ type Runner struct {
 	// window (syscalls per op are then empty).
 	NoSyscallCount bool
 
-	// MemifGenerator and Hugepages come from the dpdk package, wired in by
+	// MemifAttach and Hugepages come from the dpdk package, wired in by
 	// the command so that the harness does not depend on cgo.
-	MemifGenerator func(ctx context.Context, spec workloads.Spec, m MemifPath, hooks workloads.Hooks) (*workloads.Report, error)
-	Hugepages      func(pages int) (release func() error, err error)
+	MemifAttach func(ctx context.Context, spec workloads.Spec, m MemifPath) (MemifSession, error)
+	Hugepages   func(pages int) (release func() error, err error)
 
 	// Hosts places the hosts topology's two sides; trials on that topology
 	// fail without it.
@@ -342,19 +342,27 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	if remote != nil {
 		gen = remote.generate
 	}
-	var beforeStop func() // set once the server runs
+	var srv *server
+	// The memif generator attaches to the server once, at the first
+	// window, and runs every window of the trial in that attachment: its
+	// port may close only after the server has stopped.
+	var session MemifSession
 	if m, ok := topo.(*memif); ok {
-		if r.MemifGenerator == nil {
+		if r.MemifAttach == nil {
 			return skipped(rec, &backends.NotSupportedError{Feature: "memif generator", Reason: "built without DPDK"})
 		}
-		huge := r.hugepages()
+		path := MemifPath{Socket: m.Socket(), CPUs: cliCPUs, Queues: len(srvCPUs), Hugepages: r.hugepages(), BeforeClose: func() { srv.stop() }}
+		trialCtx := ctx
 		gen = func(ctx context.Context, spec workloads.Spec, t workloads.Target, hooks workloads.Hooks) (*workloads.Report, error) {
-			return r.MemifGenerator(ctx, spec, MemifPath{Socket: m.Socket(), Server: t.Addr, CPUs: cliCPUs, Queues: len(srvCPUs), Hugepages: huge,
-				BeforeClose: func() {
-					if beforeStop != nil {
-						beforeStop()
-					}
-				}}, hooks)
+			if session == nil {
+				path.Server = t.Addr
+				s, err := r.MemifAttach(trialCtx, spec, path)
+				if err != nil {
+					return nil, err
+				}
+				session = s
+			}
+			return session.Window(ctx, spec, hooks)
 		}
 	}
 
@@ -365,12 +373,22 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 			return failed(rec, err)
 		}
 	}
-	srv, err := startServer(ctx, topo, ServerSpec{Backend: t.Backend, Command: t.ServerCmd, Config: cfg})
+	srv, err = startServer(ctx, topo, ServerSpec{Backend: t.Backend, Command: t.ServerCmd, Config: cfg})
 	if err != nil {
 		return classify(rec, err)
 	}
 	defer func() {
 		if err := srv.stop(); err != nil && rec.Status == results.StatusOK {
+			rec = failed(rec, err)
+		}
+	}()
+	defer func() {
+		// Before the deferred stop above: the session stops the server
+		// itself (BeforeClose), then lets go of its port.
+		if session == nil {
+			return
+		}
+		if err := session.Close(); err != nil && rec.Status == results.StatusOK {
 			rec = failed(rec, err)
 		}
 	}()
@@ -388,9 +406,9 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		return failed(rec, fmt.Errorf("open meters: %w", err))
 	}
 	defer reader.Close()
-	win := r.newWindow(reader)
+	newWindow := func() *window { return r.trialWindow(reader, srv, topo, srvCPUs, cliCPUs) }
+	win := newWindow()
 	win.obs = r.observer
-	win.paused = topo.Name() == Memif
 	// A server that dies mid-trial stops the generator at once and fails
 	// the trial with the server's own last words.
 	run := func(spec workloads.Spec, hooks workloads.Hooks) (*workloads.Report, error) {
@@ -411,9 +429,6 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		}
 		return rep, err
 	}
-	// A memif generator holds its port until the server has stopped: the
-	// window's slow work, which reads the server, comes first.
-	beforeStop = func() { win.finish(); srv.stop() }
 	win.startScan()
 	defer win.dropScan()
 	rep, err := run(spec, win.hooks())
@@ -443,12 +458,12 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 
 	// The profile is sampled in a window of its own, after the cost window:
 	// the sampling timer changes what it samples (see profileWindow).
-	r.profileWindow(&rec, t, topo, reader, srv, srvCPUs, cliCPUs, run, window)
+	r.profileWindow(&rec, t, srv, srvCPUs, cliCPUs, newWindow, run, window)
 
 	// Syscalls are counted in a second, shorter window on the same server
 	// with the tracepoint attached: attaching it slows every syscall on the
 	// machine, so the cost window above ran without it.
-	r.countSyscalls(&rec, t, topo, reader, run, window)
+	r.countSyscalls(&rec, t, reader, newWindow, run, window)
 	return rec
 }
 
@@ -490,14 +505,10 @@ func (r *Runner) hugepages() bool {
 // check keeps reading it).
 // The breakdown is that of the sampled window, its cycles per op that
 // window's, so its parts sum to ProfileCyclesPerOp, not to CyclesPerOp.
-func (r *Runner) profileWindow(rec *results.Record, t Trial, topo Topology, reader *meters.Reader, srv *server, srvCPUs, cliCPUs []int,
+func (r *Runner) profileWindow(rec *results.Record, t Trial, srv *server, srvCPUs, cliCPUs []int, newWindow func() *window,
 	run func(workloads.Spec, workloads.Hooks) (*workloads.Report, error),
 	window func(*window, *workloads.Report) meters.Window) {
 	if r.NoProfile {
-		return
-	}
-	if topo.Name() == Memif {
-		rec.Notes = append(rec.Notes, "not profiled: the memif generator cannot attach to the same server twice")
 		return
 	}
 	// The sampler's slow work (kernel symbols, opening events) is done
@@ -510,7 +521,7 @@ func (r *Runner) profileWindow(rec *results.Record, t Trial, topo Topology, read
 	defer smp.Close()
 	spec := t.spec(rec.ClientCPUs)
 	spec.Warmup, spec.Duration = min(profileWarmup, t.Warmup), min(profileDuration, t.Duration)
-	pw := r.newWindow(reader)
+	pw := newWindow()
 	pw.scanner = nil // no noise scan: the sampler reads other tasks itself
 	pw.smp = smp
 	prep, err := run(spec, pw.hooks())
@@ -601,6 +612,15 @@ func (r *Runner) target(topo Topology, srv *server) (workloads.Target, error) {
 	return workloads.Target{Addr: netip.AddrPortFrom(addr, uint16(srv.port)), Netns: NetnsPath(topo.ClientNetns())}, nil
 }
 
+// trialWindow is a window on srv: a memif generator pauses at its edges,
+// and the tasks that are not noise are listed while srv runs.
+func (r *Runner) trialWindow(reader *meters.Reader, srv *server, topo Topology, srvCPUs, cliCPUs []int) *window {
+	w := r.newWindow(reader)
+	w.paused = topo.Name() == Memif
+	w.serverTasks = func() map[int]bool { return skipTasks(srv, srvCPUs, guests(srvCPUs, cliCPUs)) }
+	return w
+}
+
 func (r *Runner) newWindow(reader *meters.Reader) *window {
 	if r.scanner == nil {
 		r.scanner = meters.NewScanner()
@@ -612,7 +632,6 @@ func (r *Runner) newWindow(reader *meters.Reader) *window {
 func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *server, topo Topology, srvCPUs, cliCPUs []int, dpdkPort bool) meters.Window {
 	w := meters.Window{
 		A: win.a, B: win.b,
-		Skip:       skipTasks(srv, srvCPUs, guests(srvCPUs, cliCPUs)),
 		ServerCPUs: srvCPUs, ClientCPUs: cliCPUs,
 		TSCHz: r.Env.TSCHz, Iface: topo.ServerIface(),
 		Gen: meters.Generator{
@@ -633,7 +652,7 @@ func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *s
 		w.CPUSource = "cgroup"
 	}
 	if win.scanned {
-		w.ScanA, w.ScanB = &win.scanA, &win.scanB
+		w.ScanA, w.ScanB, w.Skip = &win.scanA, &win.scanB, win.skip
 	}
 	switch {
 	case dpdkPort:
@@ -671,15 +690,11 @@ const (
 // syscall tracepoint attached and puts its count beside the cost window's
 // figures, with the cycles per op it measured while counting: what the
 // syscall meter did to the cost.
-func (r *Runner) countSyscalls(rec *results.Record, t Trial, topo Topology, reader *meters.Reader,
+func (r *Runner) countSyscalls(rec *results.Record, t Trial, reader *meters.Reader, newWindow func() *window,
 	run func(workloads.Spec, workloads.Hooks) (*workloads.Report, error),
 	window func(*window, *workloads.Report) meters.Window) {
 	if r.NoSyscallCount {
 		rec.SyscallsNote = "not counted (--count-syscalls=false)"
-		return
-	}
-	if topo.Name() == Memif {
-		rec.SyscallsNote = "not counted: the memif generator cannot attach to the same server twice; backend_syscalls_per_op is the server's own count"
 		return
 	}
 	if err := reader.CountSyscalls(); err != nil {
@@ -689,7 +704,7 @@ func (r *Runner) countSyscalls(rec *results.Record, t Trial, topo Topology, read
 	defer reader.StopCountingSyscalls()
 	spec := t.spec(rec.ClientCPUs)
 	spec.Warmup, spec.Duration = min(countWarmup, t.Warmup), min(countDuration, t.Duration)
-	cw := r.newWindow(reader)
+	cw := newWindow()
 	cw.scanner = nil // no noise scan: this window counts syscalls only
 	crep, err := run(spec, cw.hooks())
 	if err == nil {

@@ -181,7 +181,7 @@ func newRunner(out *string, log io.Writer) (*harness.Runner, error) {
 	}
 	r := harness.NewRunner(store, filepath.Base(*out), log)
 	r.Hugepages = dpdk.ReserveHugepages
-	r.MemifGenerator = memifGenerator
+	r.MemifAttach = memifAttach
 	for _, what := range harness.SweepStale() {
 		fmt.Fprintf(log, "removed %s left by an earlier run\n", what)
 	}
@@ -225,9 +225,15 @@ func openRunner(name string, out *string, stderr io.Writer) (r *harness.Runner, 
 	return r, func() { r.Close(); unlock() }, nil
 }
 
-func memifGenerator(ctx context.Context, spec workloads.Spec, m harness.MemifPath, hooks workloads.Hooks) (*workloads.Report, error) {
-	return dpdk.Generate(ctx, spec, dpdk.GenOptions{Socket: m.Socket, CPUs: m.CPUs, Queues: m.Queues, Hugepages: m.Hugepages,
-		ServerIP: m.Server.Addr(), ServerPort: int(m.Server.Port()), BeforeClose: m.BeforeClose}, hooks)
+var _ harness.MemifSession = (*dpdk.Session)(nil)
+
+func memifAttach(ctx context.Context, spec workloads.Spec, m harness.MemifPath) (harness.MemifSession, error) {
+	s, err := dpdk.Attach(ctx, spec, dpdk.GenOptions{Socket: m.Socket, CPUs: m.CPUs, Queues: m.Queues, Hugepages: m.Hugepages,
+		ServerIP: m.Server.Addr(), ServerPort: int(m.Server.Port()), BeforeClose: m.BeforeClose})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // resultsRoot is the folder default results folders are made in; the
