@@ -580,8 +580,9 @@ func (r *run) coverageCaveat() string {
 		return s
 	}
 	sort.Strings(low)
-	return s + fmt.Sprintf(" In some trials of %s the samples saw less than %.0f%% of it: a kernel that takes no sample "+
-		"while the idle task runs misses the work done on a core woken from idle (the interrupt, the softirqs it "+
+	return s + fmt.Sprintf(" In some trials of %s the samples saw less than %.0f%% of it: a kernel that writes no sample "+
+		"while the idle task is current (the development VM's writes no perf record of any event then: "+
+		"measurements/unsampled.md) misses the work done on a core woken from idle (the interrupt, the softirqs it "+
 		"raises for received packets, leaving idle, the switch to the woken task), so those trials' receive and "+
 		"wake-up costs are missing from net, dev and sched, and the categories seen are the woken server's own.",
 		strings.Join(low, ", "), 100*coverageLimit)

@@ -68,6 +68,11 @@ func TestClassify(t *testing.T) {
 		{"timer interrupt under an rps ipi is sched", chain(k("native_write_msr", "lapic_next_deadline", "clockevents_program_event", "hrtimer_interrupt", "__sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt", "generic_exec_single", "smp_call_function_single_async", "net_rps_send_ipi", "net_rx_action")), false, false, Sched},
 		{"masked timer taken at irq enable", chain(k("pv_native_irq_enable", "tcp_sendmsg")), false, false, Sched},
 		{"ipi", chain(k("__flush_smp_call_function_queue", "__sysvec_call_function_single", "asm_sysvec_call_function_single")), false, false, Sched},
+		// a timer that came due while an interrupt held interrupts masked is
+		// taken where the softirq loop unmasks them: the interrupt's
+		{"masked timer taken at softirq start under an ipi", chain(k("handle_softirqs", "__irq_exit_rcu", "sysvec_call_function_single", "asm_sysvec_call_function_single", "io_sq_thread", "ret_from_fork")), false, false, Sched},
+		{"masked timer taken at softirq start under a device interrupt", chain(k("handle_softirqs", "__irq_exit_rcu", "common_interrupt", "asm_common_interrupt"), goServer), false, false, Dev},
+		{"masked timer taken at softirq start on bh enable", chain(k("handle_softirqs", "do_softirq.part.0", "__local_bh_enable_ip", "__dev_queue_xmit", "ip_finish_output2", "tcp_sendmsg")), false, false, Dev},
 		{"idle exit", chain(k("tick_nohz_idle_exit", "do_idle", "cpu_startup_entry")), true, false, Sched},
 		{"futex wait", chain(k("futex_wait_queue", "futex_wait", "__x64_sys_futex"), u("runtime.futex")), false, false, Sched},
 		// idle: the idle task halted; not so when it does softirq work
