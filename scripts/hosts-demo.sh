@@ -3,7 +3,9 @@
 # this machine, as the tests do: Debian's sshd in a network namespace joined
 # to this one by a veth pair, with a generated host key and client key,
 # listening on the namespace's address only. Extra arguments go to `run`
-# (default: an epoll TCP echo). Everything it makes is removed on exit.
+# (default: an epoll TCP echo); {iface} in them names this host's end of
+# the link, for DPDK: --opt vdev=net_af_xdp0,iface={iface}. Everything it
+# makes is removed on exit.
 # Needs root and openssh-server.
 set -euo pipefail
 bin=${BIN:-bin/ringbench}
@@ -55,7 +57,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-args=("$@")
+args=("${@//\{iface\}/$here}") # {iface}: this host's end of the link (for --opt vdev=...,iface={iface})
 # The stand-in client host shares this machine's CPUs: its generator keeps to
 # CPU 0, off the server's core.
 [ ${#args[@]} -gt 0 ] || args=(--backend epoll --workload echo --proto tcp --conns 16 --depth 4 --size 64 --duration 3s --client-cpus 0)
