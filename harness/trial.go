@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"ringbench/backends"
+	"ringbench/internal/outdir"
 	"ringbench/meters"
 	"ringbench/results"
 	"ringbench/sampler"
@@ -588,9 +588,9 @@ func (r *Runner) profile(rec *results.Record, t Trial, win *window) (*sampler.Br
 	if r.Store != nil {
 		r.profiles++
 		name := fmt.Sprintf("t%03d-r%d-%s-%d.pb.gz", t.Index, t.Repeat, strings.ReplaceAll(rec.Label(), "/", "_"), r.profiles)
-		dir := filepath.Join(r.Store.Dir(), ProfilesDir)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return &bd, fmt.Errorf("profile folder: %w", err)
+		dir, err := outdir.Subdir(r.Store.Dir(), ProfilesDir)
+		if err != nil {
+			return &bd, err
 		}
 		if err := res.WriteFile(filepath.Join(dir, name)); err != nil {
 			return &bd, err

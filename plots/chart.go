@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"io"
-	"os"
 	"path/filepath"
 
 	"gonum.org/v1/plot"
@@ -61,18 +60,21 @@ func (c *Chart) SVG() ([]byte, error) {
 	return out, nil
 }
 
-// Save writes dir/Name.png and dir/Name.svg.
+// Save writes dir/Name.png and dir/Name.svg, making dir when it is missing
+// (outdir.Prepare checks it).
 func (c *Chart) Save(dir string) error {
-	_, err := c.saveFiles(dir)
+	dir, err := outdir.Prepare(dir)
+	if err != nil {
+		return fmt.Errorf("save chart: %w", err)
+	}
+	_, err = c.saveFiles(dir)
 	return err
 }
 
-// saveFiles saves the chart and returns its SVG element for inlining. The
-// file is that element alone: an SVG file needs no XML prolog.
+// saveFiles saves the chart into dir, a folder outdir has checked, and
+// returns its SVG element for inlining. The file is that element alone: an
+// SVG file needs no XML prolog.
 func (c *Chart) saveFiles(dir string) ([]byte, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create chart folder: %w", err)
-	}
 	var img bytes.Buffer
 	if err := c.WriteTo(&img, "png"); err != nil {
 		return nil, err

@@ -26,8 +26,14 @@ func Report(dir string) error {
 	charts, skipped := r.charts()
 	// Each chart is drawn once as SVG, for its file and for the page.
 	svgs := map[*Chart][]byte{}
+	var chartDir string
+	if len(charts) > 0 {
+		if chartDir, err = outdir.Subdir(dir, ChartDir); err != nil {
+			return fmt.Errorf("save charts: %w", err)
+		}
+	}
 	for _, c := range charts {
-		svg, err := c.saveFiles(filepath.Join(dir, ChartDir))
+		svg, err := c.saveFiles(chartDir)
 		if err != nil {
 			return err
 		}

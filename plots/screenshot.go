@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"ringbench/internal/outdir"
 	"ringbench/results"
 )
 
@@ -24,17 +25,32 @@ const (
 // Screenshot renders dir's report.html (written by Report) in headless
 // Chromium at ScreenWidth × ScreenHeight and saves what a reader sees first
 // to out as PNG. It needs Debian's chromium in PATH.
+//
+// Chromium writes wherever it is told, through a link too, so it writes
+// into a private folder and outdir replaces out with the image.
 func Screenshot(dir, out string) error {
 	page, err := filepath.Abs(filepath.Join(dir, results.ReportHTML))
 	if err != nil {
 		return fmt.Errorf("screenshot report: %w", err)
 	}
-	if out, err = filepath.Abs(out); err != nil {
+	tmp, err := os.MkdirTemp("", "ringbench-screenshot-")
+	if err != nil {
 		return fmt.Errorf("screenshot report: %w", err)
 	}
-	_, err = chromium(120*time.Second, "--screenshot="+out, fmt.Sprintf("--window-size=%d,%d", ScreenWidth, ScreenHeight),
-		"file://"+page)
-	return err
+	defer os.RemoveAll(tmp)
+	shot := filepath.Join(tmp, "screen.png")
+	if _, err = chromium(120*time.Second, "--screenshot="+shot, fmt.Sprintf("--window-size=%d,%d", ScreenWidth, ScreenHeight),
+		"file://"+page); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(shot)
+	if err != nil {
+		return fmt.Errorf("screenshot report: %w", err)
+	}
+	if err := outdir.WriteBytes(out, b); err != nil {
+		return fmt.Errorf("screenshot report: %w", err)
+	}
+	return nil
 }
 
 // ErrNoChromium: the screenshot needs Debian's chromium, not installed.

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/google/pprof/profile"
 
+	"ringbench/internal/outdir"
 	"ringbench/sampler/internal/perf"
 )
 
@@ -189,19 +189,11 @@ func (r *Result) Write(w io.Writer) error {
 	return r.Profile.Write(w)
 }
 
-// WriteFile writes the profile to path.
-func (r *Result) WriteFile(path string) (err error) {
-	f, err := os.Create(path)
-	if err != nil {
+// WriteFile writes the profile to path, replacing whatever is there (a
+// link included) rather than writing through it.
+func (r *Result) WriteFile(path string) error {
+	if err := outdir.WriteFile(path, r.Write); err != nil {
 		return fmt.Errorf("write profile: %w", err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write profile: %w", cerr)
-		}
-	}()
-	if err := r.Write(f); err != nil {
-		return fmt.Errorf("write profile %s: %w", path, err)
 	}
 	return nil
 }

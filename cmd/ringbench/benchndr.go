@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"ringbench/harness"
+	"ringbench/internal/outdir"
 	"ringbench/results"
 )
 
@@ -64,7 +64,10 @@ func describeSearch(s harness.Search) string {
 // finish is a line with its error, not the end of the run; the error
 // returned is ctx's, when the run was interrupted.
 func runSearches(ctx context.Context, r *harness.Runner, out string, plans []harness.NDRPlan, stdout, stderr io.Writer) error {
-	dir := filepath.Join(out, ndrDir)
+	dir, err := outdir.Subdir(out, ndrDir)
+	if err != nil {
+		return err
+	}
 	store, err := results.Create(dir)
 	if err != nil {
 		return err

@@ -452,7 +452,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *validate {
 		// The validation's trials go to a folder of their own; its table
 		// to the run's folder, where the report finds it.
-		vdir := filepath.Join(*out, "validate")
+		vdir, err := outdir.Subdir(*out, "validate")
+		if err != nil {
+			return err
+		}
 		o := harness.DefaultValidateOptions
 		// The meters are this host's on every topology: on hosts they are
 		// validated on the local default.

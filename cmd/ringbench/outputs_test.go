@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"ringbench/harness"
+	"ringbench/internal/testenv"
 )
 
 func TestMarkLatest(t *testing.T) {
@@ -85,5 +86,36 @@ func TestRunOutputsSafe(t *testing.T) {
 	}
 	if target, _ := os.Readlink(filepath.Join(root, "latest")); target != "run1" {
 		t.Errorf("latest -> %q, want it untouched", target)
+	}
+}
+
+// A profiles folder planted in the results folder as a link to another
+// folder is refused, never written through: the trial keeps its figures and
+// says why it has no profile file.
+func TestRunProfilesNotFollowed(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "sampling the server cores")
+	if _, _, err := harness.CPUs(1); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	out := t.TempDir()
+	elsewhere := t.TempDir()
+	if err := os.Symlink(elsewhere, filepath.Join(out, harness.ProfilesDir)); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"run", "--out", out, "--warmup", "200ms", "--duration", "500ms",
+		"--backend", "epoll", "--conns", "2", "--topology", "loopback"}
+	var stdout, stderr strings.Builder
+	if err := ringbench(context.Background(), args, strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Fatalf("ringbench %v: %v\nstderr: %s", args, err, stderr.String())
+	}
+	if left, _ := os.ReadDir(elsewhere); len(left) != 0 {
+		t.Errorf("written through the planted link: %v", left)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "profile: ") || !strings.Contains(string(b), "symbolic link") {
+		t.Errorf("the record does not say why it has no profile: %s", b)
 	}
 }

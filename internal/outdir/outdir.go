@@ -25,6 +25,33 @@ func Prepare(dir string) (string, error) {
 	return Check(dir)
 }
 
+// Subdir makes the folder name inside parent (Prepare checks parent) and
+// returns its path. Nothing ringbench makes inside a results folder is a
+// link, so a link at name is refused whoever owns it, as is a folder of
+// another user.
+func Subdir(parent, name string) (string, error) {
+	parent, err := Prepare(parent)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(parent, name)
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("create %s folder: %w", name, err)
+	}
+	fi, err := os.Lstat(dir)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("check %s folder: %w", name, err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "", fmt.Errorf("check %s folder %s: %w: it is a symbolic link", name, dir, ErrUnsafe)
+	case !fi.IsDir():
+		return "", fmt.Errorf("check %s folder %s: not a folder", name, dir)
+	case owner(fi) != os.Geteuid():
+		return "", fmt.Errorf("check %s folder %s: %w: owned by uid %d, not %d", name, dir, ErrUnsafe, owner(fi), os.Geteuid())
+	}
+	return dir, nil
+}
+
 // Check returns the folder dir names when it is safe to write into: a
 // folder owned by the current user, or a link owned by the current user to
 // such a folder (then the link's target is returned, so that later writes

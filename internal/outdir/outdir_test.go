@@ -132,3 +132,25 @@ func TestPrepareMakes(t *testing.T) {
 		t.Fatalf("Prepare = %q, %v", got, err)
 	}
 }
+
+// A subfolder is made in place; a link at its name is refused, whoever
+// owns it, since nothing ringbench makes inside a results folder is a link.
+func TestSubdir(t *testing.T) {
+	parent := t.TempDir()
+	got, err := Subdir(parent, "profiles")
+	if want := filepath.Join(parent, "profiles"); err != nil || got != want {
+		t.Fatalf("Subdir = %q, %v; want %q", got, err, want)
+	}
+	if got2, err := Subdir(parent, "profiles"); err != nil || got2 != got {
+		t.Fatalf("Subdir of an existing folder = %q, %v", got2, err)
+	}
+	elsewhere := t.TempDir()
+	os.Symlink(elsewhere, filepath.Join(parent, "charts"))
+	if _, err := Subdir(parent, "charts"); !errors.Is(err, ErrUnsafe) {
+		t.Errorf("Subdir of a link = %v, want ErrUnsafe", err)
+	}
+	os.WriteFile(filepath.Join(parent, "ndr"), nil, 0o644)
+	if _, err := Subdir(parent, "ndr"); err == nil {
+		t.Error("Subdir of a file succeeded")
+	}
+}
