@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"ringbench/backends"
 	"ringbench/results"
 )
 
@@ -330,7 +331,7 @@ func (r *Runner) NDR(ctx context.Context, t Trial, s Search) (results.NDR, error
 		n.Precision = d.Precision // shown even when the search cannot start
 	}
 	fail := func(err error) (results.NDR, error) {
-		n.Error = err.Error()
+		n.Error, n.Skipped = err.Error(), errors.Is(err, backends.ErrNotSupported)
 		if n.Stop == "" {
 			n.Stop = "the search could not finish"
 		}
@@ -378,13 +379,17 @@ func (r *Runner) NDR(ctx context.Context, t Trial, s Search) (results.NDR, error
 }
 
 // trialError is a record that is not a measurement as an error: a failed
-// or skipped trial, or one cut short by ctx.
+// or skipped trial, or one cut short by ctx. A skipped trial's error stays
+// errors.Is ErrNotSupported, so that its search is skipped, not failed.
 func trialError(ctx context.Context, rec results.Record) error {
 	if rec.Status == results.StatusOK {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if rec.Status == results.StatusSkipped {
+		return notSupported("trial skipped: " + rec.Error)
 	}
 	return fmt.Errorf("trial %s: %s", rec.Status, rec.Error)
 }

@@ -49,6 +49,9 @@ type NDR struct {
 	// Error is set when the search could not finish (a trial failed or
 	// could not run here).
 	Error string `json:"error,omitempty"`
+	// Skipped: the search could not run here by design (a trial was
+	// skipped: the backend does not support it); Error says why.
+	Skipped bool `json:"skipped,omitempty"`
 
 	// The confirmation trial's figures (zero when there was none).
 	CyclesPerOp   float64 `json:"cycles_per_op"`

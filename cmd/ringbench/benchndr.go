@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"ringbench/harness"
@@ -61,37 +63,67 @@ func describeSearch(s harness.Search) string {
 // runSearches runs a bench profile's searches on r after its matrix: their
 // trials go to out/ndr/results.jsonl, one line per search to
 // out/ndr.jsonl, and the table of rates to stdout. A search that could not
-// finish is a line with its error, not the end of the run; the error
-// returned is ctx's, when the run was interrupted.
-func runSearches(ctx context.Context, r *harness.Runner, out string, plans []harness.NDRPlan, stdout, stderr io.Writer) error {
+// finish is a line with its error, not the end of the run (benchVerdict
+// judges the lines found); the error returned is ctx's, when the run was
+// interrupted, or one that stops every search.
+func runSearches(ctx context.Context, r *harness.Runner, out string, plans []harness.NDRPlan, stdout, stderr io.Writer) ([]results.NDR, error) {
 	dir, err := outdir.Subdir(out, ndrDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	store, err := results.Create(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The runner keeps its topologies, hugepages and meters; only the
 	// store changes, and the runner closes whichever it holds.
 	if err := r.Store.Close(); err != nil {
 		store.Close()
-		return fmt.Errorf("close matrix results: %w", err)
+		return nil, fmt.Errorf("close matrix results: %w", err)
 	}
 	r.Store = store
 	fmt.Fprintf(stderr, "ndr: %d searches, their trials into %s\n", len(plans), dir)
 	found, _, err := searchAll(ctx, r, out, plans, stderr)
 	if err != nil {
-		return err
+		return found, err
 	}
 	if len(found) > 0 {
 		if err := writeOutputs(dir, stderr); err != nil {
-			return err
+			return found, err
 		}
 		fmt.Fprintln(stdout)
 		printNDR(stdout, found)
 	}
-	return ctx.Err()
+	return found, ctx.Err()
+}
+
+// benchVerdict is verdict over a bench's trials and its searches' lines: a
+// search that could not finish fails the bench as a failed trial does; a
+// skipped one (the backend refused: not supported here) is fine unless
+// nothing, trial or search, measured.
+func benchVerdict(recs []results.Record, searches []results.NDR, dir string) error {
+	var failed, skipped int
+	for _, n := range searches {
+		switch {
+		case n.Skipped:
+			skipped++
+		case n.Error != "":
+			failed++
+		}
+	}
+	err := verdict(recs, dir, true)
+	var allSkipped *statusError
+	switch {
+	case err != nil && !errors.As(err, &allSkipped):
+		return err
+	case failed > 0:
+		return fmt.Errorf("%d of %d ndr searches could not finish (the reasons are above); their lines are in %s", failed, len(searches), filepath.Join(dir, results.NDRFile))
+	case allSkipped != nil && skipped < len(searches):
+		return nil // every trial skipped, but a search measured
+	case err == nil && len(recs) == 0 && skipped > 0 && skipped == len(searches):
+		return &statusError{exitSkipped, fmt.Errorf("%d of %d ndr searches skipped, not supported here (the reasons are above)", skipped, len(searches))}
+	}
+	return err
 }
 
 // searchAll runs each plan's search on r, one after the other, and appends

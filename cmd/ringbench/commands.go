@@ -499,9 +499,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 	}
+	var searches []results.NDR
 	var searchErr error
 	if ctx.Err() == nil && len(plans) > 0 {
-		searchErr = runSearches(ctx, r, *out, plans, stdout, stderr)
+		searches, searchErr = runSearches(ctx, r, *out, plans, stdout, stderr)
 	}
 	if err := finish(*out, recs, stdout, stderr); err != nil {
 		return err
@@ -521,7 +522,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, results.ReportHTML))
 		firstScreen(*out, stdout, stderr)
 	}
-	if err := verdict(recs, *out, true); err != nil {
+	if err := benchVerdict(recs, searches, *out); err != nil {
 		return err
 	}
 	return trustVerdict(validation, recs, *out, stderr)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"ringbench/backends"
 	"ringbench/harness"
 	"ringbench/results"
 )
@@ -130,10 +131,17 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: finished searches kept in %s", filepath.Join(*out, results.NDRFile))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("ndr: %w", errors.Join(errs...))
+	if len(errs) == 0 {
+		return nil
 	}
-	return nil
+	err = fmt.Errorf("ndr: %w", errors.Join(errs...))
+	for _, e := range errs {
+		if !errors.Is(e, backends.ErrNotSupported) {
+			return err
+		}
+	}
+	// As run's skipped trial: what was asked was not measured here.
+	return &statusError{exitSkipped, err}
 }
 
 func passFail(pass bool) string {

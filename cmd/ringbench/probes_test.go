@@ -50,12 +50,7 @@ func probeBench(more ...string) []string {
 // profileOf is a profile of one experiment: one loopback trial of each
 // backend, TCP echo unless proto says otherwise.
 func profileOf(proto string, backends ...string) string {
-	return `name: probe
-warmup: 200ms
-duration: 500ms
-repeats: 1
-topology: loopback
-experiments:
+	return probeProfile + `
   - name: probe
     backends: [` + strings.Join(backends, ", ") + `]
     workload: echo
@@ -64,6 +59,28 @@ experiments:
     conns: [2]
     depth: [1]
     rate: [0]
+`
+}
+
+// probeProfile is a probe profile's settings; its experiments follow.
+const probeProfile = `name: probe
+warmup: 200ms
+duration: 500ms
+repeats: 1
+topology: loopback
+experiments:`
+
+// searchOf is an experiment of one rate search (the ndr: key) of backend
+// over TCP, bounded so that it starts at its first step.
+func searchOf(backend string) string {
+	return `
+  - name: rate
+    backends: [` + backend + `]
+    workload: echo
+    proto: [tcp]
+    conns: [2]
+    depth: [1]
+    ndr: {loss: 0.005, p99_us: 2000, max_rate: 4000}
 `
 }
 
@@ -83,6 +100,14 @@ var probes = []probe{
 		want: exitFailed, out: "1 of 1 trials failed"},
 	{name: "bench with a trial skipped by design", args: probeBench(), profile: profileOf("tcp", "epoll", "dpdk"),
 		want: 0, out: "no kernel TCP stack"},
+	{name: "bench whose rate search fails", args: probeBench(), profile: probeProfile + searchOf("probe-flip"),
+		want: exitFailed, out: "1 of 1 ndr searches could not finish"},
+	{name: "bench whose only rate search is skipped by design", args: probeBench(), profile: probeProfile + searchOf("dpdk"),
+		want: exitSkipped, out: "1 of 1 ndr searches skipped"},
+	{name: "bench with a trial and a rate search skipped by design", args: probeBench(), profile: profileOf("tcp", "epoll") + searchOf("dpdk"),
+		want: 0, out: "no kernel TCP stack"},
+	{name: "ndr whose only search is skipped", args: append(append([]string{"ndr", "--out", "{dir}/out"}, quickRun...),
+		"--backend", "dpdk", "--proto", "tcp", "--max-rate", "4000"), want: exitSkipped, out: "trial skipped: dpdk over tcp not supported"},
 	{name: "Ctrl-C before the first trial ends", args: probeRun("--backend", "epoll"), interrupt: true,
 		want: 130, out: "interrupted: 0 finished trials kept", notOut: "no results.jsonl"},
 	{name: "Ctrl-C after a trial", args: probeRun("--backend", "epoll", "--repeats", "2"), interrupt: true, at: "[1/2]",
