@@ -1,10 +1,12 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -114,28 +116,92 @@ func TestStopKillsDaemonisedServer(t *testing.T) {
 	}
 }
 
-// The tester's case end to end: an external server that puts itself in the
-// background, listening; the trial's stop returns and nothing survives.
-func TestExternalBackgroundServer(t *testing.T) {
-	skipUnlessCgroups(t)
-	script := listenScript(t, t.TempDir())
-	s, err := startExternal(loopback{}, "setsid -f timeout 45 python3 "+script+" {host} {port}", backends.TCP, 0)
+// noCgroups runs servers without a cgroup until t ends, as where there is
+// no cgroup2 hierarchy or no root.
+func noCgroups(t *testing.T) {
+	saved := serverCgroups
+	serverCgroups = func() (string, error) { return "", errors.New("forced off by the test") }
+	t.Cleanup(func() { serverCgroups = saved })
+}
+
+// Without a cgroup, a server that daemonises is out of reach of its
+// process group. stop must not wait on it: the daemon still holds the
+// server's output, which is how it is found and killed.
+func TestStopDaemonisedServerWithoutCgroup(t *testing.T) {
+	noCgroups(t)
+	pidFile := filepath.Join(t.TempDir(), "daemon.pid")
+	s, err := launch([]string{"sh", "-c", "setsid -f sh -c 'echo $$ > " + pidFile + "; exec sleep 300'"}, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := s.Cgroup()
-	pids := cgroupPids(dir)
-	if err := stopWithin(t, s, 8*time.Second); err != nil {
+	if s.Cgroup() != "" || s.cgroupErr == nil {
+		t.Fatalf("server has a cgroup (%q) though they were turned off", s.Cgroup())
+	}
+	var daemon int
+	for deadline := time.Now().Add(5 * time.Second); daemon == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(pidFile)
+		daemon, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	if daemon == 0 {
+		t.Fatal("the daemon did not start")
+	}
+	t.Cleanup(func() { syscall.Kill(daemon, syscall.SIGKILL) })
+	start := time.Now()
+	err = stopWithin(t, s, 6*time.Second)
+	t.Logf("stop took %v: %v", time.Since(start).Round(time.Millisecond), err)
+	// Its output closes as it exits, a moment before it is a zombie.
+	for deadline := time.Now().Add(time.Second); running(daemon) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if running(daemon) {
+		t.Errorf("daemon %d survived stop", daemon)
+	}
+	if err != nil {
 		t.Errorf("stop: %v", err)
 	}
-	for _, pid := range pids {
-		if running(pid) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Errorf("pid %d of the server survived stop", pid)
-		}
-	}
-	if _, err := os.Stat(dir); err == nil {
-		t.Errorf("cgroup %s left behind", dir)
+}
+
+// The tester's case end to end: an external server that puts itself in the
+// background, listening; the trial's stop returns and nothing survives.
+// Without a cgroup the daemon is found by the output it holds.
+func TestExternalBackgroundServer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cgroup bool
+	}{{"cgroup", true}, {"no cgroup", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.cgroup {
+				skipUnlessCgroups(t)
+			} else {
+				noCgroups(t)
+			}
+			script := listenScript(t, t.TempDir())
+			s, err := startExternal(loopback{}, "setsid -f timeout 45 python3 "+script+" {host} {port}", backends.TCP, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := s.Cgroup()
+			pids := s.outputHolders()
+			if tc.cgroup {
+				pids = cgroupPids(dir)
+			}
+			if len(pids) == 0 {
+				t.Error("no process of the server found")
+			}
+			if err := stopWithin(t, s, 8*time.Second); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond) // from closing its output to a zombie
+			for _, pid := range pids {
+				if running(pid) {
+					syscall.Kill(pid, syscall.SIGKILL)
+					t.Errorf("pid %d of the server survived stop", pid)
+				}
+			}
+			if _, err := os.Stat(dir); tc.cgroup && err == nil {
+				t.Errorf("cgroup %s left behind", dir)
+			}
+		})
 	}
 }
 

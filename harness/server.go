@@ -64,6 +64,9 @@ type server struct {
 	// without one, cgroupErr then saying why. stop removes the group.
 	cgroup    string
 	cgroupErr error
+	// outputIno is the inode of the server's stdout pipe, by which
+	// outputHolders finds a daemon it started when it has no cgroup.
+	outputIno uint64
 }
 
 // Cgroup is the server's cgroup2 folder, "" when it has none (no cgroup2
@@ -256,6 +259,10 @@ func launchIn(argv, env []string, external bool, cgroupFD int) (_ *server, err e
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start server %s: %w", argv[0], err)
 	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(out.(*os.File).Fd()), &st); err == nil {
+		s.outputIno = st.Ino
+	}
 	if external {
 		go io.Copy(io.Discard, out)
 	} else {
@@ -302,13 +309,14 @@ func (s *server) waitListening(ctx context.Context, topo Topology, cfg backends.
 // process joining a SO_REUSEPORT group would take part of the load).
 func (s *server) ownsAll(socks []uint64, cfg backends.Config) error {
 	// The server's processes: its cgroup's, daemons included; without a
-	// cgroup, its process tree, which a daemon has left.
+	// cgroup, its process tree and the daemons that hold its output.
 	var pids []int
 	scope := "cgroup"
 	if s.cgroup != "" {
 		pids = cgroupPids(s.cgroup)
 	} else {
-		pids, scope = meters.ProcessTree(s.pid), "process tree (no cgroup: a daemonising server is not found)"
+		pids = append(meters.ProcessTree(s.pid), s.outputHolders()...)
+		scope = "process tree or processes holding its output (no cgroup: a daemon that closed its output is not found)"
 	}
 	held := socketsOf(pids)
 	for _, ino := range socks {
@@ -380,9 +388,10 @@ func (s *server) stderrTail() string {
 // exit, an external server gets SIGTERM; what is left after a grace period
 // gets SIGTERM again, then SIGKILL. Then whatever the server left behind is
 // killed with its cgroup (a daemon that left the process group and the
-// session included), and the group is removed. stop never waits on a
-// process for longer than the grace periods and killGrace: without a cgroup
-// a daemonised descendant that holds the server's output is reported and
+// session included), and the group is removed. Without a cgroup, the
+// signals reach such a daemon while it holds the server's output (see
+// outputHolders). stop never waits on a process for longer than the grace
+// periods and killGrace: one that survives SIGKILL is reported by pid and
 // left running.
 func (s *server) stop() error {
 	s.stopOnce.Do(func() { s.stopErr = s.stopNow() })
@@ -416,7 +425,8 @@ func (s *server) stopNow() error {
 	case <-time.After(killGrace):
 		err := fmt.Errorf("stop server: pid %d or a descendant still holds its output after SIGKILL; left running", s.pid)
 		if s.cgroupErr != nil {
-			err = fmt.Errorf("%w (no cgroup to kill it with: %v)", err, s.cgroupErr)
+			err = fmt.Errorf("stop server: pids %v, the server or processes it started, still hold its output after SIGKILL; left running (no cgroup to kill them with: %v)",
+				s.outputHolders(), s.cgroupErr)
 		}
 		return errors.Join(append(errs, err)...)
 	}
@@ -435,15 +445,47 @@ const (
 	killGrace = 2 * time.Second
 )
 
-// signal sends sig to the server's process group and, when it has a cgroup,
-// to every process in it (daemons that left the group).
+// signal sends sig to the server's process group and to the daemons that
+// left it: every process in its cgroup or, without one, every process that
+// holds its output.
 func (s *server) signal(sig syscall.Signal) {
 	syscall.Kill(-s.pid, sig)
+	var pids []int
 	if s.cgroup != "" {
-		for _, pid := range cgroupPids(s.cgroup) {
-			syscall.Kill(pid, sig)
+		pids = cgroupPids(s.cgroup)
+	} else {
+		pids = s.outputHolders()
+	}
+	for _, pid := range pids {
+		syscall.Kill(pid, sig)
+	}
+}
+
+// outputHolders lists the processes, other than this one, that hold the
+// server's stdout pipe: only the server and what it started inherited it,
+// so without a cgroup they are how a daemon that left the server's
+// session is found (one that closed its output is not).
+func (s *server) outputHolders() []int {
+	if s.outputIno == 0 {
+		return nil
+	}
+	want := fmt.Sprintf("pipe:[%d]", s.outputIno)
+	procs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); link == want {
+				pids = append(pids, pid)
+				break
+			}
 		}
 	}
+	return pids
 }
 
 // waitGone waits up to d for the server process to exit (and its output to
