@@ -13,7 +13,9 @@
 //     (RSS over them where the port itself must spread flows), all on the
 //     port's NUMA node (the lcore's for a virtual device), burst 32; an
 //     af_xdp port's interface gets the busy-poll settings the options ask
-//     for, put back at Close.
+//     for, put back at Close, and the XDP program its port attached is
+//     recorded, so that the next run detaches it should this process be
+//     killed before its port closes (SweepStaleXDP).
 //  3. The reflector loop runs in C, one per queue pair: on the main lcore, a
 //     locked, pinned Go thread in one cgo call, and on each worker lcore by
 //     rte_eal_remote_launch; each loops until its stop flag is set. Each burst is received, every frame

@@ -100,6 +100,19 @@ func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 		ready <- err
 		return nil
 	}
+	forgetXDP, err := recordXDP(st.vdev, os.Getpid())
+	if err != nil {
+		ready <- errors.Join(err, p.close())
+		return nil
+	}
+	// Once the port is closed, its program is off the interface.
+	closePort := func() error {
+		err := p.close()
+		if err == nil {
+			forgetXDP()
+		}
+		return err
+	}
 	s.mac = p.mac
 	st.rules.MAC = p.mac
 	s.loops = newLoops(p, &st.rules, len(st.lcores))
@@ -109,7 +122,7 @@ func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 			s.stopLoops()
 			waitLcores(workers[:i])
 			freeLoops(s.loops)
-			ready <- errors.Join(fmt.Errorf("launch lcore %d: error %d", lcore, -int(rc)), p.close())
+			ready <- errors.Join(fmt.Errorf("launch lcore %d: error %d", lcore, -int(rc)), closePort())
 			return nil
 		}
 	}
@@ -124,7 +137,7 @@ func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 	s.last = s.snapshot()
 	s.ended = true
 	s.mu.Unlock()
-	return p.close()
+	return closePort()
 }
 
 // newLoops is the state of n loops, loop q on queue pair q of port p, in

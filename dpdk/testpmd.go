@@ -28,6 +28,9 @@ type Testpmd struct {
 	port   int
 	mac    net.HardwareAddr
 	prefix string // EAL file prefix whose runtime directory Close removes
+	// forgetXDP drops the record of the XDP program its port attached
+	// (recordXDP), once it has quit and so taken the program off.
+	forgetXDP func()
 
 	mu       sync.Mutex
 	sync     int
@@ -118,6 +121,10 @@ func newTestpmd(cfg backends.Config) (backends.Server, error) {
 		if m := testpmdMAC.FindStringSubmatch(l); m != nil {
 			t.mac, _ = net.ParseMAC(m[1])
 		}
+	}
+	// Quit, not killed, on an error: a killed testpmd leaves its program.
+	if t.forgetXDP, err = recordXDP(st.vdev, t.cmd.Process.Pid); err != nil {
+		return nil, errors.Join(fmt.Errorf("start dpdk-testpmd: %w", err), t.Close())
 	}
 	return t, nil
 }
@@ -270,6 +277,8 @@ func (t *Testpmd) Close() error {
 	case err := <-done:
 		if err != nil {
 			t.closeErr = fmt.Errorf("close dpdk-testpmd: %w", err)
+		} else {
+			t.forgetXDP() // it quit, closing its port
 		}
 	case <-time.After(testpmdTimeout):
 		t.cmd.Process.Kill()

@@ -249,6 +249,43 @@ func TestSweepCgroups(t *testing.T) {
 	}
 }
 
+// A killed run's namespaces are removed, and their veth pair (and any XDP
+// program on it) with them; a live run's are left.
+func TestSweepNetns(t *testing.T) {
+	testenv.SkipUnlessRoot(t, "network namespaces")
+	names := map[string]bool{ // name: removed by the sweep
+		fmt.Sprintf("%ssrv-%d", nsPrefix, deadPid):      true,
+		fmt.Sprintf("%scli-%d", nsPrefix, deadPid):      true,
+		fmt.Sprintf("%ssrv-%d", nsPrefix, os.Getppid()): false,
+	}
+	for name := range names {
+		if err := ip("netns", "add", name); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ip("netns", "del", name) })
+	}
+	srv, cli := fmt.Sprintf("%ssrv-%d", nsPrefix, deadPid), fmt.Sprintf("%scli-%d", nsPrefix, deadPid)
+	if err := ip("link", "add", "rbsweep0", "netns", srv, "type", "veth", "peer", "name", "rbsweep1", "netns", cli); err != nil {
+		t.Fatal(err)
+	}
+	removed := strings.Join(SweepStale(), "\n")
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for name, gone := range names {
+		listed := strings.Contains(string(out), name)
+		if gone && (listed || !strings.Contains(removed, name)) {
+			t.Errorf("%s: still listed %v, sweep said %q", name, listed, removed)
+		}
+		if !gone && !listed {
+			t.Errorf("a live run's namespace %s was removed", name)
+		}
+	}
+	// The veth pair died with its namespaces: nothing of it is left to
+	// move back into the host's.
+	if out, _ := exec.Command("ip", "-o", "link", "show").Output(); strings.Contains(string(out), "rbsweep") {
+		t.Errorf("the killed run's veth survived: %s", out)
+	}
+}
+
 func TestSweepMemif(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)

@@ -193,6 +193,13 @@ func newRunner(out *string, log io.Writer) (*harness.Runner, error) {
 		if err != nil {
 			fmt.Fprintf(log, "warning: %v\n", err)
 		}
+		notes, err = dpdk.SweepStaleXDP()
+		for _, n := range notes {
+			fmt.Fprintf(log, "detached %s\n", n)
+		}
+		if err != nil {
+			fmt.Fprintf(log, "warning: %v\n", err)
+		}
 	}
 	return r, nil
 }
