@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"ringbench/backends"
 )
@@ -190,7 +191,14 @@ func TestWaitsCounted(t *testing.T) {
 			srv := startServer(t, tc.variant, backends.Config{Proto: backends.TCP, Service: backends.Echo,
 				Options: map[string]string{optRawEnter: tc.rawEnter}})
 			echoLoad(t, srv.Port(), 1, 1, 64, 20)
-			c := srv.Counters()
+			// Idle long enough that the loop must wait (under load an
+			// SQPOLL loop can reap every completion without one), then
+			// wake it: a loop publishes its counts between waits.
+			time.Sleep(50 * time.Millisecond)
+			echoLoad(t, srv.Port(), 1, 1, 64, 1)
+			c := waitCounters(t, srv, func(c backends.Counters) bool {
+				return c.Extra["raw_waits"]+c.Extra["runtime_waits"] > 0
+			})
 			raw, rawOK := c.Extra["raw_waits"]
 			rt, rtOK := c.Extra["runtime_waits"]
 			if !rawOK || !rtOK {
