@@ -2,6 +2,7 @@ package harness
 
 import (
 	"errors"
+	"fmt"
 
 	"ringbench/meters"
 	"ringbench/sampler"
@@ -38,7 +39,7 @@ type window struct {
 	// is called with the second scan, while the server still runs, and its
 	// answer kept in skip: a memif server is stopped before the generator
 	// lets go of its port, and a stopped server has no tasks to list.
-	serverTasks func() map[int]bool
+	serverTasks func() (map[int]bool, error)
 	skip        map[int]bool
 }
 
@@ -128,7 +129,10 @@ func (w *window) finish() {
 	w.scanner.Start()
 	w.scanB = w.scanner.Result()
 	if w.serverTasks != nil {
-		w.skip = w.serverTasks()
+		var err error
+		if w.skip, err = w.serverTasks(); err != nil && w.scanB.Err == nil {
+			w.scanB.Err = fmt.Errorf("list the server's tasks: %w", err)
+		}
 	}
 	w.scanned = true
 }
@@ -146,12 +150,20 @@ var errNoWindow = errors.New("the generator never opened its measurement window"
 // server's own, the server CPUs' ksoftirqd (its receive work pushed out
 // of interrupt context) and the guests' (the generator, when it shares the
 // server's CPUs: see guests).
-func skipTasks(srv *server, serverCPUs []int, guests []int) map[int]bool {
+func skipTasks(srv *server, serverCPUs, clientCPUs []int) (map[int]bool, error) {
+	pids, err := meters.ProcessTree(srv.pid)
+	if err != nil {
+		return nil, err
+	}
+	gs, err := guests(serverCPUs, clientCPUs)
+	if err != nil {
+		return nil, err
+	}
+	pids = append(pids, meters.KernelThreads("ksoftirqd/", serverCPUs)...)
+	pids = append(pids, gs...)
 	skip := map[int]bool{}
-	pids := append(meters.ProcessTree(srv.pid), meters.KernelThreads("ksoftirqd/", serverCPUs)...)
-	pids = append(pids, guests...)
 	for _, t := range meters.TasksOf(pids) {
 		skip[t] = true
 	}
-	return skip
+	return skip, nil
 }

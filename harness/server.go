@@ -308,7 +308,11 @@ func (s *server) ownsAll(socks []uint64, cfg backends.Config) error {
 	if s.cgroup != "" {
 		pids = cgroupPids(s.cgroup)
 	} else {
-		pids, scope = meters.ProcessTree(s.pid), "process tree (no cgroup: a daemonising server is not found)"
+		var err error
+		if pids, err = meters.ProcessTree(s.pid); err != nil {
+			return fmt.Errorf("start external server: %w", err)
+		}
+		scope = "process tree (no cgroup: a daemonising server is not found)"
 	}
 	held := socketsOf(pids)
 	for _, ino := range socks {

@@ -513,7 +513,17 @@ func (r *Runner) profileWindow(rec *results.Record, t Trial, srv *server, srvCPU
 	}
 	// The sampler's slow work (kernel symbols, opening events) is done
 	// here, before the window's warm-up; its edges are an ioctl each.
-	smp, err := sampler.Open(sampler.Config{CPUs: srvCPUs, PIDs: meters.ProcessTree(srv.pid), Guests: guests(srvCPUs, cliCPUs)})
+	pids, err := meters.ProcessTree(srv.pid)
+	if err != nil {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("not profiled: %v", err))
+		return
+	}
+	gs, err := guests(srvCPUs, cliCPUs)
+	if err != nil {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("not profiled: %v", err))
+		return
+	}
+	smp, err := sampler.Open(sampler.Config{CPUs: srvCPUs, PIDs: pids, Guests: gs})
 	if err != nil {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("not profiled: %v", err))
 		return
@@ -617,7 +627,7 @@ func (r *Runner) target(topo Topology, srv *server) (workloads.Target, error) {
 func (r *Runner) trialWindow(reader *meters.Reader, srv *server, topo Topology, srvCPUs, cliCPUs []int) *window {
 	w := r.newWindow(reader)
 	w.paused = topo.Name() == Memif
-	w.serverTasks = func() map[int]bool { return skipTasks(srv, srvCPUs, guests(srvCPUs, cliCPUs)) }
+	w.serverTasks = func() (map[int]bool, error) { return skipTasks(srv, srvCPUs, cliCPUs) }
 	return w
 }
 

@@ -347,7 +347,10 @@ func fillPackets(rec *results.Record, w Window, win float64) float64 {
 }
 
 func fillNoise(rec *results.Record, w Window, win, ncores float64) {
-	if w.ScanA != nil && w.ScanB != nil {
+	switch {
+	case w.ScanA != nil && w.ScanB != nil && (w.ScanA.Err != nil || w.ScanB.Err != nil):
+		rec.Notes = append(rec.Notes, "other tasks on the server cores not scanned: "+firstErr(w.ScanA.Err, w.ScanB.Err).Error())
+	case w.ScanA != nil && w.ScanB != nil:
 		rec.NoiseSource = "task scan"
 		span := (w.ScanB.At - w.ScanA.At).Seconds()
 		if span > 0 && ncores > 0 {
@@ -356,10 +359,12 @@ func fillNoise(rec *results.Record, w Window, win, ncores float64) {
 			// busy task that moved can overshoot: an estimate, capped.
 			rec.NoiseOtherCPU = min(other/(span*1e9*ncores), 1)
 		}
-	} else {
+	default:
 		rec.Notes = append(rec.Notes, "other tasks on the server cores not scanned")
 	}
-	if ncores > 0 && win > 0 {
+	if err := firstErrOrNil(w.A.RunDelayErr, w.B.RunDelayErr); err != nil {
+		rec.Notes = append(rec.Notes, "run delay not read: "+err.Error())
+	} else if ncores > 0 && win > 0 {
 		rec.NoiseRunDelay = (w.B.RunDelay - w.A.RunDelay) / (win * 1e9 * ncores)
 	}
 	lim := w.Limits
@@ -490,6 +495,16 @@ func CounterDelta(a, b backends.Counters) map[string]uint64 {
 		d[k] = b.Extra[k] - a.Extra[k]
 	}
 	return d
+}
+
+// firstErrOrNil is the first non-nil error, or nil.
+func firstErrOrNil(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 func firstErr(errs ...error) error {

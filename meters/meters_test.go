@@ -8,13 +8,17 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"ringbench/internal/testenv"
+	"ringbench/results"
 )
 
 func TestMain(m *testing.M) {
@@ -339,7 +343,10 @@ func TestProcessTree(t *testing.T) {
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	var tree []int
 	for i := 0; i < 100 && len(tree) < 2; i++ {
-		tree = ProcessTree(cmd.Process.Pid)
+		var err error
+		if tree, err = ProcessTree(cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
 		if len(tree) < 2 {
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -379,5 +386,75 @@ func TestCoresBusy(t *testing.T) {
 	s1 := r.Read()
 	if s0.CPUErr != nil || s1.At <= s0.At || len(s1.CPU) == 0 {
 		t.Errorf("CoresReader: %v, at %v then %v, %d cpus", s0.CPUErr, s0.At, s1.At, len(s1.CPU))
+	}
+}
+
+// TestParseErrorsAreErrors: a task that exits while it is read is left
+// out, a file that does not parse fails the reading.
+func TestParseErrorsAreErrors(t *testing.T) {
+	task := func(root, pid, stat, schedstat string) {
+		dir := filepath.Join(root, pid, "task", pid)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, body := range map[string]string{"stat": stat, "schedstat": schedstat} {
+			if body == "" {
+				continue // the task exited: its file is gone
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if stat != "" {
+			os.WriteFile(filepath.Join(root, pid, "stat"), []byte(stat), 0o644)
+		}
+	}
+	stat := func(ppid string) string {
+		return "7 (a b) S " + ppid + strings.Repeat(" 0", 17) + " 1234" + strings.Repeat(" 0", 16) + " 1\n"
+	}
+	good := t.TempDir()
+	task(good, "7", stat("1"), "500 20 3\n")
+	task(good, "8", "", "") // exited mid-scan
+	if s := scanTasks(good); s.Err != nil || s.Tasks[7].RunNs != 500 || s.Tasks[7].CPU != 1 || len(s.Tasks) != 1 {
+		t.Errorf("scan with an exited task = %+v, want task 7 only", s)
+	}
+	if tree, err := processTree(good, 1); err != nil || len(tree) != 2 {
+		t.Errorf("process tree = %v, %v, want [1 7]", tree, err)
+	}
+	for name, tc := range map[string]struct{ stat, schedstat string }{
+		"schedstat": {stat("1"), "five 20 3\n"},
+		"stat":      {"7 (a) S", "500 20 3\n"},
+	} {
+		bad := t.TempDir()
+		task(bad, "7", tc.stat, tc.schedstat)
+		if s := scanTasks(bad); s.Err == nil {
+			t.Errorf("scan with a malformed %s: no error", name)
+		}
+	}
+	bad := t.TempDir()
+	task(bad, "7", stat("x"), "500 20 3\n")
+	if _, err := processTree(bad, 1); err == nil {
+		t.Error("process tree with a malformed ppid: no error")
+	}
+}
+
+// TestMalformedPressureIsNoted: a cpu.pressure that does not parse leaves
+// the run delay empty with the reason, not a zero.
+func TestMalformedPressureIsNoted(t *testing.T) {
+	cg := t.TempDir()
+	os.WriteFile(filepath.Join(cg, "cpu.stat"), []byte("usage_usec 100\nuser_usec 50\nsystem_usec 50\n"), 0o644)
+	os.WriteFile(filepath.Join(cg, "cpu.pressure"), []byte("some avg10=0.00 total=lots\n"), 0o644)
+	r, err := NewReader(Target{PID: os.Getpid(), Cgroup: cg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := r.Read(false)
+	time.Sleep(10 * time.Millisecond)
+	b := r.Read(false)
+	var rec results.Record
+	Fill(&rec, Window{A: a, B: b, ServerCPUs: []int{0}, TSCHz: 1e9})
+	if !slices.ContainsFunc(rec.Notes, func(n string) bool { return strings.HasPrefix(n, "run delay not read: parse pressure") }) {
+		t.Errorf("notes %q, want the run delay's parse error", rec.Notes)
 	}
 }

@@ -126,7 +126,9 @@ func NewReader(t Target) (r *Reader, err error) {
 		// PSI may be compiled out; run delay is then not reported.
 		r.cgPressure, _ = openProcFile(filepath.Join(t.Cgroup, "cpu.pressure"))
 	} else {
-		r.tree = ProcessTree(t.PID)
+		if r.tree, err = ProcessTree(t.PID); err != nil {
+			return nil, err
+		}
 	}
 	r.cycles, r.cyclesErr = openCycleCounter(t.ServerCPUs, t.cycleEvent)
 	r.sysErr = ErrNotCounted
@@ -227,13 +229,15 @@ func (r *Reader) readCheap() Snapshot {
 		if b, s.ServerCPUErr = r.cgCPU.read(); s.ServerCPUErr == nil {
 			s.ServerCPU, s.ServerCPUErr = ParseCgroupCPU(b)
 		}
+		s.RunDelayErr = errNoPressure
 		if r.cgPressure != nil {
-			if b, err := r.cgPressure.read(); err == nil {
-				s.RunDelay, _ = ParsePressure(b)
+			if b, s.RunDelayErr = r.cgPressure.read(); s.RunDelayErr == nil {
+				s.RunDelay, s.RunDelayErr = ParsePressure(b)
 			}
 		}
 	} else {
 		s.ServerCPU, s.RunDelay, s.Threads, s.ServerCPUErr = readSchedstats(r.tree)
+		s.RunDelayErr = s.ServerCPUErr
 	}
 	if b, s.SNMPErr = r.snmp.read(); s.SNMPErr == nil {
 		s.SNMP, s.SNMPErr = ParseSNMP(b)
@@ -261,6 +265,7 @@ func (r *Reader) readCheap() Snapshot {
 var (
 	errNoCountersRead    = errors.New("backend counters not read")
 	errNoBackendCounters = errors.New("the server reports no counters of its own")
+	errNoPressure        = errors.New("the cgroup has no cpu.pressure (PSI compiled out)")
 )
 
 // Now is CLOCK_MONOTONIC as a duration, read through the vDSO.

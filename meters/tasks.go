@@ -2,44 +2,75 @@ package meters
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ProcessTree returns pid and every descendant process, found through
 // /proc/*/stat's ppid field. External servers fork workers, and the DPDK
 // reference runs testpmd as a child: their CPU is the server's too.
-func ProcessTree(pid int) []int {
+func ProcessTree(pid int) ([]int, error) { return processTree("/proc", pid) }
+
+func processTree(root string, pid int) ([]int, error) {
 	children := map[int][]int{}
-	ents, _ := os.ReadDir("/proc")
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		b, err := os.ReadFile(filepath.Join(root, e.Name(), "stat"))
+		if exited(err) {
+			continue
+		}
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("read process %d: %w", p, err)
 		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
+		pp, err := parsePPID(b)
+		if err != nil {
+			return nil, fmt.Errorf("process %d: %w", p, err)
 		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		pp, _ := strconv.Atoi(f[1])
 		children[pp] = append(children[pp], p)
 	}
 	out := []int{pid}
 	for i := 0; i < len(out); i++ {
 		out = append(out, children[out[i]]...)
 	}
-	return out
+	return out, nil
+}
+
+// parsePPID reads a stat line's parent pid, the second field after comm.
+func parsePPID(b []byte) (int, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("parse stat: no comm")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("parse stat: %d fields after comm", len(f))
+	}
+	pp, err := strconv.Atoi(f[1])
+	if err != nil {
+		return 0, fmt.Errorf("parse stat: ppid: %w", err)
+	}
+	return pp, nil
+}
+
+// exited says whether err is what reading a /proc file of a task that
+// exited meanwhile gives: the directory is gone (ENOENT), or the file was
+// opened before the exit and reads ESRCH. Any other error is a real one.
+func exited(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH)
 }
 
 // TasksOf lists the thread ids of every process in pids.
@@ -73,8 +104,11 @@ func readSchedstats(pids []int) (run, delay float64, n int, err error) {
 		}
 		for _, e := range ents {
 			b, rerr := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
+			if exited(rerr) {
+				continue
+			}
 			if rerr != nil {
-				continue // exited meanwhile
+				return 0, 0, 0, fmt.Errorf("read server thread: %w", rerr)
 			}
 			r, d, perr := ParseSchedstat(b)
 			if perr != nil {
