@@ -553,24 +553,7 @@ func (r *Runner) profileWindow(rec *results.Record, t Trial, srv *server, srvCPU
 	if bd == nil {
 		return
 	}
-	if sampled.CyclesPerOp > 0 {
-		v := sampled.CyclesPerOp
-		rec.ProfileCyclesPerOp = &v
-		if rec.CyclesPerOp > 0 {
-			e := v/rec.CyclesPerOp - 1
-			rec.ProfileEffect = &e
-		}
-	}
-	// The busy time no sample saw is its own part, not the seen
-	// categories' (sampler.Breakdown.Split).
-	coverage := 1.0
-	if c, ok := bd.Coverage(sampled.BusyNs); ok {
-		rec.ProfileCoverage, coverage = &c, c
-	}
-	rec.CyclesBreakdown = map[string]results.BreakdownShare{}
-	for c, p := range bd.Split(sampled.CyclesPerOp, coverage) {
-		rec.CyclesBreakdown[c] = results.BreakdownShare{Share: p.Share, CyclesPerOp: p.CyclesPerOp}
-	}
+	meters.FillProfile(rec, sampled, *bd)
 }
 
 // The profile window's length: long enough for a few hundred samples of a
@@ -726,22 +709,5 @@ func (r *Runner) countSyscalls(rec *results.Record, t Trial, reader *meters.Read
 	}
 	var count results.Record
 	meters.Fill(&count, window(cw, crep))
-	if count.SyscallsPerOp == nil {
-		rec.SyscallsNote = "not counted: " + count.SyscallsNote
-		return
-	}
-	rec.Syscalls, rec.SyscallsPerOp, rec.SyscallsNote = count.Syscalls, count.SyscallsPerOp, ""
-	rec.SyscallsByName, rec.SyscallsDataPath, rec.SyscallsExplained = count.SyscallsByName, count.SyscallsDataPath, count.SyscallsExplained
-	for _, n := range count.Notes {
-		if strings.HasPrefix(n, meters.NoSyscallsByName) {
-			rec.Notes = append(rec.Notes, "counting window: "+n)
-		}
-	}
-	rec.SyscallsSource = fmt.Sprintf("raw_syscalls:sys_enter in a %.1f s counting window after the cost window, same server", count.WindowS)
-	if count.CyclesPerOp > 0 && rec.CyclesPerOp > 0 {
-		v := count.CyclesPerOp
-		rec.CountCyclesPerOp = &v
-		e := count.CyclesPerOp/rec.CyclesPerOp - 1
-		rec.SyscallMeterEffect = &e
-	}
+	meters.FillCount(rec, count)
 }
