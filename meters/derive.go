@@ -352,6 +352,13 @@ func fillNoise(rec *results.Record, w Window, win, ncores float64) {
 		rec.Notes = append(rec.Notes, "other tasks on the server cores not scanned: "+firstErr(w.ScanA.Err, w.ScanB.Err).Error())
 	case w.ScanA != nil && w.ScanB != nil:
 		rec.NoiseSource = "task scan"
+		// The scans run when the generator leaves its CPU idle: right
+		// after each edge, unless the generator kept it busy.
+		off := max(abs(w.ScanA.At-w.A.At), abs(w.ScanB.At-w.B.At))
+		if win > 0 && off.Seconds() > 0.01*win {
+			rec.Notes = append(rec.Notes, fmt.Sprintf("the task scans were read up to %.1f ms off the window's edges "+
+				"(the generator kept their CPU busy): other tasks' share is over the scans' span", float64(off)/1e6))
+		}
 		span := (w.ScanB.At - w.ScanA.At).Seconds()
 		if span > 0 && ncores > 0 {
 			other := OtherTasksNs(*w.ScanA, *w.ScanB, w.ServerCPUs, w.Skip)
@@ -496,6 +503,8 @@ func CounterDelta(a, b backends.Counters) map[string]uint64 {
 	}
 	return d
 }
+
+func abs(d time.Duration) time.Duration { return max(d, -d) }
 
 // firstErrOrNil is the first non-nil error, or nil.
 func firstErrOrNil(errs ...error) error {

@@ -235,6 +235,34 @@ func TestFill(t *testing.T) {
 				t.Errorf("client-bound %v, notes %q", r.ClientBound, r.Notes)
 			}
 		}},
+		{"other tasks over the scans at the window's edges", func(w *Window) {
+			// 2 s, one server core: another task ran 0.2 s on it; the
+			// server's own thread is skipped.
+			w.ScanA = &TaskScan{At: w.A.At + time.Millisecond, Tasks: map[int]TaskSample{7: {CPU: 1, RunNs: 1e9}, 8: {CPU: 1, RunNs: 5e9}}}
+			w.ScanB = &TaskScan{At: w.B.At + time.Millisecond, Tasks: map[int]TaskSample{7: {CPU: 1, RunNs: 1.2e9}, 8: {CPU: 1, RunNs: 6e9}}}
+			w.Skip = map[int]bool{8: true}
+		}, func(t *testing.T, r results.Record) {
+			eq(t, "noise_other_cpu", r.NoiseOtherCPU, 0.1)
+			if !r.Noisy || hasNote(r, "off the window's edges") {
+				t.Errorf("noisy %v, notes %q", r.Noisy, r.Notes)
+			}
+		}},
+		{"a scan read late is said", func(w *Window) {
+			w.ScanA = &TaskScan{At: w.A.At, Tasks: map[int]TaskSample{}}
+			w.ScanB = &TaskScan{At: w.B.At + 50*time.Millisecond, Tasks: map[int]TaskSample{}}
+		}, func(t *testing.T, r results.Record) {
+			if !hasNote(r, "the task scans were read up to 50.0 ms off the window's edges") {
+				t.Errorf("notes %q", r.Notes)
+			}
+		}},
+		{"a failed scan is a note, not a zero", func(w *Window) {
+			w.ScanA = &TaskScan{At: w.A.At, Tasks: map[int]TaskSample{}}
+			w.ScanB = &TaskScan{Err: errors.New("task 9: parse schedstat")}
+		}, func(t *testing.T, r results.Record) {
+			if r.NoiseSource != "" || !hasNote(r, "other tasks on the server cores not scanned: task 9: parse schedstat") {
+				t.Errorf("source %q, notes %q", r.NoiseSource, r.Notes)
+			}
+		}},
 		{"an unreadable process CPU is a note, not a zero", func(w *Window) { w.B.ServerCPUErr = errors.New("gone") }, func(t *testing.T, r results.Record) {
 			if r.CPUNs != 0 || !hasNote(r, "process CPU not read: gone") {
 				t.Errorf("cpu %v notes %q", r.CPUNs, r.Notes)

@@ -415,7 +415,13 @@ func TestParseErrorsAreErrors(t *testing.T) {
 	good := t.TempDir()
 	task(good, "7", stat("1"), "500 20 3\n")
 	task(good, "8", "", "") // exited mid-scan
-	if s := scanTasks(good); s.Err != nil || s.Tasks[7].RunNs != 500 || s.Tasks[7].CPU != 1 || len(s.Tasks) != 1 {
+	c, err := openTaskCache(good)
+	if err != nil {
+		t.Fatalf("scan with an exited task: %v", err)
+	}
+	s := c.edge()
+	c.close()
+	if s.Err != nil || s.Tasks[7].RunNs != 500 || s.Tasks[7].CPU != 1 || len(s.Tasks) != 1 {
 		t.Errorf("scan with an exited task = %+v, want task 7 only", s)
 	}
 	if tree, err := processTree(good, 1); err != nil || len(tree) != 2 {
@@ -427,7 +433,7 @@ func TestParseErrorsAreErrors(t *testing.T) {
 	} {
 		bad := t.TempDir()
 		task(bad, "7", tc.stat, tc.schedstat)
-		if s := scanTasks(bad); s.Err == nil {
+		if _, err := openTaskCache(bad); err == nil {
 			t.Errorf("scan with a malformed %s: no error", name)
 		}
 	}
@@ -456,5 +462,63 @@ func TestMalformedPressureIsNoted(t *testing.T) {
 	Fill(&rec, Window{A: a, B: b, ServerCPUs: []int{0}, TSCHz: 1e9})
 	if !slices.ContainsFunc(rec.Notes, func(n string) bool { return strings.HasPrefix(n, "run delay not read: parse pressure") }) {
 		t.Errorf("notes %q, want the run delay's parse error", rec.Notes)
+	}
+}
+
+// TestScannerEdges: the scans are read at the edges, a task that starts
+// between them is picked up as new, one that exits is dropped, and a
+// window that never reached its edges leaves the scanner ready for the
+// next one.
+func TestScannerEdges(t *testing.T) {
+	s := NewScanner()
+	defer s.Close()
+	before := exec.Command("sleep", "0.2")
+	if err := before.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	time.Sleep(50 * time.Millisecond) // the warm-up: the cache opens
+	edgeA := Now()
+	s.Edge()
+	time.Sleep(100 * time.Millisecond)
+	during := exec.Command("sleep", "1")
+	if err := during.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { during.Process.Kill(); during.Wait() }()
+	before.Wait() // exits inside the window
+	edgeB := Now()
+	s.Edge()
+	a, b := s.Result()
+	if a.Err != nil || b.Err != nil {
+		t.Fatal(a.Err, b.Err)
+	}
+	for name, off := range map[string]time.Duration{"A": a.At - edgeA, "B": b.At - edgeB} {
+		if off < 0 || off > 20*time.Millisecond {
+			t.Errorf("scan %s read %v after its edge, want within 20 ms", name, off)
+		}
+	}
+	if _, ok := a.Tasks[before.Process.Pid]; !ok {
+		t.Errorf("scan A misses a task that ran before the window")
+	}
+	if _, ok := b.Tasks[before.Process.Pid]; ok {
+		t.Errorf("scan B has a task that exited in the window")
+	}
+	newTask, ok := b.Tasks[during.Process.Pid]
+	if _, inA := a.Tasks[during.Process.Pid]; inA || !ok {
+		t.Fatalf("a task started in the window: in scan A %v, in scan B %v; want B only", inA, ok)
+	}
+	if float64(newTask.StartTick)*1e9/UserHZ < a.BootNs-1e9/UserHZ {
+		t.Errorf("the task started in the window reads as started before it")
+	}
+	s.Start()
+	if a, b := s.Result(); !errors.Is(a.Err, errEdgeNotReached) || !errors.Is(b.Err, errEdgeNotReached) {
+		t.Errorf("a window with no edges: %v, %v", a.Err, b.Err)
+	}
+	s.Start()
+	s.Edge()
+	s.Edge()
+	if a, b := s.Result(); a.Err != nil || b.Err != nil || len(b.Tasks) == 0 {
+		t.Errorf("the window after a failed one: %v, %v, %d tasks", a.Err, b.Err, len(b.Tasks))
 	}
 }

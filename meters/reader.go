@@ -63,12 +63,15 @@ type procFile struct {
 	buf  []byte
 }
 
-func openProcFile(path string) (*procFile, error) {
+func openProcFile(path string) (*procFile, error) { return openProcFileSize(path, 16<<10) }
+
+// openProcFileSize starts with a buffer of size bytes; it grows as needed.
+func openProcFileSize(path string, size int) (*procFile, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &procFile{path: path, fd: fd, buf: make([]byte, 16<<10)}, nil
+	return &procFile{path: path, fd: fd, buf: make([]byte, size)}, nil
 }
 
 func (f *procFile) read() ([]byte, error) {
