@@ -354,9 +354,49 @@ func TestProcessTree(t *testing.T) {
 	if len(tree) < 2 {
 		t.Fatalf("process tree of sh with a sleeping child = %v, want 2 processes", tree)
 	}
-	run, _, n, err := readSchedstats([]int{os.Getpid()})
-	if err != nil || n < 1 || run <= 0 {
-		t.Errorf("schedstat of this process: %v ns over %d threads, %v", run, n, err)
+}
+
+// TestServerThreadsKeepExited: without a cgroup, a server thread that
+// exits inside the window keeps the time it had run, so the server's CPU
+// time never goes back.
+func TestServerThreadsKeepExited(t *testing.T) {
+	// A server whose child burns some CPU, then exits in the window.
+	cmd := exec.Command("sh", "-c", "exec 3<&0; (i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; read x <&3) & sleep 5")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var tree []int
+	for i := 0; i < 100 && len(tree) < 3; i++ {
+		time.Sleep(10 * time.Millisecond)
+		if tree, err = ProcessTree(cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(tree) < 3 {
+		t.Fatalf("process tree %v, want the shell, its child and sleep", tree)
+	}
+	r, err := NewReader(Target{PID: cmd.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	time.Sleep(200 * time.Millisecond) // the child has burnt its CPU
+	a := r.Read(false)
+	in.Close() // the child reads EOF and exits
+	for i := 0; i < 100 && taskExists(tree[1]); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b := r.Read(false)
+	if a.ServerCPUErr != nil || b.ServerCPUErr != nil {
+		t.Fatal(a.ServerCPUErr, b.ServerCPUErr)
+	}
+	if d := b.ServerCPU - a.ServerCPU; d < 0 {
+		t.Errorf("process CPU over a window in which a thread exited: %.1f ms, want ≥ 0", d/1e6)
 	}
 }
 
@@ -521,4 +561,9 @@ func TestScannerEdges(t *testing.T) {
 	if a, b := s.Result(); a.Err != nil || b.Err != nil || len(b.Tasks) == 0 {
 		t.Errorf("the window after a failed one: %v, %v, %d tasks", a.Err, b.Err, len(b.Tasks))
 	}
+}
+
+func taskExists(tid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", tid))
+	return err == nil
 }

@@ -39,6 +39,7 @@ type TaskSample struct {
 // not a walk of /proc with two opens and closes per task.
 type taskCache struct {
 	root  string // "/proc", or a test's tree
+	pids  []int  // the processes whose tasks are cached; nil: every one
 	tasks map[int]*cachedTask
 }
 
@@ -62,17 +63,14 @@ func openTaskCache(root string) (*taskCache, error) {
 // picked up, read a little after the edge. A task that exits while it is
 // read is left out; a file that does not parse is an error.
 func (c *taskCache) add(s *TaskScan) error {
-	procs, err := os.ReadDir(c.root)
+	procs, err := c.procs()
 	if err != nil {
-		return fmt.Errorf("list tasks: %w", err)
+		return err
 	}
-	for _, p := range procs {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
-			continue
-		}
-		dir := filepath.Join(c.root, p.Name(), "task")
+	for i, p := range procs {
+		dir := filepath.Join(c.root, p, "task")
 		tasks, err := os.ReadDir(dir)
-		if exited(err) {
+		if exited(err) && (c.pids == nil || i > 0) {
 			continue
 		}
 		if err != nil {
@@ -97,6 +95,29 @@ func (c *taskCache) add(s *TaskScan) error {
 		}
 	}
 	return nil
+}
+
+// procs names the processes whose tasks are cached; with pids, the first
+// is the one whose exit is an error.
+func (c *taskCache) procs() ([]string, error) {
+	if c.pids != nil {
+		out := make([]string, len(c.pids))
+		for i, p := range c.pids {
+			out[i] = strconv.Itoa(p)
+		}
+		return out, nil
+	}
+	ents, err := os.ReadDir(c.root)
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
 }
 
 func openTask(dir string) (*cachedTask, TaskSample, error) {

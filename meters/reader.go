@@ -45,9 +45,11 @@ type Reader struct {
 	snmp, netdev      *procFile
 	cgCPU, cgPressure *procFile
 
-	// tree is the server's process tree when it has no cgroup, found once:
-	// scanning /proc at every snapshot would cost milliseconds.
-	tree []int
+	// tree is the server's process tree when it has no cgroup, found once
+	// (scanning /proc at every snapshot would cost milliseconds), srvThreads
+	// its threads' files, kept open.
+	tree    []int
+	srvThreads *serverThreads
 
 	cycles    *perfCounter
 	cyclesErr error
@@ -132,6 +134,9 @@ func NewReader(t Target) (r *Reader, err error) {
 		if r.tree, err = ProcessTree(t.PID); err != nil {
 			return nil, err
 		}
+		if r.srvThreads, err = openServerThreads("/proc", r.tree); err != nil {
+			return nil, err
+		}
 	}
 	r.cycles, r.cyclesErr = openCycleCounter(t.ServerCPUs, t.cycleEvent)
 	r.sysErr = ErrNotCounted
@@ -187,6 +192,7 @@ func (r *Reader) Close() {
 	for _, f := range []*procFile{r.snmp, r.netdev, r.cgCPU, r.cgPressure} {
 		f.close()
 	}
+	r.srvThreads.close()
 	if r.cycles != nil {
 		r.cycles.Close()
 	}
@@ -239,7 +245,7 @@ func (r *Reader) readCheap() Snapshot {
 			}
 		}
 	} else {
-		s.ServerCPU, s.RunDelay, s.Threads, s.ServerCPUErr = readSchedstats(r.tree)
+		s.ServerCPU, s.RunDelay, s.Threads, s.ServerCPUErr = r.srvThreads.read()
 		s.RunDelayErr = s.ServerCPUErr
 	}
 	if b, s.SNMPErr = r.snmp.read(); s.SNMPErr == nil {

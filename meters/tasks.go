@@ -90,36 +90,58 @@ func TasksOf(pids []int) []int {
 	return tids
 }
 
-// readSchedstats sums schedstat over the threads of pids. Threads that
-// exited are lost: this is the fallback where the server has no cgroup.
-func readSchedstats(pids []int) (run, delay float64, n int, err error) {
-	for _, p := range pids {
-		dir := fmt.Sprintf("/proc/%d/task", p)
-		ents, rerr := os.ReadDir(dir)
-		if rerr != nil {
-			if p == pids[0] {
-				return 0, 0, 0, fmt.Errorf("read server threads: %w", rerr)
-			}
+// serverThreads sums schedstat over the threads of a server's process
+// tree, the fallback where the server has no cgroup. It keeps their files
+// open: a snapshot is a pread per thread and a directory read per process
+// (threads that appear are picked up), not an open and close per thread.
+// A thread that exits keeps the run time last read of it, so the sum
+// never goes back; its time since that read is lost (a cgroup keeps it).
+type serverThreads struct {
+	cache *taskCache
+	last  map[int][2]float64 // run, delay of each thread at the last read
+	gone  [2]float64         // of the threads that exited
+}
+
+func openServerThreads(root string, tree []int) (*serverThreads, error) {
+	c := &taskCache{root: root, pids: tree, tasks: map[int]*cachedTask{}}
+	if err := c.add(nil); err != nil {
+		c.close()
+		return nil, fmt.Errorf("read server threads: %w", err)
+	}
+	return &serverThreads{cache: c, last: map[int][2]float64{}}, nil
+}
+
+func (t *serverThreads) read() (run, delay float64, n int, err error) {
+	if err := t.cache.add(nil); err != nil {
+		return 0, 0, 0, fmt.Errorf("read server threads: %w", err)
+	}
+	for tid, task := range t.cache.tasks {
+		b, err := task.sched.read()
+		if exited(err) {
+			task.close()
+			delete(t.cache.tasks, tid)
+			l := t.last[tid]
+			t.gone[0], t.gone[1] = t.gone[0]+l[0], t.gone[1]+l[1]
+			delete(t.last, tid)
 			continue
 		}
-		for _, e := range ents {
-			b, rerr := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
-			if exited(rerr) {
-				continue
-			}
-			if rerr != nil {
-				return 0, 0, 0, fmt.Errorf("read server thread: %w", rerr)
-			}
-			r, d, perr := ParseSchedstat(b)
-			if perr != nil {
-				return 0, 0, 0, perr
-			}
-			run += r
-			delay += d
-			n++
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("read server thread %d: %w", tid, err)
 		}
+		r, d, err := ParseSchedstat(b)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("server thread %d: %w", tid, err)
+		}
+		t.last[tid] = [2]float64{r, d}
+		run, delay, n = run+r, delay+d, n+1
 	}
-	return run, delay, n, nil
+	return run + t.gone[0], delay + t.gone[1], n, nil
+}
+
+func (t *serverThreads) close() {
+	if t != nil {
+		t.cache.close()
+	}
 }
 
 // KernelThreads finds per-CPU kernel threads ("ksoftirqd/3") of cpus. Their
