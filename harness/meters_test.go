@@ -38,3 +38,20 @@ func TestNoiseScanSpansTheWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestNICIRQs: a NIC's interrupts are found, so that on the hosts
+// topology they are the trial's, not noise.
+func TestNICIRQs(t *testing.T) {
+	ents, _ := os.ReadDir("/sys/class/net")
+	for _, e := range ents {
+		if _, err := os.Stat("/sys/class/net/" + e.Name() + "/device"); err != nil {
+			continue // virtual: no device, no IRQ
+		}
+		irqs, err := nicIRQs(e.Name())
+		if err != nil || len(irqs) == 0 {
+			t.Errorf("%s: IRQs %v, %v", e.Name(), irqs, err)
+		}
+		return
+	}
+	t.Skip("no NIC with a device on this machine")
+}

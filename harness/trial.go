@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -655,6 +656,7 @@ func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *s
 		w.Iface = "lo"
 	}
 	if h, ok := topo.(*hosts); ok {
+		w.TrialIRQs, w.TrialIRQsErr = nicIRQs(h.iface)
 		// The generator's CPUs are the client host's: their busy comes
 		// from there, never from this host's /proc/stat.
 		w.ClientCPUs = nil
@@ -710,4 +712,26 @@ func (r *Runner) countSyscalls(rec *results.Record, t Trial, reader *meters.Read
 	var count results.Record
 	meters.Fill(&count, window(cw, crep))
 	meters.FillCount(rec, count)
+}
+
+// nicIRQs are the IRQs of a NIC's MSI vectors: on the hosts topology its
+// interrupts are the trial's, not noise. A virtio NIC's vectors are its
+// PCI device's, one level up.
+func nicIRQs(iface string) (map[string]bool, error) {
+	dev, err := filepath.EvalSymlinks(filepath.Join("/sys/class/net", iface, "device"))
+	if err != nil {
+		return nil, fmt.Errorf("the trial NIC's interrupts: %w", err)
+	}
+	ents, err := os.ReadDir(filepath.Join(dev, "msi_irqs"))
+	if errors.Is(err, fs.ErrNotExist) {
+		ents, err = os.ReadDir(filepath.Join(dev, "..", "msi_irqs"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the trial NIC's interrupts: %w", err)
+	}
+	irqs := map[string]bool{}
+	for _, e := range ents {
+		irqs[e.Name()] = true
+	}
+	return irqs, nil
 }

@@ -81,6 +81,11 @@ type Window struct {
 	// counts (backends.Backend.DataPathSyscalls): what the outside count's
 	// explanation sets apart from the rest.
 	DataPathSyscalls []string
+	// TrialIRQs are the IRQs of the trial's own NIC (the hosts topology);
+	// virtual links (loopback, veth, memif) raise none. TrialIRQsErr says
+	// why they are unknown, and device interrupts are then not reported.
+	TrialIRQs    map[string]bool
+	TrialIRQsErr error
 	// BusyPolls: the server polls (DPDK, a spinning SQPOLL loop), so its
 	// cores are always busy.
 	BusyPolls bool
@@ -393,10 +398,38 @@ func fillNoise(rec *results.Record, w Window, win, ncores float64) {
 				"%.1f%% of the cores: tasks the scan did not see (they exited inside the window)", 100*rec.NoiseTicked))
 		}
 	}
+	fillDeviceIRQs(rec, w, win)
 	if rec.NoiseSteal > lim.Steal {
 		rec.Noisy = true
 		rec.Notes = append(rec.Notes, fmt.Sprintf("noisy: the hypervisor stole %.1f%% of the server cores", 100*rec.NoiseSteal))
 	}
+}
+
+// fillDeviceIRQs counts the device interrupts on the server cores that
+// are not the trial's NIC's. Hardware interrupts' time is not in /proc/stat
+// on a kernel without CONFIG_IRQ_TIME_ACCOUNTING, and the softirq column
+// holds the server's own receive work: the count is what is measurable.
+func fillDeviceIRQs(rec *results.Record, w Window, win float64) {
+	err := firstErrOrNil(w.TrialIRQsErr, w.A.IRQErr, w.B.IRQErr)
+	if err == nil && win <= 0 {
+		err = errors.New("empty window")
+	}
+	if err != nil {
+		rec.Notes = append(rec.Notes, "device interrupts on the server cores not counted: "+err.Error())
+		return
+	}
+	var n uint64
+	for irq, b := range w.B.IRQs {
+		a, ok := w.A.IRQs[irq]
+		if w.TrialIRQs[irq] || !ok {
+			continue // the trial's own, or set up inside the window
+		}
+		for _, c := range w.ServerCPUs {
+			n += b[c] - a[c]
+		}
+	}
+	v := float64(n) / win
+	rec.NoiseDeviceIRQs = &v
 }
 
 // tickedOthers is the time of tasks other than the server on the server

@@ -263,6 +263,25 @@ func TestFill(t *testing.T) {
 				t.Errorf("source %q, notes %q", r.NoiseSource, r.Notes)
 			}
 		}},
+		{"device interrupts on the server cores, not the trial NIC's", func(w *Window) {
+			w.A.IRQs = map[string]map[int]uint64{"36": {0: 100, 1: 1000}, "41": {1: 50}}
+			w.B.IRQs = map[string]map[int]uint64{"36": {0: 200, 1: 1400}, "41": {1: 4050}, "99": {1: 7}}
+			w.TrialIRQs = map[string]bool{"41": true}
+		}, func(t *testing.T, r results.Record) {
+			// 400 on the server's CPU 1 over 2 s; the NIC's 4000 and an
+			// IRQ set up inside the window left out.
+			eqp(t, "noise_device_irqs_per_s", r.NoiseDeviceIRQs, f(200))
+		}},
+		{"unreadable interrupts are a note, not a zero", func(w *Window) { w.B.IRQErr = errors.New("parse interrupts: IRQ 36: bad") }, func(t *testing.T, r results.Record) {
+			if r.NoiseDeviceIRQs != nil || !hasNote(r, "device interrupts on the server cores not counted: parse interrupts: IRQ 36: bad") {
+				t.Errorf("irqs %v notes %q", r.NoiseDeviceIRQs, r.Notes)
+			}
+		}},
+		{"the trial NIC's unknown interrupts are a note, not noise", func(w *Window) { w.TrialIRQsErr = errors.New("no msi_irqs") }, func(t *testing.T, r results.Record) {
+			if r.NoiseDeviceIRQs != nil || !hasNote(r, "device interrupts on the server cores not counted: no msi_irqs") {
+				t.Errorf("irqs %v notes %q", r.NoiseDeviceIRQs, r.Notes)
+			}
+		}},
 		{"an unreadable process CPU is a note, not a zero", func(w *Window) { w.B.ServerCPUErr = errors.New("gone") }, func(t *testing.T, r results.Record) {
 			if r.CPUNs != 0 || !hasNote(r, "process CPU not read: gone") {
 				t.Errorf("cpu %v notes %q", r.CPUNs, r.Notes)

@@ -567,3 +567,43 @@ func taskExists(tid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", tid))
 	return err == nil
 }
+
+func TestParseInterrupts(t *testing.T) {
+	const head = "           CPU0       CPU2       \n"
+	for _, tc := range []struct {
+		name, in string
+		want     map[string]map[int]uint64
+		err      string
+	}{
+		{"device lines only, by CPU", head +
+			" 24:          1          0  IO-APIC   5-edge      ACPI:Ged\n" +
+			" 36:          0    1352942 PCI-MSIX-0000:00:02.0   1-edge      virtio1-req.0\n" +
+			"NMI:          0          0   Non-maskable interrupts\n" +
+			"CAL:  176073851  198424931   Function call interrupts\n" +
+			"ERR:          0\n",
+			map[string]map[int]uint64{"24": {0: 1, 2: 0}, "36": {0: 0, 2: 1352942}}, ""},
+		{"a count that is not a number", head + " 24:          1          x  IO-APIC\n", nil, "parse interrupts: IRQ 24"},
+		{"too few counts", head + " 24:          1\n", nil, "IRQ 24 has 1 counts for 2 CPUs"},
+		{"no header", " 24:          1\n", nil, "header field"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseInterrupts([]byte(tc.in))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+	b, err := os.ReadFile("/proc/interrupts")
+	if err != nil {
+		t.Skip("no /proc/interrupts:", err)
+	}
+	if _, err := ParseInterrupts(b); err != nil {
+		t.Errorf("this machine's /proc/interrupts: %v", err)
+	}
+}

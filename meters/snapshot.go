@@ -33,6 +33,10 @@ type Snapshot struct {
 	RunDelayErr         error
 	Threads             int // server threads seen (schedstat source only)
 
+	// IRQs are /proc/interrupts' device interrupts by IRQ and CPU.
+	IRQs   map[string]map[int]uint64
+	IRQErr error
+
 	SNMP    SNMP // the server namespace's /proc/net/snmp
 	SNMPErr error
 	Links   map[string]Link // the server namespace's /proc/net/dev
