@@ -282,6 +282,16 @@ func TestFill(t *testing.T) {
 				t.Errorf("irqs %v notes %q", r.NoiseDeviceIRQs, r.Notes)
 			}
 		}},
+		{"windows within 0.1% are one window", func(w *Window) { w.Gen.Window = 2001 * time.Millisecond }, func(t *testing.T, r results.Record) {
+			if r.Noisy || hasNote(r, "differ by more than 0.1%") {
+				t.Errorf("noisy %v, notes %q", r.Noisy, r.Notes)
+			}
+		}},
+		{"an edge held up: the ops cover another span, noisy", func(w *Window) { w.Gen.Window = 2015 * time.Millisecond }, func(t *testing.T, r results.Record) {
+			if !r.Noisy || !hasNote(r, "noisy: meter window 2.0000 s and generator window 2.0150 s differ by more than 0.1%") {
+				t.Errorf("noisy %v, notes %q", r.Noisy, r.Notes)
+			}
+		}},
 		{"an unreadable process CPU is a note, not a zero", func(w *Window) { w.B.ServerCPUErr = errors.New("gone") }, func(t *testing.T, r results.Record) {
 			if r.CPUNs != 0 || !hasNote(r, "process CPU not read: gone") {
 				t.Errorf("cpu %v notes %q", r.CPUNs, r.Notes)

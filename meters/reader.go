@@ -48,7 +48,7 @@ type Reader struct {
 	// tree is the server's process tree when it has no cgroup, found once
 	// (scanning /proc at every snapshot would cost milliseconds), srvThreads
 	// its threads' files, kept open.
-	tree    []int
+	tree       []int
 	srvThreads *serverThreads
 
 	cycles    *perfCounter
