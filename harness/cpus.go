@@ -66,9 +66,9 @@ var startCPUs = func() []int {
 // this process (the generator's loops, the harness) and its children, when
 // the generator shares the server's CPUs; none otherwise. Their time there
 // is the trial's own load, not other tasks' noise.
-func guests(server, client []int) []int {
+func guests(server, client []int) ([]int, error) {
 	if len((results.Config{ServerCPUs: server, ClientCPUs: client}).SharedCPUs()) == 0 {
-		return nil
+		return nil, nil
 	}
 	return meters.ProcessTree(os.Getpid())
 }

@@ -329,7 +329,7 @@ func TestHostsGenerateLost(t *testing.T) {
 	killed := 0
 	_, err := h.generate(context.Background(), spec, workloads.Target{Addr: addr}, workloads.Hooks{WindowStart: func() {
 		// fake ssh execs the generator: the session's process is it.
-		for _, pid := range childrenWith("remotegen") {
+		for _, pid := range childrenWith(t, "remotegen") {
 			if syscall.Kill(pid, syscall.SIGKILL) == nil {
 				killed++
 			}
@@ -346,9 +346,13 @@ func TestHostsGenerateLost(t *testing.T) {
 
 // childrenWith lists this process's descendants whose command line holds
 // word.
-func childrenWith(word string) []int {
+func childrenWith(t *testing.T, word string) []int {
 	var pids []int
-	for _, pid := range meters.ProcessTree(os.Getpid()) {
+	tree, err := meters.ProcessTree(os.Getpid())
+	if err != nil {
+		t.Error(err) // called from a hook: not the test's goroutine
+	}
+	for _, pid := range tree {
 		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err == nil && pid != os.Getpid() && strings.Contains(string(cmd), word) {
 			pids = append(pids, pid)

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"errors"
+	"fmt"
 
 	"ringbench/meters"
 	"ringbench/sampler"
@@ -9,7 +10,8 @@ import (
 )
 
 // window reads the meters at a window's two edges from the generator's
-// hooks, and runs the noise scans off those edges.
+// hooks, and has the noise scans read right after each edge, on an idle
+// thread.
 type window struct {
 	reader  *meters.Reader
 	scanner *meters.Scanner
@@ -32,19 +34,19 @@ type window struct {
 	smp    *sampler.Sampler
 	smpErr error
 	// finished: finish ran; scanned: the task scans are in scanA, scanB.
-	// scanning: the first scan was started (startScan).
+	// scanning: the scan's task files were opened (startScan).
 	finished, scanned, scanning bool
 	// serverTasks lists the tasks whose time is not noise (skipTasks); it
-	// is called with the second scan, while the server still runs, and its
+	// is called in finish, while the server still runs, and its
 	// answer kept in skip: a memif server is stopped before the generator
 	// lets go of its port, and a stopped server has no tasks to list.
-	serverTasks func() map[int]bool
+	serverTasks func() (map[int]bool, error)
 	skip        map[int]bool
 }
 
 // dropScan takes the result of a scan that was started but never used (a
 // window that failed before finish), so that the scanner is free for the
-// next window: its thread blocks until its result is taken.
+// next window.
 func (w *window) dropScan() {
 	if w.scanning && !w.scanned {
 		w.scanner.Result()
@@ -52,12 +54,13 @@ func (w *window) dropScan() {
 	}
 }
 
-// startScan starts the first noise scan of a window that has a scanner,
-// before the generator starts: the scan runs at idle priority on the
-// generator's CPU, yet it stalled the generator once a window for 3-8 ms
-// when it ran inside it (every validate trial at 20000 ops/s had 60-190
-// requests sent over 1 ms late; none without the scan). The scans then
-// span the warm-up and the window; the noise share is over that span.
+// startScan opens the task files of a window that has a scanner, before
+// the generator starts; the scans themselves are read at the window's
+// edges (hooks), off the generator's critical path: a scan of /proc
+// inside the window once stalled the generator for 3-8 ms (every validate
+// trial at 20000 ops/s had 60-190 requests sent over 1 ms late), and a
+// scan before the warm-up measured other tasks over warm-up, window and
+// drain, not over the window.
 func (w *window) startScan() {
 	if w.smp == nil && w.scanner != nil && !w.scanning {
 		w.scanning = true
@@ -85,6 +88,9 @@ func (w *window) hooks() workloads.Hooks {
 				w.a = w.reader.Read(true)
 			}
 			w.opened = true
+			if w.scanning {
+				w.scanner.Edge()
+			}
 			if w.smp != nil {
 				w.smpErr = w.smp.Start()
 			}
@@ -100,6 +106,9 @@ func (w *window) hooks() workloads.Hooks {
 			w.b = w.reader.Read(true)
 			w.b.Sampled = sampler.Sampling()
 			w.closed = true
+			if w.scanning {
+				w.scanner.Edge()
+			}
 			if w.smp != nil && w.smpErr == nil {
 				w.smpErr = w.smp.Disable()
 			}
@@ -109,7 +118,7 @@ func (w *window) hooks() workloads.Hooks {
 
 // finish does the window's slow work once the generator has drained: it
 // collects the samples (reading the server's mappings and symbols, so
-// before the server stops) or the second task scan. It runs once.
+// before the server stops) or the edges' task scans. It runs once.
 func (w *window) finish() {
 	if w.finished || !w.closed {
 		return
@@ -124,11 +133,12 @@ func (w *window) finish() {
 	if !w.scanning {
 		return
 	}
-	w.scanA = w.scanner.Result()
-	w.scanner.Start()
-	w.scanB = w.scanner.Result()
+	w.scanA, w.scanB = w.scanner.Result()
 	if w.serverTasks != nil {
-		w.skip = w.serverTasks()
+		var err error
+		if w.skip, err = w.serverTasks(); err != nil && w.scanB.Err == nil {
+			w.scanB.Err = fmt.Errorf("list the server's tasks: %w", err)
+		}
 	}
 	w.scanned = true
 }
@@ -146,12 +156,20 @@ var errNoWindow = errors.New("the generator never opened its measurement window"
 // server's own, the server CPUs' ksoftirqd (its receive work pushed out
 // of interrupt context) and the guests' (the generator, when it shares the
 // server's CPUs: see guests).
-func skipTasks(srv *server, serverCPUs []int, guests []int) map[int]bool {
+func skipTasks(srv *server, serverCPUs, clientCPUs []int) (map[int]bool, error) {
+	pids, err := meters.ProcessTree(srv.pid)
+	if err != nil {
+		return nil, err
+	}
+	gs, err := guests(serverCPUs, clientCPUs)
+	if err != nil {
+		return nil, err
+	}
+	pids = append(pids, meters.KernelThreads("ksoftirqd/", serverCPUs)...)
+	pids = append(pids, gs...)
 	skip := map[int]bool{}
-	pids := append(meters.ProcessTree(srv.pid), meters.KernelThreads("ksoftirqd/", serverCPUs)...)
-	pids = append(pids, guests...)
 	for _, t := range meters.TasksOf(pids) {
 		skip[t] = true
 	}
-	return skip
+	return skip, nil
 }

@@ -315,7 +315,11 @@ func (s *server) ownsAll(socks []uint64, cfg backends.Config) error {
 	if s.cgroup != "" {
 		pids = cgroupPids(s.cgroup)
 	} else {
-		pids = append(meters.ProcessTree(s.pid), s.outputHolders()...)
+		tree, err := meters.ProcessTree(s.pid)
+		if err != nil {
+			return fmt.Errorf("start external server: %w", err)
+		}
+		pids = append(tree, s.outputHolders()...)
 		scope = "process tree or processes holding its output (no cgroup: a daemon that closed its output is not found)"
 	}
 	held := socketsOf(pids)

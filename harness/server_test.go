@@ -164,7 +164,10 @@ func TestExternalCompoundCommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pids := meters.ProcessTree(s.pid)
+			pids, err := meters.ProcessTree(s.pid)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))); err != nil {
 				t.Errorf("dial the server: %v", err)
 			} else {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -513,7 +515,17 @@ func (r *Runner) profileWindow(rec *results.Record, t Trial, srv *server, srvCPU
 	}
 	// The sampler's slow work (kernel symbols, opening events) is done
 	// here, before the window's warm-up; its edges are an ioctl each.
-	smp, err := sampler.Open(sampler.Config{CPUs: srvCPUs, PIDs: meters.ProcessTree(srv.pid), Guests: guests(srvCPUs, cliCPUs)})
+	pids, err := meters.ProcessTree(srv.pid)
+	if err != nil {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("not profiled: %v", err))
+		return
+	}
+	gs, err := guests(srvCPUs, cliCPUs)
+	if err != nil {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("not profiled: %v", err))
+		return
+	}
+	smp, err := sampler.Open(sampler.Config{CPUs: srvCPUs, PIDs: pids, Guests: gs})
 	if err != nil {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("not profiled: %v", err))
 		return
@@ -543,24 +555,7 @@ func (r *Runner) profileWindow(rec *results.Record, t Trial, srv *server, srvCPU
 	if bd == nil {
 		return
 	}
-	if sampled.CyclesPerOp > 0 {
-		v := sampled.CyclesPerOp
-		rec.ProfileCyclesPerOp = &v
-		if rec.CyclesPerOp > 0 {
-			e := v/rec.CyclesPerOp - 1
-			rec.ProfileEffect = &e
-		}
-	}
-	// The busy time no sample saw is its own part, not the seen
-	// categories' (sampler.Breakdown.Split).
-	coverage := 1.0
-	if c, ok := bd.Coverage(sampled.BusyNs); ok {
-		rec.ProfileCoverage, coverage = &c, c
-	}
-	rec.CyclesBreakdown = map[string]results.BreakdownShare{}
-	for c, p := range bd.Split(sampled.CyclesPerOp, coverage) {
-		rec.CyclesBreakdown[c] = results.BreakdownShare{Share: p.Share, CyclesPerOp: p.CyclesPerOp}
-	}
+	meters.FillProfile(rec, sampled, *bd)
 }
 
 // The profile window's length: long enough for a few hundred samples of a
@@ -617,7 +612,7 @@ func (r *Runner) target(topo Topology, srv *server) (workloads.Target, error) {
 func (r *Runner) trialWindow(reader *meters.Reader, srv *server, topo Topology, srvCPUs, cliCPUs []int) *window {
 	w := r.newWindow(reader)
 	w.paused = topo.Name() == Memif
-	w.serverTasks = func() map[int]bool { return skipTasks(srv, srvCPUs, guests(srvCPUs, cliCPUs)) }
+	w.serverTasks = func() (map[int]bool, error) { return skipTasks(srv, srvCPUs, cliCPUs) }
 	return w
 }
 
@@ -662,6 +657,7 @@ func (r *Runner) meterWindow(t Trial, win *window, rep *workloads.Report, srv *s
 		w.Iface = "lo"
 	}
 	if h, ok := topo.(*hosts); ok {
+		w.TrialIRQs, w.TrialIRQsErr = nicIRQs(h.iface)
 		// The generator's CPUs are the client host's: their busy comes
 		// from there, never from this host's /proc/stat.
 		w.ClientCPUs = nil
@@ -716,22 +712,27 @@ func (r *Runner) countSyscalls(rec *results.Record, t Trial, reader *meters.Read
 	}
 	var count results.Record
 	meters.Fill(&count, window(cw, crep))
-	if count.SyscallsPerOp == nil {
-		rec.SyscallsNote = "not counted: " + count.SyscallsNote
-		return
+	meters.FillCount(rec, count)
+}
+
+// nicIRQs are the IRQs of a NIC's MSI vectors: on the hosts topology its
+// interrupts are the trial's, not noise. A virtio NIC's vectors are its
+// PCI device's, one level up.
+func nicIRQs(iface string) (map[string]bool, error) {
+	dev, err := filepath.EvalSymlinks(filepath.Join("/sys/class/net", iface, "device"))
+	if err != nil {
+		return nil, fmt.Errorf("the trial NIC's interrupts: %w", err)
 	}
-	rec.Syscalls, rec.SyscallsPerOp, rec.SyscallsNote = count.Syscalls, count.SyscallsPerOp, ""
-	rec.SyscallsByName, rec.SyscallsDataPath, rec.SyscallsExplained = count.SyscallsByName, count.SyscallsDataPath, count.SyscallsExplained
-	for _, n := range count.Notes {
-		if strings.HasPrefix(n, meters.NoSyscallsByName) {
-			rec.Notes = append(rec.Notes, "counting window: "+n)
-		}
+	ents, err := os.ReadDir(filepath.Join(dev, "msi_irqs"))
+	if errors.Is(err, fs.ErrNotExist) {
+		ents, err = os.ReadDir(filepath.Join(dev, "..", "msi_irqs"))
 	}
-	rec.SyscallsSource = fmt.Sprintf("raw_syscalls:sys_enter in a %.1f s counting window after the cost window, same server", count.WindowS)
-	if count.CyclesPerOp > 0 && rec.CyclesPerOp > 0 {
-		v := count.CyclesPerOp
-		rec.CountCyclesPerOp = &v
-		e := count.CyclesPerOp/rec.CyclesPerOp - 1
-		rec.SyscallMeterEffect = &e
+	if err != nil {
+		return nil, fmt.Errorf("the trial NIC's interrupts: %w", err)
 	}
+	irqs := map[string]bool{}
+	for _, e := range ents {
+		irqs[e.Name()] = true
+	}
+	return irqs, nil
 }

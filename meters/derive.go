@@ -81,6 +81,11 @@ type Window struct {
 	// counts (backends.Backend.DataPathSyscalls): what the outside count's
 	// explanation sets apart from the rest.
 	DataPathSyscalls []string
+	// TrialIRQs are the IRQs of the trial's own NIC (the hosts topology);
+	// virtual links (loopback, veth, memif) raise none. TrialIRQsErr says
+	// why they are unknown, and device interrupts are then not reported.
+	TrialIRQs    map[string]bool
+	TrialIRQsErr error
 	// BusyPolls: the server polls (DPDK, a spinning SQPOLL loop), so its
 	// cores are always busy.
 	BusyPolls bool
@@ -109,11 +114,23 @@ func Fill(rec *results.Record, w Window) {
 		}
 		return v / ops
 	}
+	// Each count over the window that counted it: ops and bytes over the
+	// generator's, packets (fillPackets) and every meter over the meters'.
+	// Both windows' edges are marked the same way (the generator marks,
+	// the meters read right after), so their lengths differ by the
+	// difference of the snapshots' read times, well under 0.1% of a
+	// window. A harness thread preempted between the mark and the read
+	// shifts one edge by the stall (7.5 ms once in a 1 s window on the
+	// loaded development VM): then the ops and the meters cover different
+	// spans, every per-op figure is off by that share, and the trial is
+	// flagged noisy to be re-run.
 	rec.Ops, rec.Bytes = w.Gen.Ops, w.Gen.Bytes
 	rec.ThroughputOps = ops / genWin
 	rec.Gbps = float64(w.Gen.Bytes) * 8 / genWin / 1e9
 	if d := win - genWin; genWin > 0 && (d > 0.001*genWin || d < -0.001*genWin) {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("meter window %.4f s and generator window %.4f s differ by more than 0.1%%", win, genWin))
+		rec.Noisy = true
+		rec.Notes = append(rec.Notes, fmt.Sprintf("noisy: meter window %.4f s and generator window %.4f s differ by more than 0.1%%: "+
+			"the harness was held up at an edge, and per-op figures divide the meters by ops of another span", win, genWin))
 	}
 
 	packets := fillPackets(rec, w, win)
@@ -347,8 +364,18 @@ func fillPackets(rec *results.Record, w Window, win float64) float64 {
 }
 
 func fillNoise(rec *results.Record, w Window, win, ncores float64) {
-	if w.ScanA != nil && w.ScanB != nil {
+	switch {
+	case w.ScanA != nil && w.ScanB != nil && (w.ScanA.Err != nil || w.ScanB.Err != nil):
+		rec.Notes = append(rec.Notes, "other tasks on the server cores not scanned: "+firstErr(w.ScanA.Err, w.ScanB.Err).Error())
+	case w.ScanA != nil && w.ScanB != nil:
 		rec.NoiseSource = "task scan"
+		// The scans run when the generator leaves its CPU idle: right
+		// after each edge, unless the generator kept it busy.
+		off := max(abs(w.ScanA.At-w.A.At), abs(w.ScanB.At-w.B.At))
+		if win > 0 && off.Seconds() > 0.01*win {
+			rec.Notes = append(rec.Notes, fmt.Sprintf("the task scans were read up to %.1f ms off the window's edges "+
+				"(the generator kept their CPU busy): other tasks' share is over the scans' span", float64(off)/1e6))
+		}
 		span := (w.ScanB.At - w.ScanA.At).Seconds()
 		if span > 0 && ncores > 0 {
 			other := OtherTasksNs(*w.ScanA, *w.ScanB, w.ServerCPUs, w.Skip)
@@ -356,10 +383,12 @@ func fillNoise(rec *results.Record, w Window, win, ncores float64) {
 			// busy task that moved can overshoot: an estimate, capped.
 			rec.NoiseOtherCPU = min(other/(span*1e9*ncores), 1)
 		}
-	} else {
+	default:
 		rec.Notes = append(rec.Notes, "other tasks on the server cores not scanned")
 	}
-	if ncores > 0 && win > 0 {
+	if err := firstErrOrNil(w.A.RunDelayErr, w.B.RunDelayErr); err != nil {
+		rec.Notes = append(rec.Notes, "run delay not read: "+err.Error())
+	} else if ncores > 0 && win > 0 {
 		rec.NoiseRunDelay = (w.B.RunDelay - w.A.RunDelay) / (win * 1e9 * ncores)
 	}
 	lim := w.Limits
@@ -381,10 +410,38 @@ func fillNoise(rec *results.Record, w Window, win, ncores float64) {
 				"%.1f%% of the cores: tasks the scan did not see (they exited inside the window)", 100*rec.NoiseTicked))
 		}
 	}
+	fillDeviceIRQs(rec, w, win)
 	if rec.NoiseSteal > lim.Steal {
 		rec.Noisy = true
 		rec.Notes = append(rec.Notes, fmt.Sprintf("noisy: the hypervisor stole %.1f%% of the server cores", 100*rec.NoiseSteal))
 	}
+}
+
+// fillDeviceIRQs counts the device interrupts on the server cores that
+// are not the trial's NIC's. Hardware interrupts' time is not in /proc/stat
+// on a kernel without CONFIG_IRQ_TIME_ACCOUNTING, and the softirq column
+// holds the server's own receive work: the count is what is measurable.
+func fillDeviceIRQs(rec *results.Record, w Window, win float64) {
+	err := firstErrOrNil(w.TrialIRQsErr, w.A.IRQErr, w.B.IRQErr)
+	if err == nil && win <= 0 {
+		err = errors.New("empty window")
+	}
+	if err != nil {
+		rec.Notes = append(rec.Notes, "device interrupts on the server cores not counted: "+err.Error())
+		return
+	}
+	var n uint64
+	for irq, b := range w.B.IRQs {
+		a, ok := w.A.IRQs[irq]
+		if w.TrialIRQs[irq] || !ok {
+			continue // the trial's own, or set up inside the window
+		}
+		for _, c := range w.ServerCPUs {
+			n += b[c] - a[c]
+		}
+	}
+	v := float64(n) / win
+	rec.NoiseDeviceIRQs = &v
 }
 
 // tickedOthers is the time of tasks other than the server on the server
@@ -490,6 +547,18 @@ func CounterDelta(a, b backends.Counters) map[string]uint64 {
 		d[k] = b.Extra[k] - a.Extra[k]
 	}
 	return d
+}
+
+func abs(d time.Duration) time.Duration { return max(d, -d) }
+
+// firstErrOrNil is the first non-nil error, or nil.
+func firstErrOrNil(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 func firstErr(errs ...error) error {

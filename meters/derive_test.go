@@ -235,6 +235,63 @@ func TestFill(t *testing.T) {
 				t.Errorf("client-bound %v, notes %q", r.ClientBound, r.Notes)
 			}
 		}},
+		{"other tasks over the scans at the window's edges", func(w *Window) {
+			// 2 s, one server core: another task ran 0.2 s on it; the
+			// server's own thread is skipped.
+			w.ScanA = &TaskScan{At: w.A.At + time.Millisecond, Tasks: map[int]TaskSample{7: {CPU: 1, RunNs: 1e9}, 8: {CPU: 1, RunNs: 5e9}}}
+			w.ScanB = &TaskScan{At: w.B.At + time.Millisecond, Tasks: map[int]TaskSample{7: {CPU: 1, RunNs: 1.2e9}, 8: {CPU: 1, RunNs: 6e9}}}
+			w.Skip = map[int]bool{8: true}
+		}, func(t *testing.T, r results.Record) {
+			eq(t, "noise_other_cpu", r.NoiseOtherCPU, 0.1)
+			if !r.Noisy || hasNote(r, "off the window's edges") {
+				t.Errorf("noisy %v, notes %q", r.Noisy, r.Notes)
+			}
+		}},
+		{"a scan read late is said", func(w *Window) {
+			w.ScanA = &TaskScan{At: w.A.At, Tasks: map[int]TaskSample{}}
+			w.ScanB = &TaskScan{At: w.B.At + 50*time.Millisecond, Tasks: map[int]TaskSample{}}
+		}, func(t *testing.T, r results.Record) {
+			if !hasNote(r, "the task scans were read up to 50.0 ms off the window's edges") {
+				t.Errorf("notes %q", r.Notes)
+			}
+		}},
+		{"a failed scan is a note, not a zero", func(w *Window) {
+			w.ScanA = &TaskScan{At: w.A.At, Tasks: map[int]TaskSample{}}
+			w.ScanB = &TaskScan{Err: errors.New("task 9: parse schedstat")}
+		}, func(t *testing.T, r results.Record) {
+			if r.NoiseSource != "" || !hasNote(r, "other tasks on the server cores not scanned: task 9: parse schedstat") {
+				t.Errorf("source %q, notes %q", r.NoiseSource, r.Notes)
+			}
+		}},
+		{"device interrupts on the server cores, not the trial NIC's", func(w *Window) {
+			w.A.IRQs = map[string]map[int]uint64{"36": {0: 100, 1: 1000}, "41": {1: 50}}
+			w.B.IRQs = map[string]map[int]uint64{"36": {0: 200, 1: 1400}, "41": {1: 4050}, "99": {1: 7}}
+			w.TrialIRQs = map[string]bool{"41": true}
+		}, func(t *testing.T, r results.Record) {
+			// 400 on the server's CPU 1 over 2 s; the NIC's 4000 and an
+			// IRQ set up inside the window left out.
+			eqp(t, "noise_device_irqs_per_s", r.NoiseDeviceIRQs, f(200))
+		}},
+		{"unreadable interrupts are a note, not a zero", func(w *Window) { w.B.IRQErr = errors.New("parse interrupts: IRQ 36: bad") }, func(t *testing.T, r results.Record) {
+			if r.NoiseDeviceIRQs != nil || !hasNote(r, "device interrupts on the server cores not counted: parse interrupts: IRQ 36: bad") {
+				t.Errorf("irqs %v notes %q", r.NoiseDeviceIRQs, r.Notes)
+			}
+		}},
+		{"the trial NIC's unknown interrupts are a note, not noise", func(w *Window) { w.TrialIRQsErr = errors.New("no msi_irqs") }, func(t *testing.T, r results.Record) {
+			if r.NoiseDeviceIRQs != nil || !hasNote(r, "device interrupts on the server cores not counted: no msi_irqs") {
+				t.Errorf("irqs %v notes %q", r.NoiseDeviceIRQs, r.Notes)
+			}
+		}},
+		{"windows within 0.1% are one window", func(w *Window) { w.Gen.Window = 2001 * time.Millisecond }, func(t *testing.T, r results.Record) {
+			if r.Noisy || hasNote(r, "differ by more than 0.1%") {
+				t.Errorf("noisy %v, notes %q", r.Noisy, r.Notes)
+			}
+		}},
+		{"an edge held up: the ops cover another span, noisy", func(w *Window) { w.Gen.Window = 2015 * time.Millisecond }, func(t *testing.T, r results.Record) {
+			if !r.Noisy || !hasNote(r, "noisy: meter window 2.0000 s and generator window 2.0150 s differ by more than 0.1%") {
+				t.Errorf("noisy %v, notes %q", r.Noisy, r.Notes)
+			}
+		}},
 		{"an unreadable process CPU is a note, not a zero", func(w *Window) { w.B.ServerCPUErr = errors.New("gone") }, func(t *testing.T, r results.Record) {
 			if r.CPUNs != 0 || !hasNote(r, "process CPU not read: gone") {
 				t.Errorf("cpu %v notes %q", r.CPUNs, r.Notes)

@@ -13,10 +13,12 @@
 //     server) are taken after the cheap ones at both edges, so every meter
 //     spans a window of the same length.
 //  3. Other tasks' share of the server cores comes from the sampler's
-//     samples (package sampler) when it ran; else from a TaskScan of every
-//     task's run time, taken off the edges in an idle-priority thread,
-//     because scanning /proc costs milliseconds that would stall the
-//     generator sharing the harness's CPU.
+//     samples (package sampler) when it ran; else from per-task deltas of
+//     run time between two TaskScans read right after the window's edges
+//     by an idle-priority thread (Scanner), which never delays the
+//     generator sharing the harness's CPU. Every task's files are opened
+//     during the warm-up, so a scan is a pread per task; tasks that
+//     appear are picked up at each edge.
 //  4. Fill derives every record field from the two snapshots, the noise
 //     estimate and the generator's report. It is a pure function: every
 //     published number passes through code that a table test pins.

@@ -8,13 +8,17 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"ringbench/internal/testenv"
+	"ringbench/results"
 )
 
 func TestMain(m *testing.M) {
@@ -339,7 +343,10 @@ func TestProcessTree(t *testing.T) {
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	var tree []int
 	for i := 0; i < 100 && len(tree) < 2; i++ {
-		tree = ProcessTree(cmd.Process.Pid)
+		var err error
+		if tree, err = ProcessTree(cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
 		if len(tree) < 2 {
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -347,9 +354,49 @@ func TestProcessTree(t *testing.T) {
 	if len(tree) < 2 {
 		t.Fatalf("process tree of sh with a sleeping child = %v, want 2 processes", tree)
 	}
-	run, _, n, err := readSchedstats([]int{os.Getpid()})
-	if err != nil || n < 1 || run <= 0 {
-		t.Errorf("schedstat of this process: %v ns over %d threads, %v", run, n, err)
+}
+
+// TestServerThreadsKeepExited: without a cgroup, a server thread that
+// exits inside the window keeps the time it had run, so the server's CPU
+// time never goes back.
+func TestServerThreadsKeepExited(t *testing.T) {
+	// A server whose child burns some CPU, then exits in the window.
+	cmd := exec.Command("sh", "-c", "exec 3<&0; (i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; read x <&3) & sleep 5")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var tree []int
+	for i := 0; i < 100 && len(tree) < 3; i++ {
+		time.Sleep(10 * time.Millisecond)
+		if tree, err = ProcessTree(cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(tree) < 3 {
+		t.Fatalf("process tree %v, want the shell, its child and sleep", tree)
+	}
+	r, err := NewReader(Target{PID: cmd.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	time.Sleep(200 * time.Millisecond) // the child has burnt its CPU
+	a := r.Read(false)
+	in.Close() // the child reads EOF and exits
+	for i := 0; i < 100 && taskExists(tree[1]); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b := r.Read(false)
+	if a.ServerCPUErr != nil || b.ServerCPUErr != nil {
+		t.Fatal(a.ServerCPUErr, b.ServerCPUErr)
+	}
+	if d := b.ServerCPU - a.ServerCPU; d < 0 {
+		t.Errorf("process CPU over a window in which a thread exited: %.1f ms, want ≥ 0", d/1e6)
 	}
 }
 
@@ -379,5 +426,184 @@ func TestCoresBusy(t *testing.T) {
 	s1 := r.Read()
 	if s0.CPUErr != nil || s1.At <= s0.At || len(s1.CPU) == 0 {
 		t.Errorf("CoresReader: %v, at %v then %v, %d cpus", s0.CPUErr, s0.At, s1.At, len(s1.CPU))
+	}
+}
+
+// TestParseErrorsAreErrors: a task that exits while it is read is left
+// out, a file that does not parse fails the reading.
+func TestParseErrorsAreErrors(t *testing.T) {
+	task := func(root, pid, stat, schedstat string) {
+		dir := filepath.Join(root, pid, "task", pid)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, body := range map[string]string{"stat": stat, "schedstat": schedstat} {
+			if body == "" {
+				continue // the task exited: its file is gone
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if stat != "" {
+			os.WriteFile(filepath.Join(root, pid, "stat"), []byte(stat), 0o644)
+		}
+	}
+	stat := func(ppid string) string {
+		return "7 (a b) S " + ppid + strings.Repeat(" 0", 17) + " 1234" + strings.Repeat(" 0", 16) + " 1\n"
+	}
+	good := t.TempDir()
+	task(good, "7", stat("1"), "500 20 3\n")
+	task(good, "8", "", "") // exited mid-scan
+	c, err := openTaskCache(good)
+	if err != nil {
+		t.Fatalf("scan with an exited task: %v", err)
+	}
+	s := c.edge()
+	c.close()
+	if s.Err != nil || s.Tasks[7].RunNs != 500 || s.Tasks[7].CPU != 1 || len(s.Tasks) != 1 {
+		t.Errorf("scan with an exited task = %+v, want task 7 only", s)
+	}
+	if tree, err := processTree(good, 1); err != nil || len(tree) != 2 {
+		t.Errorf("process tree = %v, %v, want [1 7]", tree, err)
+	}
+	for name, tc := range map[string]struct{ stat, schedstat string }{
+		"schedstat": {stat("1"), "five 20 3\n"},
+		"stat":      {"7 (a) S", "500 20 3\n"},
+	} {
+		bad := t.TempDir()
+		task(bad, "7", tc.stat, tc.schedstat)
+		if _, err := openTaskCache(bad); err == nil {
+			t.Errorf("scan with a malformed %s: no error", name)
+		}
+	}
+	bad := t.TempDir()
+	task(bad, "7", stat("x"), "500 20 3\n")
+	if _, err := processTree(bad, 1); err == nil {
+		t.Error("process tree with a malformed ppid: no error")
+	}
+}
+
+// TestMalformedPressureIsNoted: a cpu.pressure that does not parse leaves
+// the run delay empty with the reason, not a zero.
+func TestMalformedPressureIsNoted(t *testing.T) {
+	cg := t.TempDir()
+	os.WriteFile(filepath.Join(cg, "cpu.stat"), []byte("usage_usec 100\nuser_usec 50\nsystem_usec 50\n"), 0o644)
+	os.WriteFile(filepath.Join(cg, "cpu.pressure"), []byte("some avg10=0.00 total=lots\n"), 0o644)
+	r, err := NewReader(Target{PID: os.Getpid(), Cgroup: cg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := r.Read(false)
+	time.Sleep(10 * time.Millisecond)
+	b := r.Read(false)
+	var rec results.Record
+	Fill(&rec, Window{A: a, B: b, ServerCPUs: []int{0}, TSCHz: 1e9})
+	if !slices.ContainsFunc(rec.Notes, func(n string) bool { return strings.HasPrefix(n, "run delay not read: parse pressure") }) {
+		t.Errorf("notes %q, want the run delay's parse error", rec.Notes)
+	}
+}
+
+// TestScannerEdges: the scans are read at the edges, a task that starts
+// between them is picked up as new, one that exits is dropped, and a
+// window that never reached its edges leaves the scanner ready for the
+// next one.
+func TestScannerEdges(t *testing.T) {
+	s := NewScanner()
+	defer s.Close()
+	before := exec.Command("sleep", "0.2")
+	if err := before.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	time.Sleep(50 * time.Millisecond) // the warm-up: the cache opens
+	edgeA := Now()
+	s.Edge()
+	time.Sleep(100 * time.Millisecond)
+	during := exec.Command("sleep", "1")
+	if err := during.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { during.Process.Kill(); during.Wait() }()
+	before.Wait() // exits inside the window
+	edgeB := Now()
+	s.Edge()
+	a, b := s.Result()
+	if a.Err != nil || b.Err != nil {
+		t.Fatal(a.Err, b.Err)
+	}
+	for name, off := range map[string]time.Duration{"A": a.At - edgeA, "B": b.At - edgeB} {
+		if off < 0 || off > 20*time.Millisecond {
+			t.Errorf("scan %s read %v after its edge, want within 20 ms", name, off)
+		}
+	}
+	if _, ok := a.Tasks[before.Process.Pid]; !ok {
+		t.Errorf("scan A misses a task that ran before the window")
+	}
+	if _, ok := b.Tasks[before.Process.Pid]; ok {
+		t.Errorf("scan B has a task that exited in the window")
+	}
+	newTask, ok := b.Tasks[during.Process.Pid]
+	if _, inA := a.Tasks[during.Process.Pid]; inA || !ok {
+		t.Fatalf("a task started in the window: in scan A %v, in scan B %v; want B only", inA, ok)
+	}
+	if float64(newTask.StartTick)*1e9/UserHZ < a.BootNs-1e9/UserHZ {
+		t.Errorf("the task started in the window reads as started before it")
+	}
+	s.Start()
+	if a, b := s.Result(); !errors.Is(a.Err, errEdgeNotReached) || !errors.Is(b.Err, errEdgeNotReached) {
+		t.Errorf("a window with no edges: %v, %v", a.Err, b.Err)
+	}
+	s.Start()
+	s.Edge()
+	s.Edge()
+	if a, b := s.Result(); a.Err != nil || b.Err != nil || len(b.Tasks) == 0 {
+		t.Errorf("the window after a failed one: %v, %v, %d tasks", a.Err, b.Err, len(b.Tasks))
+	}
+}
+
+func taskExists(tid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", tid))
+	return err == nil
+}
+
+func TestParseInterrupts(t *testing.T) {
+	const head = "           CPU0       CPU2       \n"
+	for _, tc := range []struct {
+		name, in string
+		want     map[string]map[int]uint64
+		err      string
+	}{
+		{"device lines only, by CPU", head +
+			" 24:          1          0  IO-APIC   5-edge      ACPI:Ged\n" +
+			" 36:          0    1352942 PCI-MSIX-0000:00:02.0   1-edge      virtio1-req.0\n" +
+			"NMI:          0          0   Non-maskable interrupts\n" +
+			"CAL:  176073851  198424931   Function call interrupts\n" +
+			"ERR:          0\n",
+			map[string]map[int]uint64{"24": {0: 1, 2: 0}, "36": {0: 0, 2: 1352942}}, ""},
+		{"a count that is not a number", head + " 24:          1          x  IO-APIC\n", nil, "parse interrupts: IRQ 24"},
+		{"too few counts", head + " 24:          1\n", nil, "IRQ 24 has 1 counts for 2 CPUs"},
+		{"no header", " 24:          1\n", nil, "header field"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseInterrupts([]byte(tc.in))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+	b, err := os.ReadFile("/proc/interrupts")
+	if err != nil {
+		t.Skip("no /proc/interrupts:", err)
+	}
+	if _, err := ParseInterrupts(b); err != nil {
+		t.Errorf("this machine's /proc/interrupts: %v", err)
 	}
 }

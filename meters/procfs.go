@@ -3,6 +3,7 @@ package meters
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -217,4 +218,46 @@ func ParseTaskStat(b []byte) (TaskStat, error) {
 		return TaskStat{}, fmt.Errorf("parse stat: bad starttime or processor")
 	}
 	return TaskStat{CPU: cpu, StartTick: st, Comm: string(b[open+1 : i])}, nil
+}
+
+// ParseInterrupts returns /proc/interrupts' device interrupts (the lines
+// numbered by IRQ) as counts by IRQ number and CPU. The other lines (local
+// timer, IPIs: rescheduling, function calls, TLB shootdowns) are the
+// CPU's own timer and the wake-ups between the trial's threads, and are
+// left out.
+func ParseInterrupts(b []byte) (map[string]map[int]uint64, error) {
+	lines := strings.Split(string(b), "\n")
+	var cpus []int // the CPU of each column: offline CPUs have none
+	for _, h := range strings.Fields(lines[0]) {
+		c, err := strconv.Atoi(strings.TrimPrefix(h, "CPU"))
+		if err != nil || !strings.HasPrefix(h, "CPU") {
+			return nil, fmt.Errorf("parse interrupts: header field %q", h)
+		}
+		cpus = append(cpus, c)
+	}
+	if len(cpus) == 0 {
+		return nil, errors.New("parse interrupts: no CPU header")
+	}
+	out := map[string]map[int]uint64{}
+	for _, line := range lines[1:] {
+		name, rest, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.Trim(name, "0123456789") != "" {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < len(cpus) {
+			return nil, fmt.Errorf("parse interrupts: IRQ %s has %d counts for %d CPUs", name, len(f), len(cpus))
+		}
+		counts := make(map[int]uint64, len(cpus))
+		for i, c := range cpus {
+			v, err := strconv.ParseUint(f[i], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("parse interrupts: IRQ %s: %w", name, err)
+			}
+			counts[c] = v
+		}
+		out[name] = counts
+	}
+	return out, nil
 }

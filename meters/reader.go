@@ -45,9 +45,11 @@ type Reader struct {
 	snmp, netdev      *procFile
 	cgCPU, cgPressure *procFile
 
-	// tree is the server's process tree when it has no cgroup, found once:
-	// scanning /proc at every snapshot would cost milliseconds.
-	tree []int
+	// tree is the server's process tree when it has no cgroup, found once
+	// (scanning /proc at every snapshot would cost milliseconds), srvThreads
+	// its threads' files, kept open.
+	tree       []int
+	srvThreads *serverThreads
 
 	cycles    *perfCounter
 	cyclesErr error
@@ -63,12 +65,15 @@ type procFile struct {
 	buf  []byte
 }
 
-func openProcFile(path string) (*procFile, error) {
+func openProcFile(path string) (*procFile, error) { return openProcFileSize(path, 16<<10) }
+
+// openProcFileSize starts with a buffer of size bytes; it grows as needed.
+func openProcFileSize(path string, size int) (*procFile, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &procFile{path: path, fd: fd, buf: make([]byte, 16<<10)}, nil
+	return &procFile{path: path, fd: fd, buf: make([]byte, size)}, nil
 }
 
 func (f *procFile) read() ([]byte, error) {
@@ -126,7 +131,12 @@ func NewReader(t Target) (r *Reader, err error) {
 		// PSI may be compiled out; run delay is then not reported.
 		r.cgPressure, _ = openProcFile(filepath.Join(t.Cgroup, "cpu.pressure"))
 	} else {
-		r.tree = ProcessTree(t.PID)
+		if r.tree, err = ProcessTree(t.PID); err != nil {
+			return nil, err
+		}
+		if r.srvThreads, err = openServerThreads("/proc", r.tree); err != nil {
+			return nil, err
+		}
 	}
 	r.cycles, r.cyclesErr = openCycleCounter(t.ServerCPUs, t.cycleEvent)
 	r.sysErr = ErrNotCounted
@@ -182,6 +192,7 @@ func (r *Reader) Close() {
 	for _, f := range []*procFile{r.snmp, r.netdev, r.cgCPU, r.cgPressure} {
 		f.close()
 	}
+	r.srvThreads.close()
 	if r.cycles != nil {
 		r.cycles.Close()
 	}
@@ -227,13 +238,15 @@ func (r *Reader) readCheap() Snapshot {
 		if b, s.ServerCPUErr = r.cgCPU.read(); s.ServerCPUErr == nil {
 			s.ServerCPU, s.ServerCPUErr = ParseCgroupCPU(b)
 		}
+		s.RunDelayErr = errNoPressure
 		if r.cgPressure != nil {
-			if b, err := r.cgPressure.read(); err == nil {
-				s.RunDelay, _ = ParsePressure(b)
+			if b, s.RunDelayErr = r.cgPressure.read(); s.RunDelayErr == nil {
+				s.RunDelay, s.RunDelayErr = ParsePressure(b)
 			}
 		}
 	} else {
-		s.ServerCPU, s.RunDelay, s.Threads, s.ServerCPUErr = readSchedstats(r.tree)
+		s.ServerCPU, s.RunDelay, s.Threads, s.ServerCPUErr = r.srvThreads.read()
+		s.RunDelayErr = s.ServerCPUErr
 	}
 	if b, s.SNMPErr = r.snmp.read(); s.SNMPErr == nil {
 		s.SNMP, s.SNMPErr = ParseSNMP(b)
@@ -261,6 +274,7 @@ func (r *Reader) readCheap() Snapshot {
 var (
 	errNoCountersRead    = errors.New("backend counters not read")
 	errNoBackendCounters = errors.New("the server reports no counters of its own")
+	errNoPressure        = errors.New("the cgroup has no cpu.pressure (PSI compiled out)")
 )
 
 // Now is CLOCK_MONOTONIC as a duration, read through the vDSO.

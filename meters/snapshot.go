@@ -27,10 +27,15 @@ type Snapshot struct {
 	// task it ever ran, exited ones included) or, without a cgroup, the sum
 	// of its threads' schedstat run time. RunDelay is the time it waited
 	// for a CPU: the cgroup's cpu.pressure "some" total, else the threads'
-	// schedstat delay.
+	// schedstat delay; RunDelayErr says why it is absent.
 	ServerCPU, RunDelay float64
 	ServerCPUErr        error
+	RunDelayErr         error
 	Threads             int // server threads seen (schedstat source only)
+
+	// IRQs are /proc/interrupts' device interrupts by IRQ and CPU.
+	IRQs   map[string]map[int]uint64
+	IRQErr error
 
 	SNMP    SNMP // the server namespace's /proc/net/snmp
 	SNMPErr error

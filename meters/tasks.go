@@ -2,44 +2,75 @@ package meters
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ProcessTree returns pid and every descendant process, found through
 // /proc/*/stat's ppid field. External servers fork workers, and the DPDK
 // reference runs testpmd as a child: their CPU is the server's too.
-func ProcessTree(pid int) []int {
+func ProcessTree(pid int) ([]int, error) { return processTree("/proc", pid) }
+
+func processTree(root string, pid int) ([]int, error) {
 	children := map[int][]int{}
-	ents, _ := os.ReadDir("/proc")
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		b, err := os.ReadFile(filepath.Join(root, e.Name(), "stat"))
+		if exited(err) {
+			continue
+		}
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("read process %d: %w", p, err)
 		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
+		pp, err := parsePPID(b)
+		if err != nil {
+			return nil, fmt.Errorf("process %d: %w", p, err)
 		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		pp, _ := strconv.Atoi(f[1])
 		children[pp] = append(children[pp], p)
 	}
 	out := []int{pid}
 	for i := 0; i < len(out); i++ {
 		out = append(out, children[out[i]]...)
 	}
-	return out
+	return out, nil
+}
+
+// parsePPID reads a stat line's parent pid, the second field after comm.
+func parsePPID(b []byte) (int, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("parse stat: no comm")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("parse stat: %d fields after comm", len(f))
+	}
+	pp, err := strconv.Atoi(f[1])
+	if err != nil {
+		return 0, fmt.Errorf("parse stat: ppid: %w", err)
+	}
+	return pp, nil
+}
+
+// exited says whether err is what reading a /proc file of a task that
+// exited meanwhile gives: the directory is gone (ENOENT), or the file was
+// opened before the exit and reads ESRCH. Any other error is a real one.
+func exited(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH)
 }
 
 // TasksOf lists the thread ids of every process in pids.
@@ -59,33 +90,58 @@ func TasksOf(pids []int) []int {
 	return tids
 }
 
-// readSchedstats sums schedstat over the threads of pids. Threads that
-// exited are lost: this is the fallback where the server has no cgroup.
-func readSchedstats(pids []int) (run, delay float64, n int, err error) {
-	for _, p := range pids {
-		dir := fmt.Sprintf("/proc/%d/task", p)
-		ents, rerr := os.ReadDir(dir)
-		if rerr != nil {
-			if p == pids[0] {
-				return 0, 0, 0, fmt.Errorf("read server threads: %w", rerr)
-			}
+// serverThreads sums schedstat over the threads of a server's process
+// tree, the fallback where the server has no cgroup. It keeps their files
+// open: a snapshot is a pread per thread and a directory read per process
+// (threads that appear are picked up), not an open and close per thread.
+// A thread that exits keeps the run time last read of it, so the sum
+// never goes back; its time since that read is lost (a cgroup keeps it).
+type serverThreads struct {
+	cache *taskCache
+	last  map[int][2]float64 // run, delay of each thread at the last read
+	gone  [2]float64         // of the threads that exited
+}
+
+func openServerThreads(root string, tree []int) (*serverThreads, error) {
+	c := &taskCache{root: root, pids: tree, tasks: map[int]*cachedTask{}}
+	if err := c.add(nil); err != nil {
+		c.close()
+		return nil, fmt.Errorf("read server threads: %w", err)
+	}
+	return &serverThreads{cache: c, last: map[int][2]float64{}}, nil
+}
+
+func (t *serverThreads) read() (run, delay float64, n int, err error) {
+	if err := t.cache.add(nil); err != nil {
+		return 0, 0, 0, fmt.Errorf("read server threads: %w", err)
+	}
+	for tid, task := range t.cache.tasks {
+		b, err := task.sched.read()
+		if exited(err) {
+			task.close()
+			delete(t.cache.tasks, tid)
+			l := t.last[tid]
+			t.gone[0], t.gone[1] = t.gone[0]+l[0], t.gone[1]+l[1]
+			delete(t.last, tid)
 			continue
 		}
-		for _, e := range ents {
-			b, rerr := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
-			if rerr != nil {
-				continue // exited meanwhile
-			}
-			r, d, perr := ParseSchedstat(b)
-			if perr != nil {
-				return 0, 0, 0, perr
-			}
-			run += r
-			delay += d
-			n++
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("read server thread %d: %w", tid, err)
 		}
+		r, d, err := ParseSchedstat(b)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("server thread %d: %w", tid, err)
+		}
+		t.last[tid] = [2]float64{r, d}
+		run, delay, n = run+r, delay+d, n+1
 	}
-	return run, delay, n, nil
+	return run + t.gone[0], delay + t.gone[1], n, nil
+}
+
+func (t *serverThreads) close() {
+	if t != nil {
+		t.cache.close()
+	}
 }
 
 // KernelThreads finds per-CPU kernel threads ("ksoftirqd/3") of cpus. Their

@@ -214,8 +214,14 @@ type Record struct {
 	// exited inside the window included (the scan misses them); a
 	// low estimate, flagged noisy above twice the noise limit.
 	NoiseTicked float64 `json:"noise_ticked"`
-	// NoiseSource: "task scan" (per-task run-time deltas over the warm-up
-	// and the window, each put on the CPU it was last seen on: it misses
+	// NoiseDeviceIRQs: device interrupts on the server cores that are not
+	// the trial's NIC's, per second of the window (a disk, the host's own
+	// NIC). Their time is not measured: the kernel accounts it only with
+	// CONFIG_IRQ_TIME_ACCOUNTING, and then in the server's own softirq
+	// too. Reported, not flagged.
+	NoiseDeviceIRQs *float64 `json:"noise_device_irqs_per_s,omitempty"`
+	// NoiseSource: "task scan" (per-task run-time deltas between the
+	// window's edges, each put on the CPU it was last seen on: it misses
 	// tasks that moved away). Records from before profile windows may say
 	// "samples" (other tasks' share of the server cores' samples).
 	NoiseSource string   `json:"noise_source,omitempty"`
