@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -227,11 +228,39 @@ func (r *Runner) checkSyscallCount() results.Check {
 // with the 999 Hz samples and read up to 5.6 points low in a 2 s window.
 var profileDuty = sampler.DutyCycle{Spin: 100 * time.Microsecond, Wait: 637 * time.Microsecond, Wake: sampler.WakePeer}
 
+// profileShareRuns is how many 4 s duty-cycle samples the profile check
+// takes; it judges their median. One sample's error spreads about 2 points
+// around a bias of about -3 (the guest drops the samples of a wake-up's
+// first moments, measurements/unsampled.md), so one of twenty single
+// samples read beyond the 6-point limit on a quiet machine; a median of
+// three does not, and a sampler that misattributes still fails.
+const profileShareRuns = 3
+
 // checkProfileShare samples a thread of known CPU time on the last CPU (a
 // server core), woken from CPU 0 as a server is by its packets, and checks
 // the breakdown's share for it against its true share of the core's busy
-// time (ProfileShareCheck).
+// time (ProfileShareCheck), as the median of profileShareRuns samples.
 func checkProfileShare() results.Check {
+	var runs []results.Check
+	for range profileShareRuns {
+		c := sampleProfileShare()
+		if c.Skipped {
+			return c
+		}
+		runs = append(runs, c)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].Value < runs[j].Value })
+	c := runs[len(runs)/2]
+	var all []string
+	for _, r := range runs {
+		all = append(all, r.Display)
+	}
+	c.Detail = fmt.Sprintf("median of %d samples (%s); %s", len(runs), strings.Join(all, ", "), c.Detail)
+	return c
+}
+
+// sampleProfileShare is one sample of checkProfileShare.
+func sampleProfileShare() results.Check {
 	c := results.Check{Name: "profile share of a known duty cycle", Limit: fmt.Sprintf("±%.0f points", 100*profileShareTolerance)}
 	server, client, err := CPUs(1)
 	if err != nil {
