@@ -142,6 +142,11 @@ type Backend struct {
 	// trial. It is the backend's own option parser, not a copy of its
 	// rules. Nil: the options are checked only when the server starts.
 	CheckOptions func(map[string]string) error
+	// ThreadCPUs lists the CPUs the options pin threads of the server to
+	// beyond its loops' cores (uring-sqpoll's sq_cpu: the SQ thread). The
+	// server's cost includes them: the harness meters them as server
+	// cores, or flags the trial where one is the generator's. Nil: none.
+	ThreadCPUs func(map[string]string) []int
 	// Command is set for a backend that is a program of its own rather
 	// than Go code in this binary (the C baselines): the command line that
 	// starts it serving cfg. The program speaks the line protocol of

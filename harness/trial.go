@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,6 +245,26 @@ func (r *Runner) base(t Trial) results.Record {
 	return rec
 }
 
+// meteredCPUs are the CPUs whose busy time is the server's: its loops'
+// cores and any its options pin a thread of its own to (uring-sqpoll's
+// sq_cpu). An SQ thread off the loops' cores still works for the server,
+// so the meters read its core too; where that core is the generator's,
+// the record says the two share it (meters.Fill's client_shares_server_cpus)
+// and the trial stays out of the comparison.
+func meteredCPUs(t Trial, srvCPUs []int) []int {
+	b, err := backends.Lookup(t.Backend)
+	if err != nil || b.ThreadCPUs == nil {
+		return srvCPUs
+	}
+	out := slices.Clone(srvCPUs)
+	for _, c := range b.ThreadCPUs(t.Options) {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func skipped(rec results.Record, err error) results.Record {
 	rec.Status = results.StatusSkipped
 	rec.Error = err.Error()
@@ -271,7 +292,8 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	if err != nil {
 		return classify(rec, err)
 	}
-	rec.ServerCPUs, rec.ClientCPUs = srvCPUs, cliCPUs
+	metered := meteredCPUs(t, srvCPUs)
+	rec.ServerCPUs, rec.ClientCPUs = metered, cliCPUs
 	// The harness itself (meter reads, the runtime's threads) stays off the
 	// server cores too.
 	if err := pinProcess(cliCPUs); err != nil {
@@ -403,12 +425,12 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	if !srv.external {
 		counters = srv.counters
 	}
-	reader, err := meters.NewReader(meters.Target{PID: srv.pid, Cgroup: srv.cgroup, ServerCPUs: srvCPUs, Counters: counters})
+	reader, err := meters.NewReader(meters.Target{PID: srv.pid, Cgroup: srv.cgroup, ServerCPUs: metered, Counters: counters})
 	if err != nil {
 		return failed(rec, fmt.Errorf("open meters: %w", err))
 	}
 	defer reader.Close()
-	newWindow := func() *window { return r.trialWindow(reader, srv, topo, srvCPUs, cliCPUs) }
+	newWindow := func() *window { return r.trialWindow(reader, srv, topo, metered, cliCPUs) }
 	win := newWindow()
 	win.obs = r.observer
 	// A server that dies mid-trial stops the generator at once and fails
@@ -444,7 +466,7 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 	if remote != nil {
 		rec.ClientCPUs = remote.cpus
 	}
-	w := r.meterWindow(t, win, rep, srv, topo, srvCPUs, cliCPUs, dpdkFamily)
+	w := r.meterWindow(t, win, rep, srv, topo, metered, cliCPUs, dpdkFamily)
 	meters.Fill(&rec, w)
 	meters.FillLatency(&rec, rep)
 	if remote != nil {
@@ -455,12 +477,12 @@ func (r *Runner) once(ctx context.Context, t Trial) (rec results.Record) {
 		return failed(rec, err)
 	}
 	window := func(cw *window, crep *workloads.Report) meters.Window {
-		return r.meterWindow(t, cw, crep, srv, topo, srvCPUs, cliCPUs, dpdkFamily)
+		return r.meterWindow(t, cw, crep, srv, topo, metered, cliCPUs, dpdkFamily)
 	}
 
 	// The profile is sampled in a window of its own, after the cost window:
 	// the sampling timer changes what it samples (see profileWindow).
-	r.profileWindow(&rec, t, srv, srvCPUs, cliCPUs, newWindow, run, window)
+	r.profileWindow(&rec, t, srv, metered, cliCPUs, newWindow, run, window)
 
 	// Syscalls are counted in a second, shorter window on the same server
 	// with the tracepoint attached: attaching it slows every syscall on the

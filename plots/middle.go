@@ -16,10 +16,11 @@ import (
 func (r *run) middleGround(doc *document, head *Chart, breakdowns map[string]*Chart, crossing []*Chart, svgs map[*Chart][]byte) {
 	doc.add(heading{2, "The middle ground"})
 	doc.add(paragraph("Measured: where each path's " + r.cyclesNoun() + " go at the same offered load. The server " +
-		"cores were sampled through each cost window with call chains (a pprof file per trial, under profiles/ in " +
+		"cores were sampled with call chains in a window of their own after each cost window, on the same server, since " +
+		"sampling moves the cost (a pprof file per trial, under profiles/ in " +
 		"the results folder); every sample is classified by its chain into one category — " +
 		categoryList() + " — and a category's cycles per op is its share of the samples × the share of the busy time the samples " +
-		"saw (profile_coverage) × the trial's cycles/op; the busy time no sample saw is unsampled. Figures are medians over the counted repeats. Each path is set against the first (the plain " +
+		"saw (profile_coverage) × the cost window's cycles/op; the busy time no sample saw is unsampled. Figures are medians over the counted repeats. Each path is set against the first (the plain " +
 		"syscall path) and each C baseline against the Go backend of its path."))
 	if s := r.samplingCaveat(); s != "" {
 		doc.add(callout{note, s})

@@ -178,6 +178,7 @@ func init() {
 			Probe:        v.probe,
 			New:          func(cfg backends.Config) (backends.Server, error) { return newServer(v, cfg) },
 			CheckOptions: checkOptions,
+			ThreadCPUs:   threadCPUs,
 			// The ring counts its enters, the only syscall of every
 			// variant's loop (SQPOLL's enters wake its SQ thread).
 			DataPathSyscalls: []string{"io_uring_enter"},
@@ -276,6 +277,16 @@ func checkOptions(opts map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// threadCPUs is the registry's ThreadCPUs: sq_cpu, where the SQ thread
+// polls (without it the thread shares the loop's core).
+func threadCPUs(opts map[string]string) []int {
+	var p plan
+	if _, ok := opts[optSqCPU]; !ok || p.options(opts) != nil {
+		return nil
+	}
+	return []int{p.sqCPU}
 }
 
 func newPlan(v *variant, cfg backends.Config) (*plan, error) {

@@ -766,7 +766,7 @@ type meterFlags struct {
 }
 
 func (m *meterFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&m.profile, "cpu-profile", true, "sample the server cores through each cost window: a pprof file per trial (profiles/) and the cycles breakdown by category")
+	fs.BoolVar(&m.profile, "cpu-profile", true, "sample the server cores in a 1 s window after each cost window, on the same server (sampling moves the cost, so never in the cost window): a pprof file per trial (profiles/) and the cycles breakdown by category")
 	fs.BoolVar(&m.countSyscalls, "count-syscalls", true, "count syscalls per op in a 1 s window after each cost window, on the same server (the tracepoint slows every syscall, so never in the cost window)")
 }
 
