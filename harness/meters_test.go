@@ -42,6 +42,15 @@ func TestNoiseScanSpansTheWindow(t *testing.T) {
 // TestNICIRQs: a NIC's interrupts are found, so that on the hosts
 // topology they are the trial's, not noise.
 func TestNICIRQs(t *testing.T) {
+	// A virtual interface (the hosts demo's veth) has no device and no
+	// interrupts of its own: none to leave out, not an error that voids
+	// the interrupt count. A missing one is an error.
+	if irqs, err := nicIRQs("lo"); err != nil || len(irqs) != 0 {
+		t.Errorf("lo: IRQs %v, %v; want none and no error", irqs, err)
+	}
+	if _, err := nicIRQs("rb-no-such-if"); err == nil {
+		t.Error("an interface that does not exist: no error")
+	}
 	ents, _ := os.ReadDir("/sys/class/net")
 	for _, e := range ents {
 		if _, err := os.Stat("/sys/class/net/" + e.Name() + "/device"); err != nil {

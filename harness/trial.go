@@ -742,6 +742,11 @@ func (r *Runner) countSyscalls(rec *results.Record, t Trial, reader *meters.Read
 // PCI device's, one level up.
 func nicIRQs(iface string) (map[string]bool, error) {
 	dev, err := filepath.EvalSymlinks(filepath.Join("/sys/class/net", iface, "device"))
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(filepath.Join("/sys/class/net", iface)); serr == nil {
+			return map[string]bool{}, nil // a virtual interface (veth): no device, no interrupts of its own
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the trial NIC's interrupts: %w", err)
 	}

@@ -255,6 +255,11 @@ func (t *table) metricCell(g *results.Group, m string) string {
 	if g.Counted() == 0 {
 		return t.noCounted(g)
 	}
+	// Per-byte figures are the stream workloads': an echo has none, and
+	// nothing to explain.
+	if (m == results.MGbpsPerCore || m == results.MCyclesPerByte) && !strings.HasPrefix(g.OK[0].Workload, "stream") {
+		return missing
+	}
 	return missing + " " + t.note(m+" not read for "+g.Key+": "+meterNote(g, m))
 }
 
