@@ -44,6 +44,8 @@ type window struct {
 	skip        map[int]bool
 }
 
+var errNoIRQScan = errors.New("no task scan in this window (its interrupts are read with the scans)")
+
 // dropScan takes the result of a scan that was started but never used (a
 // window that failed before finish), so that the scanner is free for the
 // next window.
@@ -124,6 +126,8 @@ func (w *window) finish() {
 		return
 	}
 	w.finished = true
+	// Interrupts are read by the task scans; a window without them has none.
+	w.a.IRQErr, w.b.IRQErr = errNoIRQScan, errNoIRQScan
 	if w.smp != nil {
 		if w.smpErr == nil {
 			w.smpErr = w.smp.Collect()
@@ -134,6 +138,10 @@ func (w *window) finish() {
 		return
 	}
 	w.scanA, w.scanB = w.scanner.Result()
+	// The scans carry the edges' interrupt counts (read off the
+	// generator's critical path: meters.Snapshot.IRQs).
+	w.a.IRQs, w.a.IRQErr = w.scanA.IRQs, w.scanA.IRQErr
+	w.b.IRQs, w.b.IRQErr = w.scanB.IRQs, w.scanB.IRQErr
 	if w.serverTasks != nil {
 		var err error
 		if w.skip, err = w.serverTasks(); err != nil && w.scanB.Err == nil {

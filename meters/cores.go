@@ -8,7 +8,6 @@ import "fmt"
 // than the harness (the hosts topology) reads its own cores with another.
 type CoresReader struct {
 	stat      *procFile
-	irqs      *procFile
 	timers    *procFile // nil without root
 	timersErr error
 }
@@ -20,10 +19,6 @@ func NewCoresReader() (*CoresReader, error) {
 		return nil, err
 	}
 	r := &CoresReader{stat: stat}
-	if r.irqs, err = openProcFile("/proc/interrupts"); err != nil {
-		stat.close()
-		return nil, err
-	}
 	r.timers, r.timersErr = openProcFile("/proc/timer_list")
 	return r, nil
 }
@@ -43,9 +38,6 @@ func (r *CoresReader) readInto(s *Snapshot) {
 	if b, s.CPUErr = r.stat.read(); s.CPUErr == nil {
 		s.CPU, s.CPUErr = ParseProcStat(b)
 	}
-	if b, s.IRQErr = r.irqs.read(); s.IRQErr == nil {
-		s.IRQs, s.IRQErr = ParseInterrupts(b)
-	}
 	s.IdleErr = r.timersErr
 	if r.timers != nil {
 		if b, s.IdleErr = r.timers.read(); s.IdleErr == nil {
@@ -58,7 +50,6 @@ func (r *CoresReader) readInto(s *Snapshot) {
 func (r *CoresReader) Close() {
 	if r != nil {
 		r.stat.close()
-		r.irqs.close()
 		r.timers.close()
 	}
 }

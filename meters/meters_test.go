@@ -533,6 +533,13 @@ func TestScannerEdges(t *testing.T) {
 	if a.Err != nil || b.Err != nil {
 		t.Fatal(a.Err, b.Err)
 	}
+	// Each edge's scan carries the interrupt counts (off the snapshot,
+	// which reads on the generator's CPU): the timer's at least, on CPU 0.
+	for name, sc := range map[string]TaskScan{"A": a, "B": b} {
+		if sc.IRQErr != nil || len(sc.IRQs) == 0 {
+			t.Errorf("scan %s: interrupts %d, %v; want them read", name, len(sc.IRQs), sc.IRQErr)
+		}
+	}
 	for name, off := range map[string]time.Duration{"A": a.At - edgeA, "B": b.At - edgeB} {
 		if off < 0 || off > 20*time.Millisecond {
 			t.Errorf("scan %s read %v after its edge, want within 20 ms", name, off)

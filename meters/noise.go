@@ -25,6 +25,10 @@ type TaskScan struct {
 	Tasks  map[int]TaskSample
 	// Err says why the scan is unusable: a task file that did not parse.
 	Err error
+	// IRQs are /proc/interrupts' device interrupts, read right after the
+	// tasks (Snapshot.IRQs), or IRQErr why not.
+	IRQs   map[string]map[int]uint64
+	IRQErr error
 }
 
 // TaskSample is one task in a scan.
@@ -280,6 +284,10 @@ func newScanner(root string) *Scanner {
 					scans[i].Err = errEdgeNotReached
 				default:
 					scans[i] = c.edge()
+					scans[i].IRQs, scans[i].IRQErr = readInterrupts(root)
+				}
+				if scans[i].Err != nil {
+					scans[i].IRQErr = scans[i].Err
 				}
 			}
 			if c != nil {
@@ -289,6 +297,15 @@ func newScanner(root string) *Scanner {
 		}
 	}()
 	return s
+}
+
+// readInterrupts reads and parses root/interrupts.
+func readInterrupts(root string) (map[string]map[int]uint64, error) {
+	b, err := os.ReadFile(filepath.Join(root, "interrupts"))
+	if err != nil {
+		return nil, err
+	}
+	return ParseInterrupts(b)
 }
 
 const sched_IDLE = 5 // SCHED_IDLE, include/uapi/linux/sched.h
