@@ -95,12 +95,17 @@ func (s *Server) serve(st serverSettings, ready chan<- error) (err error) {
 		ready <- err
 		return nil
 	}
+	xdpOthers, err := xdpBefore(st.vdev)
+	if err != nil {
+		ready <- err
+		return nil
+	}
 	p, err := openPort(1024, len(st.lcores), st.needRSS)
 	if err != nil {
 		ready <- err
 		return nil
 	}
-	forgetXDP, err := recordXDP(st.vdev, os.Getpid())
+	forgetXDP, err := recordXDP(st.vdev, os.Getpid(), xdpOthers)
 	if err != nil {
 		ready <- errors.Join(err, p.close())
 		return nil

@@ -99,6 +99,10 @@ func newTestpmd(cfg backends.Config) (backends.Server, error) {
 	prefix := filePrefix("testpmd")
 	args := testpmdArgs(st, prefix)
 	t := &Testpmd{port: int(st.rules.Port), prefix: prefix, lines: make(chan string, 256)}
+	xdpOthers, err := xdpBefore(st.vdev)
+	if err != nil {
+		return nil, fmt.Errorf("start dpdk-testpmd: %w", err)
+	}
 	t.cmd = exec.Command(args[0], args[1:]...)
 	out, err := t.cmd.StdoutPipe()
 	if err != nil {
@@ -123,7 +127,7 @@ func newTestpmd(cfg backends.Config) (backends.Server, error) {
 		}
 	}
 	// Quit, not killed, on an error: a killed testpmd leaves its program.
-	if t.forgetXDP, err = recordXDP(st.vdev, t.cmd.Process.Pid); err != nil {
+	if t.forgetXDP, err = recordXDP(st.vdev, t.cmd.Process.Pid, xdpOthers); err != nil {
 		return nil, errors.Join(fmt.Errorf("start dpdk-testpmd: %w", err), t.Close())
 	}
 	return t, nil

@@ -68,13 +68,32 @@ func afxdpIface(vdev string) string {
 	return ""
 }
 
-// recordXDP records the XDP programs now attached to the interface of an
-// af_xdp vdev, in this thread's network namespace, for a later run to
+// xdpBefore reads the XDP programs on an af_xdp vdev's interface before
+// its port opens: they are another's (a program in another mode, a
+// dispatcher), and recordXDP leaves them out.
+func xdpBefore(vdev string) ([]xdpAttached, error) {
+	iface := afxdpIface(vdev)
+	if iface == "" {
+		return nil, nil
+	}
+	netns, named, err := netnsName()
+	if err != nil || !named {
+		return nil, err
+	}
+	_, progs, err := xdpPrograms(netns, iface)
+	if err != nil {
+		return nil, fmt.Errorf("read xdp programs before the port opens: %w", err)
+	}
+	return progs, nil
+}
+
+// recordXDP records the XDP programs attached to the interface of an
+// af_xdp vdev since before (xdpBefore), in this thread's network namespace, for a later run to
 // detach should process pid (this one, or a testpmd child) die with its
 // port open; forget removes the record once the port is closed. A
 // namespace without a name dies with its run, taking the program along:
 // nothing is recorded for it.
-func recordXDP(vdev string, pid int) (forget func(), err error) {
+func recordXDP(vdev string, pid int, before []xdpAttached) (forget func(), err error) {
 	forget = func() {}
 	iface := afxdpIface(vdev)
 	if iface == "" {
@@ -85,8 +104,14 @@ func recordXDP(vdev string, pid int) (forget func(), err error) {
 		return forget, err
 	}
 	st := xdpState{Pid: pid, Netns: netns, Iface: iface}
-	if st.Ifindex, st.Programs, err = xdpPrograms(netns, iface); err != nil {
+	var now []xdpAttached
+	if st.Ifindex, now, err = xdpPrograms(netns, iface); err != nil {
 		return forget, fmt.Errorf("record xdp program: %w", err)
+	}
+	for _, prog := range now {
+		if !slices.Contains(before, prog) {
+			st.Programs = append(st.Programs, prog)
+		}
 	}
 	if len(st.Programs) == 0 {
 		return forget, nil

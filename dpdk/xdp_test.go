@@ -143,7 +143,7 @@ func TestRecordXDP(t *testing.T) {
 	id := l.attach(t, iface)
 	var forget func()
 	if err := netns.InNetns("/run/netns/"+l.ns, func() (err error) {
-		forget, err = recordXDP("net_af_xdp0,iface="+iface+",start_queue=0,queue_count=1", os.Getpid())
+		forget, err = recordXDP("net_af_xdp0,iface="+iface+",start_queue=0,queue_count=1", os.Getpid(), nil)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ func TestMeteredCPUs(t *testing.T) {
 		{"uring-sqpoll", map[string]string{"sq_cpu": "0"}, []int{1, 0}},
 		{"uring-sqpoll", map[string]string{"sq_cpu": "1"}, []int{1}},
 		{"uring-sqpoll", nil, []int{1}},
+		{"uring", map[string]string{"sq_cpu": "0"}, []int{1}}, // no SQ thread to pin
 		{"epoll", nil, []int{1}},
 		{"external", nil, []int{1}},
 	} {

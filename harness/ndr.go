@@ -380,9 +380,11 @@ func (r *Runner) NDR(ctx context.Context, t Trial, s Search) (results.NDR, error
 
 // trialError is a record that is not a measurement as an error: a failed
 // or skipped trial, or one cut short by ctx. A skipped trial's error stays
-// errors.Is ErrNotSupported, so that its search is skipped, not failed.
+// errors.Is ErrNotSupported, so that its search is skipped, not failed. A
+// step whose every request was lost failed as a trial (meters.Measured)
+// but is a measurement to the search: 100% loss, a step down.
 func trialError(ctx context.Context, rec results.Record) error {
-	if rec.Status == results.StatusOK {
+	if rec.Status == results.StatusOK || allLost(rec) {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -392,4 +394,10 @@ func trialError(ctx context.Context, rec results.Record) error {
 		return notSupported("trial skipped: " + rec.Error)
 	}
 	return fmt.Errorf("trial %s: %s", rec.Status, rec.Error)
+}
+
+// allLost is a trial that sent requests and lost every one, with no wrong
+// reply among them.
+func allLost(rec results.Record) bool {
+	return rec.Status == results.StatusFailed && rec.Ops == 0 && rec.ErrMismatch == 0 && rec.ErrLost+rec.ErrTimeout > 0
 }

@@ -189,3 +189,21 @@ func TestJudge(t *testing.T) {
 		})
 	}
 }
+
+// A step that lost every request failed as a trial (meters.Measured) but
+// is a measurement to the search, 100% loss and a step down; a trial that
+// echoed wrong bytes or sent nothing still ends it.
+func TestTrialErrorAllLost(t *testing.T) {
+	ctx := context.Background()
+	failed := func(ops, lost, mismatch uint64) results.Record {
+		return results.Record{Status: results.StatusFailed, Error: "x", Ops: ops, ErrLost: lost, ErrMismatch: mismatch}
+	}
+	if err := trialError(ctx, failed(0, 500, 0)); err != nil {
+		t.Errorf("every request lost: %v, want a measurement", err)
+	}
+	for name, rec := range map[string]results.Record{"wrong bytes": failed(0, 500, 3), "nothing sent": failed(0, 0, 0)} {
+		if err := trialError(ctx, rec); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}

@@ -259,9 +259,13 @@ func launchIn(argv, env []string, external bool, cgroupFD int) (_ *server, err e
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start server %s: %w", argv[0], err)
 	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(out.(*os.File).Fd()), &st); err == nil {
-		s.outputIno = st.Ino
+	// Stat, not Fd: Fd would put the pipe in blocking mode, and a daemon
+	// holding its write end would then keep the reader (and its thread)
+	// past Wait's close.
+	if fi, err := out.(*os.File).Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			s.outputIno = st.Ino
+		}
 	}
 	if external {
 		go io.Copy(io.Discard, out)

@@ -440,6 +440,10 @@ func fillDeviceIRQs(rec *results.Record, w Window, win float64) {
 			n += b[c] - a[c]
 		}
 	}
+	// The counts are read with the task scans (harness), over their span.
+	if w.ScanA != nil && w.ScanB != nil && w.ScanB.At > w.ScanA.At {
+		win = (w.ScanB.At - w.ScanA.At).Seconds()
+	}
 	v := float64(n) / win
 	rec.NoiseDeviceIRQs = &v
 }
@@ -561,11 +565,10 @@ func firstErrOrNil(errs ...error) error {
 	return nil
 }
 
+// firstErr is firstErrOrNil for errors known to hold one.
 func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
+	if err := firstErrOrNil(errs...); err != nil {
+		return err
 	}
 	return errors.New("unknown")
 }

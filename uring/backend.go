@@ -178,7 +178,7 @@ func init() {
 			Probe:        v.probe,
 			New:          func(cfg backends.Config) (backends.Server, error) { return newServer(v, cfg) },
 			CheckOptions: checkOptions,
-			ThreadCPUs:   threadCPUs,
+			ThreadCPUs:   v.threadCPUs(),
 			// The ring counts its enters, the only syscall of every
 			// variant's loop (SQPOLL's enters wake its SQ thread).
 			DataPathSyscalls: []string{"io_uring_enter"},
@@ -279,9 +279,17 @@ func checkOptions(opts map[string]string) error {
 	return nil
 }
 
-// threadCPUs is the registry's ThreadCPUs: sq_cpu, where the SQ thread
-// polls (without it the thread shares the loop's core).
-func threadCPUs(opts map[string]string) []int {
+// threadCPUs is the registry's ThreadCPUs: an SQPOLL variant's sq_cpu,
+// where its SQ thread polls (without it the thread shares the loop's
+// core). Other variants have no thread of their own to pin.
+func (v *variant) threadCPUs() func(map[string]string) []int {
+	if !v.has(featSQPoll) {
+		return nil
+	}
+	return sqThreadCPUs
+}
+
+func sqThreadCPUs(opts map[string]string) []int {
 	var p plan
 	if _, ok := opts[optSqCPU]; !ok || p.options(opts) != nil {
 		return nil
