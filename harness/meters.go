@@ -14,7 +14,7 @@ import (
 // thread.
 type window struct {
 	reader  *meters.Reader
-	scanner *meters.Scanner
+	scanner edgeScanner
 	a, b    meters.Snapshot
 	scanA   meters.TaskScan
 	scanB   meters.TaskScan
@@ -42,6 +42,14 @@ type window struct {
 	// lets go of its port, and a stopped server has no tasks to list.
 	serverTasks func() (map[int]bool, error)
 	skip        map[int]bool
+}
+
+// edgeScanner reads the noise scans at a window's edges: a
+// meters.Scanner.
+type edgeScanner interface {
+	Start()
+	Edge()
+	Result() (a, b meters.TaskScan)
 }
 
 var errNoIRQScan = errors.New("no task scan in this window (its interrupts are read with the scans)")

@@ -264,9 +264,12 @@ type Scanner struct {
 }
 
 // NewScanner starts the scanning thread.
-func NewScanner() *Scanner { return newScanner("/proc") }
+func NewScanner() *Scanner { return newScanner("/proc", nil) }
 
-func newScanner(root string) *Scanner {
+// newScanner scans root; scanned, when given, is called on the scanning
+// thread after each edge's scan that was read (tests: when a scan is read
+// depends on the load, so they wait for it rather than for a time).
+func newScanner(root string, scanned func(edge int)) *Scanner {
 	s := &Scanner{start: make(chan struct{}, 1), edge: make(chan bool, 2), out: make(chan [2]TaskScan, 1)}
 	go func() {
 		runtime.LockOSThread()
@@ -285,6 +288,9 @@ func newScanner(root string) *Scanner {
 				default:
 					scans[i] = c.edge()
 					scans[i].IRQs, scans[i].IRQErr = readInterrupts(root)
+					if scanned != nil {
+						scanned(i)
+					}
 				}
 				if scans[i].Err != nil {
 					scans[i].IRQErr = scans[i].Err
