@@ -327,6 +327,15 @@ func newPlan(v *variant, cfg backends.Config) (*plan, error) {
 	return p, nil
 }
 
+// powerOfTwo refuses an option k=n that is not a power of two (its bound
+// is optionMax's).
+func powerOfTwo(k string, n int) error {
+	if n == 0 || n&(n-1) != 0 {
+		return fmt.Errorf("check option %s=%d: want a power of two up to %d", k, n, optionMax[k])
+	}
+	return nil
+}
+
 func (p *plan) options(opts map[string]string) error {
 	keys := make([]string, 0, len(opts))
 	for k := range opts {
@@ -354,8 +363,8 @@ func (p *plan) options(opts map[string]string) error {
 			}
 			p.bufSize = n
 		case optBufCount:
-			if n == 0 || n&(n-1) != 0 {
-				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
+			if err := powerOfTwo(k, n); err != nil {
+				return err
 			}
 			p.bufCount = n
 		case optBatch:
@@ -369,8 +378,8 @@ func (p *plan) options(opts map[string]string) error {
 		case optEntries:
 			// Refused, not rounded up or clamped as the kernel would: the
 			// record must name the ring that was measured.
-			if n == 0 || n&(n-1) != 0 || n > 32768 {
-				return fmt.Errorf("check option %s=%d: want a power of two up to 32768", k, n)
+			if err := powerOfTwo(k, n); err != nil {
+				return err
 			}
 			p.ringSize = uint32(n)
 		default:
