@@ -644,3 +644,25 @@ func TestParseInterrupts(t *testing.T) {
 		t.Errorf("this machine's /proc/interrupts: %v", err)
 	}
 }
+
+// TestTaskCacheBounded: the task cache keeps two descriptors a task and
+// takes at most half the open-file limit; a machine with more tasks than
+// that gets an error naming the limit, not a cache that leaves the
+// generator no descriptors for its sockets.
+func TestTaskCacheBounded(t *testing.T) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	c := newTaskCache("/proc", nil)
+	if files := 2 * uint64(c.maxTasks); files > rl.Cur/2 {
+		t.Errorf("the cache may hold %d tasks, %d files of a limit of %d: want at most half", c.maxTasks, files, rl.Cur)
+	}
+	c.maxTasks = 2
+	err := c.add(nil)
+	cached := len(c.tasks)
+	c.close()
+	if err == nil || !strings.Contains(err.Error(), "open-file limit") || cached > 2 {
+		t.Errorf("a cache of 2 tasks over /proc: %v, %d tasks cached; want a refusal naming the open-file limit", err, cached)
+	}
+}

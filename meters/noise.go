@@ -45,6 +45,22 @@ type taskCache struct {
 	root  string // "/proc", or a test's tree
 	pids  []int  // the processes whose tasks are cached; nil: every one
 	tasks map[int]*cachedTask
+	// maxTasks bounds the cache: each task holds two descriptors, and the
+	// generator's sockets share the process's open-file limit with them.
+	// A machine with more tasks than that gets no scan, with the reason,
+	// rather than a generator that cannot open its connections.
+	maxTasks int
+}
+
+// newTaskCache is an empty cache that may hold a quarter of the open-file
+// limit's worth of tasks: half the descriptors.
+func newTaskCache(root string, pids []int) *taskCache {
+	maxTasks := 1 << 20
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil && rl.Cur/4 < uint64(maxTasks) {
+		maxTasks = int(rl.Cur / 4)
+	}
+	return &taskCache{root: root, pids: pids, tasks: map[int]*cachedTask{}, maxTasks: maxTasks}
 }
 
 type cachedTask struct {
@@ -54,7 +70,7 @@ type cachedTask struct {
 
 // openTaskCache opens every task under root.
 func openTaskCache(root string) (*taskCache, error) {
-	c := &taskCache{root: root, tasks: map[int]*cachedTask{}}
+	c := newTaskCache(root, nil)
 	if err := c.add(nil); err != nil {
 		c.close()
 		return nil, err
@@ -84,6 +100,9 @@ func (c *taskCache) add(s *TaskScan) error {
 			tid, err := strconv.Atoi(e.Name())
 			if err != nil || c.tasks[tid] != nil {
 				continue
+			}
+			if len(c.tasks) >= c.maxTasks {
+				return fmt.Errorf("more than %d tasks: keeping their files open would take half the open-file limit (ulimit -n)", c.maxTasks)
 			}
 			t, sample, err := openTask(filepath.Join(dir, e.Name()))
 			if exited(err) {

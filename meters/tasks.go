@@ -103,7 +103,7 @@ type serverThreads struct {
 }
 
 func openServerThreads(root string, tree []int) (*serverThreads, error) {
-	c := &taskCache{root: root, pids: tree, tasks: map[int]*cachedTask{}}
+	c := newTaskCache(root, tree)
 	if err := c.add(nil); err != nil {
 		c.close()
 		return nil, fmt.Errorf("read server threads: %w", err)
