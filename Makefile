@@ -18,10 +18,11 @@ DEB     := iproute2 nftables util-linux pkg-config gcc liburing-dev dpdk dpdk-de
 # there (re-evaluated after deps, as TAGS is).
 BASE_CFLAGS := -O2 -Wall -Wextra -Werror -pthread
 LIBURING    := $(shell test -f /usr/include/liburing.h && echo yes)
-# Only the tests need a browser (the report's rendering check), an sshd
-# (the hosts topology's stand-in client host, in a network namespace) and
-# llc (a trivial XDP program for the XDP sweep's test).
-DEBTEST := chromium openssh-server openssh-client llvm
+# Only the tests need a browser (the report's rendering check) with the
+# charts' font (Liberation Serif: their text is laid out with its metrics),
+# an sshd (the hosts topology's stand-in client host, in a network
+# namespace) and llc (a trivial XDP program for the XDP sweep's test).
+DEBTEST := chromium fonts-liberation openssh-server openssh-client llvm
 
 .PHONY: all deps deps-test build baselines test bench report vet clean
 

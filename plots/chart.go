@@ -57,8 +57,19 @@ func (c *Chart) SVG() ([]byte, error) {
 	if i := bytes.Index(out, []byte("<svg")); i > 0 {
 		out = out[i:]
 	}
-	return out, nil
+	return bytes.ReplaceAll(out, []byte("font-family:"+chartFont+";"), []byte("font-family:"+chartFontStack+";")), nil
 }
+
+// The charts' text is laid out with Liberation Serif's metrics (gonum's
+// default font), and a browser without that font drew the breakdown's
+// legend entries over each other (the report's first screen, in Debian's
+// Chromium with DejaVu only). An inlined SVG names it first and then fonts
+// with the same metrics: Times New Roman (Windows, macOS) and Tinos
+// (ChromeOS) are metric-compatible with Liberation Serif.
+const (
+	chartFont      = "Liberation Serif"
+	chartFontStack = "'Liberation Serif','Times New Roman',Tinos,Times,serif"
+)
 
 // Save writes dir/Name.png and dir/Name.svg, making dir when it is missing
 // (outdir.Prepare checks it).
@@ -99,6 +110,9 @@ func (r *run) newChart(name, title, xLabel, yLabel string) *Chart {
 	p.X.Label.Text = xLabel
 	p.Y.Label.Text = yLabel
 	p.Legend.Top = true
+	// Room between legend entries, so that a fallback font with taller
+	// glyphs than the layout's still leaves each entry on its own line.
+	p.Legend.Padding = vg.Points(3)
 	p.Add(plotter.NewGrid())
 	return &Chart{Name: name, Title: title, Plot: p, Width: chartWidth, Height: chartHeight}
 }

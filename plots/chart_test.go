@@ -7,6 +7,7 @@ import (
 	"image/draw"
 	"image/png"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -55,6 +56,18 @@ func TestCharts(t *testing.T) {
 			}
 			if !bytes.HasPrefix(svg, []byte("<svg")) {
 				t.Errorf("inline SVG starts %q", svg[:min(len(svg), 20)])
+			}
+			// The text was laid out with Liberation Serif's metrics: every
+			// font it names falls back to fonts with the same metrics.
+			fonts := regexp.MustCompile(`font-family:([^;"]*)`).FindAllSubmatch(svg, -1)
+			if len(fonts) == 0 {
+				t.Error("the SVG names no font")
+			}
+			for _, f := range fonts {
+				if got := string(f[1]); !strings.HasPrefix(got, "'Liberation Serif','Times New Roman'") {
+					t.Errorf("SVG text in font %q, want Liberation Serif with its metric-compatible fallbacks", got)
+					break
+				}
 			}
 			// Every chart names the machine and the cycle source.
 			for _, want := range []string{"Synthetic Test CPU", "cycles_source: tsc"} {
