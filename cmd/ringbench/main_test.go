@@ -19,12 +19,8 @@ import (
 func TestMain(m *testing.M) {
 	// The harness re-executes its own binary as the server ("serve"); in
 	// tests that binary is this one.
-	if len(os.Args) > 1 && (os.Args[1] == "serve" || os.Args[1] == "dpdkgen" || os.Args[1] == "remotegen" || os.Args[1] == "version") {
-		if err := ringbench(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-			os.Stderr.WriteString(err.Error() + "\n")
-			os.Exit(1)
-		}
-		os.Exit(0)
+	if len(os.Args) > 1 && (internalCommands[os.Args[1]] || os.Args[1] == "version") {
+		os.Exit(mainStatus(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	// The run lock of this test process alone: tests in other processes
 	// (another package's, another worktree's) do not refuse each other.
