@@ -666,3 +666,18 @@ func TestTaskCacheBounded(t *testing.T) {
 		t.Errorf("a cache of 2 tasks over /proc: %v, %d tasks cached; want a refusal naming the open-file limit", err, cached)
 	}
 }
+
+// TestNewReaderFails: a server gone before its meters open is an error
+// for its trial, with what was opened closed, not a panic that ends the
+// run (the deferred Close once ran on the nil a named result returned).
+func TestNewReaderFails(t *testing.T) {
+	for name, target := range map[string]Target{
+		"process tree": {PID: 1 << 30},
+		"cgroup":       {PID: os.Getpid(), Cgroup: filepath.Join(t.TempDir(), "gone")},
+	} {
+		r, err := NewReader(target)
+		if err == nil || r != nil {
+			t.Errorf("%s: NewReader = %v, %v; want an error and no reader", name, r, err)
+		}
+	}
+}

@@ -107,8 +107,9 @@ func (f *procFile) close() {
 // NewReader opens the files the meters read. It must run while the server
 // lives; the cycle counter opens here (before the warm-up), the syscall
 // counter only when CountSyscalls asks for it.
-func NewReader(t Target) (r *Reader, err error) {
-	r = &Reader{t: t}
+func NewReader(t Target) (_ *Reader, err error) {
+	// r is closed on every error: a named result would be nil by then.
+	r := &Reader{t: t}
 	defer func() {
 		if err != nil {
 			r.Close()
