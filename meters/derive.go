@@ -372,11 +372,22 @@ func fillNoise(rec *results.Record, w Window, win, ncores float64) {
 		// The scans run when the generator leaves its CPU idle: right
 		// after each edge, unless the generator kept it busy.
 		off := max(abs(w.ScanA.At-w.A.At), abs(w.ScanB.At-w.B.At))
-		if win > 0 && off.Seconds() > 0.01*win {
+		// The scans' span must cover nearly all the window for their
+		// share to stand for it: a scan the generator kept waiting past
+		// the other edge measured some other span.
+		overlap := (min(w.ScanB.At, w.B.At) - max(w.ScanA.At, w.A.At)).Seconds()
+		span := (w.ScanB.At - w.ScanA.At).Seconds()
+		switch {
+		case win > 0 && overlap < 0.9*win:
+			rec.NoiseSource = ""
+			rec.Notes = append(rec.Notes, fmt.Sprintf("other tasks on the server cores not measured: the task scans were "+
+				"read up to %.1f ms off the window's edges (the generator kept their CPU busy) and cover %.0f%% of it",
+				float64(off)/1e6, 100*max(overlap, 0)/win))
+			span = 0
+		case win > 0 && off.Seconds() > 0.01*win:
 			rec.Notes = append(rec.Notes, fmt.Sprintf("the task scans were read up to %.1f ms off the window's edges "+
 				"(the generator kept their CPU busy): other tasks' share is over the scans' span", float64(off)/1e6))
 		}
-		span := (w.ScanB.At - w.ScanA.At).Seconds()
 		if span > 0 && ncores > 0 {
 			other := OtherTasksNs(*w.ScanA, *w.ScanB, w.ServerCPUs, w.Skip)
 			// A task's time is put on the CPU it was last seen on, so a
@@ -399,7 +410,9 @@ func fillNoise(rec *results.Record, w Window, win, ncores float64) {
 		rec.Noisy = true
 		rec.Notes = append(rec.Notes, fmt.Sprintf("noisy: other tasks took %.1f%% of the server cores", 100*rec.NoiseOtherCPU))
 	}
-	if t, ok := tickedOthers(w); ok && ncores > 0 && win > 0 {
+	// A generator on the server cores is the trial's own load, which the
+	// ticks cannot tell from other tasks': the trial says it shares them.
+	if t, ok := tickedOthers(w); ok && ncores > 0 && win > 0 && !rec.ClientSharesServerCPUs {
 		rec.NoiseTicked = t / (win * 1e9 * ncores)
 		// Ticks are 4 ms samples (HZ=250): a margin of the limit again
 		// for their error, so that only a task that took a large share
@@ -437,7 +450,11 @@ func fillDeviceIRQs(rec *results.Record, w Window, win float64) {
 			continue // the trial's own, or set up inside the window
 		}
 		for _, c := range w.ServerCPUs {
-			n += b[c] - a[c]
+			// A count that went back is an IRQ freed and set up again
+			// inside the window: like one set up there, left out.
+			if b[c] >= a[c] {
+				n += b[c] - a[c]
+			}
 		}
 	}
 	// The counts are read with the task scans (harness), over their span.

@@ -272,6 +272,33 @@ func TestFill(t *testing.T) {
 			// IRQ set up inside the window left out.
 			eqp(t, "noise_device_irqs_per_s", r.NoiseDeviceIRQs, f(200))
 		}},
+		{"an IRQ whose count went back is left out, not wrapped", func(w *Window) {
+			w.A.IRQs = map[string]map[int]uint64{"36": {1: 1000}, "37": {1: 5000}}
+			w.B.IRQs = map[string]map[int]uint64{"36": {1: 1400}, "37": {1: 20}} // 37 freed and set up again
+		}, func(t *testing.T, r results.Record) {
+			eqp(t, "noise_device_irqs_per_s", r.NoiseDeviceIRQs, f(200))
+		}},
+		{"scans that missed most of the window measure no noise", func(w *Window) {
+			// Scan A read 1.5 s after its edge: the scans cover a quarter
+			// of the window, and the task's 0.2 s there says nothing of it.
+			w.ScanA = &TaskScan{At: w.A.At + 1500*time.Millisecond, Tasks: map[int]TaskSample{7: {CPU: 1, RunNs: 1e9}}}
+			w.ScanB = &TaskScan{At: w.B.At, Tasks: map[int]TaskSample{7: {CPU: 1, RunNs: 1.2e9}}}
+		}, func(t *testing.T, r results.Record) {
+			if r.NoiseOtherCPU != 0 || r.NoiseSource != "" || r.Noisy ||
+				!hasNote(r, "other tasks on the server cores not measured: the task scans were read up to 1500.0 ms off the window's edges") {
+				t.Errorf("noise %v from %q, noisy %v, notes %q", r.NoiseOtherCPU, r.NoiseSource, r.Noisy, r.Notes)
+			}
+		}},
+		{"a generator on the server cores is not ticked noise", func(w *Window) {
+			// The generator's 0.6 s on the shared core is in its ticks.
+			w.ClientCPUs = []int{0, 1}
+			w.A.CPU[1] = CPUTimes{Idle: 4e9, User: 10e9, System: 5e9}
+			w.B.CPU[1] = CPUTimes{Idle: 4.5e9, User: 11.3e9, System: 5.5e9}
+		}, func(t *testing.T, r results.Record) {
+			if !r.ClientSharesServerCPUs || r.NoiseTicked != 0 || hasNote(r, "noisy: the server cores' user and system ticks") {
+				t.Errorf("shares %v, noise_ticked %v, notes %q", r.ClientSharesServerCPUs, r.NoiseTicked, r.Notes)
+			}
+		}},
 		{"unreadable interrupts are a note, not a zero", func(w *Window) { w.B.IRQErr = errors.New("parse interrupts: IRQ 36: bad") }, func(t *testing.T, r results.Record) {
 			if r.NoiseDeviceIRQs != nil || !hasNote(r, "device interrupts on the server cores not counted: parse interrupts: IRQ 36: bad") {
 				t.Errorf("irqs %v notes %q", r.NoiseDeviceIRQs, r.Notes)
