@@ -241,10 +241,18 @@ const profileShareRuns = 3
 // the breakdown's share for it against its true share of the core's busy
 // time (ProfileShareCheck), as the median of profileShareRuns samples.
 func checkProfileShare() results.Check {
+	return medianOfRuns(sampleProfileShare, profileShareRuns)
+}
+
+// medianOfRuns judges n runs of a check by their median value. A run that
+// was skipped ends it as skipped, and one that could not be judged (an
+// error: no value, nothing displayed) ends it as that failure: sorted in
+// with a zero value, it read as a perfect sample.
+func medianOfRuns(sample func() results.Check, n int) results.Check {
 	var runs []results.Check
-	for range profileShareRuns {
-		c := sampleProfileShare()
-		if c.Skipped {
+	for range n {
+		c := sample()
+		if c.Skipped || c.Display == "" {
 			return c
 		}
 		runs = append(runs, c)

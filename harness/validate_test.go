@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,28 @@ func TestMeterEffectsAreInfo(t *testing.T) {
 		if !c.Info || c.Pass || c.Failed() || c.Verdict() != "info" || c.Display != "+5.4%" {
 			t.Errorf("%s: %+v reads as %s", c.Name, c, c.Verdict())
 		}
+	}
+}
+
+// TestMedianOfRuns: the profile check's median is of judged runs only; a
+// run that failed to judge fails the check with its reason (it once
+// sorted in as a zero, a perfect reading), and a skipped one skips it.
+func TestMedianOfRuns(t *testing.T) {
+	judged := func(v float64) results.Check {
+		return results.Check{Value: v, Display: fmt.Sprintf("%+.1f points", 100*v), Pass: abs(v) <= profileShareTolerance}
+	}
+	runs := func(cs ...results.Check) func() results.Check {
+		return func() results.Check { c := cs[0]; cs = cs[1:]; return c }
+	}
+	if c := medianOfRuns(runs(judged(-0.03), judged(0.10), judged(-0.02)), 3); c.Value != -0.02 || !c.Pass {
+		t.Errorf("median of -3, +10, -2 points = %+v, want -2 points, pass", c)
+	}
+	failed := results.Check{Detail: "nothing to judge: core busy 0 ns"}
+	if c := medianOfRuns(runs(judged(-0.03), failed, judged(-0.02)), 3); c.Pass || c.Skipped || c.Detail != failed.Detail {
+		t.Errorf("a run that could not be judged: %+v, want that run's failure", c)
+	}
+	skipped := results.Check{Skipped: true, Detail: "no perf"}
+	if c := medianOfRuns(runs(skipped, judged(0), judged(0)), 3); !c.Skipped {
+		t.Errorf("a skipped run: %+v, want skipped", c)
 	}
 }
