@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +62,10 @@ var ErrNoChromium = errors.New("chromium is not installed (Debian: apt-get insta
 // writes nothing and returns ErrNoChromium.
 func FirstScreen(dir string) (string, error) {
 	out := filepath.Join(dir, results.FirstScreenPNG)
+	// A picture of an earlier rendering must not outlive a failed one.
+	if err := os.Remove(out); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return out, fmt.Errorf("screenshot report: %w", err)
+	}
 	return out, Screenshot(dir, out)
 }
 

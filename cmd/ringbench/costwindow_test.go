@@ -112,10 +112,18 @@ func TestReportFirstScreenWithoutChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// An earlier rendering's picture must not stand beside this report.
+	stale := filepath.Join(dir, results.FirstScreenPNG)
+	if err := os.WriteFile(stale, []byte("an older screen"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("PATH", t.TempDir())
 	var out, errOut strings.Builder
 	if err := ringbench(context.Background(), []string{"report", dir}, strings.NewReader(""), &out, &errOut); err != nil {
 		t.Fatalf("report: %v\n%s", err, errOut.String())
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Errorf("%s of an earlier rendering left beside the new report", results.FirstScreenPNG)
 	}
 	if !strings.Contains(errOut.String(), "note: no "+results.FirstScreenPNG+": chromium is not installed") {
 		t.Errorf("stderr %q does not say why there is no screenshot", errOut.String())
