@@ -176,6 +176,8 @@ func (l *zcrxLoop) armRecv(fd int32) {
 // counters are published once per batch.
 func (l *zcrxLoop) serve() error {
 	for {
+		// A wait that may block, through the runtime's syscall path.
+		l.c[cRuntimeWaits]++
 		if _, err := l.r.SubmitAndWait(1); err != nil {
 			return err
 		}
