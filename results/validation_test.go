@@ -17,6 +17,12 @@ func TestTrialChecks(t *testing.T) {
 	broken.Status, broken.BusyNs, broken.WindowTraced = StatusFailed, 0.5e9, true
 	edge := ok
 	edge.BusyNs = 0.995e9 // within the 1% allowance
+	// Without root, busy comes from /proc/stat's 10 ms ticks: 200 ms of
+	// process CPU on one core may read 197 ms busy, and 160 ms is wrong.
+	ticked := Record{Status: StatusOK, Config: Config{Backend: "epoll", Variant: "default", ServerCPUs: []int{1}},
+		CPUNs: 0.2e9, BusyNs: 0.197e9, BusySource: "proc_stat"}
+	tickedBelow := ticked
+	tickedBelow.BusyNs = 0.16e9
 	for _, tc := range []struct {
 		name   string
 		recs   []Record
@@ -28,6 +34,10 @@ func TestTrialChecks(t *testing.T) {
 		{"traced", []Record{ok, traced}, [3]bool{true, false, true}, "epoll r0"},
 		{"sampled", []Record{sampled, ok}, [3]bool{true, true, false}, "epoll r0"},
 		{"a failed trial is not judged", []Record{ok, broken}, [3]bool{true, true, true}, ""},
+		{"busy read in ticks, within a tick", []Record{ok, ticked}, [3]bool{true, true, true}, ""},
+		{"busy read in ticks, below CPU", []Record{ok, tickedBelow}, [3]bool{false, true, true}, "epoll r0 -20.0%"},
+		{"the tick allowance is proc_stat's alone", []Record{ok, func() Record { r := ticked; r.BusySource = "timer_list"; return r }()},
+			[3]bool{false, true, true}, "epoll r0 -1.5%"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := TrialChecks(tc.recs)
