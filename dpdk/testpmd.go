@@ -118,8 +118,12 @@ func newTestpmd(cfg backends.Config) (backends.Server, error) {
 	go readLines(out, t.lines)
 	startup, err := t.exchange("start")
 	if err != nil {
+		// A testpmd that did not answer may have opened its port: what it
+		// attached stays recorded (never forgotten) for the next run's
+		// sweep, since killing it leaves its program on the interface.
+		_, recErr := recordXDP(st.vdev, t.cmd.Process.Pid, xdpOthers)
 		t.kill()
-		return nil, fmt.Errorf("start dpdk-testpmd: %w (output: %s)", err, strings.Join(tail(startup, 20), " | "))
+		return nil, errors.Join(fmt.Errorf("start dpdk-testpmd: %w (output: %s)", err, strings.Join(tail(startup, 20), " | ")), recErr)
 	}
 	for _, l := range startup {
 		if m := testpmdMAC.FindStringSubmatch(l); m != nil {
