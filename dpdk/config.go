@@ -123,8 +123,8 @@ func parseServerConfig(cfg backends.Config, afxdp func() bool, hugepages func() 
 		s.lcores = []int{cpu}
 	}
 	for i, c := range s.lcores {
-		if c < 0 || c >= maxLcore {
-			return s, fmt.Errorf("check config: cpu %d outside [0, %d)", c, maxLcore)
+		if c < 0 {
+			return s, fmt.Errorf("check config: cpu %d outside the CPU numbers", c)
 		}
 		if slices.Contains(s.lcores[:i], c) {
 			return s, fmt.Errorf("check config: cpu %d named twice (one lcore per core)", c)
@@ -289,6 +289,18 @@ var memifServerMAC = net.HardwareAddr{0x02, 0x72, 0x62, 0x00, 0x00, 0x01}
 // maxLcore bounds the CPU numbers an lcore may take (DPDK 22.11's
 // RTE_MAX_LCORE in Debian's build).
 const maxLcore = 128
+
+// checkLcoreIDs refuses CPUs that cannot be lcore ids: the server's EAL
+// takes its CPUs as the ids themselves (ealArgs, -l). testpmd maps its
+// lcores onto any CPU (--lcores 0@CPU) and needs no such bound.
+func checkLcoreIDs(cpus []int) error {
+	for _, c := range cpus {
+		if c >= maxLcore {
+			return fmt.Errorf("check config: cpu %d: DPDK's lcore ids stop at %d", c, maxLcore-1)
+		}
+	}
+	return nil
+}
 
 // ealArgs is the EAL command line for one port on lcores, the first the
 // main lcore. --in-memory

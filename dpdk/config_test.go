@@ -238,3 +238,19 @@ func TestCheckOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestLcoreIDs: a CPU past DPDK's lcore ids is refused for the server,
+// whose EAL takes CPUs as lcore ids, and not for testpmd's settings, which
+// map lcores onto any CPU.
+func TestLcoreIDs(t *testing.T) {
+	if err := checkLcoreIDs([]int{0, maxLcore - 1}); err != nil {
+		t.Errorf("CPUs 0 and %d: %v", maxLcore-1, err)
+	}
+	if err := checkLcoreIDs([]int{1, maxLcore}); err == nil || !strings.Contains(err.Error(), "lcore ids stop at") {
+		t.Errorf("CPU %d: %v, want a refusal naming the lcore limit", maxLcore, err)
+	}
+	if _, err := parseServerConfig(backends.Config{Proto: backends.UDP, Service: backends.Echo, CPUs: []int{maxLcore + 2}, Iface: "veth0"},
+		func() bool { return true }, func() bool { return true }); err != nil {
+		t.Errorf("the shared parser refused CPU %d, which testpmd can use: %v", maxLcore+2, err)
+	}
+}

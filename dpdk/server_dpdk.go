@@ -60,6 +60,9 @@ func newServer(cfg backends.Config) (backends.Server, error) {
 		return startElsewhere(cfg)
 	}
 	st, err := parseServerConfig(cfg, afxdpAvailable, hugepagesFree)
+	if err == nil {
+		err = checkLcoreIDs(st.lcores)
+	}
 	if err != nil {
 		return nil, err
 	}
