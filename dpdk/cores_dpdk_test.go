@@ -44,7 +44,7 @@ func TestMemifTwoCores(t *testing.T) {
 	if rep.Ops == 0 || rep.Errors.Mismatch != 0 || rep.Errors.Lost != 0 {
 		t.Errorf("report %+v: want verified echoes, none differing, none lost", rep)
 	}
-	var rx, tx uint64
+	var tx uint64 // the queues' echoes in the window
 	for q := range 2 {
 		d := func(k string) uint64 {
 			k = fmt.Sprintf("queue%d_%s", q, k)
@@ -54,16 +54,15 @@ func TestMemifTwoCores(t *testing.T) {
 		if d("rx_msgs") == 0 || d("tx_msgs") == 0 || d("busy_packets") == 0 {
 			t.Errorf("the lcore on queue %d received or echoed nothing in the window: %v", q, after.Extra)
 		}
-		rx += after.Extra[fmt.Sprintf("queue%d_rx_msgs", q)]
-		tx += after.Extra[fmt.Sprintf("queue%d_tx_msgs", q)]
+		tx += d("tx_msgs")
 	}
-	if rx != after.RxMsgs || tx != after.TxMsgs {
-		t.Errorf("queues received %d and echoed %d, the server's sums say %d and %d", rx, tx, after.RxMsgs, after.TxMsgs)
-	}
-	// Requests in flight at the window's edges are counted on one side only.
+	// The queues' counts against the generator's verified echoes (the
+	// server's totals are the queues' sum, from the same snapshot: no
+	// check). Requests in flight at the window's edges are counted on one
+	// side only.
 	slack := uint64(spec.Conns*spec.Depth)*2 + 64
-	if w := after.TxMsgs - before.TxMsgs; w+slack < rep.Ops || w > rep.Ops+slack {
-		t.Errorf("the server echoed %d in the window, the generator verified %d", w, rep.Ops)
+	if tx+slack < rep.Ops || tx > rep.Ops+slack {
+		t.Errorf("the queues echoed %d in the window, the generator verified %d", tx, rep.Ops)
 	}
 }
 
@@ -85,8 +84,11 @@ func TestVdevCores(t *testing.T) {
 		if x["queue0_busy_packets"] < 1000 || x["queue1_busy_packets"] < 1000 {
 			t.Errorf("counters %v: want frames handled on both lcores", x)
 		}
-		if x["busy_packets"] < x["queue0_busy_packets"]+x["queue1_busy_packets"] || x["drop_ethertype"] == 0 {
-			t.Errorf("counters %v: the sums lack the queues' frames", x)
+		// net_null's frames are no protocol the reflector knows: dropped,
+		// and counted as such. (busy_packets is the queues' sum, from the
+		// same snapshot: no check.)
+		if x["drop_ethertype"] == 0 {
+			t.Errorf("counters %v: net_null's frames not counted as dropped", x)
 		}
 		s.close(t)
 	})
