@@ -108,6 +108,15 @@ func loadRun(dir string) (*run, error) {
 	}
 	r := newRun(recs, lesson)
 	r.validation, r.ndr = validation, ndr
+	// A bench's searches measured their trials as the matrix's: the checks
+	// every trial must hold are over both.
+	searchRecs, err := results.LoadSearchTrials(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load the searches' trials: %w", err)
+	}
+	if len(searchRecs) > 0 {
+		r.trialChecks = results.TrialChecks(append(append([]results.Record(nil), recs...), searchRecs...))
+	}
 	return r, nil
 }
 

@@ -132,3 +132,44 @@ func TestValidationOtherMachine(t *testing.T) {
 		t.Errorf("notice = %q, want it to say the checks ran elsewhere", got)
 	}
 }
+
+// A bench's searches measure their trials as its matrix does: one of
+// theirs whose cost window was traced fails the checks the report opens
+// with, though every trial of the matrix held them.
+func TestSearchTrialCheckFailureWarns(t *testing.T) {
+	recs, _ := synthetic(t)
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Join(dir, results.NDRTrialsDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(d string, rs []results.Record) {
+		st, err := results.Create(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range rs {
+			if err := st.Append(rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.Close()
+	}
+	write(dir, recs)
+	i := slices.IndexFunc(recs, func(r results.Record) bool { return r.Status == results.StatusOK })
+	step := recs[i]
+	step.WindowTraced = true
+	write(filepath.Join(dir, results.NDRTrialsDir), []results.Record{step})
+	r, err := loadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := r.validationNotice().markdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.Contains(got, "FAILED a check: cost windows without the syscall tracepoint") {
+		t.Errorf("notice = %q, want the searches' traced trial failing its check", got)
+	}
+}

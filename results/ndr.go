@@ -16,6 +16,23 @@ import (
 // NDRFile holds one line per backend searched by `ringbench ndr`.
 const NDRFile = "ndr.jsonl"
 
+// NDRTrialsDir is the folder, inside a bench run's, that holds the trials
+// of its maximum-sustainable-rate searches (their own results.jsonl): each
+// search runs a dozen rates of one configuration, which would crowd the
+// matrix's tables and charts. The searches' verdicts, NDRFile, go to the
+// run's own folder.
+const NDRTrialsDir = "ndr"
+
+// LoadSearchTrials reads the trials of a bench run's searches, in
+// dir/NDRTrialsDir; a run without searches gives nil, nil.
+func LoadSearchTrials(dir string) ([]Record, error) {
+	recs, err := Load(filepath.Join(dir, NDRTrialsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return recs, err
+}
+
 // NDR is one backend's maximum sustainable rate: the highest open-loop rate
 // at which the loss ratio stayed within LossLimit and p99 latency within
 // P99LimitUS, found by a bounded search (MLRsearch's manner: coarse steps,

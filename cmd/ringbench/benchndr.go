@@ -13,12 +13,8 @@ import (
 	"ringbench/results"
 )
 
-// ndrDir is the folder, inside a bench run's, that holds the trials of its
-// maximum-sustainable-rate searches: each search runs a dozen rates of one
-// configuration, which would crowd the matrix's tables and charts. The
-// searches' verdicts, ndr.jsonl, go to the run's own folder, where the
-// report reads them.
-const ndrDir = "ndr"
+// ndrDir is where a bench run's searches keep their trials.
+const ndrDir = results.NDRTrialsDir
 
 // filterSearches keeps the searches of the backends --backends names and
 // moves them to --topology, as filterTrials does the matrix.

@@ -532,11 +532,18 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := benchVerdict(recs, searches, *out); err != nil {
 		return err
 	}
-	return trustVerdict(validation, recs, *out, stderr)
+	// The searches' trials are measured as the matrix's are: the checks
+	// every trial must hold are theirs too.
+	searchRecs, err := results.LoadSearchTrials(*out)
+	if err != nil {
+		return fmt.Errorf("load the searches' trials: %w", err)
+	}
+	return trustVerdict(validation, append(recs, searchRecs...), *out, stderr)
 }
 
-// trustVerdict fails a bench whose validation failed, or whose own trials broke
-// a check every trial must hold (validate checked only its own trials).
+// trustVerdict fails a bench whose validation failed, or whose own trials
+// (its searches' included) broke a check every trial must hold (validate
+// checked only its own trials); ndr calls it with no validation.
 // Everything ran and is kept, and the report says at its top that these
 // figures are not to be trusted: not a success.
 func trustVerdict(validation *results.Validation, recs []results.Record, out string, stderr io.Writer) error {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -132,7 +133,11 @@ func ndrCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("interrupted: finished searches kept in %s", filepath.Join(*out, results.NDRFile))
 	}
 	if len(errs) == 0 {
-		return nil
+		recs, err := results.Load(*out)
+		if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+			return fmt.Errorf("ndr: load the searches' trials: %w", err)
+		}
+		return trustVerdict(nil, recs, *out, stderr)
 	}
 	err = fmt.Errorf("ndr: %w", errors.Join(errs...))
 	for _, e := range errs {
