@@ -99,16 +99,7 @@ func TestTrialCheckFailureWarns(t *testing.T) {
 	}
 	var sum bytes.Buffer
 	dir := t.TempDir()
-	st, err := results.Create(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rec := range bad {
-		if err := st.Append(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st.Close()
+	writeRecords(t, dir, bad)
 	if err := Summary(dir, &sum); err != nil {
 		t.Fatal(err)
 	}
@@ -144,23 +135,11 @@ func TestSearchTrialCheckFailureWarns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write := func(d string, rs []results.Record) {
-		st, err := results.Create(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range rs {
-			if err := st.Append(rec); err != nil {
-				t.Fatal(err)
-			}
-		}
-		st.Close()
-	}
-	write(dir, recs)
+	writeRecords(t, dir, recs)
 	i := slices.IndexFunc(recs, func(r results.Record) bool { return r.Status == results.StatusOK })
 	step := recs[i]
 	step.WindowTraced = true
-	write(filepath.Join(dir, results.NDRTrialsDir), []results.Record{step})
+	writeRecords(t, filepath.Join(dir, results.NDRTrialsDir), []results.Record{step})
 	r, err := loadRun(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -173,3 +152,4 @@ func TestSearchTrialCheckFailureWarns(t *testing.T) {
 		t.Errorf("notice = %q, want the searches' traced trial failing its check", got)
 	}
 }
+
