@@ -152,4 +152,3 @@ func TestSearchTrialCheckFailureWarns(t *testing.T) {
 		t.Errorf("notice = %q, want the searches' traced trial failing its check", got)
 	}
 }
-
