@@ -207,11 +207,11 @@ func newRunner(out *string, log io.Writer) (*harness.Runner, error) {
 // lockRuns takes the run lock for a command that runs trials, or says
 // which run holds it; release drops it.
 func lockRuns(name string, stderr io.Writer) (release func(), err error) {
-	path, fromEnv := runlock.Path()
+	paths, fromEnv := runlock.Paths()
 	if fromEnv {
-		fmt.Fprintf(stderr, "note: the run lock is %s, from $%s (meant for tests): runs that take the default one are not kept out\n", path, runlock.EnvPath)
+		fmt.Fprintf(stderr, "note: the run lock is %s, from $%s (meant for tests): runs that take the default ones are not kept out\n", paths[0], runlock.EnvPath)
 	}
-	l, err := runlock.Acquire(path)
+	l, err := runlock.Acquire(paths...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -311,8 +311,9 @@ func TestBadInput(t *testing.T) {
 // item 13): a second run is refused at once, naming the first's pid; a
 // dry run, which measures nothing, is not.
 func TestSecondRunRefused(t *testing.T) {
-	path, _ := runlock.Path()
-	l, err := runlock.Acquire(path)
+	paths, _ := runlock.Paths()
+	path := paths[0]
+	l, err := runlock.Acquire(paths...)
 	if err != nil {
 		t.Fatal(err)
 	}

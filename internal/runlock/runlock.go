@@ -21,16 +21,22 @@ const EnvPath = "RINGBENCH_LOCK"
 
 const name = "ringbench.lock"
 
-// Path is the lock file's path, and whether it came from EnvPath.
-func Path() (string, bool) {
+// Paths are the lock files a run takes, every one of them, and whether
+// they came from EnvPath. /tmp/ringbench.lock is one every user reaches (a
+// fixed path: os.TempDir follows $TMPDIR, which differs between users), so
+// that a user's run and root's exclude each other whichever came first;
+// /run/ringbench.lock, where it exists or root can make it, keeps root's
+// runs apart even when another user has planted a link at the /tmp one.
+func Paths() ([]string, bool) {
 	if p := os.Getenv(EnvPath); p != "" {
-		return p, true
+		return []string{p}, true
 	}
+	var paths []string
 	run := filepath.Join("/run", name)
 	if _, err := os.Lstat(run); err == nil || unix.Access("/run", unix.W_OK) == nil {
-		return run, false
+		paths = append(paths, run)
 	}
-	return filepath.Join(os.TempDir(), name), false
+	return append(paths, filepath.Join("/tmp", name)), false
 }
 
 // HeldError says another process holds the lock.
@@ -48,12 +54,26 @@ func (e *HeldError) Error() string {
 }
 
 // Lock is a held run lock.
-type Lock struct{ f *os.File }
+type Lock struct{ fs []*os.File }
 
-// Acquire takes the lock at path, or fails at once with a HeldError if
-// another process holds it. The file is opened without following a link:
-// in a shared temporary folder another user could plant one.
-func Acquire(path string) (*Lock, error) {
+// Acquire takes the lock at every path, in order, or fails at once with a
+// HeldError if another process holds one of them (and holds none itself).
+// A file is opened without following a link: in a shared temporary folder
+// another user could plant one.
+func Acquire(paths ...string) (*Lock, error) {
+	l := &Lock{}
+	for _, path := range paths {
+		f, err := acquire(path)
+		if err != nil {
+			l.Release()
+			return nil, err
+		}
+		l.fs = append(l.fs, f)
+	}
+	return l, nil
+}
+
+func acquire(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o644)
 	writable := err == nil
 	if errors.Is(err, fs.ErrPermission) {
@@ -76,7 +96,7 @@ func Acquire(path string) (*Lock, error) {
 			f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 		}
 	}
-	return &Lock{f: f}, nil
+	return f, nil
 }
 
 // readPID reads the holder's pid, 0 if there is none.
@@ -92,7 +112,12 @@ func readPID(f *os.File) int {
 	return pid
 }
 
-// Release drops the lock; the file stays for the next run.
+// Release drops the lock; the files stay for the next run.
 func (l *Lock) Release() error {
-	return l.f.Close()
+	var errs []error
+	for _, f := range l.fs {
+		errs = append(errs, f.Close())
+	}
+	l.fs = nil
+	return errors.Join(errs...)
 }

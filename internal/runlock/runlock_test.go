@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,7 +106,51 @@ func TestLinkRefused(t *testing.T) {
 
 func TestPathFromEnv(t *testing.T) {
 	t.Setenv(EnvPath, "/x/y.lock")
-	if p, env := Path(); p != "/x/y.lock" || !env {
-		t.Errorf("Path() = %q, %v", p, env)
+	if p, env := Paths(); !slices.Equal(p, []string{"/x/y.lock"}) || !env {
+		t.Errorf("Paths() = %q, %v", p, env)
 	}
+}
+
+// A user's run and root's exclude each other: both take the one lock in
+// /tmp whatever their $TMPDIR (root took only /run's, and a user only
+// $TMPDIR's when /run's did not exist yet), and root also /run's.
+func TestPathsShared(t *testing.T) {
+	t.Setenv(EnvPath, "")
+	t.Setenv("TMPDIR", t.TempDir())
+	paths, env := Paths()
+	if env || !slices.Contains(paths, "/tmp/ringbench.lock") {
+		t.Errorf("Paths() = %q, %v; want /tmp/ringbench.lock among them", paths, env)
+	}
+	if os.Geteuid() == 0 && (len(paths) != 2 || paths[0] != "/run/ringbench.lock") {
+		t.Errorf("root's Paths() = %q, want /run/ringbench.lock first", paths)
+	}
+}
+
+// A lock over several files is all or nothing: one held elsewhere refuses
+// it, and the ones it took are let go.
+func TestAcquireAll(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	held, err := Acquire(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var he *HeldError
+	if _, err := Acquire(a, b); !errors.As(err, &he) || he.Path != b {
+		t.Fatalf("Acquire(a, b) with b held: %v, want b's HeldError", err)
+	}
+	if l, err := Acquire(a); err != nil {
+		t.Errorf("a after the refused Acquire(a, b): %v, want it free", err)
+	} else {
+		l.Release()
+	}
+	held.Release()
+	l, err := Acquire(a, b)
+	if err != nil {
+		t.Fatalf("Acquire(a, b), both free: %v", err)
+	}
+	if _, err := Acquire(a); !errors.As(err, &he) {
+		t.Errorf("a while Acquire(a, b) holds it: %v, want a HeldError", err)
+	}
+	l.Release()
 }
