@@ -289,6 +289,17 @@ static uint16_t receive(struct rb_gen *g)
 	return n;
 }
 
+// lose frees a slot whose request timed out. A request sent before the
+// window began (one a session kept in flight across the pause between
+// windows) is not the window's: it is freed but not counted lost, as its
+// reply would not have been counted either.
+static void lose(struct rb_gen *g, struct rb_slot *sl)
+{
+	sl->busy = 0;
+	if (sl->stamp >= g->win_start)
+		g->c.lost++;
+}
+
 static void expire(struct rb_gen *g, uint64_t now)
 {
 	if (g->open_loop) {
@@ -300,8 +311,7 @@ static void expire(struct rb_gen *g, uint64_t now)
 				continue;
 			if (now - sl->sent < g->timeout_tsc)
 				break;
-			sl->busy = 0;
-			g->c.lost++;
+			lose(g, sl);
 		}
 		return;
 	}
@@ -309,8 +319,7 @@ static void expire(struct rb_gen *g, uint64_t now)
 		struct rb_slot *sl = &g->slots[s];
 		if (!sl->busy || now - sl->sent < g->timeout_tsc)
 			continue;
-		sl->busy = 0;
-		g->c.lost++;
+		lose(g, sl);
 		if (!g->open_loop) {
 			sl->seq += g->nslots;
 			push_ready(g, s);

@@ -315,3 +315,35 @@ func TestMemifSessionWindows(t *testing.T) {
 		t.Error("BeforeClose was not called")
 	}
 }
+
+// A session keeps its requests in flight across the pause between
+// windows: those whose replies wait in the ring past the timeout are the
+// window before's, freed, not counted lost in the next one (closed loop,
+// no warm-up, more in flight than one receive burst takes).
+func TestMemifSessionPauseNotLost(t *testing.T) {
+	skipUnlessDPDK(t)
+	socket := filepath.Join(t.TempDir(), "memif.sock")
+	s := startServer(t, backends.Config{Proto: backends.UDP, Service: backends.Echo, Host: serverIP.String(), CPUs: []int{1},
+		Options: map[string]string{OptMemifSocket: socket, OptHugepages: "0"}}, "")
+	spec := workloads.Spec{Workload: workloads.Echo, Proto: backends.UDP, Conns: 8, Depth: 16, Size: 64,
+		Duration: 200 * time.Millisecond, Timeout: 100 * time.Millisecond}
+	opt := testGenOptions(t, socket)
+	opt.BeforeClose = func() { s.close(t) }
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sess, err := Attach(ctx, spec, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	for i := range 3 {
+		rep, err := sess.Window(ctx, spec, workloads.Hooks{})
+		if err != nil {
+			t.Fatalf("window %d: %v", i+1, err)
+		}
+		if rep.Ops == 0 || rep.Errors.Lost != 0 {
+			t.Errorf("window %d: %d ops, %d lost; want the requests of the pause before it not counted lost", i+1, rep.Ops, rep.Errors.Lost)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
