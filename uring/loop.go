@@ -3,6 +3,7 @@ package uring
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -346,7 +347,7 @@ func (l *loop) setup() error {
 	if l.p.proto == backends.TCP {
 		l.tcp.armAccept()
 	} else {
-		l.udp.arm()
+		l.udp.arm(math.MaxInt) // the first arm posts every receive
 	}
 	if _, err := l.ring.Submit(); err != nil {
 		return err
@@ -1028,9 +1029,9 @@ func (l *loop) afterBatch() {
 func (l *loop) rearmStarved() {
 	budget := l.free
 	if budget > 0 && l.udp != nil && !l.udpArmed {
-		l.udp.arm()
-		l.count[cStarvedRearms]++
-		budget--
+		n := l.udp.arm(budget)
+		l.count[cStarvedRearms] += uint64(n)
+		budget -= n
 	}
 	for budget > 0 && l.starvedHead < len(l.starved) {
 		slot := l.starved[l.starvedHead]

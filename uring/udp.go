@@ -27,8 +27,9 @@ const maxPeers = 64
 
 // udpPath is one variant's UDP data path, chosen once at setup.
 type udpPath interface {
-	// arm starts receiving.
-	arm()
+	// arm starts receiving, or re-arms what ran out of buffers: at most
+	// max receives (the free buffers), and says how many it posted.
+	arm(max int) int
 	onRecvmsg(ud uint64, res int32, flags uint32)
 	onSendmsg(ud uint64, res int32, flags uint32)
 	onSource(ud uint64, res int32, flags uint32)
@@ -122,9 +123,10 @@ func newRingUDP(l *loop) *ringUDP {
 }
 
 // arm starts the multishot recvmsg.
-func (u *ringUDP) arm() {
+func (u *ringUDP) arm(int) int {
 	u.l.recvmsgSelect(&u.rx, abi.IORING_RECV_MULTISHOT, 0)
 	u.l.udpArmed = true
+	return 1
 }
 
 // onRecvmsg handles one datagram. Per packet: no copy, no allocation, no
@@ -134,7 +136,7 @@ func (u *ringUDP) onRecvmsg(ud uint64, res int32, flags uint32) {
 	if flags&abi.IORING_CQE_F_MORE == 0 {
 		l.udpArmed = false
 		if res != -int32(unix.ENOBUFS) && l.free > 0 {
-			u.arm()
+			u.arm(1)
 		} // else afterBatch re-arms once buffers come back
 	}
 	if res < 0 {
@@ -270,14 +272,18 @@ func newBasicUDP(l *loop) *basicUDP {
 	return u
 }
 
-// arm posts every slot's recvmsg, once: each re-arms itself.
-func (u *basicUDP) arm() {
+// arm posts every slot's recvmsg, once: each re-arms itself, with a
+// buffer of its own (the budget of free ring buffers is not its).
+func (u *basicUDP) arm(int) int {
+	n := 0
 	if !u.l.udpArmed {
 		for i := range u.basic {
 			u.recv(i)
 		}
+		n = len(u.basic)
 	}
 	u.l.udpArmed = true
+	return n
 }
 
 func (u *basicUDP) recv(i int) {
@@ -359,19 +365,24 @@ func newPbufUDP(l *loop) *pbufUDP {
 	return &pbufUDP{udpSource: newUDPSource(l), slots: make([]udpSlot, basicRecvSlots)}
 }
 
-// arm posts every slot's recvmsg the first time, then those that starved.
-func (u *pbufUDP) arm() {
+// arm posts every slot's recvmsg the first time, then those that starved,
+// oldest first, at most max of them: the rest wait for more buffers.
+func (u *pbufUDP) arm(max int) int {
 	if u.starved == nil {
 		u.starved = make([]int, 0, len(u.slots))
 		for i := range u.slots {
 			u.recv(i)
 		}
+		u.l.udpArmed = true
+		return len(u.slots)
 	}
-	for _, i := range u.starved {
+	n := min(max, len(u.starved))
+	for _, i := range u.starved[:n] {
 		u.recv(i)
 	}
-	u.starved = u.starved[:0]
-	u.l.udpArmed = true
+	u.starved = append(u.starved[:0], u.starved[n:]...)
+	u.l.udpArmed = len(u.starved) == 0
+	return n
 }
 
 func (u *pbufUDP) recv(i int) {
